@@ -1,0 +1,307 @@
+"""InferenceService: a model to serve, the ways it can be served, its SLO and its budget."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
+
+from infercost.api.common import (
+    AcceleratorType,
+    Condition,
+    DnsLabel,
+    LabelSelector,
+    Model,
+    ObjectMeta,
+    cel,
+    cel_rules,
+)
+from infercost.api.status import ServiceStatus
+
+INT_OR_STRING: dict[str, Any] = {"x-kubernetes-int-or-string": True}
+Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9.]+[a-zA-Z]*$", max_length=32)]
+
+
+class ProfilePoint(Model):
+    """One benchmark measurement of a replica (perf_analyzer or Model Analyzer)."""
+
+    accelerator_type: AcceleratorType = Field(
+        description="Accelerator the point was measured on; one of the variant's acceleratorTypes."
+    )
+    batch_size: int = Field(ge=1, le=4096, description="Batch size the point was measured at.")
+    throughput: float = Field(
+        gt=0,
+        le=1e7,
+        description="Sustained inferences per second of one replica at that batch size.",
+    )
+    p99_latency_ms: float = Field(
+        gt=0, le=600000, description="p99 end-to-end latency, in milliseconds, at that throughput."
+    )
+
+
+class Resources(Model):
+    """CPU and memory requested by each Triton container, besides the accelerator."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    cpu: Quantity = Field(
+        default="1",
+        description="CPU request, a Kubernetes quantity such as 2 or 500m.",
+        json_schema_extra=INT_OR_STRING,
+    )
+    memory: Quantity = Field(
+        default="2Gi",
+        description="Memory request and limit, a Kubernetes quantity such as 4Gi.",
+        json_schema_extra=INT_OR_STRING,
+    )
+
+
+class Variant(Model):
+    """One way to serve the model (a compiled artefact for some accelerator kinds)."""
+
+    model_config = cel_rules(
+        cel(
+            "self.profile.all(p, p.acceleratorType in self.acceleratorTypes)",
+            "every profile point's acceleratorType must be one of the variant's acceleratorTypes",
+            ".profile",
+        )
+    )
+
+    name: DnsLabel = Field(description="Variant name, a DNS label, unique within the service.")
+    accelerator_types: list[AcceleratorType] = Field(
+        min_length=1,
+        max_length=16,
+        description="Accelerator kinds this variant runs on, matched against pools' accelerator.type.",
+    )
+    image: str = Field(min_length=1, max_length=512, description="Triton server container image.")
+    model_repository: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="Triton --model-repository of this variant, e.g. s3://models/bert-trt.",
+    )
+    accelerators_per_replica: int = Field(
+        default=1, ge=1, le=64, description="Accelerator resources each replica requests."
+    )
+    startup_seconds: int = Field(
+        default=60, ge=0, le=3600, description="Seconds a replica takes to load the model."
+    )
+    accuracy: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Quality of this variant (0-1) compared against placement.minAccuracy.",
+    )
+    resources: Resources = Field(
+        default_factory=Resources, description="CPU and memory each replica requests."
+    )
+    profile: list[ProfilePoint] = Field(
+        min_length=1,
+        max_length=64,
+        description="Measured throughput and latency per accelerator type and batch size.",
+    )
+
+    @model_validator(mode="after")
+    def _profile_matches_types(self) -> Variant:
+        for index, point in enumerate(self.profile):
+            if point.accelerator_type not in self.accelerator_types:
+                raise ValueError(
+                    f"profile[{index}].acceleratorType {point.accelerator_type!r} must be one of "
+                    f"the variant's acceleratorTypes {self.accelerator_types}"
+                )
+        return self
+
+
+class ModelRef(Model):
+    """The Triton model to load."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.\-]+$",
+        description="Model name inside the model repository (Triton --load-model).",
+    )
+    version: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Model version to serve; empty for Triton's policy.",
+    )
+
+
+class SLO(Model):
+    """The latency objective the service must meet."""
+
+    latency_ms: float = Field(gt=0, le=600000, description="Latency objective in milliseconds.")
+    percentile: float = Field(
+        default=99, gt=0, lt=100, description="Percentile the objective applies to, in (0, 100)."
+    )
+
+
+class Scaling(Model):
+    """Bounds and pace of replica scaling."""
+
+    model_config = cel_rules(
+        cel(
+            "self.minReplicas <= self.maxReplicas",
+            "scaling.minReplicas must be less than or equal to scaling.maxReplicas",
+            ".minReplicas",
+        )
+    )
+
+    min_replicas: int = Field(default=1, ge=0, le=10000, description="Fewest replicas in total.")
+    max_replicas: int = Field(default=10, ge=1, le=10000, description="Most replicas in total.")
+    scale_down_delay_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="Demand must stay low this long before replicas are removed.",
+    )
+    headroom: float = Field(
+        default=0.2,
+        ge=0,
+        le=10,
+        description="Capacity kept above forecast demand, as a fraction (0.2 = 20% spare).",
+    )
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> Scaling:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                "scaling.minReplicas must be less than or equal to scaling.maxReplicas"
+            )
+        return self
+
+
+class BatchingMode(StrEnum):
+    AUTO = "Auto"
+    FIXED = "Fixed"
+    OFF = "Off"
+
+
+class Batching(Model):
+    """How Triton's dynamic batcher is configured."""
+
+    model_config = cel_rules(
+        cel(
+            "self.mode != 'Fixed' || has(self.maxBatchSize)",
+            "batching.maxBatchSize is required when batching.mode is Fixed",
+            ".maxBatchSize",
+        )
+    )
+
+    mode: BatchingMode = Field(
+        default=BatchingMode.AUTO,
+        description="Auto: tuned to the SLO; Fixed: use the values given; Off: no dynamic batching.",
+    )
+    max_batch_size: int | None = Field(
+        default=None, ge=1, le=4096, description="Upper bound (Auto) or exact value (Fixed)."
+    )
+    max_queue_delay_microseconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000,
+        description="Upper bound (Auto) or exact value (Fixed) of the batcher's queue delay.",
+    )
+
+    @model_validator(mode="after")
+    def _fixed_needs_size(self) -> Batching:
+        if self.mode == BatchingMode.FIXED and self.max_batch_size is None:
+            raise ValueError("batching.maxBatchSize is required when batching.mode is Fixed")
+        return self
+
+
+class Placement(Model):
+    """Which pools the service may use and how much churn is worth a saving."""
+
+    pool_selector: LabelSelector | None = Field(
+        default=None, description="Labels of the AcceleratorPools the service may use; empty: all."
+    )
+    max_spot_fraction: float = Field(
+        default=1.0, ge=0, le=1, description="Largest share of replicas allowed on Spot pools."
+    )
+    min_accuracy: float | None = Field(
+        default=None, ge=0, le=1, description="Variants whose accuracy is lower are not used."
+    )
+    min_savings_to_move: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Fraction of hourly cost a new placement must save before replicas move.",
+    )
+
+
+class BudgetAction(StrEnum):
+    CAP = "Cap"
+    WARN = "Warn"
+
+
+class Budget(Model):
+    """The most the service may cost."""
+
+    max_hourly_cost: float = Field(ge=0, le=1e6, description="Most the service may cost per hour.")
+    on_exceeded: BudgetAction = Field(
+        default=BudgetAction.CAP,
+        description="Cap: never place more than the budget buys; Warn: place and report OverBudget.",
+    )
+
+
+class InferenceServiceSpec(Model):
+    """Desired state of an InferenceService."""
+
+    model_config = cel_rules(
+        cel("size(self.variants) >= 1", "spec.variants needs at least one variant", ".variants"),
+        cel(
+            "self.variants.all(v, self.variants.exists_one(w, w.name == v.name))",
+            "spec.variants[].name must be unique",
+            ".variants",
+        ),
+    )
+
+    model: ModelRef = Field(description="The Triton model to serve.")
+    variants: list[Variant] = Field(
+        min_length=1, max_length=16, description="Ways to serve the model; at least one."
+    )
+    slo: SLO = Field(description="The latency objective.")
+    scaling: Scaling = Field(default_factory=Scaling, description="Replica bounds and pace.")
+    batching: Batching = Field(default_factory=Batching, description="Triton dynamic batching.")
+    placement: Placement = Field(default_factory=Placement, description="Pool choice rules.")
+    budget: Budget | None = Field(default=None, description="Hourly cost limit; empty: none.")
+
+    @model_validator(mode="after")
+    def _unique_variant_names(self) -> InferenceServiceSpec:
+        names = [variant.name for variant in self.variants]
+        if len(names) != len(set(names)):
+            raise ValueError("spec.variants[].name must be unique")
+        return self
+
+
+class InferenceService(Model):
+    """A model served by Triton at the lowest cost per throughput that meets its SLO."""
+
+    kind_name: ClassVar[str] = "InferenceService"
+    plural: ClassVar[str] = "inferenceservices"
+    singular: ClassVar[str] = "inferenceservice"
+    short_names: ClassVar[tuple[str, ...]] = ("ics",)
+    namespaced: ClassVar[bool] = True
+    printer_columns: ClassVar[tuple[dict[str, str], ...]] = (
+        {"name": "Pools", "type": "string", "jsonPath": ".status.pools"},
+        {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicas"},
+        {"name": "P99-ms", "type": "number", "jsonPath": ".status.observed.p99LatencyMs"},
+        {"name": "$/h", "type": "number", "jsonPath": ".status.cost.hourly"},
+        {"name": "$/1M", "type": "number", "jsonPath": ".status.cost.perMillionInferences"},
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        },
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    )
+
+    api_version: Literal["infercost.io/v1alpha1"] = "infercost.io/v1alpha1"
+    kind: Literal["InferenceService"] = "InferenceService"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: InferenceServiceSpec
+    status: ServiceStatus | None = None
+
+
+__all__ = ["Condition", "InferenceService", "InferenceServiceSpec", "Variant"]

@@ -1,0 +1,184 @@
+"""The engine's inputs and outputs: plain frozen data, shared by the operator and the simulator.
+
+This module is the contract between the engine and its callers. Callers build a
+`DecisionInput`, call `planner.decide`, apply the `Plan`'s allocations and keep `plan.state`
+for the next call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from infercost.api.pool import AcceleratorPoolSpec
+from infercost.api.service import InferenceServiceSpec
+
+
+class Reason(StrEnum):
+    """Why a decision was taken (status, Events, logs and the operator's metrics carry these)."""
+
+    INITIAL_PLACEMENT = "InitialPlacement"
+    STEADY = "Steady"
+    DEMAND_ABOVE_CAPACITY = "DemandAboveCapacity"
+    LATENCY_ABOVE_SLO = "LatencyAboveSLO"
+    DEMAND_BELOW_CAPACITY = "DemandBelowCapacity"
+    SCALE_DOWN_DELAYED = "ScaleDownDelayed"
+    HELD_METRICS_UNAVAILABLE = "HeldMetricsUnavailable"
+    MOVED_TO_CHEAPER_POOL = "MovedToCheaperPool"
+    MIGRATION_WAITING_FOR_READY = "MigrationWaitingForReady"
+    SAVINGS_BELOW_THRESHOLD = "SavingsBelowThreshold"
+    BUDGET_LIMITED = "BudgetLimited"
+    OVER_BUDGET = "OverBudget"
+    POOL_CAPACITY_LIMITED = "PoolCapacityLimited"
+    AT_MIN_REPLICAS = "AtMinReplicas"
+    AT_MAX_REPLICAS = "AtMaxReplicas"
+    NO_FEASIBLE_OPTION = "NoFeasibleOption"
+    BATCHING_TUNED = "BatchingTuned"
+    BATCHING_REDUCED_FOR_LATENCY = "BatchingReducedForLatency"
+    BATCHING_FIXED = "BatchingFixed"
+    BATCHING_OFF = "BatchingOff"
+
+
+class ActionKind(StrEnum):
+    SCALE_UP = "ScaleUp"
+    SCALE_DOWN = "ScaleDown"
+    MIGRATE = "Migrate"
+    SET_BATCHING = "SetBatching"
+    HOLD = "Hold"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolView:
+    """One AcceleratorPool as the engine sees it."""
+
+    name: str
+    labels: Mapping[str, str]
+    spec: AcceleratorPoolSpec
+    hourly_per_node: float  # price in effect (static or OpenCost)
+    replicas_used_by_others: int = 0  # replicas of other services already on the pool
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchConfig:
+    """Triton dynamic batching of one (variant, pool); max_batch_size 1 with delay 0 = off."""
+
+    max_batch_size: int
+    max_queue_delay_us: int
+    preferred_batch_sizes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentMetrics:
+    """What Prometheus said about the replicas of one (variant, pool)."""
+
+    inferences_per_second: float | None = None
+    requests_per_second: float | None = None
+    p99_latency_ms: float | None = None
+    queue_ms: float | None = None
+    average_batch: float | None = None
+    busy_fraction: float | None = None  # mean over ready replicas, 0..1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Observation:
+    """Metrics for one service at `time` (epoch seconds). None fields are missing metrics."""
+
+    time: float
+    demand_rps: float | None
+    p99_latency_ms: float | None
+    per_deployment: Mapping[tuple[str, str], DeploymentMetrics] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurrentDeployment:
+    """What runs now for one (variant, pool)."""
+
+    replicas: int
+    ready_replicas: int
+    batching: BatchConfig | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineSettings:
+    """Operator-wide knobs of the engine; each has a documented default (docs/settings.md)."""
+
+    control_interval_seconds: float = 15.0
+    metrics_stale_seconds: float = 120.0  # older observations count as missing
+    min_busy_fraction_to_learn: float = 0.2  # near-idle replicas teach nothing about capacity
+    learned_capacity_weight: float = 0.3  # blend of an observation into learned capacity
+    latency_margin: float = 0.8  # batching keeps queue delay + execution under margin x SLO
+    max_scale_up_step: int = 4  # like HPA: at most max(this, 100%) new replicas per interval
+    move_cost_hours: float = 0.25  # churn penalty: hours of a replica's price per replica moved
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceState:
+    """What the engine remembers between decisions for one service (opaque to callers)."""
+
+    learned_capacity: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    demand_history: tuple[tuple[float, float], ...] = ()  # (time, rps)
+    scale_down_candidate_since: float | None = None
+    batching: Mapping[tuple[str, str], BatchConfig] = field(default_factory=dict)
+    last_scale_time: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecisionInput:
+    """Everything one decision needs; `now` is epoch seconds passed in by the caller."""
+
+    spec: InferenceServiceSpec
+    pools: tuple[PoolView, ...]
+    observation: Observation | None
+    current: Mapping[tuple[str, str], CurrentDeployment]
+    state: ServiceState
+    now: float
+    settings: EngineSettings = field(default_factory=EngineSettings)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Allocation:
+    """Desired replicas and batching of one variant on one pool."""
+
+    variant: str
+    pool: str
+    replicas: int
+    batching: BatchConfig
+    hourly_cost: float
+    throughput_per_replica: float  # inferences/s at the SLO with this batching
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    """One change to apply, with the reason it was decided."""
+
+    kind: ActionKind
+    reason: Reason
+    message: str
+    variant: str | None = None
+    pool: str | None = None
+    from_replicas: int | None = None
+    to_replicas: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConditionVerdict:
+    """A condition for status: type is Ready, Placed, MetricsAvailable or WithinBudget."""
+
+    type: str
+    ok: bool
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """The decision: target allocations, the actions that lead there, and what to remember."""
+
+    allocations: tuple[Allocation, ...]
+    actions: tuple[Action, ...]
+    conditions: tuple[ConditionVerdict, ...]
+    demand_rps: float
+    hourly_cost: float
+    cost_per_million: float | None
+    state: ServiceState
