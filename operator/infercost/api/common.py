@@ -75,7 +75,9 @@ class LabelSelector(Model):
     """Selects objects by their labels, as a Kubernetes metav1.LabelSelector."""
 
     match_labels: dict[str, LabelString] = Field(
-        default_factory=dict, description="Labels an object must carry, key to exact value."
+        default_factory=dict,
+        max_length=64,
+        description="Labels an object must carry, key to exact value.",
     )
     match_expressions: list[LabelSelectorRequirement] = Field(
         default_factory=list, max_length=32, description="Requirements an object must meet."

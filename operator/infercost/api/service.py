@@ -20,6 +20,20 @@ from infercost.api.common import (
 from infercost.api.status import ServiceStatus
 
 INT_OR_STRING: dict[str, Any] = {"x-kubernetes-int-or-string": True}
+# Variants merge by name under server-side apply (GitOps tools patch one variant at a time).
+LIST_MAP_BY_NAME: dict[str, Any] = {
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["name"],
+}
+
+# Messages of the cross-field rules: one text for the CEL rule and its pydantic mirror.
+MSG_PROFILE_TYPE = (
+    "variants[].profile[].acceleratorType must be one of the variant's acceleratorTypes"
+)
+MSG_MIN_MAX = "scaling.minReplicas must be less than or equal to scaling.maxReplicas"
+MSG_FIXED_SIZE = "batching.maxBatchSize is required when batching.mode is Fixed"
+MSG_ONE_VARIANT = "spec.variants needs at least one variant"
+MSG_UNIQUE_VARIANTS = "spec.variants[].name must be unique"
 Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9.]+[a-zA-Z]*$", max_length=32)]
 
 
@@ -63,7 +77,7 @@ class Variant(Model):
     model_config = cel_rules(
         cel(
             "self.profile.all(p, p.acceleratorType in self.acceleratorTypes)",
-            "every profile point's acceleratorType must be one of the variant's acceleratorTypes",
+            MSG_PROFILE_TYPE,
             ".profile",
         )
     )
@@ -106,8 +120,8 @@ class Variant(Model):
         for index, point in enumerate(self.profile):
             if point.accelerator_type not in self.accelerator_types:
                 raise ValueError(
-                    f"profile[{index}].acceleratorType {point.accelerator_type!r} must be one of "
-                    f"the variant's acceleratorTypes {self.accelerator_types}"
+                    f"{MSG_PROFILE_TYPE}: profile[{index}].acceleratorType "
+                    f"{point.accelerator_type!r} is not in {self.accelerator_types}"
                 )
         return self
 
@@ -141,11 +155,7 @@ class Scaling(Model):
     """Bounds and pace of replica scaling."""
 
     model_config = cel_rules(
-        cel(
-            "self.minReplicas <= self.maxReplicas",
-            "scaling.minReplicas must be less than or equal to scaling.maxReplicas",
-            ".minReplicas",
-        )
+        cel("self.minReplicas <= self.maxReplicas", MSG_MIN_MAX, ".minReplicas")
     )
 
     min_replicas: int = Field(default=1, ge=0, le=10000, description="Fewest replicas in total.")
@@ -166,9 +176,7 @@ class Scaling(Model):
     @model_validator(mode="after")
     def _min_below_max(self) -> Scaling:
         if self.min_replicas > self.max_replicas:
-            raise ValueError(
-                "scaling.minReplicas must be less than or equal to scaling.maxReplicas"
-            )
+            raise ValueError(f"{MSG_MIN_MAX} ({self.min_replicas} > {self.max_replicas})")
         return self
 
 
@@ -182,11 +190,7 @@ class Batching(Model):
     """How Triton's dynamic batcher is configured."""
 
     model_config = cel_rules(
-        cel(
-            "self.mode != 'Fixed' || has(self.maxBatchSize)",
-            "batching.maxBatchSize is required when batching.mode is Fixed",
-            ".maxBatchSize",
-        )
+        cel("self.mode != 'Fixed' || has(self.maxBatchSize)", MSG_FIXED_SIZE, ".maxBatchSize")
     )
 
     mode: BatchingMode = Field(
@@ -206,7 +210,7 @@ class Batching(Model):
     @model_validator(mode="after")
     def _fixed_needs_size(self) -> Batching:
         if self.mode == BatchingMode.FIXED and self.max_batch_size is None:
-            raise ValueError("batching.maxBatchSize is required when batching.mode is Fixed")
+            raise ValueError(MSG_FIXED_SIZE)
         return self
 
 
@@ -249,17 +253,20 @@ class InferenceServiceSpec(Model):
     """Desired state of an InferenceService."""
 
     model_config = cel_rules(
-        cel("size(self.variants) >= 1", "spec.variants needs at least one variant", ".variants"),
+        cel("size(self.variants) >= 1", MSG_ONE_VARIANT, ".variants"),
         cel(
             "self.variants.all(v, self.variants.exists_one(w, w.name == v.name))",
-            "spec.variants[].name must be unique",
+            MSG_UNIQUE_VARIANTS,
             ".variants",
         ),
     )
 
     model: ModelRef = Field(description="The Triton model to serve.")
     variants: list[Variant] = Field(
-        min_length=1, max_length=16, description="Ways to serve the model; at least one."
+        min_length=1,
+        max_length=16,
+        description="Ways to serve the model; at least one, names unique.",
+        json_schema_extra=LIST_MAP_BY_NAME,
     )
     slo: SLO = Field(description="The latency objective.")
     scaling: Scaling = Field(default_factory=Scaling, description="Replica bounds and pace.")
@@ -270,8 +277,11 @@ class InferenceServiceSpec(Model):
     @model_validator(mode="after")
     def _unique_variant_names(self) -> InferenceServiceSpec:
         names = [variant.name for variant in self.variants]
-        if len(names) != len(set(names)):
-            raise ValueError("spec.variants[].name must be unique")
+        if not names:
+            raise ValueError(MSG_ONE_VARIANT)
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{MSG_UNIQUE_VARIANTS}: {', '.join(repeated)} repeated")
         return self
 
 
