@@ -63,6 +63,7 @@ class LabelSelectorRequirement(Model):
     operator: str = Field(
         description="In, NotIn, Exists or DoesNotExist.",
         pattern=r"^(In|NotIn|Exists|DoesNotExist)$",
+        max_length=12,
     )
     values: list[LabelString] = Field(
         default_factory=list,
@@ -89,12 +90,16 @@ class Toleration(Model):
 
     key: LabelString | None = Field(default=None, description="Taint key the toleration matches.")
     operator: str = Field(
-        default="Equal", pattern=r"^(Exists|Equal)$", description="Exists or Equal (default)."
+        default="Equal",
+        pattern=r"^(Exists|Equal)$",
+        max_length=6,
+        description="Exists or Equal (default).",
     )
     value: LabelString | None = Field(default=None, description="Taint value for Equal.")
     effect: str | None = Field(
         default=None,
         pattern=r"^(NoSchedule|PreferNoSchedule|NoExecute)$",
+        max_length=16,
         description="Taint effect to match: NoSchedule, PreferNoSchedule or NoExecute; empty matches all.",
     )
     toleration_seconds: int | None = Field(

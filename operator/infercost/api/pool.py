@@ -69,7 +69,10 @@ class Pricing(Model):
         description="Price of one node per hour. Required for source Static; the fallback for OpenCost.",
     )
     currency: str = Field(
-        default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code of the price."
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        max_length=3,
+        description="ISO 4217 currency code of the price.",
     )
     source: PriceSource = Field(
         default=PriceSource.STATIC,
