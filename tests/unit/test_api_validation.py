@@ -118,6 +118,13 @@ INVALID = [
         "maxBatchSize",
         MSG_FIXED_SIZE,
     ),
+    Case(
+        "fixed-batching-null-size",  # nullable keeps the null; CEL and pydantic see it absent
+        SERVICE,
+        _set("spec.batching", {"mode": "Fixed", "maxBatchSize": None}),
+        "maxBatchSize",
+        MSG_FIXED_SIZE,
+    ),
     Case("unknown-batching-mode", SERVICE, _set("spec.batching.mode", "Dynamic"), "mode"),
     Case(
         "spot-fraction-above-one",

@@ -3,10 +3,12 @@ descriptions for `kubectl explain`, printer columns, names and subresources."""
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
 import celpy
+import kubernetes_validate
 import pytest
 from tests.support.crdcheck import CRD_DIR, load_crds, schema_of, walk_schema
 
@@ -222,3 +224,29 @@ def test_chart_copy_equals_crds_folder() -> None:
     chart = CRD_DIR.parent / "charts" / "infercost" / "crds"
     for path in CRD_DIR.glob("*.yaml"):
         assert (chart / path.name).read_text() == path.read_text(), path.name
+
+
+# Kubernetes 1.30 is the oldest release this project supports (CEL rules with fieldPath and
+# their cost estimation are stable there); 1.33 is a recent one.
+@pytest.mark.parametrize("version", ["1.30", "1.33"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_crd_is_a_valid_apiextensions_v1_object(kind: str, version: str) -> None:
+    # The official CustomResourceDefinition schema, strict: it types every JSONSchemaProps
+    # keyword (e.g. exclusiveMinimum must be a boolean) and refuses unknown ones.
+    kubernetes_validate.validate(load_crds()[kind], version, strict=True)
+
+
+def test_the_kubernetes_crd_schema_refuses_a_json_schema_2020_bound() -> None:
+    crd = copy.deepcopy(load_crds()["InferenceService"])
+    percentile = _version_of(crd)["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "slo"
+    ]["properties"]["percentile"]
+    percentile["exclusiveMaximum"] = 100
+    with pytest.raises(kubernetes_validate.ValidationError, match="boolean"):
+        kubernetes_validate.validate(crd, "1.33", strict=True)
+
+
+def _version_of(crd: dict[str, Any]) -> dict[str, Any]:
+    (version,) = crd["spec"]["versions"]
+    result: dict[str, Any] = version
+    return result
