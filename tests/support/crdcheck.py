@@ -28,7 +28,7 @@ from typing import Any
 import celpy
 import yaml
 from celpy import celtypes
-from openapi_schema_validator import OAS30Validator
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from pydantic import BaseModel, ValidationError
 
 from infercost.api.v1alpha1 import KINDS
@@ -146,7 +146,9 @@ def schema_errors(schema: Schema, body: dict[str, Any]) -> list[str]:
     prepared = prepare(schema, body)
     errors = [
         f"{_dotted(error.absolute_path)}: {error.message}"
-        for error in OAS30Validator(schema).iter_errors(prepared)
+        for error in OAS30Validator(schema, format_checker=oas30_format_checker).iter_errors(
+            prepared
+        )
     ]
     return errors + unknown_fields(schema, prepared)
 

@@ -230,3 +230,54 @@ def test_the_invalid_table_is_large_and_covers_both_kinds_and_all_cel_rules() ->
         MSG_FIXED_SIZE,
         MSG_STATIC_PRICE,
     }
+
+
+# The status of DESIGN.md section 3, as the operator writes it.
+STATUS = {
+    "observedGeneration": 3,
+    "conditions": [
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "Placed",
+            "message": "3/3 replicas ready",
+            "lastTransitionTime": "2026-11-26T04:00:00Z",
+        }
+    ],
+    "placement": [
+        {"variant": "neuron-bf16", "pool": "inf2-xlarge-spot", "replicas": 3, "readyReplicas": 3}
+    ],
+    "pools": "inf2-xlarge-spot",
+    "replicas": 3,
+    "batching": {"maxBatchSize": 16, "maxQueueDelayMicroseconds": 2000},
+    "cost": {"hourly": 0.57, "perMillionInferences": 0.061},
+    "observed": {"demandRps": 2000.0, "p99LatencyMs": 12.5, "time": "2026-11-26T04:00:00Z"},
+    "lastDecision": {
+        "time": "2026-11-26T04:00:00Z",
+        "action": "ScaleUp",
+        "reason": "LatencyAboveSLO",
+        "message": "p99 62 ms > 50 ms",
+    },
+}
+
+
+def test_the_design_status_is_accepted_by_both() -> None:
+    body = {**copy.deepcopy(BASES[SERVICE]), "status": copy.deepcopy(STATUS)}
+    assert api_server_errors(body) == []
+    assert pydantic_errors(body) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        ("status.conditions.0.status", "Yes", "status"),
+        ("status.conditions.0.lastTransitionTime", "yesterday", "lastTransitionTime"),
+        ("status.cost.hourly", -1, "hourly"),
+        ("status.placement.0.replicas", -1, "replicas"),
+    ],
+)
+def test_a_bad_status_is_refused_by_both(path: str, value: Any, field: str) -> None:
+    body = {**copy.deepcopy(BASES[SERVICE]), "status": copy.deepcopy(STATUS)}
+    _set(path, value)(body)
+    assert any(field in error for error in api_server_errors(body))
+    assert any(field in error for error in pydantic_errors(body))
