@@ -9,14 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from infercost.api.service import BudgetAction
-from infercost.engine.batching import OFF
+from infercost.engine.allocations import allocations_for, keep_until_ready, throughput_of
+from infercost.engine.conditions import (
+    budget_condition,
+    metrics_condition,
+    placed_condition,
+    ready_condition,
+)
 from infercost.engine.cost import cost_per_million
 from infercost.engine.model import (
     Action,
     ActionKind,
     Allocation,
-    BatchConfig,
     ConditionVerdict,
     CurrentDeployment,
     DecisionInput,
@@ -53,11 +57,16 @@ def build_plan(
     by_key = {option.key: option for option in options}
     current = {key: dep for key, dep in inp.current.items() if dep.replicas > 0}
     wanted = dict(outcome.solution.replicas)
-    final, waiting = _keep_until_ready(wanted, current=current, by_key=by_key, demand=demand)
-    allocations = _allocations(final, by_key=by_key, current=current, state=state)
+    final, waiting = keep_until_ready(wanted, current=current, by_key=by_key, demand=demand)
+    allocations = allocations_for(final, by_key=by_key, current=current, state=state)
     reason = _headline(inp, outcome, final, by_key)
     actions = _scale_actions(
-        final=final, wanted=wanted, current=current, outcome=outcome, reason=reason
+        final=final,
+        wanted=wanted,
+        current=current,
+        outcome=outcome,
+        reason=reason,
+        finishing=set(inp.state.migrating_from),
     )
     actions += _batching_actions(allocations, current=current, state=inp.state, by_key=by_key)
     if not actions:
@@ -68,13 +77,14 @@ def build_plan(
     hourly = sum(allocation.hourly_cost for allocation in allocations)
     scaled = any(a.kind in (ActionKind.SCALE_UP, ActionKind.SCALE_DOWN) for a in actions)
     conditions = (
-        _placed(outcome, allocations, reason),
-        _metrics(fresh),
-        _budget(inp, hourly, reason),
-        _ready(final, current, waiting),
+        placed_condition(outcome, allocations, reason),
+        metrics_condition(fresh),
+        budget_condition(inp, hourly, reason),
+        ready_condition(final, current, waiting),
     )
     new_state = replace(
         state,
+        migrating_from=tuple(sorted(k for k, n in final.items() if n > wanted.get(k, 0))),
         batching={(a.variant, a.pool): a.batching for a in allocations},
         last_scale_time=inp.now if scaled else state.last_scale_time,
     )
@@ -99,7 +109,7 @@ def hold_plan(
     """Metrics missing or stale: keep what runs; deciding on no data is how outages start."""
     by_key = {option.key: option for option in options}
     final = {key: dep.replicas for key, dep in current.items()}
-    allocations = _allocations(final, by_key=by_key, current=current, state=state)
+    allocations = allocations_for(final, by_key=by_key, current=current, state=state)
     hourly = sum(allocation.hourly_cost for allocation in allocations)
     message = "metrics missing or older than the stale limit: holding current replicas"
     hold = Action(kind=ActionKind.HOLD, reason=Reason.HELD_METRICS_UNAVAILABLE, message=message)
@@ -111,87 +121,15 @@ def hold_plan(
         actions=(hold,),
         conditions=(
             placed,
-            _metrics(False),
-            _budget(inp, hourly, Reason.HELD_METRICS_UNAVAILABLE),
-            _ready(final, current, waiting=False),
+            metrics_condition(False),
+            budget_condition(inp, hourly, Reason.HELD_METRICS_UNAVAILABLE),
+            ready_condition(final, current, waiting=False),
         ),
         demand_rps=0.0,
         hourly_cost=hourly,
         cost_per_million=None,
         state=replace(state, batching={(a.variant, a.pool): a.batching for a in allocations}),
     )
-
-
-def _keep_until_ready(
-    wanted: Mapping[Key, int],
-    *,
-    current: Mapping[Key, CurrentDeployment],
-    by_key: Mapping[Key, Option],
-    demand: float,
-) -> tuple[dict[Key, int], bool]:
-    """Wanted replicas, plus the old ones that must stay until their replacements are ready."""
-    final = dict(wanted)
-    starting = any(
-        n > (current[k].ready_replicas if k in current else 0) for k, n in wanted.items()
-    )
-    shrinking = [k for k, dep in current.items() if wanted.get(k, 0) < dep.replicas]
-    if not starting or not shrinking:
-        return final, False
-    ready_capacity = sum(
-        min(n, current[k].ready_replicas if k in current else 0) * _throughput(k, by_key)
-        for k, n in wanted.items()
-    )
-    if ready_capacity >= demand and demand > 0:
-        return final, False
-    for key in shrinking:
-        final[key] = current[key].replicas
-    return final, True
-
-
-def _throughput(key: Key, by_key: Mapping[Key, Option]) -> float:
-    option = by_key.get(key)
-    return option.throughput if option is not None else 0.0
-
-
-def _allocations(
-    final: Mapping[Key, int],
-    *,
-    by_key: Mapping[Key, Option],
-    current: Mapping[Key, CurrentDeployment],
-    state: ServiceState,
-) -> list[Allocation]:
-    allocations = []
-    for key in sorted(final):
-        replicas = final[key]
-        if replicas <= 0:
-            continue
-        option = by_key.get(key)
-        batching = _batching_for(key, option, current, state)
-        allocations.append(
-            Allocation(
-                variant=key[0],
-                pool=key[1],
-                replicas=replicas,
-                batching=batching,
-                hourly_cost=(option.hourly_cost if option else 0.0) * replicas,
-                throughput_per_replica=option.throughput if option else 0.0,
-            )
-        )
-    return allocations
-
-
-def _batching_for(
-    key: Key,
-    option: Option | None,
-    current: Mapping[Key, CurrentDeployment],
-    state: ServiceState,
-) -> BatchConfig:
-    if option is not None and option.batching is not None:
-        return option.batching.config
-    running = current.get(key)
-    if running is not None and running.batching is not None:
-        return running.batching
-    return state.batching.get(key, OFF)
 
 
 def _headline(
@@ -207,7 +145,7 @@ def _headline(
         and total == floor
         and floor > 0
     ):
-        smallest = min((_throughput(k, by_key) for k in final), default=0.0)
+        smallest = min((throughput_of(k, by_key) for k in final), default=0.0)
         if solution.capacity - smallest >= outcome.target.required:
             return Reason.AT_MIN_REPLICAS
     return outcome.reason
@@ -220,6 +158,7 @@ def _scale_actions(
     current: Mapping[Key, CurrentDeployment],
     outcome: Outcome,
     reason: Reason,
+    finishing: set[Key],
 ) -> list[Action]:
     actions: list[Action] = []
     keys = sorted(set(final) | set(current))
@@ -254,10 +193,13 @@ def _scale_actions(
         elif after != before:
             kind = ActionKind.SCALE_UP if after > before else ActionKind.SCALE_DOWN
             message = f"{before} -> {after} replicas: {outcome.target.message}"
+            why = reason
+            if key in finishing and after < before:
+                why, message = Reason.MOVED_TO_CHEAPER_POOL, "replacement replicas are ready"
             actions.append(
                 Action(
                     kind=kind,
-                    reason=reason,
+                    reason=why,
                     message=message,
                     variant=key[0],
                     pool=key[1],
@@ -297,61 +239,3 @@ def _batching_actions(
             )
         )
     return actions
-
-
-def _placed(outcome: Outcome, allocations: list[Allocation], reason: Reason) -> ConditionVerdict:
-    solution = outcome.solution
-    ok = solution.met and (bool(allocations) or outcome.target.required <= 0)
-    message = outcome.note or outcome.target.message
-    if solution.limit is not None:
-        message = f"capacity {solution.capacity:.1f}/s of {outcome.target.required:.1f}/s needed"
-    return ConditionVerdict(type="Placed", ok=ok, reason=reason.value, message=message)
-
-
-def _metrics(fresh: bool) -> ConditionVerdict:
-    if fresh:
-        return ConditionVerdict(
-            type="MetricsAvailable", ok=True, reason="MetricsFresh", message="demand observed"
-        )
-    return ConditionVerdict(
-        type="MetricsAvailable",
-        ok=False,
-        reason=Reason.HELD_METRICS_UNAVAILABLE.value,
-        message="no recent demand metrics",
-    )
-
-
-def _budget(inp: DecisionInput, hourly: float, reason: Reason) -> ConditionVerdict:
-    budget = inp.spec.budget
-    if budget is None:
-        return ConditionVerdict(type="WithinBudget", ok=True, reason="NoBudget", message="")
-    message = f"${hourly:.2f}/h of ${budget.max_hourly_cost:.2f}/h"
-    if hourly > budget.max_hourly_cost + 1e-9:
-        over = Reason.OVER_BUDGET if budget.on_exceeded == BudgetAction.WARN else reason
-        return ConditionVerdict(type="WithinBudget", ok=False, reason=over.value, message=message)
-    if reason == Reason.BUDGET_LIMITED:
-        return ConditionVerdict(
-            type="WithinBudget", ok=True, reason=reason.value, message=message + ", demand capped"
-        )
-    return ConditionVerdict(type="WithinBudget", ok=True, reason="WithinBudget", message=message)
-
-
-def _ready(
-    final: Mapping[Key, int], current: Mapping[Key, CurrentDeployment], waiting: bool
-) -> ConditionVerdict:
-    short = {
-        k: n for k, n in final.items() if (current[k].ready_replicas if k in current else 0) < n
-    }
-    if waiting:
-        return ConditionVerdict(
-            type="Ready",
-            ok=False,
-            reason=Reason.MIGRATION_WAITING_FOR_READY.value,
-            message="new replicas starting; old replicas still serving",
-        )
-    if short:
-        names = ", ".join(f"{v}/{p}" for v, p in sorted(short))
-        return ConditionVerdict(
-            type="Ready", ok=False, reason="ReplicasStarting", message=f"waiting for {names}"
-        )
-    return ConditionVerdict(type="Ready", ok=True, reason="AllReplicasReady", message="")

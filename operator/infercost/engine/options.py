@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from infercost.api.common import LabelSelector
-from infercost.api.pool import CapacityType
+from infercost.api.pool import AcceleratorPoolSpec, CapacityType
 from infercost.api.service import InferenceServiceSpec, Variant
 from infercost.engine.batching import BatchChoice, choose_batching
 from infercost.engine.cost import cost_per_million, profile_curve, replica_hourly_cost
@@ -161,3 +161,29 @@ def _static_why_not(
     if not profiled:
         return f"variant has no profile points for {accelerator}"
     return None
+
+
+def pool_view(
+    name: str,
+    *,
+    labels: Mapping[str, str],
+    spec: AcceleratorPoolSpec,
+    used_by_others: int = 0,
+    hourly_per_node: float | None = None,
+) -> PoolView:
+    """A PoolView from an AcceleratorPool's parts; the price defaults to the static one.
+
+    Raises ValueError when no price is known (an OpenCost pool without a fallback price).
+    """
+    price = hourly_per_node if hourly_per_node is not None else spec.pricing.hourly_per_node
+    if price is None:
+        raise ValueError(
+            f"pool {name}: no price known; set spec.pricing.hourlyPerNode (the OpenCost fallback)"
+        )
+    return PoolView(
+        name=name,
+        labels=dict(labels),
+        spec=spec,
+        hourly_per_node=price,
+        replicas_used_by_others=used_by_others,
+    )

@@ -3,7 +3,7 @@
 The problem is a small covering MILP (DESIGN.md section 1) solved with HiGHS through
 `scipy.optimize.milp`:
 
-    minimise   Σ c·n + Σ move_cost·c·(new replicas)
+    minimise   Σ c·n + Σ (move_cost / payback)·c·(new replicas)
     subject to Σ T·n ≥ required                       (demand x (1 + headroom))
                min_total ≤ Σ n ≤ max_total            (scaling bounds, scale-up step)
                Σ n over a pool ≤ pool room left by other services
@@ -17,6 +17,7 @@ named (BudgetLimited, AtMaxReplicas, PoolCapacityLimited).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -44,7 +45,8 @@ class Problem:
     max_spot_fraction: float = 1.0
     budget: float | None = None  # only a Cap budget constrains; Warn is reported afterwards
     current: Mapping[Key, int] | None = None
-    move_cost_hours: float = 0.0
+    move_cost_hours: float = 0.0  # one-off cost of a new replica, in hours of its price
+    move_payback_hours: float = 24.0  # the one-off cost is spread over this many hours
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +145,7 @@ def _solve(problem: Problem, *, maximise_capacity: bool) -> NDArray[np.int64] | 
     held = np.array([current.get(o.key, 0) for o in options], dtype=float)
     # Moving is penalised on the replicas that would have to start: one aux var per held option.
     moving = problem.move_cost_hours > 0 and not maximise_capacity
+    penalty = problem.move_cost_hours / max(problem.move_payback_hours, 1e-9)
     aux = [i for i in range(count) if held[i] > 0] if moving else []
     width = count + len(aux)
     objective = np.zeros(width)
@@ -152,9 +155,9 @@ def _solve(problem: Problem, *, maximise_capacity: bool) -> NDArray[np.int64] | 
         objective[:count] = cost
         if moving:
             fresh = held == 0
-            objective[:count][fresh] += problem.move_cost_hours * cost[fresh]
+            objective[:count][fresh] += penalty * cost[fresh]
             for column, i in enumerate(aux, start=count):
-                objective[column] = problem.move_cost_hours * cost[i]
+                objective[column] = penalty * cost[i]
     rows: list[NDArray[np.float64]] = []
     lower: list[float] = []
     upper: list[float] = []
@@ -218,3 +221,26 @@ def _pool_rows(options: tuple[Option, ...], row: RowAdder) -> None:
             coefficients[indices] = 1.0
             room = options[indices[0]].free_replicas or 0
             row(coefficients, -np.inf, float(room))
+
+
+def single_option(problem: Problem, option: Option) -> tuple[int, str | None]:
+    """Replicas `option` alone needs for the problem, and why it cannot serve alone (or None).
+
+    Closed form, independent of the MILP: it is what the `plan` table shows per option and
+    what the tests compare the MILP against.
+    """
+    if not option.feasible:
+        return 0, option.why_not
+    needed = problem.min_total
+    if problem.required > 0:
+        needed = max(needed, math.ceil(problem.required / option.throughput - _TOLERANCE))
+    if needed > problem.max_total:
+        return needed, f"needs {needed} replicas, above maxReplicas {problem.max_total}"
+    if option.free_replicas is not None and needed > option.free_replicas:
+        return needed, f"needs {needed} replicas, pool has room for {option.free_replicas}"
+    if option.spot and needed > 0 and problem.max_spot_fraction < 1:
+        return needed, f"spot pool alone exceeds maxSpotFraction {problem.max_spot_fraction:g}"
+    cost = needed * option.hourly_cost
+    if problem.budget is not None and cost > problem.budget + 1e-9:
+        return needed, f"${cost:.2f}/h exceeds the budget ${problem.budget:.2f}/h"
+    return needed, None

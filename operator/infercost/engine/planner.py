@@ -9,7 +9,7 @@ unless the saving is worth the move (hysteresis), keep old replicas while new on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from infercost.api.service import BudgetAction
 from infercost.engine.actions import Outcome, build_plan, hold_plan
@@ -17,16 +17,79 @@ from infercost.engine.forecast import linear_forecast, window_max
 from infercost.engine.learning import learn_capacity, observed_p99, remember_demand
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.options import Key, Option, build_options
-from infercost.engine.placement import Problem, Solution, solve
+from infercost.engine.placement import Problem, Solution, single_option, solve
 from infercost.engine.scaling import Current, Target, metrics_fresh, scaling_target
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prepared:
+    """What every decision starts from: the updated memory and the priced options."""
+
+    state: ServiceState
+    options: list[Option]
+    current: dict[Key, CurrentDeployment]
+    fresh: bool
+    demand: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptionVerdict:
+    """One option as `infercost plan` shows it: what it alone would need, or why not."""
+
+    option: Option
+    replicas_needed: int
+    why_not: str | None
 
 
 def decide(inp: DecisionInput) -> Plan:
     """The plan for one service at `inp.now`."""
+    ready = _prepare(inp)
+    if not ready.fresh and ready.current:
+        return hold_plan(inp=inp, options=ready.options, current=ready.current, state=ready.state)
+    target = _target(
+        inp=inp,
+        options=ready.options,
+        current=ready.current,
+        state=ready.state,
+        demand=ready.demand,
+    )
+    outcome = _place(inp=inp, options=ready.options, current=ready.current, target=target)
+    state = replace(ready.state, scale_down_candidate_since=target.scale_down_since)
+    return build_plan(
+        inp=inp,
+        options=ready.options,
+        outcome=outcome,
+        state=state,
+        demand=ready.demand,
+        fresh=ready.fresh,
+    )
+
+
+def explain(inp: DecisionInput) -> list[OptionVerdict]:
+    """Every (variant, pool) with the replicas it would need alone this interval, or why not."""
+    ready = _prepare(inp)
+    target = _target(
+        inp=inp,
+        options=ready.options,
+        current=ready.current,
+        state=ready.state,
+        demand=ready.demand,
+    )
+    problem = _problem(inp=inp, options=ready.options, current=ready.current, target=target)
+    verdicts = []
+    for option in ready.options:
+        needed, why_not = single_option(problem, option)
+        verdicts.append(OptionVerdict(option=option, replicas_needed=needed, why_not=why_not))
+    return verdicts
+
+
+def _prepare(inp: DecisionInput) -> Prepared:
+    """Learn from the observation (when fresh) and price every option with what was learned."""
     settings, spec, observation = inp.settings, inp.spec, inp.observation
     current = {key: dep for key, dep in inp.current.items() if dep.replicas > 0}
     fresh = metrics_fresh(observation, now=inp.now, settings=settings)
     state = inp.state
+    demand = 0.0
     if fresh and observation is not None:
         demand = observation.demand_rps or 0.0
         keep = max(settings.forecast_window_seconds, spec.scaling.scale_down_delay_seconds)
@@ -56,15 +119,7 @@ def decide(inp: DecisionInput) -> Plan:
         previous_batching=state.batching,
         observed_p99=observed_p99(observation, current) if fresh else {},
     )
-    if not fresh and current:
-        return hold_plan(inp=inp, options=options, current=current, state=state)
-    demand = (observation.demand_rps or 0.0) if fresh and observation is not None else 0.0
-    target = _target(inp=inp, options=options, current=current, state=state, demand=demand)
-    outcome = _place(inp=inp, options=options, current=current, target=target)
-    state = replace(state, scale_down_candidate_since=target.scale_down_since)
-    return build_plan(
-        inp=inp, options=options, outcome=outcome, state=state, demand=demand, fresh=fresh
-    )
+    return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
 
 
 def _target(
@@ -76,6 +131,8 @@ def _target(
     demand: float,
 ) -> Target:
     by_key = {option.key: option for option in options}
+    # Replicas kept only while their replacements start are not capacity to plan with.
+    current = {k: d for k, d in current.items() if k not in state.migrating_from}
     capacities = [by_key[key].throughput if key in by_key else 0.0 for key in current]
     running = Current(
         total=sum(dep.replicas for dep in current.values()),
@@ -110,6 +167,29 @@ def _target(
     )
 
 
+def _problem(
+    *,
+    inp: DecisionInput,
+    options: list[Option],
+    current: Mapping[Key, CurrentDeployment],
+    target: Target,
+) -> Problem:
+    spec = inp.spec
+    budget = spec.budget
+    cap = budget.max_hourly_cost if budget and budget.on_exceeded == BudgetAction.CAP else None
+    return Problem(
+        options=tuple(option for option in options if option.feasible),
+        required=target.required,
+        min_total=target.min_total,
+        max_total=target.max_total,
+        max_spot_fraction=spec.placement.max_spot_fraction,
+        budget=cap,
+        current={key: dep.replicas for key, dep in current.items()},
+        move_cost_hours=inp.settings.move_cost_hours,
+        move_payback_hours=inp.settings.move_payback_hours,
+    )
+
+
 def _place(
     *,
     inp: DecisionInput,
@@ -118,20 +198,8 @@ def _place(
     target: Target,
 ) -> Outcome:
     spec = inp.spec
-    budget = spec.budget
-    held = {key: dep.replicas for key, dep in current.items()}
-    problem = Problem(
-        options=tuple(option for option in options if option.feasible),
-        required=target.required,
-        min_total=target.min_total,
-        max_total=target.max_total,
-        max_spot_fraction=spec.placement.max_spot_fraction,
-        budget=budget.max_hourly_cost
-        if budget and budget.on_exceeded == BudgetAction.CAP
-        else None,
-        current=held,
-        move_cost_hours=inp.settings.move_cost_hours,
-    )
+    problem = _problem(inp=inp, options=options, current=current, target=target)
+    held = problem.current or {}
     best = solve(problem)
     moved_to = set(best.replicas) - set(held)
     if not held or not moved_to:
