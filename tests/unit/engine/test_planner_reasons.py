@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
 from engine_factories import NOW, decision, pool, service, variant
+
 from infercost.engine.model import (
     ActionKind,
     BatchConfig,
