@@ -144,13 +144,25 @@ def prepare(schema: Schema, value: Any) -> Any:
 def schema_errors(schema: Schema, body: dict[str, Any]) -> list[str]:
     """OpenAPI 3.0 violations and unknown fields of the prepared object, each with its path."""
     prepared = prepare(schema, body)
+    validator = OAS30Validator(_with_int_or_string(schema), format_checker=oas30_format_checker)
     errors = [
         f"{_dotted(error.absolute_path)}: {error.message}"
-        for error in OAS30Validator(schema, format_checker=oas30_format_checker).iter_errors(
-            prepared
-        )
+        for error in validator.iter_errors(prepared)
     ]
     return errors + unknown_fields(schema, prepared)
+
+
+def _with_int_or_string(schema: Schema) -> Schema:
+    """`schema` with `x-kubernetes-int-or-string` spelled out as the API server applies it:
+    an integer or a string, nothing else (OpenAPI itself gives the extension no meaning)."""
+    if isinstance(schema, list):
+        return [_with_int_or_string(item) for item in schema]  # type: ignore[return-value]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _with_int_or_string(value) for key, value in schema.items()}
+    if schema.get("x-kubernetes-int-or-string") and "anyOf" not in schema:
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    return out
 
 
 def unknown_fields(schema: Schema, value: Any, path: str = "") -> list[str]:

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+import re
+import types
+import typing
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 # DNS-1123 label: what Kubernetes accepts for the names our children are derived from.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, min_length=1, max_length=63)]
 # Accelerator kinds are free-form names such as `nvidia-a10g`, `inferentia2` or `cpu`.
 AcceleratorType = Annotated[
@@ -46,6 +60,29 @@ class Model(BaseModel):
         use_enum_values=False,
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _prune_nulls(cls, data: Any) -> Any:
+        """Drop `null` for fields that are not nullable, as the API server prunes them before
+        defaulting: `field: null` then means "the default" on both sides, not an error here."""
+        if not isinstance(data, dict):
+            return data
+        nullable = _nullable_keys(cls)
+        return {key: value for key, value in data.items() if value is not None or key in nullable}
+
+
+@functools.cache
+def _nullable_keys(model: type[BaseModel]) -> frozenset[str]:
+    """Wire and Python names of the fields of `model` that accept None."""
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(
+            None
+        ) in typing.get_args(annotation):
+            keys.update({name, field.alias or name})
+    return frozenset(keys)
+
 
 class ConditionStatus(StrEnum):
     TRUE = "True"
@@ -68,7 +105,10 @@ class Condition(Model):
         json_schema_extra={"format": "date-time"},
     )
     observed_generation: int | None = Field(
-        default=None, description="metadata.generation the condition was set for.", ge=0
+        strict=True,
+        default=None,
+        description="metadata.generation the condition was set for.",
+        ge=0,
     )
 
 
@@ -119,7 +159,12 @@ class Toleration(Model):
         description="Taint effect to match: NoSchedule, PreferNoSchedule or NoExecute; empty matches all.",
     )
     toleration_seconds: int | None = Field(
-        default=None, description="How long a NoExecute taint is tolerated, in seconds."
+        strict=True,
+        default=None,
+        # int64, what the API server stores; an unbounded int would pass here and fail there.
+        ge=-(2**63),
+        le=2**63 - 1,
+        description="How long a NoExecute taint is tolerated, in seconds.",
     )
 
 
@@ -132,9 +177,30 @@ class ObjectMeta(BaseModel):
     namespace: str | None = Field(default=None, description="Namespace of namespaced objects.")
     labels: dict[str, str] = Field(default_factory=dict, description="Object labels.")
     annotations: dict[str, str] = Field(default_factory=dict, description="Object annotations.")
-    generation: int | None = Field(default=None, description="Spec generation.")
+    generation: int | None = Field(strict=True, default=None, description="Spec generation.")
     uid: str | None = Field(default=None, description="Unique id assigned by the API server.")
     resource_version: str | None = Field(default=None, description="Version for concurrency.")
+
+    @field_validator("name")
+    @classmethod
+    def _dns_subdomain(cls, value: str) -> str:
+        """Names become child names and label values: refuse what the API server refuses."""
+        if value and (len(value) > 253 or not re.fullmatch(DNS_SUBDOMAIN_PATTERN, value)):
+            raise ValueError(
+                f"{value[:80]!r} is not a valid name: use at most 253 lower-case letters, "
+                "digits, '-' and '.', starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _dns_label(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 63 or not re.fullmatch(DNS_LABEL_PATTERN, value)):
+            raise ValueError(
+                f"{value[:80]!r} is not a valid namespace: use at most 63 lower-case letters, "
+                "digits and '-', starting and ending with a letter or digit"
+            )
+        return value
 
 
 def cel_rules(*rules: dict[str, str]) -> ConfigDict:

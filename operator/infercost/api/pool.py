@@ -49,7 +49,11 @@ class Accelerator(Model):
         ),
     )
     per_node: int = Field(
-        default=1, ge=1, le=1024, description="How many of that resource one node provides."
+        strict=True,
+        default=1,
+        ge=1,
+        le=1024,
+        description="How many of that resource one node provides.",
     )
 
 
@@ -63,6 +67,8 @@ class Pricing(Model):
     )
 
     hourly_per_node: float | None = Field(
+        strict=True,
+        allow_inf_nan=False,
         default=None,
         ge=0,
         le=10000,
@@ -107,12 +113,14 @@ class AcceleratorPoolSpec(Model):
     )
     pricing: Pricing = Field(description="What one node of the pool costs.")
     max_replicas: int | None = Field(
+        strict=True,
         default=None,
         ge=0,
         le=100000,
         description="Most replicas, of all services together, the pool may run. Empty: unbounded.",
     )
     provisioning_seconds: int = Field(
+        strict=True,
         default=120,
         ge=0,
         le=3600,
@@ -124,10 +132,14 @@ class PoolStatus(Model):
     """Observed state of an AcceleratorPool."""
 
     replicas_in_use: int | None = Field(
-        default=None, ge=0, description="Replicas of all services placed on the pool."
+        strict=True, default=None, ge=0, description="Replicas of all services placed on the pool."
     )
     hourly_per_node: float | None = Field(
-        default=None, ge=0, description="Price per node-hour in effect (static or from OpenCost)."
+        strict=True,
+        allow_inf_nan=False,
+        default=None,
+        ge=0,
+        description="Price per node-hour in effect (static or from OpenCost).",
     )
     price_source: PriceSource | None = Field(
         default=None, description="Where that price came from."

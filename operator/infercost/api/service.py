@@ -52,9 +52,20 @@ class ModelRef(Model):
 class SLO(Model):
     """The latency objective the service must meet."""
 
-    latency_ms: float = Field(gt=0, le=600000, description="Latency objective in milliseconds.")
+    latency_ms: float = Field(
+        strict=True,
+        allow_inf_nan=False,
+        gt=0,
+        le=600000,
+        description="Latency objective in milliseconds.",
+    )
     percentile: float = Field(
-        default=99, gt=0, lt=100, description="Percentile the objective applies to, in (0, 100)."
+        strict=True,
+        allow_inf_nan=False,
+        default=99,
+        gt=0,
+        lt=100,
+        description="Percentile the objective applies to, in (0, 100).",
     )
 
 
@@ -65,15 +76,22 @@ class Scaling(Model):
         cel("self.minReplicas <= self.maxReplicas", MSG_MIN_MAX, ".minReplicas")
     )
 
-    min_replicas: int = Field(default=1, ge=0, le=10000, description="Fewest replicas in total.")
-    max_replicas: int = Field(default=10, ge=1, le=10000, description="Most replicas in total.")
+    min_replicas: int = Field(
+        strict=True, default=1, ge=0, le=10000, description="Fewest replicas in total."
+    )
+    max_replicas: int = Field(
+        strict=True, default=10, ge=1, le=10000, description="Most replicas in total."
+    )
     scale_down_delay_seconds: int = Field(
+        strict=True,
         default=300,
         ge=0,
         le=86400,
         description="Demand must stay low this long before replicas are removed.",
     )
     headroom: float = Field(
+        strict=True,
+        allow_inf_nan=False,
         default=0.2,
         ge=0,
         le=10,
@@ -105,9 +123,14 @@ class Batching(Model):
         description="Auto: tuned to the SLO; Fixed: use the values given; Off: no dynamic batching.",
     )
     max_batch_size: int | None = Field(
-        default=None, ge=1, le=4096, description="Upper bound (Auto) or exact value (Fixed)."
+        strict=True,
+        default=None,
+        ge=1,
+        le=4096,
+        description="Upper bound (Auto) or exact value (Fixed).",
     )
     max_queue_delay_microseconds: int | None = Field(
+        strict=True,
         default=None,
         ge=0,
         le=10_000_000,
@@ -128,12 +151,24 @@ class Placement(Model):
         default=None, description="Labels of the AcceleratorPools the service may use; empty: all."
     )
     max_spot_fraction: float = Field(
-        default=1.0, ge=0, le=1, description="Largest share of replicas allowed on Spot pools."
+        strict=True,
+        allow_inf_nan=False,
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Largest share of replicas allowed on Spot pools.",
     )
     min_accuracy: float | None = Field(
-        default=None, ge=0, le=1, description="Variants whose accuracy is lower are not used."
+        strict=True,
+        allow_inf_nan=False,
+        default=None,
+        ge=0,
+        le=1,
+        description="Variants whose accuracy is lower are not used.",
     )
     min_savings_to_move: float = Field(
+        strict=True,
+        allow_inf_nan=False,
         default=0.1,
         ge=0,
         le=1,
@@ -149,7 +184,13 @@ class BudgetAction(StrEnum):
 class Budget(Model):
     """The most the service may cost."""
 
-    max_hourly_cost: float = Field(ge=0, le=1e6, description="Most the service may cost per hour.")
+    max_hourly_cost: float = Field(
+        strict=True,
+        allow_inf_nan=False,
+        ge=0,
+        le=1e6,
+        description="Most the service may cost per hour.",
+    )
     on_exceeded: BudgetAction = Field(
         default=BudgetAction.CAP,
         description="Cap: never place more than the budget buys; Warn: place and report OverBudget.",

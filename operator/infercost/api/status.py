@@ -12,20 +12,26 @@ class PlacementStatus(Model):
 
     variant: str = Field(description="Variant name.")
     pool: str = Field(description="AcceleratorPool name.")
-    replicas: int = Field(ge=0, description="Desired replicas.")
-    ready_replicas: int = Field(default=0, ge=0, description="Replicas ready to serve.")
-    max_batch_size: int | None = Field(default=None, description="Triton max_batch_size in use.")
+    replicas: int = Field(strict=True, ge=0, description="Desired replicas.")
+    ready_replicas: int = Field(
+        strict=True, default=0, ge=0, description="Replicas ready to serve."
+    )
+    max_batch_size: int | None = Field(
+        strict=True, default=None, description="Triton max_batch_size in use."
+    )
     max_queue_delay_microseconds: int | None = Field(
-        default=None, description="Triton max_queue_delay_microseconds in use."
+        strict=True, default=None, description="Triton max_queue_delay_microseconds in use."
     )
 
 
 class BatchingStatus(Model):
     """Batching of the largest placement."""
 
-    max_batch_size: int | None = Field(default=None, description="Triton max_batch_size.")
+    max_batch_size: int | None = Field(
+        strict=True, default=None, description="Triton max_batch_size."
+    )
     max_queue_delay_microseconds: int | None = Field(
-        default=None, description="Triton max_queue_delay_microseconds."
+        strict=True, default=None, description="Triton max_queue_delay_microseconds."
     )
 
 
@@ -33,19 +39,34 @@ class CostStatus(Model):
     """What the current placement costs."""
 
     hourly: float = Field(
-        ge=0, description="Cost per hour of all replicas, in the pools' currency."
+        strict=True,
+        allow_inf_nan=False,
+        ge=0,
+        description="Cost per hour of all replicas, in the pools' currency.",
     )
     per_million_inferences: float | None = Field(
-        default=None, ge=0, description="Cost per million inferences at the observed demand."
+        strict=True,
+        allow_inf_nan=False,
+        default=None,
+        ge=0,
+        description="Cost per million inferences at the observed demand.",
     )
 
 
 class ObservedStatus(Model):
     """The latest metrics the decision was based on."""
 
-    demand_rps: float | None = Field(default=None, description="Observed inferences per second.")
+    demand_rps: float | None = Field(
+        strict=True,
+        allow_inf_nan=False,
+        default=None,
+        description="Observed inferences per second.",
+    )
     p99_latency_ms: float | None = Field(
-        default=None, description="Observed p99 latency in milliseconds (max over pods)."
+        strict=True,
+        allow_inf_nan=False,
+        default=None,
+        description="Observed p99 latency in milliseconds (max over pods).",
     )
     time: Rfc3339 | None = Field(
         default=None,
@@ -69,7 +90,7 @@ class ServiceStatus(Model):
     """Observed state of an InferenceService."""
 
     observed_generation: int | None = Field(
-        default=None, description="metadata.generation the status was computed for."
+        strict=True, default=None, description="metadata.generation the status was computed for."
     )
     conditions: list[Condition] = Field(
         default_factory=list, description="Ready, Placed, MetricsAvailable and WithinBudget."
@@ -78,8 +99,12 @@ class ServiceStatus(Model):
         default_factory=list, description="Replicas per variant and pool."
     )
     pools: str | None = Field(default=None, description="Pools in use, comma-separated.")
-    replicas: int | None = Field(default=None, description="Desired replicas over all pools.")
-    ready_replicas: int | None = Field(default=None, description="Ready replicas over all pools.")
+    replicas: int | None = Field(
+        strict=True, default=None, description="Desired replicas over all pools."
+    )
+    ready_replicas: int | None = Field(
+        strict=True, default=None, description="Ready replicas over all pools."
+    )
     batching: BatchingStatus | None = Field(default=None, description="Batching in use.")
     cost: CostStatus | None = Field(default=None, description="Cost of the placement.")
     observed: ObservedStatus | None = Field(default=None, description="Latest metrics.")

@@ -21,14 +21,22 @@ class ProfilePoint(Model):
     accelerator_type: AcceleratorType = Field(
         description="Accelerator the point was measured on; one of the variant's acceleratorTypes."
     )
-    batch_size: int = Field(ge=1, le=4096, description="Batch size the point was measured at.")
+    batch_size: int = Field(
+        strict=True, ge=1, le=4096, description="Batch size the point was measured at."
+    )
     throughput: float = Field(
+        strict=True,
+        allow_inf_nan=False,
         gt=0,
         le=1e7,
         description="Sustained inferences per second of one replica at that batch size.",
     )
     p99_latency_ms: float = Field(
-        gt=0, le=600000, description="p99 end-to-end latency, in milliseconds, at that throughput."
+        strict=True,
+        allow_inf_nan=False,
+        gt=0,
+        le=600000,
+        description="p99 end-to-end latency, in milliseconds, at that throughput.",
     )
 
 
@@ -73,12 +81,22 @@ class Variant(Model):
         description="Triton --model-repository of this variant, e.g. s3://models/bert-trt.",
     )
     accelerators_per_replica: int = Field(
-        default=1, ge=1, le=64, description="Accelerator resources each replica requests."
+        strict=True,
+        default=1,
+        ge=1,
+        le=64,
+        description="Accelerator resources each replica requests.",
     )
     startup_seconds: int = Field(
-        default=60, ge=0, le=3600, description="Seconds a replica takes to load the model."
+        strict=True,
+        default=60,
+        ge=0,
+        le=3600,
+        description="Seconds a replica takes to load the model.",
     )
     accuracy: float | None = Field(
+        strict=True,
+        allow_inf_nan=False,
         default=None,
         ge=0,
         le=1,
