@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from infercost.engine.allocations import allocations_for, keep_until_ready, throughput_of
+from infercost.api.service import BudgetAction
+from infercost.engine.allocations import (
+    allocations_for,
+    cap_surge,
+    keep_until_ready,
+    throughput_of,
+)
 from infercost.engine.conditions import (
     budget_condition,
     metrics_condition,
@@ -58,6 +64,7 @@ def build_plan(
     current = {key: dep for key, dep in inp.current.items() if dep.replicas > 0}
     wanted = dict(outcome.solution.replicas)
     final, waiting = keep_until_ready(wanted, current=current, by_key=by_key, demand=demand)
+    cap_surge(final, wanted=wanted, budget=_cap(inp), by_key=by_key)
     allocations = allocations_for(final, by_key=by_key, current=current, state=state)
     reason = _headline(inp, outcome, final, by_key)
     actions = _scale_actions(
@@ -106,9 +113,14 @@ def hold_plan(
     current: Mapping[Key, CurrentDeployment],
     state: ServiceState,
 ) -> Plan:
-    """Metrics missing or stale: keep what runs; deciding on no data is how outages start."""
+    """Metrics missing or stale: keep what runs; deciding on no data is how outages start.
+
+    One exception: a Cap budget is a promise about money, not about demand. When prices rose
+    while metrics are out, the replicas the budget no longer buys go (BudgetLimited).
+    """
     by_key = {option.key: option for option in options}
     final = {key: dep.replicas for key, dep in current.items()}
+    trims = _trim_to_budget(final, inp=inp, by_key=by_key)
     allocations = allocations_for(final, by_key=by_key, current=current, state=state)
     hourly = sum(allocation.hourly_cost for allocation in allocations)
     message = "metrics missing or older than the stale limit: holding current replicas"
@@ -118,7 +130,7 @@ def hold_plan(
     )
     return Plan(
         allocations=tuple(allocations),
-        actions=(hold,),
+        actions=(hold, *trims),
         conditions=(
             placed,
             metrics_condition(False),
@@ -130,6 +142,41 @@ def hold_plan(
         cost_per_million=None,
         state=replace(state, batching={(a.variant, a.pool): a.batching for a in allocations}),
     )
+
+
+def _cap(inp: DecisionInput) -> float | None:
+    budget = inp.spec.budget
+    return budget.max_hourly_cost if budget and budget.on_exceeded == BudgetAction.CAP else None
+
+
+def _trim_to_budget(
+    final: dict[Key, int], *, inp: DecisionInput, by_key: Mapping[Key, Option]
+) -> list[Action]:
+    """Remove the dearest replicas per unit of throughput until a Cap budget holds."""
+    cap = _cap(inp)
+    if cap is None:
+        return []
+    price = {key: by_key[key].hourly_cost if key in by_key else 0.0 for key in final}
+    before = dict(final)
+    while sum(price[k] * n for k, n in final.items()) > cap + 1e-9:
+        key = max(
+            (k for k, n in final.items() if n > 0 and price[k] > 0),
+            key=lambda k: (price[k] / max(throughput_of(k, by_key), 1e-9), k),
+        )
+        final[key] -= 1
+    return [
+        Action(
+            kind=ActionKind.SCALE_DOWN,
+            reason=Reason.BUDGET_LIMITED,
+            message=f"{before[k]} -> {n} replicas: prices rose above the ${cap:.2f}/h Cap",
+            variant=k[0],
+            pool=k[1],
+            from_replicas=before[k],
+            to_replicas=n,
+        )
+        for k, n in sorted(final.items())
+        if n < before[k]
+    ]
 
 
 def _headline(

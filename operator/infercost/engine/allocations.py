@@ -35,6 +35,34 @@ def keep_until_ready(
     return final, True
 
 
+def cap_surge(
+    final: dict[Key, int],
+    *,
+    wanted: Mapping[Key, int],
+    budget: float | None,
+    by_key: Mapping[Key, Option],
+) -> None:
+    """Under a Cap budget, keep only the old replicas the budget still buys next to the new.
+
+    The placement itself fits the Cap; the replicas kept while replacements start are the
+    surge, and a Cap is a promise about money: the surge shrinks (dearest per unit of
+    throughput first) rather than the bill growing past it.
+    """
+    if budget is None:
+        return
+
+    def price(key: Key) -> float:
+        option = by_key.get(key)
+        return option.hourly_cost if option is not None else 0.0
+
+    while sum(price(k) * n for k, n in final.items()) > budget + 1e-9:
+        surplus = [k for k, n in final.items() if n > wanted.get(k, 0) and price(k) > 0]
+        if not surplus:
+            return
+        key = max(surplus, key=lambda k: (price(k) / max(throughput_of(k, by_key), 1e-9), k))
+        final[key] -= 1
+
+
 def throughput_of(key: Key, by_key: Mapping[Key, Option]) -> float:
     option = by_key.get(key)
     return option.throughput if option is not None else 0.0

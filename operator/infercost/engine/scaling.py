@@ -9,6 +9,7 @@ and then only to the highest demand seen in that window.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from infercost.api.service import InferenceServiceSpec
@@ -40,8 +41,11 @@ class Target:
 
 
 def metrics_fresh(observation: Observation | None, *, now: float, settings: EngineSettings) -> bool:
-    """Demand is known and recent enough to act on."""
+    """Demand is known, a real rate (not NaN, infinite or negative) and recent enough to act on."""
     if observation is None or observation.demand_rps is None:
+        return False
+    # Prometheus answers NaN for 0/0 rates and a broken exporter can send anything: no data.
+    if not math.isfinite(observation.demand_rps) or observation.demand_rps < 0:
         return False
     return now - observation.time <= settings.metrics_stale_seconds
 
