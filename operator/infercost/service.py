@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from infercost import manifests, reporting
 from infercost.adapters.kubernetes import KubeApi
-from infercost.adapters.metrics import MetricsSource, ServiceKey
+from infercost.adapters.metrics import MetricsSource, ServiceKey, observation_for
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine import planner
@@ -139,7 +139,7 @@ class Reconciler:
             current = (
                 dict(memory.dry_current) if self.settings.dry_run else self.picture.current(key)
             )
-            observation = (await self.observe(now)).get(key)
+            observation = observation_for(await self.observe(now), key, now=now)
             plan = planner.decide(
                 DecisionInput(
                     spec=spec,
