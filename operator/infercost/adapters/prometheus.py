@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
@@ -67,6 +68,8 @@ class PrometheusClient:
         self.settings = settings
         self.url = settings.prometheus_url.rstrip("/")
         if settings.prometheus_insecure_skip_verify:
+            # Said once here, rather than urllib3 warning on every request.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             logger.warning("TLS verification of Prometheus at %s is off", redact(self.url))
 
     def _connect(self) -> PrometheusConnect:
