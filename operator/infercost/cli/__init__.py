@@ -24,7 +24,11 @@ def main() -> None:
 
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
-    from infercost.cli import crds, run  # noqa: F401
+    from infercost.cli import (
+        crds,  # noqa: F401
+        plan,  # noqa: F401
+        run,  # noqa: F401
+    )
 
 
 _register()
