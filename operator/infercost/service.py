@@ -190,8 +190,9 @@ class Reconciler:
                 now=now,
             )
             self.telemetry.record(key, spec=spec, plan=plan, observation=observation, ready=ready)
+            announced = (body.get("status") or {}).get("lastDecision")
             await self._write_status(key, body, desired)
-            await self._post_events(body, plan.actions, memory)
+            await self._post_events(body, plan.actions, memory, announced=announced)
             return plan
 
     async def _apply(
@@ -264,13 +265,22 @@ class Reconciler:
             )
 
     async def _post_events(
-        self, body: Mapping[str, Any], actions: tuple[Action, ...], memory: Memory
+        self,
+        body: Mapping[str, Any],
+        actions: tuple[Action, ...],
+        memory: Memory,
+        *,
+        announced: Mapping[str, Any] | None,
     ) -> None:
-        """One Event per action; a repeat of the previous round's action is not news."""
+        """One Event per action; a repeat of the previous round's action is not news.
+
+        After a restart the previous round is unknown; status.lastDecision tells which hold
+        was already announced.
+        """
         keys = frozenset(_event_key(a) for a in actions)
         prefix = "[dry-run] " if self.settings.dry_run else ""
         for action in actions:
-            if _event_key(action) in memory.last_events:
+            if _event_key(action) in memory.last_events or _same_hold(action, announced):
                 continue
             where = f" {action.variant}/{action.pool}" if action.variant else ""
             logger.info(
@@ -297,3 +307,13 @@ def _event_key(action: Action) -> tuple[Any, ...]:
     # Hold messages carry the reason for holding; other actions are identified by their target.
     message = action.message if action.kind == ActionKind.HOLD else ""
     return (action.kind, action.reason, action.variant, action.pool, action.to_replicas, message)
+
+
+def _same_hold(action: Action, announced: Mapping[str, Any] | None) -> bool:
+    return (
+        action.kind == ActionKind.HOLD
+        and announced is not None
+        and announced.get("action") == action.kind.value
+        and announced.get("reason") == action.reason.value
+        and announced.get("message") == action.message
+    )

@@ -120,6 +120,14 @@ async def test_server_side_apply_creates_replaces_and_needs_a_manager(api: ApiSe
     replaced = await call(api, "PATCH", f"{CM}/c?fieldManager=infercost", body, headers=APPLY)
     assert replaced["data"] == {"b": "2"}  # the manager stopped applying `a`: it is removed
     assert replaced["metadata"]["uid"] == created["metadata"]["uid"]
+    # An apply that creates is authorized as create and patch; one that updates as patch only.
+    applies = [entry for entry in api.request_log() if entry[2] == "configmaps"]
+    assert applies == [
+        ("patch", "", "configmaps", "ml"),  # refused: no field manager
+        ("patch", "", "configmaps", "ml"),
+        ("create", "", "configmaps", "ml"),
+        ("patch", "", "configmaps", "ml"),
+    ]
 
 
 async def test_label_selectors_filter_lists(api: ApiServer) -> None:
@@ -197,3 +205,17 @@ async def test_watch_streams_filtered_events(api: ApiServer) -> None:
         await asyncio.sleep(0.05)
     task.cancel()
     assert events == [("ADDED", "k"), ("DELETED", "k")]
+
+
+async def test_json_patch_test_operation_guards_the_resource_version(api: ApiServer) -> None:
+    created = await call(api, "POST", ISVC, isvc())
+    rv = created["metadata"]["resourceVersion"]
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["f"]},
+    ]
+    json_patch = {"Content-Type": "application/json-patch+json"}
+    patched = await call(api, "PATCH", f"{ISVC}/bert", ops, headers=json_patch)
+    assert patched["metadata"]["finalizers"] == ["f"]
+    stale = await call(api, "PATCH", f"{ISVC}/bert", ops, headers=json_patch)
+    assert stale["_code"] == 422  # the test failed: the object changed since rv was read

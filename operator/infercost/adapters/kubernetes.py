@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 FIELD_MANAGER = "infercost"
+USER_AGENT = "infercost/0.1.0"
 logger = logging.getLogger(__name__)
 
 # Kind -> (apiVersion, plural) of everything the operator reads or writes.
@@ -105,7 +106,7 @@ class KubeApi:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            headers = {"Accept": "application/json"}
+            headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
             if self._creds.token:
                 headers["Authorization"] = f"Bearer {self._creds.token}"
             connector = aiohttp.TCPConnector(ssl=_ssl_context(self._creds), limit=32)

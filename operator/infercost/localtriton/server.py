@@ -20,7 +20,7 @@ DEFAULT_VENV = Path(__file__).resolve().parents[3] / ".venv-triton"
 VENV_ENV = "INFERCOST_TRITON_VENV"
 
 
-class TritonNotInstalled(RuntimeError):
+class TritonNotInstalled(RuntimeError):  # noqa: N818 - the sim branch's name
     """The Triton virtualenv is missing; the message says how to make it."""
 
 

@@ -48,6 +48,9 @@ class ApiServer(kmock.KubernetesEmulator):
     kserve: bool = False
     _rv: int = attrs.field(default=0, init=False)
     _faults: list[Fault] = attrs.field(factory=list, init=False)
+    # Requests (by id) whose server-side apply created the object: Kubernetes authorizes
+    # those as `create` as well as `patch`.
+    _apply_creates: set[int] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -154,6 +157,7 @@ class ApiServer(kmock.KubernetesEmulator):
                 self._require_manager(request)
                 body.setdefault("metadata", {})["name"] = request.name
                 await self._create(request, body, manager=request.params["fieldManager"])
+                self._apply_creates.add(request.id)
                 return
             raise kmock.KubernetesObjectNotFoundError()
         live = self.objects[key].raw
@@ -161,7 +165,13 @@ class ApiServer(kmock.KubernetesEmulator):
             self._require_manager(request)
             new = semantics.server_side_apply(live, body)
         elif content_type == JSON_PATCH:
-            new = semantics.json_patch(live, body)
+            try:
+                new = semantics.json_patch(live, body)
+            except semantics.PatchFailedError as error:
+                # A failed `test` operation is 422 Unprocessable Entity, as in Kubernetes.
+                raise kmock.KubernetesError(
+                    status=422, reason="Invalid", message=str(error)
+                ) from None
         else:
             wanted = (body or {}).get("metadata", {}).get("resourceVersion")
             if wanted is not None and wanted != live["metadata"].get("resourceVersion"):
@@ -302,12 +312,20 @@ class ApiServer(kmock.KubernetesEmulator):
             ):
                 yield event
 
-    def request_log(self) -> list[tuple[str, str, str, str | None]]:
-        """(verb, group, resource[/subresource], namespace) of every API request served so far."""
+    def request_log(
+        self, *, agents: tuple[str, ...] = ()
+    ) -> list[tuple[str, str, str, str | None]]:
+        """(verb, group, resource[/subresource], namespace) of the API requests served so far.
+
+        With `agents`, only requests whose User-Agent starts with one of them.
+        """
         verbs = {"LIST": "list", "WATCH": "watch", "FETCH": "get", "CREATE": "create"}
         verbs |= {"UPDATE": "patch", "DELETE": "delete"}
         log = []
         for request in list(self._requests):
+            agent = request.headers.get("User-Agent", "")
+            if agents and not agent.startswith(agents):
+                continue
             if request.resource is None or request.resource.plural is None:
                 continue  # discovery (/api, /apis/...): non-resource URLs, always allowed
             verb = verbs.get(request.action.value if request.action else "", "")
@@ -317,13 +335,14 @@ class ApiServer(kmock.KubernetesEmulator):
             if request.subresource:
                 plural = f"{plural}/{request.subresource}"
             log.append((verb, request.resource.group or "", plural, request.namespace))
+            if request.id in self._apply_creates:
+                log.append(("create", request.resource.group or "", plural, request.namespace))
         return log
 
-    def writes(self) -> int:
+    def writes(self, *, agents: tuple[str, ...] = ()) -> int:
         """How many create/patch/update/delete requests were served so far."""
-        return sum(
-            1 for verb, *_ in self.request_log() if verb in ("create", "patch", "update", "delete")
-        )
+        log = self.request_log(agents=agents)
+        return sum(1 for verb, *_ in log if verb in ("create", "patch", "update", "delete"))
 
 
 def _now() -> str:

@@ -42,9 +42,16 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+class PatchFailedError(Exception):
+    """A JSON patch that cannot apply: a failed `test` or a path that does not exist."""
+
+
 def json_patch(target: Mapping[str, Any], operations: list[Any]) -> dict[str, Any]:
     """RFC 6902 JSON patch."""
-    result: dict[str, Any] = jsonpatch.apply_patch(dict(target), operations, in_place=False)
+    try:
+        result: dict[str, Any] = jsonpatch.apply_patch(dict(target), operations, in_place=False)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as error:
+        raise PatchFailedError(str(error)) from error
     return result
 
 
