@@ -27,6 +27,7 @@ def _register() -> None:
     from infercost.cli import (
         crds,  # noqa: F401
         plan,  # noqa: F401
+        run,  # noqa: F401
     )
 
 

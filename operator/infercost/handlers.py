@@ -1,0 +1,64 @@
+"""kopf wiring: which watch events and timers call which `Reconciler` method. Nothing else.
+
+Resources are selected by group, version and plural: KServe's `serving.kserve.io`
+InferenceService, common in the same clusters, is never watched or touched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from infercost.manifests import LABEL_SERVICE
+from infercost.service import Reconciler
+
+GROUP, VERSION = "infercost.io", "v1alpha1"
+SERVICES = (GROUP, VERSION, "inferenceservices")
+POOLS = (GROUP, VERSION, "acceleratorpools")
+
+
+def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
+    """A registry of this operator's handlers, bound to one reconciler (tests run several)."""
+    registry = kopf.OperatorRegistry()
+    interval = reconciler.settings.control_interval_seconds
+
+    @kopf.on.event(*SERVICES, registry=registry)
+    async def service_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        meta = body["metadata"]
+        if event["type"] == "DELETED":
+            reconciler.forget(meta["namespace"], meta["name"])
+        elif reconciler.picture.service_seen(body) and not meta.get("deletionTimestamp"):
+            await reconciler.reconcile((meta["namespace"], meta["name"]))
+
+    @kopf.timer(*SERVICES, interval=interval, registry=registry)
+    async def service_timer(body: kopf.Body, **_: Any) -> None:
+        meta = body["metadata"]
+        reconciler.picture.service_seen(body)
+        if not meta.get("deletionTimestamp"):
+            await reconciler.reconcile((meta["namespace"], meta["name"]))
+
+    @kopf.on.event(*POOLS, registry=registry)
+    async def pool_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        name = body["metadata"]["name"]
+        if event["type"] == "DELETED":
+            affected = reconciler.picture.pool_gone(name)
+        else:
+            affected = reconciler.picture.pool_seen(body)
+        for key in affected:
+            await reconciler.reconcile(key)
+
+    @kopf.on.event(
+        "apps", "v1", "deployments", labels={LABEL_SERVICE: kopf.PRESENT}, registry=registry
+    )
+    async def deployment_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        meta = body["metadata"]
+        if event["type"] == "DELETED":
+            reconciler.picture.deployment_gone(meta["namespace"], meta["name"])
+        elif reconciler.picture.deployment_seen(body):
+            # Readiness changed: a migration may proceed now rather than at the next tick.
+            for ref in meta.get("ownerReferences") or []:
+                if ref.get("kind") == "InferenceService":
+                    await reconciler.reconcile((meta["namespace"], ref["name"]))
+
+    return registry

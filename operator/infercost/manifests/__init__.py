@@ -1,0 +1,97 @@
+"""Children of an InferenceService as plain Kubernetes objects (DESIGN.md section 4).
+
+Owns: Plan allocations -> one Triton Deployment per (variant, pool), one Service, one
+batching ConfigMap, one PodDisruptionBudget and (when the CRD exists) one PodMonitor, with
+owner references, the contract labels and a hash of each object's content for change detection.
+
+Must not import: kopf, kubernetes, aiohttp, tritonclient, prometheus_api_client, asyncio, time
+or any adapter. It is pure: the same inputs give the same dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from infercost.api.pool import AcceleratorPoolSpec
+from infercost.api.service import InferenceServiceSpec
+from infercost.engine.model import Allocation
+from infercost.manifests.common import (
+    ANNOTATION_BATCHING,
+    ANNOTATION_BATCHING_HASH,
+    ANNOTATION_HASH,
+    FIELD_MANAGER,
+    LABEL_POOL,
+    LABEL_SERVICE,
+    LABEL_VARIANT,
+    ManifestSettings,
+    Owner,
+    content_hash,
+    deployment_name,
+    short_name,
+)
+from infercost.manifests.shared import (
+    batching_config_map,
+    disruption_budget,
+    pod_monitor,
+    service,
+)
+from infercost.manifests.triton import (
+    batching_annotation,
+    batching_from_annotation,
+    config_key,
+    deployment,
+    model_config_text,
+    triton_args,
+)
+
+__all__ = [
+    "ANNOTATION_BATCHING",
+    "ANNOTATION_BATCHING_HASH",
+    "ANNOTATION_HASH",
+    "FIELD_MANAGER",
+    "LABEL_POOL",
+    "LABEL_SERVICE",
+    "LABEL_VARIANT",
+    "ManifestSettings",
+    "Owner",
+    "batching_annotation",
+    "batching_from_annotation",
+    "children",
+    "config_key",
+    "content_hash",
+    "deployment",
+    "deployment_name",
+    "model_config_text",
+    "short_name",
+    "triton_args",
+]
+
+
+def children(
+    *,
+    owner: Owner,
+    spec: InferenceServiceSpec,
+    pools: Mapping[str, AcceleratorPoolSpec],
+    allocations: Sequence[Allocation],
+    settings: ManifestSettings,
+    with_pod_monitor: bool,
+) -> list[dict[str, Any]]:
+    """Every child the allocations need; allocations of zero replicas get no Deployment."""
+    live = [a for a in allocations if a.replicas > 0 and a.pool in pools]
+    config_map = batching_config_map(owner=owner, spec=spec, allocations=live)
+    objects = [config_map, service(owner=owner), disruption_budget(owner=owner, settings=settings)]
+    if with_pod_monitor:
+        objects.append(pod_monitor(owner=owner))
+    for allocation in live:
+        objects.append(
+            deployment(
+                owner=owner,
+                spec=spec,
+                allocation=allocation,
+                pool=pools[allocation.pool],
+                config_map=config_map["metadata"]["name"],
+                settings=settings,
+            )
+        )
+    return objects

@@ -1,0 +1,92 @@
+"""Names, labels, owner references and content hashes shared by every child."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+GROUP_VERSION = "infercost.io/v1alpha1"
+LABEL_SERVICE = "infercost.io/service"  # contract (DESIGN.md section 5)
+LABEL_VARIANT = "infercost.io/variant"  # contract
+LABEL_POOL = "infercost.io/pool"  # contract
+ANNOTATION_HASH = "infercost.io/applied-hash"
+ANNOTATION_BATCHING = "infercost.io/batching"
+ANNOTATION_BATCHING_HASH = "infercost.io/batching-hash"
+FIELD_MANAGER = "infercost"
+HTTP_PORT, GRPC_PORT, METRICS_PORT = 8000, 8001, 8002  # Triton's defaults
+MAX_NAME = 63
+CPU_RESOURCE = "cpu"
+CONFIG_MOUNT = "/etc/infercost/model-config"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManifestSettings:
+    """Shape of the children that is an operator choice (docs/settings.md)."""
+
+    pdb_max_unavailable: int = 1
+    rollout_max_surge: str = "25%"
+    run_as_user: int = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class Owner:
+    """The InferenceService the children belong to."""
+
+    name: str
+    namespace: str
+    uid: str
+
+
+def short_name(*parts: str, limit: int = MAX_NAME) -> str:
+    """`a-b-c`, or its first characters plus a hash of the whole when longer than `limit`."""
+    full = "-".join(parts)
+    if len(full) <= limit:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    return f"{full[: limit - 9].rstrip('-.')}-{digest}"
+
+
+def deployment_name(service: str, variant: str, pool: str) -> str:
+    return short_name(service, variant, pool)
+
+
+def content_hash(obj: Mapping[str, Any]) -> str:
+    """A stable hash of an object's content: what was applied, so unchanged means no write."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def common_labels(owner: Owner) -> dict[str, str]:
+    return {
+        LABEL_SERVICE: short_name(owner.name),
+        "app.kubernetes.io/name": "triton-inference-server",
+        "app.kubernetes.io/instance": short_name(owner.name),
+        "app.kubernetes.io/component": "model-server",
+        "app.kubernetes.io/managed-by": "infercost",
+        "app.kubernetes.io/part-of": "infercost",
+    }
+
+
+def metadata_for(owner: Owner, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": dict(labels),
+        "ownerReferences": [
+            {
+                "apiVersion": GROUP_VERSION,
+                "kind": "InferenceService",
+                "name": owner.name,
+                "uid": owner.uid,
+                "controller": True,
+            }
+        ],
+    }
+
+
+def stamped(obj: dict[str, Any]) -> dict[str, Any]:
+    """Record the content hash in an annotation; the hash covers everything else."""
+    obj["metadata"].setdefault("annotations", {})[ANNOTATION_HASH] = content_hash(obj)
+    return obj

@@ -1,0 +1,93 @@
+"""The children shared by all replicas of a service: Service, ConfigMap, PDB, PodMonitor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from infercost.api.service import InferenceServiceSpec
+from infercost.engine.model import Allocation
+from infercost.manifests.common import (
+    GRPC_PORT,
+    HTTP_PORT,
+    LABEL_POOL,
+    LABEL_SERVICE,
+    LABEL_VARIANT,
+    METRICS_PORT,
+    ManifestSettings,
+    Owner,
+    common_labels,
+    metadata_for,
+    short_name,
+    stamped,
+)
+from infercost.manifests.triton import config_key, model_config_text
+
+
+def service(*, owner: Owner) -> dict[str, Any]:
+    """One Service in front of every replica of the InferenceService, on every pool."""
+    return stamped(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata_for(owner, short_name(owner.name), common_labels(owner)),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {LABEL_SERVICE: short_name(owner.name)},
+                "ports": [
+                    {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
+                    {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},
+                    {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"},
+                ],
+            },
+        }
+    )
+
+
+def batching_config_map(
+    *, owner: Owner, spec: InferenceServiceSpec, allocations: Sequence[Allocation]
+) -> dict[str, Any]:
+    """Model config overrides, one key per (variant, pool), so new pods start with them."""
+    data = {
+        config_key(a.variant, a.pool): model_config_text(model=spec.model.name, batching=a.batching)
+        for a in allocations
+    }
+    name = short_name(owner.name, "model-config")
+    return stamped(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": metadata_for(owner, name, common_labels(owner)),
+            "data": dict(sorted(data.items())),
+        }
+    )
+
+
+def disruption_budget(*, owner: Owner, settings: ManifestSettings) -> dict[str, Any]:
+    return stamped(
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": metadata_for(owner, short_name(owner.name), common_labels(owner)),
+            "spec": {
+                "maxUnavailable": settings.pdb_max_unavailable,
+                "selector": {"matchLabels": {LABEL_SERVICE: short_name(owner.name)}},
+            },
+        }
+    )
+
+
+def pod_monitor(*, owner: Owner) -> dict[str, Any]:
+    """Scrapes Triton's :8002 and turns the contract pod labels into metric labels."""
+    return stamped(
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": metadata_for(owner, short_name(owner.name), common_labels(owner)),
+            "spec": {
+                "selector": {"matchLabels": {LABEL_SERVICE: short_name(owner.name)}},
+                "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics"}],
+                "podTargetLabels": [LABEL_SERVICE, LABEL_VARIANT, LABEL_POOL],
+            },
+        }
+    )

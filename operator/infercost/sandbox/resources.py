@@ -1,0 +1,49 @@
+"""The resources the sandbox API server serves: ours, the built-ins our children use, and others'.
+
+KServe's `serving.kserve.io` InferenceService is registered on request so tests can show the
+operator leaves a same-named kind of another group alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kmock
+
+ALL = {"get", "list", "watch", "create", "patch", "update", "delete"}
+_ResourceRow = tuple[str, str, bool, set[str]]
+
+CORE: tuple[_ResourceRow, ...] = (
+    ("infercost.io/v1alpha1/inferenceservices", "InferenceService", True, {"status"}),
+    ("infercost.io/v1alpha1/acceleratorpools", "AcceleratorPool", False, {"status"}),
+    ("apps/v1/deployments", "Deployment", True, {"status", "scale"}),
+    ("v1/services", "Service", True, {"status"}),
+    ("v1/configmaps", "ConfigMap", True, set()),
+    ("v1/events", "Event", True, set()),
+    ("v1/pods", "Pod", True, {"status"}),
+    ("v1/namespaces", "Namespace", False, {"status"}),
+    ("policy/v1/poddisruptionbudgets", "PodDisruptionBudget", True, {"status"}),
+    ("events.k8s.io/v1/events", "Event", True, set()),
+    ("apiextensions.k8s.io/v1/customresourcedefinitions", "CustomResourceDefinition", False, set()),
+    ("kopf.dev/v1/clusterkopfpeerings", "ClusterKopfPeering", False, set()),
+    ("kopf.dev/v1/kopfpeerings", "KopfPeering", True, set()),
+)
+PROMETHEUS_OPERATOR: tuple[_ResourceRow, ...] = (
+    ("monitoring.coreos.com/v1/podmonitors", "PodMonitor", True, set()),
+)
+KSERVE: tuple[_ResourceRow, ...] = (
+    ("serving.kserve.io/v1beta1/inferenceservices", "InferenceService", True, {"status"}),
+)
+
+
+def register(resources: Any, *, prometheus_operator: bool, kserve: bool) -> None:
+    """Declare the served resources (discovery, list, watch) in a kmock resources array."""
+    rows = CORE + (PROMETHEUS_OPERATOR if prometheus_operator else ()) + (KSERVE if kserve else ())
+    for path, kind, namespaced, subresources in rows:
+        resources[path] = kmock.ResourceInfo(
+            kind=kind,
+            singular=kind.lower(),
+            namespaced=namespaced,
+            verbs=ALL,
+            subresources=subresources,
+        )

@@ -1,0 +1,319 @@
+"""One reconcile of one InferenceService: read -> planner.decide -> apply what changed -> report.
+
+The watches (handlers.py) keep the in-memory picture current: services, pools and the
+operator's Deployments. A reconcile reads that picture, asks the engine, applies only the
+children whose content hash differs from what was last applied (no API write when nothing
+changed), patches status only when it differs, and posts one Event per action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from infercost import manifests, reporting
+from infercost.adapters.batching import BatchingApplier
+from infercost.adapters.kubernetes import KubeApi
+from infercost.adapters.metrics import MetricsSource, ServiceKey, observation_for
+from infercost.adapters.triton import TritonBatching
+from infercost.api.pool import AcceleratorPoolSpec
+from infercost.api.service import InferenceServiceSpec
+from infercost.engine import planner
+from infercost.engine.model import (
+    Action,
+    ActionKind,
+    CurrentDeployment,
+    DecisionInput,
+    Observation,
+    Plan,
+    Reason,
+    ServiceState,
+)
+from infercost.picture import Picture
+from infercost.rollout import BatchingRollout
+from infercost.settings import Settings
+from infercost.telemetry import Telemetry
+
+logger = logging.getLogger("infercost")
+CHILD_KINDS = ("ConfigMap", "Service", "PodDisruptionBudget", "PodMonitor", "Deployment")
+WARNINGS = {
+    Reason.OVER_BUDGET,
+    Reason.BUDGET_LIMITED,
+    Reason.NO_FEASIBLE_OPTION,
+    Reason.POOL_CAPACITY_LIMITED,
+    Reason.HELD_METRICS_UNAVAILABLE,
+}
+
+
+@dataclass
+class Memory:
+    """What the operator remembers about one service between reconciles (rebuilt on restart)."""
+
+    state: ServiceState = field(default_factory=ServiceState)
+    applied: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> hash
+    loaded: bool = False  # children listed since this process started
+    dry_current: dict[tuple[str, str], CurrentDeployment] = field(default_factory=dict)
+    last_events: frozenset[tuple[Any, ...]] = frozenset()
+    invalid_generation: int | None = None
+
+
+class Reconciler:
+    """The operator's state and its one operation, `reconcile`."""
+
+    def __init__(
+        self,
+        *,
+        api: KubeApi,
+        metrics: MetricsSource,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        telemetry: Telemetry | None = None,
+        batching: BatchingApplier | None = None,
+    ) -> None:
+        self.api, self.metrics, self.settings, self.clock = api, metrics, settings, clock
+        self.telemetry = telemetry or Telemetry()
+        self.rollout = BatchingRollout(api=api, applier=batching or TritonBatching(api, settings))
+        self.picture = Picture()
+        self.memory: dict[ServiceKey, Memory] = {}
+        self.pod_monitors: bool | None = None
+        self._locks: defaultdict[ServiceKey, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._observed: tuple[float, Mapping[ServiceKey, Observation]] | None = None
+        self._observe_lock = asyncio.Lock()
+
+    def forget(self, namespace: str, name: str) -> None:
+        self.picture.service_gone(namespace, name)
+        self.telemetry.forget(namespace, name)
+        self.rollout.forget(namespace, name)
+        self.memory.pop((namespace, name), None)
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def observe(self, now: float) -> Mapping[ServiceKey, Observation]:
+        """All services' metrics, fetched at most once per control interval."""
+        async with self._observe_lock:
+            interval = self.settings.control_interval_seconds
+            if self._observed is None or now - self._observed[0] >= interval * 0.9:
+                self._observed = (now, await self.metrics.observe_all(now=now))
+            return self._observed[1]
+
+    async def _load_children(self, body: Mapping[str, Any], memory: Memory) -> None:
+        """After a restart: learn what was applied before from the children's hash annotations."""
+        namespace, uid = body["metadata"]["namespace"], body["metadata"].get("uid")
+        selector = f"{manifests.LABEL_SERVICE}={manifests.short_name(body['metadata']['name'])}"
+        for kind in CHILD_KINDS:
+            if kind == "PodMonitor" and not await self._pod_monitors():
+                continue
+            for child in await self.api.list(kind, namespace=namespace, label_selector=selector):
+                meta = child["metadata"]
+                if not any(ref.get("uid") == uid for ref in meta.get("ownerReferences") or []):
+                    continue
+                digest = (meta.get("annotations") or {}).get(manifests.ANNOTATION_HASH, "")
+                memory.applied[(kind, meta["name"])] = digest
+                if kind == "Deployment":
+                    self.picture.deployment_seen(child)
+        memory.loaded = True
+
+    async def _pod_monitors(self) -> bool:
+        if self.pod_monitors is None:
+            self.pod_monitors = await self.api.has_resource(
+                "monitoring.coreos.com/v1", "podmonitors"
+            )
+        return self.pod_monitors
+
+    # --- one reconcile ------------------------------------------------------------------
+
+    async def reconcile(self, key: ServiceKey) -> Plan | None:
+        """Decide for one service and bring its children and status in line; the Plan or None."""
+        with self.telemetry.reconcile_duration.time():
+            return await self._reconcile(key)
+
+    async def _reconcile(self, key: ServiceKey) -> Plan | None:
+        async with self._locks[key]:
+            body = self.picture.services.get(key)
+            if body is None:
+                return None
+            now = self.clock()
+            memory = self.memory.setdefault(key, Memory())
+            try:
+                spec = InferenceServiceSpec.model_validate(body.get("spec") or {})
+            except ValidationError as error:
+                await self._report_invalid(body, memory, reporting.validation_message(error), now)
+                return None
+            memory.invalid_generation = None
+            if not memory.loaded and not self.settings.dry_run:
+                await self._load_children(body, memory)
+            pools = self.picture.pool_views(key)
+            current = (
+                dict(memory.dry_current) if self.settings.dry_run else self.picture.current(key)
+            )
+            observation = observation_for(await self.observe(now), key, now=now)
+            plan = planner.decide(
+                DecisionInput(
+                    spec=spec,
+                    pools=pools,
+                    observation=observation,
+                    current=current,
+                    state=memory.state,
+                    now=now,
+                    settings=self.settings.engine(),
+                )
+            )
+            memory.state = plan.state
+            self.picture.used_pools[key] = frozenset(reporting.involved_pools(plan, list(current)))
+            if self.settings.dry_run:
+                memory.dry_current = {
+                    (a.variant, a.pool): CurrentDeployment(
+                        replicas=a.replicas, ready_replicas=a.replicas, batching=a.batching
+                    )
+                    for a in plan.allocations
+                    if a.replicas > 0
+                }
+            else:
+                await self._apply(body, spec, plan, {p.name: p.spec for p in pools}, memory)
+                await self.rollout.run(body=body, spec=spec, plan=plan, current=current)
+            ready = {k: d.ready_replicas for k, d in current.items()}
+            if self.settings.dry_run:
+                ready = {k: d.replicas for k, d in memory.dry_current.items()}
+            desired = reporting.desired_status(
+                body.get("status"),
+                plan=plan,
+                ready=ready,
+                observation=observation,
+                generation=body["metadata"].get("generation"),
+                now=now,
+            )
+            self.telemetry.record(key, spec=spec, plan=plan, observation=observation, ready=ready)
+            announced = (body.get("status") or {}).get("lastDecision")
+            await self._write_status(key, body, desired)
+            await self._post_events(body, plan.actions, memory, announced=announced)
+            return plan
+
+    async def _apply(
+        self,
+        body: Mapping[str, Any],
+        spec: InferenceServiceSpec,
+        plan: Plan,
+        pools: Mapping[str, AcceleratorPoolSpec],
+        memory: Memory,
+    ) -> None:
+        meta = body["metadata"]
+        owner = manifests.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+        desired = manifests.children(
+            owner=owner,
+            spec=spec,
+            pools=pools,
+            allocations=plan.allocations,
+            settings=self.settings.manifests(),
+            with_pod_monitor=await self._pod_monitors(),
+        )
+        wanted = set()
+        for obj in desired:
+            child = (obj["kind"], obj["metadata"]["name"])
+            wanted.add(child)
+            digest = obj["metadata"]["annotations"][manifests.ANNOTATION_HASH]
+            if memory.applied.get(child) != digest:
+                applied = await self.api.apply(obj)
+                memory.applied[child] = digest
+                if obj["kind"] == "Deployment":
+                    self.picture.deployment_seen(applied)
+                logger.info("applied %s %s/%s", obj["kind"], meta["namespace"], child[1])
+        for child in sorted(set(memory.applied) - wanted):
+            if child[0] == "Deployment":  # a pool or variant no longer in use
+                await self.api.delete(child[0], namespace=meta["namespace"], name=child[1])
+                self.picture.deployment_gone(meta["namespace"], child[1])
+                logger.info("deleted Deployment %s/%s", meta["namespace"], child[1])
+            memory.applied.pop(child)
+
+    async def _write_status(
+        self, key: ServiceKey, body: Mapping[str, Any], desired: Mapping[str, Any]
+    ) -> None:
+        patch = reporting.status_patch(body.get("status"), desired)
+        if not patch:
+            return
+        meta = body["metadata"]
+        result = await self.api.patch_status(
+            "InferenceService", namespace=meta["namespace"], name=meta["name"], status=patch
+        )
+        if key in self.picture.services:  # the watch will say so too; do not write twice meanwhile
+            self.picture.services[key]["status"] = result.get("status") or dict(desired)
+
+    async def _report_invalid(
+        self, body: Mapping[str, Any], memory: Memory, message: str, now: float
+    ) -> None:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        generation = body["metadata"].get("generation")
+        desired = reporting.invalid_status(
+            body.get("status"), message=message, generation=generation, now=now
+        )
+        await self._write_status(key, body, desired)
+        if memory.invalid_generation != generation:
+            memory.invalid_generation = generation
+            logger.warning("%s/%s: invalid spec: %s", key[0], key[1], message)
+            await self.api.post_event(
+                involved=dict(body),
+                type_="Warning",
+                reason=reporting.INVALID_SPEC,
+                message=message,
+                action="Validate",
+            )
+
+    async def _post_events(
+        self,
+        body: Mapping[str, Any],
+        actions: tuple[Action, ...],
+        memory: Memory,
+        *,
+        announced: Mapping[str, Any] | None,
+    ) -> None:
+        """One Event per action; a repeat of the previous round's action is not news.
+
+        After a restart the previous round is unknown; status.lastDecision tells which hold
+        was already announced.
+        """
+        keys = frozenset(_event_key(a) for a in actions)
+        prefix = "[dry-run] " if self.settings.dry_run else ""
+        for action in actions:
+            if _event_key(action) in memory.last_events or _same_hold(action, announced):
+                continue
+            where = f" {action.variant}/{action.pool}" if action.variant else ""
+            logger.info(
+                "%s/%s: %s%s%s %s: %s",
+                body["metadata"]["namespace"],
+                body["metadata"]["name"],
+                prefix,
+                action.kind.value,
+                where,
+                action.reason.value,
+                action.message,
+            )
+            await self.api.post_event(
+                involved=dict(body),
+                type_="Warning" if action.reason in WARNINGS else "Normal",
+                reason=action.reason.value,
+                message=f"{prefix}{action.kind.value}{where}: {action.message}",
+                action=action.kind.value,
+            )
+        memory.last_events = keys
+
+
+def _event_key(action: Action) -> tuple[Any, ...]:
+    # Hold messages carry the reason for holding; other actions are identified by their target.
+    message = action.message if action.kind == ActionKind.HOLD else ""
+    return (action.kind, action.reason, action.variant, action.pool, action.to_replicas, message)
+
+
+def _same_hold(action: Action, announced: Mapping[str, Any] | None) -> bool:
+    return (
+        action.kind == ActionKind.HOLD
+        and announced is not None
+        and announced.get("action") == action.kind.value
+        and announced.get("reason") == action.reason.value
+        and announced.get("message") == action.message
+    )

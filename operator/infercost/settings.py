@@ -1,0 +1,130 @@
+"""Operator settings: environment variables with the prefix `INFERCOST_` (docs/settings.md).
+
+Every knob that changes what the operator does lives here with a documented default; the
+engine's own knobs pass through unchanged to `EngineSettings`.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infercost.engine.model import EngineSettings
+from infercost.manifests import ManifestSettings
+
+
+class Settings(BaseSettings):
+    """What `infercost run` reads from its environment (and its command-line flags)."""
+
+    model_config = SettingsConfigDict(env_prefix="INFERCOST_", extra="ignore", frozen=True)
+
+    control_interval_seconds: float = Field(
+        default=15.0, gt=0, le=3600, description="Seconds between two decisions of one service."
+    )
+    dry_run: bool = Field(
+        default=False, description="Decide and report (status, Events, logs); touch no children."
+    )
+    namespace: str | None = Field(
+        default=None, description="Namespace to watch; empty with all_namespaces watches all."
+    )
+    all_namespaces: bool = Field(default=True, description="Watch every namespace.")
+    metrics_port: int = Field(
+        default=9090, ge=0, le=65535, description="Port of the operator's own /metrics; 0: off."
+    )
+    prometheus_url: str = Field(
+        default="http://prometheus-operated.monitoring.svc:9090",
+        description="Prometheus the metrics adapter queries (Triton and OpenCost metrics).",
+    )
+    prometheus_token_file: str | None = Field(
+        default=None, description="Bearer token file for Prometheus; empty: no authentication."
+    )
+    # Prometheus access (adapters/prometheus.py). Secrets come from files (mounted Secrets) or
+    # the environment; they never appear in logs or in this object's repr.
+    prometheus_username: str | None = Field(
+        default=None, description="Basic-auth user for Prometheus; empty: no basic auth."
+    )
+    prometheus_password: SecretStr | None = Field(
+        default=None, description="Basic-auth password (prefer prometheus_password_file)."
+    )
+    prometheus_password_file: str | None = Field(
+        default=None, description="File holding the basic-auth password (a mounted Secret)."
+    )
+    prometheus_ca_file: str | None = Field(
+        default=None, description="CA bundle that signs Prometheus's TLS certificate."
+    )
+    prometheus_insecure_skip_verify: bool = Field(
+        default=False,
+        description="Do not verify Prometheus's TLS certificate (not for production).",
+    )
+    prometheus_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Timeout of one PromQL query."
+    )
+    prometheus_rate_window: str = Field(
+        default="1m",
+        pattern=r"^[0-9]+[smh]$",
+        description="Range of rate() in the queries; at least 4 scrape intervals.",
+    )
+    prometheus_queries: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Overrides of the PromQL templates by name (demand, requests, p99, queue, execs, "
+            "busy, age, node_cost, node_labels); `$by` and `$window` are substituted."
+        ),
+    )
+    # Triton (adapters/triton.py).
+    triton_port_annotation: str = Field(
+        default="infercost.io/triton-http-port",
+        description="Pod annotation naming Triton's HTTP port when it is not 8000 (sandbox).",
+    )
+    triton_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Timeout of one Triton call (a reload included)."
+    )
+    triton_ready_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Wait for a pod's model to be ready after a reload.",
+    )
+    api_retry_attempts: int = Field(
+        default=5, ge=1, le=50, description="Tries of one API write on 409 Conflict or 5xx."
+    )
+    api_retry_backoff_seconds: float = Field(
+        default=0.2, ge=0, le=60, description="First wait between tries; doubles each try."
+    )
+    # Children's shape: exposed because they change how replicas are scheduled and disrupted.
+    pdb_max_unavailable: int = Field(
+        default=1, ge=0, description="PodDisruptionBudget maxUnavailable of a service's pods."
+    )
+    rollout_max_surge: str = Field(
+        default="25%", description="Deployment rolling update maxSurge (new pods before old go)."
+    )
+    run_as_user: int = Field(
+        default=1000, ge=1, description="UID the Triton container runs as (NGC images: 1000)."
+    )
+    # Engine passthrough (see EngineSettings for meaning).
+    metrics_stale_seconds: float = Field(default=120.0, gt=0)
+    min_busy_fraction_to_learn: float = Field(default=0.2, ge=0, le=1)
+    learned_capacity_weight: float = Field(default=0.3, ge=0, le=1)
+    latency_margin: float = Field(default=0.8, gt=0, le=1)
+    max_scale_up_step: int = Field(default=4, ge=1)
+    move_cost_hours: float = Field(default=0.25, ge=0)
+
+    def engine(self) -> EngineSettings:
+        """The engine's knobs, with this operator's control interval."""
+        return EngineSettings(
+            control_interval_seconds=self.control_interval_seconds,
+            metrics_stale_seconds=self.metrics_stale_seconds,
+            min_busy_fraction_to_learn=self.min_busy_fraction_to_learn,
+            learned_capacity_weight=self.learned_capacity_weight,
+            latency_margin=self.latency_margin,
+            max_scale_up_step=self.max_scale_up_step,
+            move_cost_hours=self.move_cost_hours,
+        )
+
+    def manifests(self) -> ManifestSettings:
+        """The children's shape knobs."""
+        return ManifestSettings(
+            pdb_max_unavailable=self.pdb_max_unavailable,
+            rollout_max_surge=self.rollout_max_surge,
+            run_as_user=self.run_as_user,
+        )

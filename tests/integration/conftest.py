@@ -1,0 +1,135 @@
+"""The operator, embedded, against the sandbox API server over real HTTP and real watch streams.
+
+Every request the operator makes (kopf's and ours; identified by User-Agent) is collected
+for the RBAC test, which runs last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import kmock
+import kopf
+import pytest
+
+from infercost.adapters.fake_metrics import FakeMetrics
+from infercost.engine.model import Observation
+from infercost.runner import run_operator
+from infercost.sandbox.apiserver import ApiServer
+from infercost.service import Reconciler
+from infercost.settings import Settings
+
+OPERATOR_REQUESTS: list[tuple[str, str, str, str | None]] = []
+OPERATOR_AGENTS = ("kopf/", "infercost/")
+INTERVAL = 1.0  # a short control interval; tests wait with generous timeouts, never tight ones
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The RBAC test judges the requests of all the others: it must run last.
+    items.sort(key=lambda item: "test_zz_rbac" in item.nodeid)
+
+
+def operator_requests(api: ApiServer) -> list[tuple[str, str, str, str | None]]:
+    return api.request_log(agents=OPERATOR_AGENTS)
+
+
+@pytest.fixture
+async def api(request: pytest.FixtureRequest) -> AsyncIterator[ApiServer]:
+    marker = request.node.get_closest_marker("apiserver")
+    options = dict(marker.kwargs) if marker else {}
+    async with ApiServer(**options) as server, kmock.Server(server):
+        yield server
+        OPERATOR_REQUESTS.extend(operator_requests(server))
+
+
+@dataclass
+class Operator:
+    """A running embedded operator and the fake metrics it reads (FAKE: tests set the load)."""
+
+    metrics: FakeMetrics
+    reconciler: Reconciler
+    task: asyncio.Task[None]
+    stop_flag: asyncio.Event
+    reconciles: list[float] = field(default_factory=list)
+
+    def load(self, namespace: str, name: str, *, rps: float, p99_ms: float | None) -> None:
+        self.metrics.set(
+            namespace,
+            name,
+            Observation(time=time.time(), demand_rps=rps, p99_latency_ms=p99_ms),
+        )
+
+    async def stop(self) -> None:
+        self.stop_flag.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self.task, timeout=30)
+
+
+OperatorFactory = Callable[..., Awaitable[Operator]]
+
+
+@pytest.fixture
+async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
+    running: list[Operator] = []
+
+    async def start(
+        *, metrics: FakeMetrics | None = None, peering: str | None = None, **overrides: Any
+    ) -> Operator:
+        settings = Settings(control_interval_seconds=INTERVAL, **overrides)
+        metrics = metrics or FakeMetrics()
+        stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
+        holder: list[Reconciler] = []
+        task = asyncio.create_task(
+            run_operator(
+                settings=settings,
+                connection=kopf.ConnectionInfo(server=str(api.url)),
+                metrics=metrics,
+                peering=peering,
+                stop_flag=stop_flag,
+                ready_flag=ready_flag,
+                on_reconciler=holder.append,
+            )
+        )
+        await asyncio.wait_for(ready_flag.wait(), timeout=60)
+        operator = Operator(metrics=metrics, reconciler=holder[0], task=task, stop_flag=stop_flag)
+        running.append(operator)
+        return operator
+
+    logging.getLogger("kopf").setLevel(logging.WARNING)
+    yield start
+    for operator in running:
+        if not operator.task.done():
+            await operator.stop()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 60, what: str = "condition"
+) -> Any:
+    """Poll until `check` returns something truthy; generous, because the machine is shared."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+async def call(api: ApiServer, method: str, url: str, body: Any = None, **kw: Any) -> Any:
+    """A request from the test itself (User-Agent kmock: not counted as the operator's)."""
+    headers = kw.pop("headers", {})
+    if method == "PATCH":
+        headers.setdefault("Content-Type", "application/merge-patch+json")
+    data = None if body is None else json.dumps(body)
+    async with api.request(method, url, data=data, headers=headers, **kw) as response:
+        payload = await response.json(content_type=None)
+        assert response.status < 300, (method, url, response.status, payload)
+        return payload

@@ -1,0 +1,232 @@
+"""The control loop: scaling on metrics, migration on price, restarts, conflicts, bad input.
+
+Metrics come from the FAKE metrics source (adapters/fake_metrics.py): the tests set demand
+and p99 directly, because no load or Prometheus runs in this suite (e2e tests do that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from infercost.sandbox.apiserver import ApiServer
+from tests.integration import objects as o
+from tests.integration.conftest import (
+    INTERVAL,
+    OPERATOR_AGENTS,
+    OperatorFactory,
+    call,
+    eventually,
+)
+from tests.integration.test_placement import condition, deployments, status_of
+
+pytestmark = pytest.mark.integration
+
+
+async def replicas_by_pool(api: ApiServer, service: str) -> dict[str, int]:
+    return {
+        d["metadata"]["labels"]["infercost.io/pool"]: d["spec"]["replicas"]
+        for d in await deployments(api, service)
+    }
+
+
+async def events_for(api: ApiServer, name: str) -> list[dict[str, Any]]:
+    listed = await call(api, "GET", f"/api/v1/namespaces/{o.NS}/events")
+    return [e for e in listed["items"] if e["involvedObject"]["name"] == name]
+
+
+async def has_event(api: ApiServer, name: str, action_reason: tuple[str, str]) -> bool:
+    return action_reason in {(e["action"], e["reason"]) for e in await events_for(api, name)}
+
+
+async def make_ready(api: ApiServer, service: str) -> None:
+    """Play the Deployment controller (kmock runs none): report every replica ready."""
+    for dep in await deployments(api, service):
+        want = dep["spec"]["replicas"]
+        if (dep.get("status") or {}).get("readyReplicas") != want:
+            await call(
+                api,
+                "PATCH",
+                f"{o.DEPLOYMENTS}/{dep['metadata']['name']}/status",
+                {"status": {"replicas": want, "readyReplicas": want}},
+            )
+
+
+async def test_demand_and_latency_drive_scale_patches_with_reasons(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    await call(api, "POST", o.POOLS, o.INF2)
+    await call(api, "POST", o.ISVC, o.service("bert", o.NEURON_VARIANT))
+    operator = await start_operator()
+    operator.load(o.NS, "bert", rps=1000.0, p99_ms=5.0)  # FAKE metrics
+    first = await eventually(lambda: replicas_by_pool(api, "bert"), what="first placement")
+    await make_ready(api, "bert")
+    operator.load(o.NS, "bert", rps=20000.0, p99_ms=5.0)  # FAKE metrics: 20x the demand
+
+    async def scaled_up() -> dict[str, int] | None:
+        now = await replicas_by_pool(api, "bert")
+        return now if now.get("inf2-xlarge", 0) > first["inf2-xlarge"] else None
+
+    await eventually(scaled_up, what="a scale-up")
+    await eventually(
+        lambda: has_event(api, "bert", ("ScaleUp", "DemandAboveCapacity")), what="ScaleUp event"
+    )
+    status = await status_of(api, "bert")
+    assert status["lastDecision"]["action"] == "ScaleUp"
+    assert status["lastDecision"]["reason"] == "DemandAboveCapacity"
+
+    await make_ready(api, "bert")
+    before = (await replicas_by_pool(api, "bert"))["inf2-xlarge"]
+    operator.load(o.NS, "bert", rps=500.0, p99_ms=2.0)  # FAKE metrics: demand falls
+
+    async def scaled_down() -> bool:
+        return (await replicas_by_pool(api, "bert")).get("inf2-xlarge", 0) < before
+
+    await eventually(scaled_down, what="a scale-down")
+    await eventually(
+        lambda: has_event(api, "bert", ("ScaleDown", "DemandBelowCapacity")),
+        what="ScaleDown event",
+    )
+
+
+async def test_cheaper_pool_migrates_with_surge(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    await call(api, "POST", o.POOLS, o.L4)
+    await call(api, "POST", o.POOLS, o.A10G)
+    await call(api, "POST", o.ISVC, o.service("bert", o.GPU_VARIANT))
+    operator = await start_operator()
+    operator.load(o.NS, "bert", rps=4000.0, p99_ms=8.0)  # FAKE metrics
+    placed = await eventually(lambda: replicas_by_pool(api, "bert"), what="first placement")
+    assert set(placed) == {"g6-xlarge"}  # L4 is cheaper per inference than A10G here
+    await make_ready(api, "bert")
+    await eventually(
+        lambda: _ready_condition(api, "bert"), what="Ready=True before the price change"
+    )
+
+    # L4 becomes expensive: everything should move to A10G, new replicas first.
+    await call(api, "PATCH", f"{o.POOLS}/g6-xlarge", {"spec": {"pricing": {"hourlyPerNode": 4.0}}})
+
+    async def surged() -> dict[str, int] | None:
+        now = await replicas_by_pool(api, "bert")
+        return now if "g5-xlarge" in now else None
+
+    during = await eventually(surged, what="new Deployment on the cheaper pool")
+    assert during["g6-xlarge"] == placed["g6-xlarge"]  # old replicas keep serving meanwhile
+    for _ in range(int(3 / INTERVAL) + 1):  # a few intervals: still not ready, still kept
+        await asyncio.sleep(INTERVAL)
+        assert (await replicas_by_pool(api, "bert")).get("g6-xlarge") == placed["g6-xlarge"]
+    status = await status_of(api, "bert")
+    assert condition(status, "Ready")["reason"] == "MigrationWaitingForReady"
+
+    await make_ready(api, "bert")  # the new replicas come up
+
+    async def moved() -> dict[str, int] | None:
+        now = await replicas_by_pool(api, "bert")
+        return now if "g6-xlarge" not in now else None
+
+    after = await eventually(moved, what="old Deployment removed after new ones are ready")
+    assert after["g5-xlarge"] >= 1
+    events = await events_for(api, "bert")
+    assert "MovedToCheaperPool" in {e["reason"] for e in events}
+
+
+async def _ready_condition(api: ApiServer, name: str) -> bool:
+    status = await status_of(api, name)
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+
+
+async def test_invalid_spec_reports_the_field_and_creates_nothing(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    await call(api, "POST", o.POOLS, o.INF2)
+    bad = o.service("bert", o.NEURON_VARIANT)
+    bad["spec"]["scaling"] = {"minReplicas": 5, "maxReplicas": 2}
+    await call(api, "POST", o.ISVC, bad)
+    await start_operator()
+
+    async def invalid() -> dict[str, Any] | None:
+        status = await status_of(api, "bert")
+        conditions = [c for c in status.get("conditions", []) if c["reason"] == "InvalidSpec"]
+        return conditions[0] if conditions else None
+
+    ready = await eventually(invalid, what="Ready=False InvalidSpec")
+    assert ready["type"] == "Ready"
+    assert ready["status"] == "False"
+    assert "spec.scaling" in ready["message"]
+    assert "minReplicas" in ready["message"]
+    await asyncio.sleep(3 * INTERVAL)
+    assert await deployments(api, "bert") == []
+    configmaps = await call(api, "GET", f"/api/v1/namespaces/{o.NS}/configmaps")
+    assert configmaps["items"] == []
+    warnings = [e for e in await events_for(api, "bert") if e["reason"] == "InvalidSpec"]
+    assert len(warnings) == 1  # once per generation, not once per tick
+    assert warnings[0]["type"] == "Warning"
+    spec = (await call(api, "GET", f"{o.ISVC}/bert"))["spec"]
+    assert spec == bad["spec"]  # the user's spec is never written
+
+
+async def test_restart_makes_no_duplicates_and_no_writes(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    await call(api, "POST", o.POOLS, o.INF2)
+    await call(api, "POST", o.POOLS, o.A10G)
+    await call(api, "POST", o.ISVC, o.service("bert", o.NEURON_VARIANT, o.GPU_VARIANT))
+    first = await start_operator()
+    first.load(o.NS, "bert", rps=3000.0, p99_ms=5.0)  # FAKE metrics
+    await eventually(lambda: deployments(api, "bert"), what="children")
+    await make_ready(api, "bert")
+    await eventually(lambda: _ready_condition(api, "bert"), what="Ready")
+    await asyncio.sleep(3 * INTERVAL)  # settle: nothing left to change
+    children = sorted(d["metadata"]["name"] for d in await deployments(api, "bert"))
+    await first.stop()
+
+    writes_before = api.writes(agents=OPERATOR_AGENTS)
+    second = await start_operator(metrics=first.metrics)
+    await asyncio.sleep(5 * INTERVAL)  # several timer ticks of the new process
+    assert second.reconciler.memory[(o.NS, "bert")].loaded  # it did reconcile
+    assert api.writes(agents=OPERATOR_AGENTS) == writes_before  # ...and wrote nothing
+    assert sorted(d["metadata"]["name"] for d in await deployments(api, "bert")) == children
+
+
+async def test_status_conflict_is_retried(api: ApiServer, start_operator: OperatorFactory) -> None:
+    await call(api, "POST", o.POOLS, o.INF2)
+    await call(api, "POST", o.ISVC, o.service("bert", o.NEURON_VARIANT))
+    # Injected: the first status write answers 409 Conflict (a race no test can time reliably).
+    api.fail_next(action="update", plural="inferenceservices", subresource="status")
+    operator = await start_operator()
+    operator.load(o.NS, "bert", rps=1000.0, p99_ms=5.0)  # FAKE metrics
+    status = await eventually(lambda: status_of(api, "bert"), what="status after a 409")
+    assert status["observedGeneration"] == 1
+    attempts = [
+        r
+        for r in api.request_log(agents=OPERATOR_AGENTS)
+        if r[:3] == ("patch", "infercost.io", "inferenceservices/status")
+    ]
+    assert len(attempts) >= 2  # the conflicting one and its retry
+
+
+async def test_dry_run_reports_but_creates_no_children(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    await call(api, "POST", o.POOLS, o.INF2)
+    await call(api, "POST", o.ISVC, o.service("bert", o.NEURON_VARIANT))
+    operator = await start_operator(dry_run=True)
+    operator.load(o.NS, "bert", rps=1000.0, p99_ms=5.0)  # FAKE metrics
+    status = await eventually(
+        lambda: _with_placement(api, "bert"), what="dry-run status with placement"
+    )
+    assert status["placement"][0]["pool"] == "inf2-xlarge"
+    events = await events_for(api, "bert")
+    assert any(e["message"].startswith("[dry-run] ") for e in events)
+    await asyncio.sleep(2 * INTERVAL)
+    assert await deployments(api, "bert") == []
+    services = await call(api, "GET", f"/api/v1/namespaces/{o.NS}/services")
+    assert services["items"] == []
+
+
+async def _with_placement(api: ApiServer, name: str) -> dict[str, Any] | None:
+    status = await status_of(api, name)
+    return status if status.get("placement") else None
