@@ -31,7 +31,9 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
         elif reconciler.picture.service_seen(body) and not meta.get("deletionTimestamp"):
             await reconciler.reconcile((meta["namespace"], meta["name"]))
 
-    @kopf.timer(*SERVICES, interval=interval, registry=registry)
+    # A failed reconcile (the API down past the retry budget) is tried again at the next
+    # interval, not after kopf's default 60 s back-off: the loop's pace is the setting's.
+    @kopf.timer(*SERVICES, interval=interval, backoff=interval, registry=registry)
     async def service_timer(body: kopf.Body, **_: Any) -> None:
         meta = body["metadata"]
         reconciler.picture.service_seen(body)

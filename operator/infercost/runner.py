@@ -85,6 +85,7 @@ async def run_operator(
         credentials_from(connection),
         retry_attempts=settings.api_retry_attempts,
         retry_backoff=settings.api_retry_backoff_seconds,
+        timeout=settings.api_timeout_seconds,
     )
     reconciler = Reconciler(
         api=api,

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     api_retry_attempts: int = Field(
         default=5, ge=1, le=50, description="Tries of one API write on 409 Conflict or 5xx."
     )
+    api_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Timeout of one API request; a timeout is retried."
+    )
     api_retry_backoff_seconds: float = Field(
         default=0.2, ge=0, le=60, description="First wait between tries; doubles each try."
     )

@@ -91,11 +91,18 @@ class KubeApi:
     """The operator's API calls; one aiohttp session, counted writes."""
 
     def __init__(
-        self, credentials: Credentials, *, retry_attempts: int = 5, retry_backoff: float = 0.2
+        self,
+        credentials: Credentials,
+        *,
+        retry_attempts: int = 5,
+        retry_backoff: float = 0.2,
+        timeout: float = 30.0,
     ) -> None:
         self._creds = credentials
         self._attempts = retry_attempts
         self._backoff = retry_backoff
+        # Without a timeout a hung API server would hold a reconcile for aiohttp's 5 minutes.
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self.requests: Counter[str] = Counter()  # by HTTP method, for benchmarks and logs
 
@@ -111,7 +118,10 @@ class KubeApi:
                 headers["Authorization"] = f"Bearer {self._creds.token}"
             connector = aiohttp.TCPConnector(ssl=_ssl_context(self._creds), limit=32)
             self._session = aiohttp.ClientSession(
-                base_url=self._creds.server.rstrip("/") + "/", headers=headers, connector=connector
+                base_url=self._creds.server.rstrip("/") + "/",
+                headers=headers,
+                connector=connector,
+                timeout=self._timeout,
             )
         return self._session
 
@@ -128,26 +138,43 @@ class KubeApi:
         for attempt in range(1, self._attempts + 1):
             self.requests[method] += 1
             data = None if body is None else json.dumps(body)
-            async with self._client().request(
-                method,
-                url.lstrip("/"),
-                data=data,
-                params=params,
-                headers={"Content-Type": content_type},
-            ) as response:
-                payload = await response.json(content_type=None)
-                if response.status < 300:
-                    return payload
-                retriable = (response.status == 409 and method == "PATCH") or response.status >= 500
-                message = (payload or {}).get("message", "") if isinstance(payload, dict) else ""
-                if response.status == 404:
-                    raise ApiError(404, message or url)
-                if not retriable or attempt == self._attempts:
-                    raise ApiError(response.status, message)
-                logger.info("retrying %s %s after %s: %s", method, url, response.status, message)
+            try:
+                status, payload = await self._once(
+                    method, url, data=data, params=params, content_type=content_type
+                )
+            except (TimeoutError, aiohttp.ClientConnectionError) as error:
+                # A timeout or a dropped connection is a 5xx that never arrived: retried.
+                status, payload = 504, {"message": f"{type(error).__name__}: {error}"}
+            if status < 300:
+                return payload
+            retriable = (status == 409 and method == "PATCH") or status >= 500
+            message = (payload or {}).get("message", "") if isinstance(payload, dict) else ""
+            if status == 404:
+                raise ApiError(404, message or url)
+            if not retriable or attempt == self._attempts:
+                raise ApiError(status, message)
+            logger.info("retrying %s %s after %s: %s", method, url, status, message)
             await asyncio.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(
+        self,
+        method: str,
+        url: str,
+        *,
+        data: str | None,
+        params: dict[str, str] | None,
+        content_type: str,
+    ) -> tuple[int, Any]:
+        async with self._client().request(
+            method,
+            url.lstrip("/"),
+            data=data,
+            params=params,
+            headers={"Content-Type": content_type},
+        ) as response:
+            return response.status, await response.json(content_type=None)
 
     async def get(self, kind: str, *, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:

@@ -11,6 +11,7 @@ and watch; garbage collection of dependents once their owner is gone; injected f
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import secrets
 import uuid
@@ -38,6 +39,7 @@ class Fault:
     subresource: str | None
     status: int
     times: int = 1
+    delay: float = 0.0  # seconds before answering: longer than a client's timeout is a hang
 
 
 @attrs.define(kw_only=True)
@@ -57,10 +59,26 @@ class ApiServer(kmock.KubernetesEmulator):
         register(self.resources, prometheus_operator=self.prometheus_operator, kserve=self.kserve)
 
     def fail_next(
-        self, *, action: str, plural: str, subresource: str | None = None, status: int = 409
+        self,
+        *,
+        action: str,
+        plural: str,
+        subresource: str | None = None,
+        status: int = 409,
+        times: int = 1,
+        delay: float = 0.0,
     ) -> None:
+        """Answer the next `times` matching requests with `status` (0: serve them) after
+        `delay` seconds; `action` is create, update, delete, get, list or watch."""
         self._faults.append(
-            Fault(action=action, plural=plural, subresource=subresource, status=status)
+            Fault(
+                action=action,
+                plural=plural,
+                subresource=subresource,
+                status=status,
+                times=times,
+                delay=delay,
+            )
         )
 
     def _take_fault(self, request: rendering.Request) -> Fault | None:
@@ -90,7 +108,9 @@ class ApiServer(kmock.KubernetesEmulator):
         if request.resource is None or request.resource.plural is None:
             return await super()._handle(request)
         fault = self._take_fault(request)
-        if fault is not None:
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault is not None and fault.status:
             raise kmock.KubernetesError(
                 status=fault.status,
                 reason="Conflict" if fault.status == 409 else "InjectedFault",
