@@ -124,8 +124,20 @@ class Picture:
             current[(variant, pools.get(pool, pool))] = CurrentDeployment(
                 replicas=dep.get("spec", {}).get("replicas", 0),
                 ready_replicas=(dep.get("status") or {}).get("readyReplicas", 0),
+                stalled=_stalled(dep),
                 batching=manifests.batching_from_annotation(
                     (dep["metadata"].get("annotations") or {}).get(manifests.ANNOTATION_BATCHING)
                 ),
             )
         return current
+
+
+def _stalled(dep: dict[str, Any]) -> bool:
+    """The Deployment controller gave up waiting for replicas (Pending pods past the
+    Deployment's progressDeadlineSeconds): Progressing=False, ProgressDeadlineExceeded."""
+    return any(
+        c.get("type") == "Progressing"
+        and c.get("status") == "False"
+        and c.get("reason") == "ProgressDeadlineExceeded"
+        for c in (dep.get("status") or {}).get("conditions") or []
+    )

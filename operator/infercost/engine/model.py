@@ -38,6 +38,10 @@ class Reason(StrEnum):
     BATCHING_REDUCED_FOR_LATENCY = "BatchingReducedForLatency"
     BATCHING_FIXED = "BatchingFixed"
     BATCHING_OFF = "BatchingOff"
+    # Replicas a pool did not start within the deadline (Pending pods: no capacity left),
+    # or, on a Spot pool, replicas lost with their nodes and not replaced there.
+    POOL_CAPACITY_EXHAUSTED = "PoolCapacityExhausted"
+    SPOT_RECLAIMED = "SpotReclaimed"
 
 
 class ActionKind(StrEnum):
@@ -101,6 +105,9 @@ class CurrentDeployment:
     replicas: int
     ready_replicas: int
     batching: BatchConfig | None = None
+    # The rollout is stuck: replicas not ready past the Deployment's progress deadline
+    # (Kubernetes: Progressing=False, ProgressDeadlineExceeded). The pool gives no more.
+    stalled: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

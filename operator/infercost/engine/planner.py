@@ -54,6 +54,7 @@ def decide(inp: DecisionInput) -> Plan:
         demand=ready.demand,
     )
     outcome = _place(inp=inp, options=ready.options, current=ready.current, target=target)
+    outcome = _explain_stall(inp, ready.current, outcome)
     state = replace(ready.state, scale_down_candidate_since=target.scale_down_since)
     return build_plan(
         inp=inp,
@@ -119,6 +120,7 @@ def _prepare(inp: DecisionInput) -> Prepared:
         previous_batching=state.batching,
         observed_p99=observed_p99(observation, current) if fresh else {},
     )
+    options = [_stall_bound(option, current.get(option.key)) for option in options]
     return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
 
 
@@ -136,7 +138,7 @@ def _target(
     capacities = [by_key[key].throughput if key in by_key else 0.0 for key in current]
     running = Current(
         total=sum(dep.replicas for dep in current.values()),
-        capacity=sum(by_key[k].throughput * d.replicas for k, d in current.items() if k in by_key),
+        capacity=sum(by_key[k].throughput * _serving(d) for k, d in current.items() if k in by_key),
         smallest_replica=min(capacities, default=0.0),
     )
     feasible = [option for option in options if option.feasible]
@@ -226,6 +228,40 @@ def _place(
         else _reason(target, best, spec.scaling.max_replicas)
     )
     return Outcome(target=target, solution=best, reason=reason, moved=True)
+
+
+def _serving(dep: CurrentDeployment) -> int:
+    """Replicas to count as capacity: a stalled rollout's missing replicas will not come."""
+    return dep.ready_replicas if dep.stalled else dep.replicas
+
+
+def _stall_bound(option: Option, dep: CurrentDeployment | None) -> Option:
+    """A pool that left replicas Pending past the deadline holds no more than it has ready."""
+    if dep is None or not dep.stalled:
+        return option
+    room = dep.ready_replicas
+    if option.free_replicas is not None:
+        room = min(room, option.free_replicas)
+    return replace(option, free_replicas=room)
+
+
+def _explain_stall(
+    inp: DecisionInput, current: Mapping[Key, CurrentDeployment], outcome: Outcome
+) -> Outcome:
+    """Name the stall as the reason when replicas had to be placed away from it."""
+    stalled = sorted(key for key, dep in current.items() if dep.stalled)
+    if not stalled:
+        return outcome
+    spot = {pool.name for pool in inp.pools if pool.spec.capacity_type.value == "Spot"}
+    key = stalled[0]
+    reason = Reason.SPOT_RECLAIMED if key[1] in spot else Reason.POOL_CAPACITY_EXHAUSTED
+    dep = current[key]
+    moved = bool(set(outcome.solution.replicas) - set(current)) or outcome.moved
+    note = (
+        f"{reason.value}: {key[0]} on {key[1]} has {dep.ready_replicas} of {dep.replicas} "
+        "replicas ready past the progress deadline; placing the rest elsewhere"
+    )
+    return replace(outcome, reason=reason, moved=moved, note=note, note_reason=reason)
 
 
 def _reason(target: Target, solution: Solution, max_replicas: int) -> Reason:
