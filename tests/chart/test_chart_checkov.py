@@ -96,7 +96,8 @@ def test_every_skip_has_a_written_reason() -> None:
     reasons = _configured_skips()
     assert reasons
     for check, reason in reasons.items():
-        assert check in reason and len(reason) > 80, check
+        assert check in reason, check
+        assert len(reason) > 80, check
 
 
 def test_default_render_passes_checkov(tmp_path: Path) -> None:
@@ -125,7 +126,8 @@ def test_all_on_render_passes_checkov_without_any_skip(tmp_path: Path) -> None:
     result = _checkov(tmp_path)
     summary = result["summary"]
     assert _failures(result) == []
-    assert summary["skipped"] == 0 and summary["parsing_errors"] == 0
+    assert summary["skipped"] == 0
+    assert summary["parsing_errors"] == 0
     assert summary["passed"] >= 90, summary
     passed = {c["check_id"] for c in result["results"]["passed_checks"]}
     # The restricted-pod checks really ran on the operator Deployment.

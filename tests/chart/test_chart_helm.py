@@ -73,13 +73,16 @@ def test_pod_meets_the_restricted_pod_security_standard(
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] >= 10000
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+    assert not pod.get("hostNetwork")
+    assert not pod.get("hostPID")
+    assert not pod.get("hostIPC")
     container = _container(renders[which])
     for key, want in RESTRICTED_CONTAINER.items():
         assert container["securityContext"][key] == want, key
     for volume in pod["volumes"]:
         assert set(volume) & {"projected", "emptyDir", "secret"}, f"{volume['name']}: kind"
-    assert container["resources"]["requests"] and container["resources"]["limits"]
+    assert container["resources"]["requests"]
+    assert container["resources"]["limits"]
 
 
 @pytest.mark.parametrize("which", ["default", "all-on"])
