@@ -21,7 +21,7 @@ from chartkit import Render
 from crd_schema import crd_schemas, to_json_schema
 from openapi_schema_validator import OAS30Validator
 
-from infercost.api.v1alpha1 import AcceleratorPool
+from infercost.api.v1alpha1 import AcceleratorPool, InferenceService
 
 pytestmark = pytest.mark.chart
 
@@ -38,7 +38,10 @@ THIRD_PARTY: dict[tuple[str, str], str] = {
         "files/prometheus-rules.yaml, which promtool checks and unit-tests (test_promtool)"
     ),
 }
-OUR_MODELS = {("infercost.io/v1alpha1", "AcceleratorPool"): AcceleratorPool}
+OUR_MODELS: dict[tuple[str, str], type[AcceleratorPool] | type[InferenceService]] = {
+    ("infercost.io/v1alpha1", "AcceleratorPool"): AcceleratorPool,
+    ("infercost.io/v1alpha1", "InferenceService"): InferenceService,
+}
 
 
 def _key(doc: dict[str, Any]) -> tuple[str, str]:
