@@ -133,17 +133,24 @@ def _context_files() -> list[Path]:
             continue
         if not any(rel == a or rel.startswith(a + "/") for a in allowed):
             continue
-        if any(
-            fnmatch.fnmatch(rel, d) or fnmatch.fnmatch(path.name, d.split("/")[-1]) for d in denied
-        ):
+        # `**/NAME`: NAME at any depth, and a matching folder takes its contents along.
+        parts = path.relative_to(ROOT).parts
+        if any(fnmatch.fnmatch(part, d.removeprefix("**/")) for d in denied for part in parts):
             continue
         files.append(path)
     return files
 
 
 def test_build_context_leaves_out_local_state() -> None:
-    sent = {p.relative_to(ROOT).parts[0] for p in _context_files()}
-    assert sent == {"pyproject.toml", "README.md", "operator"}
+    files = _context_files()
+    assert {p.relative_to(ROOT).parts[0] for p in files} == {
+        "pyproject.toml",
+        "README.md",
+        "operator",
+    }
+    for path in files:
+        assert "__pycache__" not in path.parts, path
+        assert not any(part.endswith(".egg-info") for part in path.parts), path
 
 
 def test_build_stage_makes_the_wheel_from_the_context_alone(tmp_path: Path) -> None:
