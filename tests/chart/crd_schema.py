@@ -37,7 +37,7 @@ def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
 def to_json_schema(node: Any) -> Any:
     """A structural OpenAPI v3 schema as JSON Schema draft-07, closed to unknown fields.
 
-    `nullable` becomes a "null" type; Kubernetes extensions (x-kubernetes-*, including CEL
+    `nullable` becomes a "null" type; boolean exclusive bounds become numeric ones; Kubernetes extensions (x-kubernetes-*, including CEL
     rules, which tests evaluate separately) are dropped; every object with declared properties
     gets additionalProperties false, as the chart's values refuse unknown keys everywhere.
     """
@@ -53,6 +53,13 @@ def to_json_schema(node: Any) -> Any:
     if "properties" in node:
         out["properties"] = {name: to_json_schema(s) for name, s in node["properties"].items()}
         out.setdefault("additionalProperties", False)
+    # OpenAPI 3.0 (Kubernetes) says `maximum: 100, exclusiveMaximum: true`; draft-07 says
+    # `exclusiveMaximum: 100`.
+    for bound, limit in (("exclusiveMaximum", "maximum"), ("exclusiveMinimum", "minimum")):
+        if out.get(bound) is True:
+            out[bound] = out.pop(limit)
+        elif out.get(bound) is False:
+            del out[bound]
     if node.get("nullable"):
         out["type"] = [node["type"], "null"]
         if "enum" in out:

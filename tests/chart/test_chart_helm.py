@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from chartkit import ALL_ON, CHART, NAMESPACE, RELEASE, Render, render, run, tool
+from chartkit import ALL_ON, CHART, NAMESPACE, RELEASE, ROOT, Render, render, run, tool
 
 pytestmark = pytest.mark.chart
 
@@ -271,3 +272,30 @@ def test_notes_name_the_release_and_the_crd_upgrade_step() -> None:
     assert "namespace ml in DRY-RUN mode" in notes
     assert "g5-xlarge-ondemand" in notes
     assert "kubectl apply --server-side -f charts/infercost/crds/" in notes
+
+
+def test_example_pools_install_through_chart_values(tmp_path: Path) -> None:
+    # Every pool in examples/pools can be created by the chart instead, unchanged.
+    pools = [
+        d
+        for f in sorted((ROOT / "examples" / "pools").glob("*.yaml"))
+        for d in yaml.safe_load_all(f.read_text())
+        if d and d["kind"] == "AcceleratorPool"
+    ]
+    assert pools
+    values = tmp_path / "pools.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "acceleratorPools": [
+                    {"name": p["metadata"]["name"], "spec": p["spec"]} for p in pools
+                ]
+            }
+        )
+    )
+    rendered = {
+        p["metadata"]["name"]: p for p in render("--values", values).of_kind("AcceleratorPool")
+    }
+    assert {n: p["spec"] for n, p in rendered.items()} == {
+        p["metadata"]["name"]: p["spec"] for p in pools
+    }

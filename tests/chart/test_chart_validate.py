@@ -2,9 +2,10 @@
 
 * Kubernetes kinds: kubernetes-validate against the official schemas of 1.30 and 1.33, strict
   (unknown fields are errors, as `kubectl apply` does with its default strict validation).
-* Our own kinds (AcceleratorPool): our CRD's openAPIV3Schema (openapi-schema-validator), the
-  same schema closed to unknown fields (strict field validation), the CRD's CEL rules
-  (cel-python, after the API server's defaulting) and the pydantic model the operator reads.
+* Our own kinds (AcceleratorPool, InferenceService): our CRD's openAPIV3Schema
+  (openapi-schema-validator), strict unknown-field checks, the CRD's CEL rules (cel-python,
+  after the API server's defaulting) — tests.support.crdcheck — and the pydantic model the
+  operator reads.
 * Third-party custom resources: listed below with the reason they are not schema-validated.
 """
 
@@ -13,15 +14,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import celpy
 import jsonschema
 import kubernetes_validate
 import pytest
 from chartkit import Render
 from crd_schema import crd_schemas, to_json_schema
-from openapi_schema_validator import OAS30Validator
-
-from infercost.api.v1alpha1 import AcceleratorPool, InferenceService
+from tests.support import crdcheck
 
 pytestmark = pytest.mark.chart
 
@@ -37,10 +35,6 @@ THIRD_PARTY: dict[tuple[str, str], str] = {
         "prometheus-operator's CRD schema is not available offline; its spec is "
         "files/prometheus-rules.yaml, which promtool checks and unit-tests (test_promtool)"
     ),
-}
-OUR_MODELS: dict[tuple[str, str], type[AcceleratorPool] | type[InferenceService]] = {
-    ("infercost.io/v1alpha1", "AcceleratorPool"): AcceleratorPool,
-    ("infercost.io/v1alpha1", "InferenceService"): InferenceService,
 }
 
 
@@ -90,49 +84,17 @@ def test_every_rendered_object_is_validated_or_has_a_written_reason(
     assert seen_third_party == set(THIRD_PARTY), "a reason above names a kind never rendered"
 
 
-def _apply_defaults(schema: dict[str, Any], value: Any) -> Any:
-    """What the API server's structural defaulting does before validation and CEL."""
-    if isinstance(value, dict) and "properties" in schema:
-        out = dict(value)
-        for name, sub in schema["properties"].items():
-            if name not in out and "default" in sub:
-                out[name] = copy.deepcopy(sub["default"])
-            if name in out:
-                out[name] = _apply_defaults(sub, out[name])
-        return out
-    if isinstance(value, list) and "items" in schema:
-        return [_apply_defaults(schema["items"], item) for item in value]
-    return value
-
-
-def _cel_violations(schema: dict[str, Any], value: Any, path: str = "") -> list[str]:
-    """Evaluate the schema's x-kubernetes-validations with `self` bound, as the API server does."""
-    found = []
-    env = celpy.Environment()
-    for rule in schema.get("x-kubernetes-validations", []):
-        program = env.program(env.compile(rule["rule"]))
-        if not program.evaluate({"self": celpy.json_to_cel(value)}):
-            found.append(f"{path or '.'}: {rule['message']}")
-    if isinstance(value, dict):
-        for name, sub in schema.get("properties", {}).items():
-            if name in value:
-                found += _cel_violations(sub, value[name], f"{path}.{name}")
-    if isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            found += _cel_violations(schema["items"], item, f"{path}[{i}]")
-    return found
-
-
 def validate_custom_object(doc: dict[str, Any]) -> None:
-    """Raise with the field named when `doc` is not a valid object of one of our CRDs."""
-    schema = crd_schemas()[_key(doc)]
-    defaulted = _apply_defaults(schema, doc)
-    OAS30Validator(schema).validate(defaulted)
-    jsonschema.Draft7Validator(to_json_schema(schema)).validate(defaulted)
-    violations = _cel_violations(schema, defaulted)
-    if violations:
-        raise ValueError("; ".join(violations))
-    OUR_MODELS[_key(doc)].model_validate(doc)
+    """Raise with the fields named when `doc` is not a valid object of one of our CRDs.
+
+    tests.support.crdcheck does what the API server does on create (defaulting, OpenAPI
+    schema, strict unknown-field check, CEL rules); the pydantic model is what the operator
+    reads. Both must accept the object.
+    """
+    assert _key(doc) in _our_kinds(), _key(doc)
+    errors = crdcheck.api_server_errors(doc) + crdcheck.pydantic_errors(doc)
+    if errors:
+        raise ValueError(f"{doc['kind']}/{doc['metadata']['name']}: " + "; ".join(errors))
 
 
 def test_accelerator_pools_from_values_are_valid_objects(all_on_render: Render) -> None:
@@ -166,7 +128,11 @@ def test_custom_object_validation_catches_bad_pools(spec_patch: dict[str, Any], 
     # The validator above must be able to fail: each layer on a pool it has to refuse.
     doc = copy.deepcopy(POOL)
     doc["spec"].update(spec_patch)
-    with pytest.raises((jsonschema.ValidationError, ValueError)) as info:
+    with pytest.raises(ValueError, match="spec") as info:
         validate_custom_object(doc)
     assert error in str(info.value)
     validate_custom_object(POOL)
+    # values.schema.json's copy of the pool schema (draft-07, without the CEL rules, which
+    # only the API server evaluates) refuses the schema-level mistakes at `helm install` too.
+    closed = jsonschema.Draft7Validator(to_json_schema(crd_schemas()[_key(doc)]))
+    assert closed.is_valid(doc) == ("pricing.hourlyPerNode" in error)

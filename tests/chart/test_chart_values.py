@@ -133,6 +133,15 @@ BAD_VALUES = [
     ),
     # Rules across fields that a schema cannot phrase well: the template says what to do.
     (
+        [
+            "acceleratorPools[0].name=p",
+            "acceleratorPools[0].spec.accelerator.type=nvidia-l4",
+            "acceleratorPools[0].spec.accelerator.resourceName=nvidia.com/gpu",
+            "acceleratorPools[0].spec.pricing.currency=USD",
+        ],
+        "acceleratorPools[0] (p): pricing.hourlyPerNode is required when pricing.source is Static",
+    ),
+    (
         ["operator.prometheus.auth.type=Basic"],
         "operator.prometheus.auth.existingSecret is required when operator.prometheus.auth.type is Basic",
     ),
