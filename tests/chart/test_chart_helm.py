@@ -8,7 +8,18 @@ from typing import Any
 
 import pytest
 import yaml
-from chartkit import ALL_ON, CHART, NAMESPACE, RELEASE, ROOT, Render, render, run, tool
+from chartkit import (
+    ALL_ON,
+    CHART,
+    NAMESPACE,
+    RELEASE,
+    ROOT,
+    Render,
+    helm_template,
+    render,
+    run,
+    tool,
+)
 
 pytestmark = pytest.mark.chart
 
@@ -299,3 +310,15 @@ def test_example_pools_install_through_chart_values(tmp_path: Path) -> None:
     assert {n: p["spec"] for n, p in rendered.items()} == {
         p["metadata"]["name"]: p["spec"] for p in pools
     }
+
+
+@pytest.mark.parametrize("version", ["1.30.0", "1.33.0"])
+def test_renders_for_the_supported_kubernetes_versions(version: str) -> None:
+    r = render("--kube-version", version, "--values", ALL_ON)
+    assert r.one("Deployment")
+
+
+def test_refuses_kubernetes_older_than_1_30() -> None:
+    done = helm_template("--kube-version", "1.29.9")
+    assert done.returncode != 0
+    assert "incompatible with Kubernetes v1.29.9" in done.stderr, done.stderr
