@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -322,3 +323,24 @@ def test_refuses_kubernetes_older_than_1_30() -> None:
     done = helm_template("--kube-version", "1.29.9")
     assert done.returncode != 0
     assert "incompatible with Kubernetes v1.29.9" in done.stderr, done.stderr
+
+
+def test_settings_table_in_install_doc_lists_every_variable_the_chart_sets(
+    default_render: Render, all_on_render: Render
+) -> None:
+    token = render(
+        "--set",
+        "operator.prometheus.auth.type=BearerToken",
+        "--set",
+        "operator.prometheus.auth.existingSecret=t",
+    )
+    set_by_chart = {
+        name
+        for r in (default_render, all_on_render, token)
+        for name in _env(r)
+        if name.startswith("INFERCOST_")
+    } - {"INFERCOST_LOG_FORMAT"}  # from values-all-on.yaml's extraEnv, not the chart
+    doc = (ROOT / "docs" / "install.md").read_text()
+    table = doc.split("### Settings the chart passes to the operator", 1)[1].split("\n#", 1)[0]
+    documented = set(re.findall(r"`(INFERCOST_[A-Z_]+)`", table))
+    assert documented == set_by_chart
