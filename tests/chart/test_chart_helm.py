@@ -146,7 +146,7 @@ def test_all_on_args_and_settings(all_on_render: Render) -> None:
     assert env["INFERCOST_METRICS_PORT"] == "9090"
     assert env["INFERCOST_PROMETHEUS_URL"] == "https://prometheus.monitoring.svc:9091"
     auth = "/var/run/secrets/infercost/prometheus-auth"
-    assert env["INFERCOST_PROMETHEUS_USERNAME_FILE"] == f"{auth}/username"
+    assert env["INFERCOST_PROMETHEUS_USERNAME"] == "infercost"
     assert env["INFERCOST_PROMETHEUS_PASSWORD_FILE"] == f"{auth}/password"
     assert env["INFERCOST_PROMETHEUS_CA_FILE"] == "/var/run/secrets/infercost/prometheus-ca/ca.crt"
     assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
@@ -161,7 +161,7 @@ def test_credentials_are_files_from_the_secret_never_env_values(all_on_render: R
     secrets = {v["secret"]["secretName"]: v for v in pod["volumes"] if "secret" in v}
     assert set(secrets) == {"prometheus-basic-auth", "prometheus-ca"}
     keys = [i["key"] for i in secrets["prometheus-basic-auth"]["secret"]["items"]]
-    assert keys == ["username", "password"]
+    assert keys == ["password"]
     for e in _container(all_on_render)["env"]:
         assert "secretKeyRef" not in e.get("valueFrom", {}), e["name"]
 
