@@ -42,7 +42,14 @@ from infercost.settings import Settings
 from infercost.telemetry import Telemetry
 
 logger = logging.getLogger("infercost")
-CHILD_KINDS = ("ConfigMap", "Service", "PodDisruptionBudget", "PodMonitor", "Deployment")
+CHILD_KINDS = (
+    "ConfigMap",
+    "Service",
+    "PodDisruptionBudget",
+    "PodMonitor",
+    "NetworkPolicy",
+    "Deployment",
+)
 WARNINGS = {
     Reason.OVER_BUDGET,
     Reason.BUDGET_LIMITED,
@@ -109,6 +116,8 @@ class Reconciler:
         selector = f"{manifests.LABEL_SERVICE}={manifests.short_name(body['metadata']['name'])}"
         for kind in CHILD_KINDS:
             if kind == "PodMonitor" and not await self._pod_monitors():
+                continue
+            if kind == "NetworkPolicy" and not self.settings.network_policy:
                 continue
             for child in await self.api.list(kind, namespace=namespace, label_selector=selector):
                 meta = child["metadata"]

@@ -104,6 +104,20 @@ class Settings(BaseSettings):
     run_as_user: int = Field(
         default=1000, ge=1, description="UID the Triton container runs as (NGC images: 1000)."
     )
+    network_policy: bool = Field(
+        default=False,
+        description=(
+            "Give each service a NetworkPolicy admitting only Triton's HTTP/gRPC ports and "
+            "Prometheus scrapes of its metrics port."
+        ),
+    )
+    network_policy_prometheus_namespace: str = Field(
+        default="monitoring", description="Namespace of the Prometheus allowed to scrape."
+    )
+    network_policy_prometheus_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "prometheus"},
+        description="Pod labels of the Prometheus allowed to scrape.",
+    )
     # Engine passthrough (see EngineSettings for meaning).
     metrics_stale_seconds: float = Field(default=120.0, gt=0)
     min_busy_fraction_to_learn: float = Field(default=0.2, ge=0, le=1)
@@ -130,4 +144,7 @@ class Settings(BaseSettings):
             pdb_max_unavailable=self.pdb_max_unavailable,
             rollout_max_surge=self.rollout_max_surge,
             run_as_user=self.run_as_user,
+            network_policy=self.network_policy,
+            prometheus_namespace=self.network_policy_prometheus_namespace,
+            prometheus_pod_labels=tuple(sorted(self.network_policy_prometheus_labels.items())),
         )

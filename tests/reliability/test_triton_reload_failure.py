@@ -70,7 +70,9 @@ async def test_failed_reload_keeps_the_old_config_and_warns_once() -> None:
     server = TritonServer(models=[MODEL]).start()
     try:
         async with ApiServer() as api, kmock.Server(api):
-            body = await call(api, "POST", o.ISVC, o.service("bert", o.GPU_VARIANT, model={"name": "synth"}))
+            body = await call(
+                api, "POST", o.ISVC, o.service("bert", o.GPU_VARIANT, model={"name": "synth"})
+            )
             spec = InferenceServiceSpec.model_validate(body["spec"])
             pod = {
                 "apiVersion": "v1",

@@ -34,6 +34,7 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "ConfigMap": ("v1", "configmaps"),
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
     "PodMonitor": ("monitoring.coreos.com/v1", "podmonitors"),
+    "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
     "Event": ("v1", "events"),
     "Pod": ("v1", "pods"),  # read only: where to reach Triton for live batching changes
 }

@@ -33,6 +33,7 @@ from infercost.manifests.common import (
 from infercost.manifests.shared import (
     batching_config_map,
     disruption_budget,
+    network_policy,
     pod_monitor,
     service,
 )
@@ -83,6 +84,8 @@ def children(
     objects = [config_map, service(owner=owner), disruption_budget(owner=owner, settings=settings)]
     if with_pod_monitor:
         objects.append(pod_monitor(owner=owner))
+    if settings.network_policy:
+        objects.append(network_policy(owner=owner, settings=settings))
     for allocation in live:
         objects.append(
             deployment(

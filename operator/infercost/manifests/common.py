@@ -29,6 +29,11 @@ class ManifestSettings:
     pdb_max_unavailable: int = 1
     rollout_max_surge: str = "25%"
     run_as_user: int = 1000
+    # Optional NetworkPolicy: Triton's HTTP/gRPC ports from anywhere, its metrics port only
+    # from Prometheus (pods with these labels in that namespace).
+    network_policy: bool = False
+    prometheus_namespace: str = "monitoring"
+    prometheus_pod_labels: tuple[tuple[str, str], ...] = (("app.kubernetes.io/name", "prometheus"),)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,4 +1,5 @@
-"""The children shared by all replicas of a service: Service, ConfigMap, PDB, PodMonitor."""
+"""The children shared by all replicas of a service: Service, ConfigMap, PDB, PodMonitor,
+NetworkPolicy (optional)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,40 @@ def pod_monitor(*, owner: Owner) -> dict[str, Any]:
                 "selector": {"matchLabels": {LABEL_SERVICE: short_name(owner.name)}},
                 "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics"}],
                 "podTargetLabels": [LABEL_SERVICE, LABEL_VARIANT, LABEL_POOL],
+            },
+        }
+    )
+
+
+def network_policy(*, owner: Owner, settings: ManifestSettings) -> dict[str, Any]:
+    """Admit only what Triton is for: inference on the Service's ports, scrapes from Prometheus.
+
+    Everything else to the service's pods is denied once a policy selects them (Kubernetes
+    NetworkPolicy semantics); egress is left alone (model repositories, S3, registries).
+    """
+    prometheus = {
+        "namespaceSelector": {
+            "matchLabels": {"kubernetes.io/metadata.name": settings.prometheus_namespace}
+        },
+        "podSelector": {"matchLabels": dict(settings.prometheus_pod_labels)},
+    }
+    return stamped(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": metadata_for(owner, short_name(owner.name), common_labels(owner)),
+            "spec": {
+                "podSelector": {"matchLabels": {LABEL_SERVICE: short_name(owner.name)}},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "ports": [
+                            {"port": HTTP_PORT, "protocol": "TCP"},
+                            {"port": GRPC_PORT, "protocol": "TCP"},
+                        ]
+                    },
+                    {"from": [prometheus], "ports": [{"port": METRICS_PORT, "protocol": "TCP"}]},
+                ],
             },
         }
     )

@@ -23,6 +23,7 @@ CORE: tuple[_ResourceRow, ...] = (
     ("v1/pods", "Pod", True, {"status"}),
     ("v1/namespaces", "Namespace", False, {"status"}),
     ("policy/v1/poddisruptionbudgets", "PodDisruptionBudget", True, {"status"}),
+    ("networking.k8s.io/v1/networkpolicies", "NetworkPolicy", True, set()),
     ("events.k8s.io/v1/events", "Event", True, set()),
     ("apiextensions.k8s.io/v1/customresourcedefinitions", "CustomResourceDefinition", False, set()),
     ("kopf.dev/v1/clusterkopfpeerings", "ClusterKopfPeering", False, set()),
