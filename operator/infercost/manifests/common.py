@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,20 @@ def short_name(*parts: str, limit: int = MAX_NAME) -> str:
         return full
     digest = hashlib.sha256(full.encode()).hexdigest()[:8]
     return f"{full[: limit - 9].rstrip('-.')}-{digest}"
+
+
+def service_name(name: str) -> str:
+    """The Service's name: an RFC 1035 label (a letter first, no dots), which an
+    InferenceService name (an RFC 1123 subdomain: `1bert`, `bert.v2`) need not be. Names
+    that are already valid are kept; others are mapped and get a hash of the original, so
+    two services never share one."""
+    if len(name) <= MAX_NAME and re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name):
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    mapped = name.replace(".", "-")
+    if not mapped[:1].isalpha():
+        mapped = f"ics-{mapped}"
+    return f"{mapped[: MAX_NAME - 9].rstrip('-')}-{digest}"
 
 
 def deployment_name(service: str, variant: str, pool: str) -> str:

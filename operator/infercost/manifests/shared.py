@@ -19,6 +19,7 @@ from infercost.manifests.common import (
     Owner,
     common_labels,
     metadata_for,
+    service_name,
     short_name,
     stamped,
 )
@@ -31,7 +32,7 @@ def service(*, owner: Owner) -> dict[str, Any]:
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": metadata_for(owner, short_name(owner.name), common_labels(owner)),
+            "metadata": metadata_for(owner, service_name(owner.name), common_labels(owner)),
             "spec": {
                 "type": "ClusterIP",
                 "selector": {LABEL_SERVICE: short_name(owner.name)},
