@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint format typecheck imports crds unit integration e2e sim bench bench-engine clean
+.PHONY: demo test check lint format typecheck imports crds unit integration e2e sim bench bench-engine clean prometheus triton-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,24 @@ format: $(STAMP)
 crds: $(STAMP)
 	$(BIN)/infercost crds
 
-## Everything CI runs.
-test: check
+## Everything CI runs (the e2e tests are in the default pytest run: they need their tools).
+test: check prometheus triton-venv
 	$(BIN)/python -m pytest
+
+## Real Prometheus (Debian package) and real Triton (nvidia-pytriton wheel, see ENVIRONMENT.md).
+prometheus:
+	@command -v prometheus >/dev/null || (apt-get update && apt-get install -y prometheus)
+
+TRITON_VENV := .venv-triton
+$(TRITON_VENV)/.installed:
+	/usr/bin/python3 -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/pip install --quiet nvidia-pytriton numpy aiohttp
+	touch $@
+
+triton-venv: $(TRITON_VENV)/.installed
+
+e2e: $(STAMP) prometheus triton-venv
+	$(BIN)/python -m pytest -m e2e
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
