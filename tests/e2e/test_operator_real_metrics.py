@@ -403,10 +403,6 @@ async def _at_least(value: Awaitable[int], least: int) -> bool:
     return await value >= least
 
 
-async def _above(value: Awaitable[int], floor: int) -> bool:
-    return await value > floor
-
-
 async def _condition_is(
     cluster: Cluster, service: str, kind: str, status: str
 ) -> dict[str, Any] | None:
