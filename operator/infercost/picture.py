@@ -30,6 +30,7 @@ class Picture:
         self.pools: dict[str, dict[str, Any]] = {}
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self.used_pools: dict[ServiceKey, frozenset[str]] = {}
+        self.prices: dict[str, float] = {}  # pool -> price per node-hour from OpenCost
 
     def service_seen(self, body: Mapping[str, Any]) -> bool:
         """Remember a service; True when its spec is new to this process (reconcile now)."""
@@ -102,7 +103,7 @@ class Picture:
                     name=name,
                     labels=body["metadata"].get("labels") or {},
                     spec=spec,
-                    hourly_per_node=spec.pricing.hourly_per_node or 0.0,
+                    hourly_per_node=self.prices.get(name, spec.pricing.hourly_per_node or 0.0),
                     replicas_used_by_others=used[manifests.short_name(name)],
                 )
             )

@@ -18,6 +18,7 @@ import kopf
 from infercost.adapters.batching import BatchingApplier
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.metrics import MetricsSource
+from infercost.adapters.prices import PriceSource
 from infercost.handlers import build_registry
 from infercost.service import Reconciler
 from infercost.settings import Settings
@@ -79,6 +80,7 @@ async def run_operator(
     on_reconciler: Callable[[Reconciler], None] | None = None,
     telemetry: Telemetry | None = None,
     batching: BatchingApplier | None = None,
+    prices: PriceSource | None = None,
 ) -> None:
     """Run until `stop_flag` is set (or forever)."""
     api = KubeApi(
@@ -93,6 +95,7 @@ async def run_operator(
         clock=clock,
         telemetry=telemetry,
         batching=batching,
+        prices=prices,
     )
     if on_reconciler is not None:
         on_reconciler(reconciler)

@@ -22,6 +22,7 @@ from infercost import manifests, reporting
 from infercost.adapters.batching import BatchingApplier
 from infercost.adapters.kubernetes import KubeApi
 from infercost.adapters.metrics import MetricsSource, ServiceKey, observation_for
+from infercost.adapters.prices import PriceSource
 from infercost.adapters.triton import TritonBatching
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
@@ -37,6 +38,7 @@ from infercost.engine.model import (
     ServiceState,
 )
 from infercost.picture import Picture
+from infercost.pricing import PoolPricing
 from infercost.rollout import BatchingRollout
 from infercost.settings import Settings
 from infercost.telemetry import Telemetry
@@ -76,8 +78,10 @@ class Reconciler:
         clock: Callable[[], float] = time.time,
         telemetry: Telemetry | None = None,
         batching: BatchingApplier | None = None,
+        prices: PriceSource | None = None,
     ) -> None:
         self.api, self.metrics, self.settings, self.clock = api, metrics, settings, clock
+        self.pricing = PoolPricing(api=api, source=prices) if prices is not None else None
         self.telemetry = telemetry or Telemetry()
         self.rollout = BatchingRollout(api=api, applier=batching or TritonBatching(api, settings))
         self.picture = Picture()
@@ -101,6 +105,8 @@ class Reconciler:
             interval = self.settings.control_interval_seconds
             if self._observed is None or now - self._observed[0] >= interval * 0.9:
                 self._observed = (now, await self.metrics.observe_all(now=now))
+                if self.pricing is not None:
+                    await self.pricing.refresh(self.picture, now=now)
             return self._observed[1]
 
     async def _load_children(self, body: Mapping[str, Any], memory: Memory) -> None:

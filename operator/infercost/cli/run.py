@@ -33,6 +33,7 @@ def run(
     """Run the operator against the cluster of the in-cluster config or KUBECONFIG."""
     import kopf
 
+    from infercost.adapters.opencost import OpenCostPrices
     from infercost.adapters.prometheus import PrometheusMetrics
     from infercost.runner import discover_credentials, run_operator
     from infercost.settings import Settings
@@ -75,5 +76,6 @@ def run(
             peering=peering,
             liveness=liveness,
             telemetry=telemetry,
+            prices=OpenCostPrices(settings),
         )
     )
