@@ -382,6 +382,14 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
         )
         print(f"Prometheus restarted: MetricsAvailable=True {back['reason']}")
 
+        # The hold was what kept the replicas: with metrics back and no load, they come down
+        # (scaleDownDelaySeconds is 0 in this spec).
+        async def scaled_down() -> bool:
+            return await cluster.replicas("bert") < held
+
+        await eventually(scaled_down, what="the scale-down once metrics are back")
+        print(f"after recovery: {held} -> {await cluster.replicas('bert')} replicas (no load)")
+
 
 def scale_ups(telemetry: Telemetry) -> dict[str, float]:
     """ScaleUp decisions of bert so far, by reason."""

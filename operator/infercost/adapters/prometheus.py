@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,7 @@ class PrometheusClient:
             ) from None
         except requests.exceptions.RequestException as error:
             raise QueryError(
-                "PrometheusUnreachable", f"{where}: {type(error).__name__}: {_first_line(error)}"
+                "PrometheusUnreachable", f"{where}: {type(error).__name__}: {_cause(error)}"
             ) from None
         except PrometheusApiClientException as error:
             raise QueryError(
@@ -134,6 +135,12 @@ class PrometheusClient:
         if not isinstance(result, list):
             raise QueryError("PrometheusError", f"{where}: query {name} is not an instant vector")
         return result
+
+
+def _cause(error: BaseException) -> str:
+    """The operating system's words (`[Errno 111] Connection refused`), not urllib3's wrapping."""
+    found = re.search(r"\[Errno -?\d+\] [^'\")]+", str(error))
+    return found.group(0) if found else _first_line(error)[:200]
 
 
 def _first_line(error: BaseException) -> str:
