@@ -11,6 +11,7 @@ and watch; garbage collection of dependents once their owner is gone; injected f
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import secrets
 import uuid
@@ -20,7 +21,7 @@ from typing import Any
 import attrs
 import kmock
 import yaml
-from kmock._internal import apps, rendering
+from kmock._internal import rendering
 
 from infercost.sandbox import semantics
 from infercost.sandbox.resources import register
@@ -55,6 +56,15 @@ class ApiServer(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         register(self.resources, prometheus_operator=self.prometheus_operator, kserve=self.kserve)
+        # Not a Kubernetes endpoint: lets a benchmark in another process count requests.
+        self["get /sandbox/requests"] << self._serve_request_counts
+
+    async def _serve_request_counts(self, request: rendering.Request) -> rendering.Payload:
+        agents = tuple(a for a in request.params.get("agents", "").split(",") if a)
+        counts: dict[str, int] = {}
+        for verb, *_ in self.request_log(agents=agents):
+            counts[verb] = counts.get(verb, 0) + 1
+        return {"counts": counts, "writes": self.writes(agents=agents)}
 
     def fail_next(
         self, *, action: str, plural: str, subresource: str | None = None, status: int = 409
@@ -97,7 +107,7 @@ class ApiServer(kmock.KubernetesEmulator):
                 message=f"injected by the test: {fault.status} for {request.action}",
             )
         if request.action not in writes:
-            return await super()._handle(request)
+            return await self._respond(request)
         async with self._lock:
             if request.action == kmock.action.CREATE:
                 await self._create(request, self._body(request), manager=None)
@@ -105,8 +115,27 @@ class ApiServer(kmock.KubernetesEmulator):
                 await self._patch(request)
             else:
                 await self._delete(request.resource, request.namespace, request.name or "")
-        # Skip kmock's own state changes (done above, with the real rules) but keep its replies.
-        return await apps.RawHandler._handle(self, request)
+        return await self._respond(request)
+
+    async def _respond(self, request: rendering.Request) -> Any:
+        """Serve a resource request with kmock's replies, without its reaction matching.
+
+        kmock matches every request against views over all past requests (quadratic in the
+        number of requests); resource requests here never have test-defined reactions, so they
+        go straight to the emulator's handlers. Faults are injected with `fail_next` instead.
+        """
+        handlers = {
+            kmock.action.LIST: self._serve_list,
+            kmock.action.WATCH: self._serve_watch,
+            kmock.action.FETCH: self._serve_fetch,
+            kmock.action.CREATE: self._serve_create,
+            kmock.action.UPDATE: self._serve_update,
+            kmock.action.DELETE: self._serve_delete,
+        }
+        handler = handlers.get(request.action) if request.action is not None else None
+        if handler is None:
+            return await super()._handle(request)
+        return await rendering.Response(payload=handler)(request)  # type: ignore[arg-type]
 
     def _body(self, request: rendering.Request) -> Any:
         if request.data is not None:
@@ -277,6 +306,32 @@ class ApiServer(kmock.KubernetesEmulator):
                 found.append(raw)
         return found
 
+    # kmock's own replies scan every stored object per request; these look the key up.
+    def _stored(self, request: rendering.Request) -> Any:
+        assert request.resource is not None
+        name = request.name
+        if name is None and isinstance(request.data, dict):
+            name = request.data.get("metadata", {}).get("name")
+        key = (request.resource, request.namespace, name or "")
+        if key not in self.objects:
+            raise kmock.KubernetesObjectNotFoundError()
+        return self.objects[key]
+
+    async def _serve_fetch(self, request: rendering.Request) -> rendering.Payload:
+        obj = self._stored(request)
+        if obj.deleted:
+            raise kmock.KubernetesObjectNotFoundError()
+        return obj.raw  # type: ignore[no-any-return]
+
+    async def _serve_create(self, request: rendering.Request) -> rendering.Payload:
+        return self._stored(request).raw  # type: ignore[no-any-return]
+
+    async def _serve_update(self, request: rendering.Request) -> rendering.Payload:
+        return self._stored(request).last.raw  # type: ignore[no-any-return]
+
+    async def _serve_delete(self, request: rendering.Request) -> rendering.Payload:
+        return self._stored(request).last.raw  # type: ignore[no-any-return]
+
     async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
         assert request.resource is not None
         if request.resource not in list(self.resources):
@@ -347,3 +402,18 @@ class ApiServer(kmock.KubernetesEmulator):
 
 def _now() -> str:
     return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def serve(*, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve until cancelled; prints `listening URL` once ready (for other processes)."""
+    async with ApiServer() as server, kmock.Server(server, host=host, port=port) as http:
+        print(f"listening {http.url}", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="The sandbox Kubernetes API server.")
+    parser.add_argument("--port", type=int, default=0)
+    asyncio.run(serve(port=parser.parse_args().port))
