@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint format typecheck imports crds unit integration e2e sim bench bench-engine clean
+.PHONY: demo test check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ unit: $(STAMP)
 
 bench-engine: $(STAMP)
 	$(BIN)/python -m infercost.engine.bench
+
+## The operator with 1,000 InferenceServices against the sandbox API server (figures printed).
+bench-operator: $(STAMP)
+	$(BIN)/python benchmarks/bench_operator.py --services 1000
 
 bench: bench-engine
 

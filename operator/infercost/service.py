@@ -148,7 +148,7 @@ class Reconciler:
                     current=current,
                     state=memory.state,
                     now=now,
-                    settings=self.settings.engine(),
+                    settings=self.settings.for_engine(),
                 )
             )
             memory.state = plan.state

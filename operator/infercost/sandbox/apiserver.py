@@ -395,9 +395,15 @@ class ApiServer(kmock.KubernetesEmulator):
         return log
 
     def writes(self, *, agents: tuple[str, ...] = ()) -> int:
-        """How many create/patch/update/delete requests were served so far."""
-        log = self.request_log(agents=agents)
-        return sum(1 for verb, *_ in log if verb in ("create", "patch", "update", "delete"))
+        """How many write requests (POST, PATCH, PUT, DELETE) were served so far."""
+        methods = {kmock.method.POST, kmock.method.PATCH, kmock.method.PUT, kmock.method.DELETE}
+        return sum(
+            1
+            for request in list(self._requests)
+            if request.method in methods
+            and request.resource is not None
+            and (not agents or request.headers.get("User-Agent", "").startswith(agents))
+        )
 
 
 def _now() -> str:
