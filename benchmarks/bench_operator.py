@@ -117,7 +117,7 @@ async def placed(session: aiohttp.ClientSession, count: int) -> bool:
 
 async def bench(count: int, interval: float, rounds: int) -> dict[str, float]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "infercost.sandbox.apiserver", "--port", "0"],
+        [sys.executable, "-m", "infercost.sandbox.serve", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

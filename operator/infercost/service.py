@@ -26,7 +26,6 @@ from infercost.api.service import InferenceServiceSpec
 from infercost.engine import planner
 from infercost.engine.model import (
     Action,
-    ActionKind,
     CurrentDeployment,
     DecisionInput,
     Observation,
@@ -261,10 +260,12 @@ class Reconciler:
         After a restart the previous round is unknown; status.lastDecision tells which hold
         was already announced.
         """
-        keys = frozenset(_event_key(a) for a in actions)
+        keys = frozenset(reporting.event_key(a) for a in actions)
         prefix = "[dry-run] " if self.settings.dry_run else ""
         for action in actions:
-            if _event_key(action) in memory.last_events or _same_hold(action, announced):
+            if reporting.event_key(action) in memory.last_events or reporting.same_hold(
+                action, announced
+            ):
                 continue
             where = f" {action.variant}/{action.pool}" if action.variant else ""
             logger.info(
@@ -285,19 +286,3 @@ class Reconciler:
                 action=action.kind.value,
             )
         memory.last_events = keys
-
-
-def _event_key(action: Action) -> tuple[Any, ...]:
-    # Hold messages carry the reason for holding; other actions are identified by their target.
-    message = action.message if action.kind == ActionKind.HOLD else ""
-    return (action.kind, action.reason, action.variant, action.pool, action.to_replicas, message)
-
-
-def _same_hold(action: Action, announced: Mapping[str, Any] | None) -> bool:
-    return (
-        action.kind == ActionKind.HOLD
-        and announced is not None
-        and announced.get("action") == action.kind.value
-        and announced.get("reason") == action.reason.value
-        and announced.get("message") == action.message
-    )
