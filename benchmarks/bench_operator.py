@@ -59,8 +59,18 @@ def service(index: int) -> dict[str, Any]:
         ]
     ]
     neuron = [
-        {"acceleratorType": "inferentia2", "batchSize": 1, "throughput": 1998, "p99LatencyMs": 1.04},
-        {"acceleratorType": "inferentia2", "batchSize": 8, "throughput": 2674, "p99LatencyMs": 6.17},
+        {
+            "acceleratorType": "inferentia2",
+            "batchSize": 1,
+            "throughput": 1998,
+            "p99LatencyMs": 1.04,
+        },
+        {
+            "acceleratorType": "inferentia2",
+            "batchSize": 8,
+            "throughput": 2674,
+            "p99LatencyMs": 6.17,
+        },
     ]
     return {
         "apiVersion": "infercost.io/v1alpha1",
@@ -139,7 +149,7 @@ async def bench(count: int, interval: float, rounds: int) -> dict[str, float]:
                 metrics.set(ns, name, Observation(time=0, demand_rps=demand, p99_latency_ms=8.0))
             rss_before = rss_mib()
             cpu0, wall0 = cpu_seconds(), time.monotonic()
-            settings = Settings(control_interval_seconds=interval)
+            settings = Settings(control_interval_seconds=interval, metrics_port=0)
             task = asyncio.create_task(
                 run_operator(
                     settings=settings,

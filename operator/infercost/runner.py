@@ -92,6 +92,7 @@ async def run_operator(
         return connection
 
     namespaced = not settings.all_namespaces and settings.namespace
+    exporter = reconciler.telemetry.serve(settings.metrics_port) if settings.metrics_port else None
     try:
         await kopf.operator(
             registry=registry,
@@ -105,4 +106,7 @@ async def run_operator(
             ready_flag=ready_flag,
         )
     finally:
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         await api.close()

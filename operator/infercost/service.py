@@ -35,6 +35,7 @@ from infercost.engine.model import (
 )
 from infercost.picture import Picture
 from infercost.settings import Settings
+from infercost.telemetry import Telemetry
 
 logger = logging.getLogger("infercost")
 CHILD_KINDS = ("ConfigMap", "Service", "PodDisruptionBudget", "PodMonitor", "Deployment")
@@ -72,6 +73,7 @@ class Reconciler:
     ) -> None:
         self.api, self.metrics, self.settings, self.clock = api, metrics, settings, clock
         self.picture = Picture()
+        self.telemetry = Telemetry()
         self.memory: dict[ServiceKey, Memory] = {}
         self.pod_monitors: bool | None = None
         self._locks: defaultdict[ServiceKey, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -80,6 +82,7 @@ class Reconciler:
 
     def forget(self, namespace: str, name: str) -> None:
         self.picture.service_gone(namespace, name)
+        self.telemetry.forget((namespace, name))
         self.memory.pop((namespace, name), None)
 
     # --- reading ------------------------------------------------------------------------
@@ -124,7 +127,7 @@ class Reconciler:
             body = self.picture.services.get(key)
             if body is None:
                 return None
-            now = self.clock()
+            started, now = time.perf_counter(), self.clock()
             memory = self.memory.setdefault(key, Memory())
             try:
                 spec = InferenceServiceSpec.model_validate(body.get("spec") or {})
@@ -176,6 +179,8 @@ class Reconciler:
             announced = (body.get("status") or {}).get("lastDecision")
             await self._write_status(key, body, desired)
             await self._post_events(body, plan.actions, memory, announced=announced)
+            self.telemetry.record(key, spec=spec, plan=plan, ready=ready, observation=observation)
+            self.telemetry.duration.observe(time.perf_counter() - started)
             return plan
 
     async def _apply(
@@ -267,6 +272,9 @@ class Reconciler:
                 action, announced
             ):
                 continue
+            self.telemetry.decided(
+                (body["metadata"]["namespace"], body["metadata"]["name"]), action
+            )
             where = f" {action.variant}/{action.pool}" if action.variant else ""
             logger.info(
                 "%s/%s: %s%s%s %s: %s",

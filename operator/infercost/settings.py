@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     )
     all_namespaces: bool = Field(default=True, description="Watch every namespace.")
     metrics_port: int = Field(
-        default=8080, ge=0, le=65535, description="Port of the operator's own /metrics; 0: off."
+        default=9090, ge=0, le=65535, description="Port of the operator's own /metrics; 0: off."
     )
     prometheus_url: str = Field(
         default="http://prometheus-operated.monitoring.svc:9090",
