@@ -57,7 +57,13 @@ def build_plan(
     by_key = {option.key: option for option in options}
     current = {key: dep for key, dep in inp.current.items() if dep.replicas > 0}
     wanted = dict(outcome.solution.replicas)
-    final, waiting = keep_until_ready(wanted, current=current, by_key=by_key, demand=demand)
+    final, waiting = keep_until_ready(
+        wanted,
+        current=current,
+        by_key=by_key,
+        demand=demand,
+        max_total=inp.spec.scaling.max_replicas,
+    )
     allocations = allocations_for(final, by_key=by_key, current=current, state=state)
     reason = _headline(inp, outcome, final, by_key)
     actions = _scale_actions(
@@ -140,7 +146,7 @@ def _headline(
     total = sum(final.values())
     floor = inp.spec.scaling.min_replicas
     if (
-        outcome.reason in (Reason.DEMAND_BELOW_CAPACITY, Reason.STEADY, Reason.INITIAL_PLACEMENT)
+        outcome.reason in (Reason.DEMAND_BELOW_CAPACITY, Reason.STEADY)
         and solution.limit is None
         and total == floor
         and floor > 0

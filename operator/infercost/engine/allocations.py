@@ -15,8 +15,13 @@ def keep_until_ready(
     current: Mapping[Key, CurrentDeployment],
     by_key: Mapping[Key, Option],
     demand: float,
+    max_total: int,
 ) -> tuple[dict[Key, int], bool]:
-    """Wanted replicas, plus the old ones that must stay until their replacements are ready."""
+    """Wanted replicas, plus the old ones that must stay until their replacements are ready.
+
+    Old replicas are kept only up to `max_total` replicas in all (maxReplicas holds even
+    during a migration), the most efficient ones first.
+    """
     final = dict(wanted)
     starting = any(
         n > (current[k].ready_replicas if k in current else 0) for k, n in wanted.items()
@@ -28,11 +33,15 @@ def keep_until_ready(
         min(n, current[k].ready_replicas if k in current else 0) * throughput_of(k, by_key)
         for k, n in wanted.items()
     )
-    if ready_capacity >= demand and demand > 0:
+    if ready_capacity >= demand:
         return final, False
-    for key in shrinking:
-        final[key] = current[key].replicas
-    return final, True
+    room = max_total - sum(final.values())
+    for key in sorted(shrinking, key=lambda k: (-throughput_of(k, by_key), k)):
+        keep = min(current[key].replicas - final.get(key, 0), max(0, room))
+        if keep > 0:
+            final[key] = final.get(key, 0) + keep
+            room -= keep
+    return final, any(final.get(k, 0) > wanted.get(k, 0) for k in shrinking)
 
 
 def throughput_of(key: Key, by_key: Mapping[Key, Option]) -> float:

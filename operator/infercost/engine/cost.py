@@ -2,8 +2,9 @@
 
 The capacity model has two sources. The prior is the benchmark profile in the spec:
 throughput and p99 latency measured at a few batch sizes per accelerator type, linearly
-interpolated in between and never extrapolated past the largest measured batch (a guess
-there would be optimistic). The learned part is a correction factor on that prior,
+interpolated in between, never extrapolated past the largest measured batch (a guess there
+would be optimistic), and below the smallest one scaled down in proportion to the batch
+(no batching gain assumed) with the smallest batch's latency. The learned part is a correction factor on that prior,
 estimated online as inferences/s divided by busy fraction and blended into the state.
 """
 
@@ -29,6 +30,10 @@ class ProfileCurve:
         return self.batch_sizes[-1]
 
     def throughput_at(self, batch: int) -> float:
+        if batch < self.batch_sizes[0]:
+            # Below the smallest measured batch assume no batching gain at all (a line
+            # through the origin): the conservative guess, never an optimistic one.
+            return self.throughputs[0] * batch / self.batch_sizes[0]
         return _interpolate(self.batch_sizes, self.throughputs, batch)
 
     def latency_at(self, batch: int) -> float:

@@ -72,10 +72,19 @@ def learn_capacity(
                 sample=sample,
                 weight=settings.learned_capacity_weight,
             )
-        if p99.get(key, 0.0) > spec.slo.latency_ms:
+        if p99.get(key, 0.0) > spec.slo.latency_ms and not starting(current):
             cut = learned.get(key, 1.0) * settings.slo_breach_capacity_cut
             learned[key] = max(_MIN_FACTOR, cut)
     return learned
+
+
+def starting(current: Mapping[Key, CurrentDeployment]) -> bool:
+    """Replicas are still starting: latency now says nothing about capacity once they serve.
+
+    SLO feedback waits for them; cutting capacity every interval of a several-minute start
+    would compound into a large over-provision.
+    """
+    return any(dep.ready_replicas < dep.replicas for dep in current.values())
 
 
 def _batching_in_effect(

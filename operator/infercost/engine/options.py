@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from infercost.api.common import LabelSelector
 from infercost.api.pool import AcceleratorPoolSpec, CapacityType
-from infercost.api.service import InferenceServiceSpec, Variant
+from infercost.api.service import BatchingMode, InferenceServiceSpec, Variant
 from infercost.engine.batching import BatchChoice, choose_batching
 from infercost.engine.cost import cost_per_million, profile_curve, replica_hourly_cost
 from infercost.engine.model import BatchConfig, EngineSettings, PoolView
@@ -135,10 +135,14 @@ def _option(
     )
     if choice is None:
         budget = settings.latency_margin * spec.slo.latency_ms
+        mode = spec.batching.mode
+        batch = (spec.batching.max_batch_size or 1) if mode == BatchingMode.FIXED else 1
+        which = "the fixed batching" if mode == BatchingMode.FIXED else "the smallest batch"
+        latency = curve.latency_at(batch)
         return replace(
             base,
             why_not=(
-                f"p99 {curve.latency_at(1):.1f} ms at batch 1 (or the fixed batching) exceeds "
+                f"p99 {latency:.1f} ms at {which} exceeds "
                 f"{settings.latency_margin:g} x SLO = {budget:.1f} ms"
             ),
         )

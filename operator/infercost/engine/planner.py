@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from infercost.api.service import BudgetAction
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.forecast import linear_forecast, window_max
-from infercost.engine.learning import learn_capacity, observed_p99, remember_demand
+from infercost.engine.learning import learn_capacity, observed_p99, remember_demand, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.options import Key, Option, build_options
 from infercost.engine.placement import Problem, Solution, single_option, solve
@@ -45,14 +45,21 @@ def decide(inp: DecisionInput) -> Plan:
     """The plan for one service at `inp.now`."""
     ready = _prepare(inp)
     if not ready.fresh and ready.current:
-        return hold_plan(inp=inp, options=ready.options, current=ready.current, state=ready.state)
-    target = _target(
-        inp=inp,
-        options=ready.options,
-        current=ready.current,
-        state=ready.state,
-        demand=ready.demand,
-    )
+        bounds = inp.spec.scaling
+        total = sum(dep.replicas for dep in ready.current.values())
+        if bounds.min_replicas <= total <= bounds.max_replicas:
+            return hold_plan(
+                inp=inp, options=ready.options, current=ready.current, state=ready.state
+            )
+        target = _held_within_bounds(inp, ready)
+    else:
+        target = _target(
+            inp=inp,
+            options=ready.options,
+            current=ready.current,
+            state=ready.state,
+            demand=ready.demand,
+        )
     outcome = _place(inp=inp, options=ready.options, current=ready.current, target=target)
     state = replace(ready.state, scale_down_candidate_since=target.scale_down_since)
     return build_plan(
@@ -122,6 +129,24 @@ def _prepare(inp: DecisionInput) -> Prepared:
     return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
 
 
+def _held_within_bounds(inp: DecisionInput, ready: Prepared) -> Target:
+    """No metrics, and what runs is outside min/max (the spec changed): keep the capacity
+    that runs, within the bounds."""
+    by_key = {option.key: option for option in ready.options}
+    capacity = sum(
+        by_key[key].throughput * dep.replicas for key, dep in ready.current.items() if key in by_key
+    )
+    bounds = inp.spec.scaling
+    return Target(
+        required=capacity,
+        min_total=bounds.min_replicas,
+        max_total=bounds.max_replicas,
+        reason=Reason.HELD_METRICS_UNAVAILABLE,
+        message="metrics missing: capacity kept, replicas brought within min/max",
+        scale_down_since=ready.state.scale_down_candidate_since,
+    )
+
+
 def _target(
     *,
     inp: DecisionInput,
@@ -151,7 +176,9 @@ def _target(
         max_growth=settings.forecast_max_growth,
     )
     observation = inp.observation
-    p99 = observation.p99_latency_ms if observation is not None and demand > 0 else None
+    p99 = None
+    if observation is not None and demand > 0 and not starting(current):
+        p99 = observation.p99_latency_ms
     return scaling_target(
         spec=inp.spec,
         demand=demand,
