@@ -43,6 +43,7 @@ class Outcome:
     moved: bool = False
     note: str | None = None
     note_reason: Reason | None = None
+    cap_budget: float | None = None  # a Cap budget binds migrations too
 
 
 def build_plan(
@@ -63,6 +64,7 @@ def build_plan(
         by_key=by_key,
         demand=demand,
         max_total=inp.spec.scaling.max_replicas,
+        max_hourly=outcome.cap_budget,
     )
     allocations = allocations_for(final, by_key=by_key, current=current, state=state)
     reason = _headline(inp, outcome, final, by_key)
@@ -74,12 +76,12 @@ def build_plan(
         reason=reason,
         finishing=set(inp.state.migrating_from),
     )
-    actions += _batching_actions(allocations, current=current, state=inp.state, by_key=by_key)
-    if not actions:
+    if not actions:  # no replica changes: say why the replicas stay as they are
         message = outcome.note or outcome.target.message
         actions.append(
             Action(kind=ActionKind.HOLD, reason=outcome.note_reason or reason, message=message)
         )
+    actions += _batching_actions(allocations, current=current, state=inp.state, by_key=by_key)
     hourly = sum(allocation.hourly_cost for allocation in allocations)
     scaled = any(a.kind in (ActionKind.SCALE_UP, ActionKind.SCALE_DOWN) for a in actions)
     conditions = (

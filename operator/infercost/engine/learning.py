@@ -23,13 +23,16 @@ _MIN_FACTOR = 0.1
 
 
 def observed_p99(
-    observation: Observation | None, current: Mapping[Key, object]
+    observation: Observation | None, current: Mapping[Key, CurrentDeployment]
 ) -> dict[Key, float]:
-    """p99 per running (variant, pool): its own when scraped, else the service's (max over pods)."""
+    """p99 per serving (variant, pool): its own when scraped, else the service's (max over
+    pods). Deployments with no ready replica serve nothing, so no latency is theirs."""
     if observation is None:
         return {}
     result: dict[Key, float] = {}
-    for key in current:
+    for key, deployment in current.items():
+        if deployment.ready_replicas <= 0:
+            continue
         metrics = observation.per_deployment.get(key)
         p99 = metrics.p99_latency_ms if metrics is not None else None
         p99 = p99 if p99 is not None else observation.p99_latency_ms

@@ -231,13 +231,17 @@ def _place(
     moved_to = set(best.replicas) - set(held)
     if not held or not moved_to:
         return Outcome(
-            target=target, solution=best, reason=_reason(target, best, spec.scaling.max_replicas)
+            cap_budget=problem.budget,
+            target=target,
+            solution=best,
+            reason=_reason(target, best, spec.scaling.max_replicas),
         )
     stay = solve(replace(problem, options=tuple(o for o in problem.options if o.key in held)))
     saving = stay.hourly_cost - best.hourly_cost
     stay_serves = stay.met or (not best.met and stay.capacity >= best.capacity)
     if stay_serves and saving < spec.placement.min_savings_to_move * stay.hourly_cost:
         return Outcome(
+            cap_budget=problem.budget,
             target=target,
             solution=stay,
             reason=_reason(target, stay, spec.scaling.max_replicas),
@@ -252,12 +256,14 @@ def _place(
         if stay_serves
         else _reason(target, best, spec.scaling.max_replicas)
     )
-    return Outcome(target=target, solution=best, reason=reason, moved=True)
+    return Outcome(
+        target=target, solution=best, reason=reason, moved=True, cap_budget=problem.budget
+    )
 
 
 def _reason(target: Target, solution: Solution, max_replicas: int) -> Reason:
     """The reason that explains the plan: the binding limit if any, else the scaling reason."""
-    if solution.limit is None:
+    if solution.limit is None or target.reason == Reason.HELD_METRICS_UNAVAILABLE:
         return target.reason
     if solution.limit == Reason.AT_MAX_REPLICAS and target.max_total < max_replicas:
         return Reason.DEMAND_ABOVE_CAPACITY  # bounded by the scale-up step, more next interval
