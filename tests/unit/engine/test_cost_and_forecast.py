@@ -9,6 +9,7 @@ from engine_factories import pool, variant
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infercost.api.common import LabelSelector
 from infercost.api.service import Variant
 from infercost.engine.cost import (
     blend_capacity_factor,
@@ -19,7 +20,7 @@ from infercost.engine.cost import (
 )
 from infercost.engine.forecast import linear_forecast, window_max
 from infercost.engine.model import DeploymentMetrics, EngineSettings
-from infercost.engine.options import Option
+from infercost.engine.options import Option, selects
 from infercost.engine.placement import Problem, solve
 
 pytestmark = pytest.mark.unit
@@ -155,3 +156,31 @@ def test_search_and_highs_agree_on_larger_instances(problem: Problem) -> None:
         assert objective(dict(fast.replicas)) == pytest.approx(
             objective(dict(reference.replicas)), rel=1e-6
         )
+
+
+@pytest.mark.parametrize(
+    ("selector", "selected"),
+    [
+        (None, True),
+        ({"matchLabels": {"team": "ml"}}, True),
+        ({"matchLabels": {"team": "web"}}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["prod"]}]}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["dev"]}]}, False),
+        ({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["dev"]}]}, True),
+        ({"matchExpressions": [{"key": "gpu", "operator": "NotIn", "values": ["a"]}]}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}, True),
+        ({"matchExpressions": [{"key": "gpu", "operator": "Exists"}]}, False),
+        ({"matchExpressions": [{"key": "gpu", "operator": "DoesNotExist"}]}, True),
+        ({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, False),
+        (
+            {
+                "matchLabels": {"team": "ml"},
+                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["dev"]}],
+            },
+            False,
+        ),
+    ],
+)
+def test_pool_selector_semantics(selector: dict[str, object] | None, selected: bool) -> None:
+    parsed = None if selector is None else LabelSelector.model_validate(selector)
+    assert selects(parsed, {"team": "ml", "tier": "prod"}) is selected
