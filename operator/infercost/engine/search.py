@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from infercost.engine.relaxation import fill, relaxations
+
 _EPS = 1e-9
 
 
@@ -88,8 +90,6 @@ class _Search:
                 i,
             ),
         )
-        # Lagrangian weights of the spot-share row: (1-f) per spot replica, -f per on-demand.
-        self.weight = [(1 - fraction) if problem.spot[i] else -fraction for i in range(count)]
         # Capacity the options from depth d on could add at most (pool sharing ignored: a bound).
         self.reach = [0.0] * (len(self.order) + 1)
         self.cheapest = [math.inf] * (len(self.order) + 1)
@@ -97,6 +97,9 @@ class _Search:
             i = self.order[depth]
             self.reach[depth] = self.reach[depth + 1] + upper[i] * problem.throughput[i]
             self.cheapest[depth] = min(self.cheapest[depth + 1], problem.price[i])
+        self.plain, self.relaxed = relaxations(
+            problem, order=self.order, upper=upper, share=self.share
+        )
         self.best: list[int] | None = None
         self.best_cost = math.inf
         self.used = [0] * len(problem.room)
@@ -138,51 +141,15 @@ class _Search:
         multiplier >= 0 the result stays a lower bound, and the one that makes the best spot
         and best on-demand option equally efficient is close to the LP optimum.
         """
-        items = self.order[depth:]
-        best = self._cover(items, need, 0.0)
-        if self.share and best < math.inf:
-            multiplier = self._multiplier(items)
+        best = fill(self.plain[depth], need)
+        if best < math.inf and self.share:
+            multiplier, taken_cost, taken_capacity, rest = self.relaxed[depth]
             if multiplier > 0:
-                best = max(best, self._cover(items, need, multiplier) - multiplier * slack)
+                lagrangian = taken_cost + fill(rest, need - taken_capacity) - multiplier * slack
+                best = max(best, lagrangian)
         if replicas_needed > 0:
             best = max(best, replicas_needed * self.cheapest[depth])
         return best
-
-    def _cover(self, items: list[int], need: float, multiplier: float) -> float:
-        p = self.p
-        total = 0.0
-        rest = []
-        for i in items:
-            price = p.price[i] + multiplier * self.weight[i]
-            if price < 0:  # worth taking in full in the relaxation
-                total += price * self.upper[i]
-                need -= p.throughput[i] * self.upper[i]
-            else:
-                rest.append((price / p.throughput[i], price, i))
-        if need <= _EPS:
-            return total
-        rest.sort()
-        for _, price, i in rest:
-            throughput = p.throughput[i]
-            take = min(need / throughput, self.upper[i])
-            total += take * price
-            need -= take * throughput
-            if need <= _EPS:
-                return total
-        return math.inf
-
-    def _multiplier(self, items: list[int]) -> float:
-        p = self.p
-        spot = [(p.price[i] / p.throughput[i], i) for i in items if p.spot[i]]
-        other = [(p.price[i] / p.throughput[i], i) for i in items if not p.spot[i]]
-        if not spot or not other:
-            return 0.0
-        (spot_ratio, s), (other_ratio, o) = min(spot), min(other)
-        if spot_ratio >= other_ratio:
-            return 0.0
-        fraction = p.max_spot_fraction
-        per_unit = (1 - fraction) / p.throughput[s] + fraction / p.throughput[o]
-        return (other_ratio - spot_ratio) / per_unit
 
     def descend(
         self,
