@@ -28,6 +28,7 @@ class Reason(StrEnum):
     MOVED_TO_CHEAPER_POOL = "MovedToCheaperPool"
     MIGRATION_WAITING_FOR_READY = "MigrationWaitingForReady"
     SAVINGS_BELOW_THRESHOLD = "SavingsBelowThreshold"
+    MOVE_COOLDOWN = "MoveCooldown"  # a cheaper placement waits: the last move was recent
     BUDGET_LIMITED = "BudgetLimited"
     OVER_BUDGET = "OverBudget"
     POOL_CAPACITY_LIMITED = "PoolCapacityLimited"
@@ -111,6 +112,7 @@ class EngineSettings:
     max_scale_up_step: int = 4  # like HPA: at most max(this, 100%) new replicas per interval
     move_cost_hours: float = 0.25  # one-off cost of starting a replica, in hours of its price
     move_payback_hours: float = 24.0  # a move's start-up cost must pay back within this long
+    move_cooldown_seconds: float = 900.0  # moves for savings at most this often (no flapping)
     batch_increase_step: int = 2  # additive increase of max_batch_size per interval after a cut
     slo_breach_capacity_cut: float = 0.9  # learned capacity x this per interval p99 is above SLO
     forecast_window_seconds: float = 600.0  # demand history the trend is fitted on
@@ -130,6 +132,7 @@ class ServiceState:
     last_scale_time: float | None = None
     # Deployments kept only until their replacements are ready (not capacity to plan with).
     migrating_from: tuple[tuple[str, str], ...] = ()
+    last_move_time: float | None = None  # last move to a cheaper placement (for the cooldown)
 
 
 @dataclass(frozen=True, kw_only=True)

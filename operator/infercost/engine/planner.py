@@ -61,7 +61,12 @@ def decide(inp: DecisionInput) -> Plan:
             demand=ready.demand,
         )
     outcome = _place(inp=inp, options=ready.options, current=ready.current, target=target)
-    state = replace(ready.state, scale_down_candidate_since=target.scale_down_since)
+    voluntary = outcome.moved and outcome.reason == Reason.MOVED_TO_CHEAPER_POOL
+    state = replace(
+        ready.state,
+        scale_down_candidate_since=target.scale_down_since,
+        last_move_time=inp.now if voluntary else ready.state.last_move_time,
+    )
     return build_plan(
         inp=inp,
         options=ready.options,
@@ -239,17 +244,23 @@ def _place(
     stay = solve(replace(problem, options=tuple(o for o in problem.options if o.key in held)))
     saving = stay.hourly_cost - best.hourly_cost
     stay_serves = stay.met or (not best.met and stay.capacity >= best.capacity)
-    if stay_serves and saving < spec.placement.min_savings_to_move * stay.hourly_cost:
+    small = saving < spec.placement.min_savings_to_move * stay.hourly_cost
+    last = inp.state.last_move_time
+    cooling = last is not None and inp.now - last < inp.settings.move_cooldown_seconds
+    if stay_serves and (small or cooling):
+        note = (
+            f"moving would save ${saving:.2f}/h, below "
+            f"{spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
+        )
+        if not small:
+            note = f"moved {inp.now - (last or 0.0):.0f}s ago; ${saving:.2f}/h saving waits"
         return Outcome(
             cap_budget=problem.budget,
             target=target,
             solution=stay,
             reason=_reason(target, stay, spec.scaling.max_replicas),
-            note=(
-                f"{Reason.SAVINGS_BELOW_THRESHOLD.value}: moving would save ${saving:.2f}/h, "
-                f"below {spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
-            ),
-            note_reason=Reason.SAVINGS_BELOW_THRESHOLD,
+            note=note,
+            note_reason=Reason.SAVINGS_BELOW_THRESHOLD if small else Reason.MOVE_COOLDOWN,
         )
     reason = (
         Reason.MOVED_TO_CHEAPER_POOL

@@ -287,3 +287,16 @@ def test_deterministic() -> None:
     pools = [pool("l4"), pool("l4-spot", price=0.3, spot=True), pool("l4-b", price=0.7)]
     inp = decision(service([GPU]), pools, demand=1234.0, p99=30.0, current={KEY: running(2)})
     assert decide(inp) == decide(inp)
+
+
+def test_a_recent_move_makes_the_next_one_wait() -> None:
+    pools = [pool("l4"), pool("l4-spot", price=0.3, spot=True)]
+    old = ("gpu", "l4")
+    recent = ServiceState(last_move_time=NOW - 100)
+    inp = decision(service([GPU]), pools, demand=500.0, current={old: running(2)}, state=recent)
+    plan = decide(inp)
+    assert replicas(plan) == {old: 2}
+    assert reasons(plan) == {Reason.MOVE_COOLDOWN}
+    later = decide(replace(inp, state=ServiceState(last_move_time=NOW - 1000)))
+    assert Reason.MOVED_TO_CHEAPER_POOL in reasons(later)
+    assert later.state.last_move_time == NOW
