@@ -128,7 +128,11 @@ def _prepare(inp: DecisionInput) -> Prepared:
         pools=inp.pools,
         settings=settings,
         learned=state.learned_capacity,
-        previous_batching=state.batching,
+        # What runs is the truth; what the engine last chose covers deployments not reporting it.
+        previous_batching={
+            **state.batching,
+            **{key: dep.batching for key, dep in current.items() if dep.batching is not None},
+        },
         observed_p99=observed_p99(observation, current) if fresh else {},
     )
     return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
