@@ -106,7 +106,11 @@ def capacity_sample(
 
 
 def blend_capacity_factor(
-    *, previous: float | None, prior_throughput: float, sample: float, weight: float
+    *,
+    previous: float | None,
+    prior_throughput: float,
+    sample: float,
+    settings: EngineSettings,
 ) -> float:
     """Blend a capacity sample, as a factor on the profile's throughput, into what was learned.
 
@@ -116,5 +120,10 @@ def blend_capacity_factor(
     """
     base = 1.0 if previous is None else previous
     observed = sample / prior_throughput if prior_throughput > 0 else base
+    weight = settings.learned_capacity_weight
     blended = (1.0 - weight) * base + weight * observed
-    return min(10.0, max(0.1, blended))
+    return clamp_factor(blended, settings)
+
+
+def clamp_factor(factor: float, settings: EngineSettings) -> float:
+    return min(settings.learned_capacity_max, max(settings.learned_capacity_min, factor))

@@ -8,7 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from infercost.api.service import InferenceServiceSpec
-from infercost.engine.cost import blend_capacity_factor, capacity_sample, profile_curve
+from infercost.engine.cost import (
+    blend_capacity_factor,
+    capacity_sample,
+    clamp_factor,
+    profile_curve,
+)
 from infercost.engine.model import (
     BatchConfig,
     CurrentDeployment,
@@ -18,8 +23,6 @@ from infercost.engine.model import (
     ServiceState,
 )
 from infercost.engine.options import Key
-
-_MIN_FACTOR = 0.1
 
 
 def observed_p99(
@@ -73,11 +76,11 @@ def learn_capacity(
                 previous=learned.get(key),
                 prior_throughput=curve.throughput_at(batching),
                 sample=sample,
-                weight=settings.learned_capacity_weight,
+                settings=settings,
             )
         if p99.get(key, 0.0) > spec.slo.latency_ms and not starting(current):
             cut = learned.get(key, 1.0) * settings.slo_breach_capacity_cut
-            learned[key] = max(_MIN_FACTOR, cut)
+            learned[key] = clamp_factor(cut, settings)
     return learned
 
 

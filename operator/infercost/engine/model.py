@@ -108,6 +108,8 @@ class EngineSettings:
     metrics_stale_seconds: float = 120.0  # older observations count as missing
     min_busy_fraction_to_learn: float = 0.2  # near-idle replicas teach nothing about capacity
     learned_capacity_weight: float = 0.3  # blend of an observation into learned capacity
+    learned_capacity_min: float = 0.1  # learned factor on the profile never goes below this
+    learned_capacity_max: float = 10.0  # ... nor above this: past it, re-benchmark the model
     latency_margin: float = 0.8  # batching keeps queue delay + execution under margin x SLO
     max_scale_up_step: int = 4  # like HPA: at most max(this, 100%) new replicas per interval
     move_cost_hours: float = 0.25  # one-off cost of starting a replica, in hours of its price

@@ -71,12 +71,13 @@ def test_capacity_sample_per_replica_and_idle_ignored() -> None:
 
 
 def test_blend_moves_towards_the_sample_and_is_bounded() -> None:
+    blend = EngineSettings(learned_capacity_weight=0.3)
     assert blend_capacity_factor(
-        previous=None, prior_throughput=100.0, sample=50.0, weight=0.3
+        previous=None, prior_throughput=100.0, sample=50.0, settings=blend
     ) == pytest.approx(0.85)
-    assert (
-        blend_capacity_factor(previous=0.1, prior_throughput=100.0, sample=0.0, weight=1.0) == 0.1
-    )
+    jump = EngineSettings(learned_capacity_weight=1.0, learned_capacity_min=0.2)
+    factor = blend_capacity_factor(previous=1.0, prior_throughput=100.0, sample=0.0, settings=jump)
+    assert factor == 0.2
 
 
 def test_linear_forecast_follows_a_trend_and_is_capped() -> None:
