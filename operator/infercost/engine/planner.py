@@ -167,7 +167,8 @@ def _target(
     by_key = {option.key: option for option in options}
     # Replicas kept only while their replacements start are not capacity to plan with.
     current = {k: d for k, d in current.items() if k not in state.migrating_from}
-    capacities = [by_key[key].throughput if key in by_key else 0.0 for key in current]
+    # Replicas on options that no longer serve (pool deselected, SLO unmet) add no capacity.
+    capacities = [by_key[k].throughput for k in current if k in by_key and by_key[k].throughput > 0]
     running = Current(
         total=sum(dep.replicas for dep in current.values()),
         capacity=sum(by_key[k].throughput * d.replicas for k, d in current.items() if k in by_key),

@@ -375,3 +375,15 @@ def test_every_reason_code_is_reachable_through_decide() -> None:
     migration = decide(cases[9])
     seen |= {a.reason.value for a in migration.actions}
     assert {reason.value for reason in Reason} <= seen
+
+
+def test_replicas_on_a_pool_no_longer_selected_are_replaced_safely() -> None:
+    pools = [pool("l4", labels={"team": "ml"}), pool("old", labels={"team": "web"})]
+    spec = service([GPU], placement={"poolSelector": {"matchLabels": {"team": "ml"}}})
+    gone = ("gpu", "old")
+    inp = decision(spec, pools, demand=500.0, current={gone: running(2)})
+    plan = decide(inp)
+    assert replicas(plan) == {KEY: 2, gone: 2}  # the old ones serve until the new ones are ready
+    assert Reason.MIGRATION_WAITING_FOR_READY in reasons(plan)
+    done = decide(replace(inp, current={gone: running(2), KEY: running(2)}, state=plan.state))
+    assert replicas(done) == {KEY: 2}
