@@ -33,6 +33,8 @@ from infercost.engine.search import Covering, search
 Backend = Literal["auto", "highs"]
 RowAdder = Callable[[NDArray[np.float64], float, float], None]
 
+_SEARCH_MAX_OPTIONS = 64
+
 # Relative slack when the second stage asks for "at least the best capacity": solver noise.
 _TOLERANCE = 1e-9
 
@@ -145,7 +147,9 @@ def _solve(
     problem: Problem, *, maximise_capacity: bool, backend: Backend = "auto"
 ) -> NDArray[np.int64] | None:
     """Replica counts per option, or None when infeasible: the search, else HiGHS."""
-    if not maximise_capacity and backend == "auto":
+    # Past a few dozen options the search's per-depth bounds cost more than HiGHS (measured:
+    # 128 options, 12 ms against 9 ms); both are exact, so this only picks the faster one.
+    if not maximise_capacity and backend == "auto" and len(problem.options) <= _SEARCH_MAX_OPTIONS:
         found, complete = search(_covering(problem))
         if complete:
             return None if found is None else np.array(found, dtype=np.int64)
