@@ -78,9 +78,9 @@ def build_plan(
     )
     if not actions:  # no replica changes: say why the replicas stay as they are
         message = outcome.note or outcome.target.message
-        actions.append(
-            Action(kind=ActionKind.HOLD, reason=outcome.note_reason or reason, message=message)
-        )
+        # A binding limit (budget, pool room, maxReplicas) matters more than why we did not move.
+        why = reason if outcome.solution.limit else (outcome.note_reason or reason)
+        actions.append(Action(kind=ActionKind.HOLD, reason=why, message=message))
     actions += _batching_actions(allocations, current=current, state=inp.state, by_key=by_key)
     hourly = sum(allocation.hourly_cost for allocation in allocations)
     scaled = any(a.kind in (ActionKind.SCALE_UP, ActionKind.SCALE_DOWN) for a in actions)

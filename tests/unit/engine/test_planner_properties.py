@@ -23,7 +23,11 @@ pytestmark = pytest.mark.unit
 
 GPU = variant("gpu", accelerators={"nvidia-l4": [(1, 100.0, 5.0), (8, 400.0, 20.0)]})
 NEURON = variant("neuron", accelerators={"inferentia2": [(1, 300.0, 2.0), (8, 900.0, 9.0)]})
-LIMIT_REASONS = {Reason.BUDGET_LIMITED, Reason.POOL_CAPACITY_LIMITED, Reason.NO_FEASIBLE_OPTION}
+LIMIT_REASONS = {
+    Reason.BUDGET_LIMITED.value,
+    Reason.POOL_CAPACITY_LIMITED.value,
+    Reason.NO_FEASIBLE_OPTION.value,
+}
 
 
 def running(plan: Plan, ready: bool) -> dict[tuple[str, str], CurrentDeployment]:
@@ -103,7 +107,8 @@ def test_invariants_over_a_run(fleet: tuple[list[PoolView], dict[str, object]], 
         plan = decide(inp)
         assert plan == decide(inp)  # deterministic
         total = sum(a.replicas for a in plan.allocations)
-        limited = {a.reason for a in plan.actions} & LIMIT_REASONS
+        said = {a.reason.value for a in plan.actions} | {c.reason for c in plan.conditions}
+        limited = said & LIMIT_REASONS
         assert total <= scaling.max_replicas
         if not limited and total < scaling.min_replicas:
             assert not any(c.ok for c in plan.conditions if c.type == "MetricsAvailable")
