@@ -101,12 +101,16 @@ def running(plan: Plan) -> dict[tuple[str, str], CurrentDeployment]:
     }
 
 
-def bench_one_service(intervals: int = 2000) -> list[float]:
-    """Seconds per decide() over `intervals` steps of a day-shaped demand curve."""
+def bench_one_service(intervals: int = 2000) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds per decide() over `intervals` steps of a day-shaped demand curve.
+
+    CPU time is reported beside wall time: on a shared machine the wall-clock tail is the
+    scheduler's, not the engine's.
+    """
     spec, views = service(), pools(max_replicas=500)
     state = ServiceState()
     current: dict[tuple[str, str], CurrentDeployment] = {}
-    durations = []
+    durations, cpu = [], []
     for step in range(intervals):
         now = 1_800_000_000.0 + step * INTERVAL
         demand = 20_000 + 18_000 * math.sin(2 * math.pi * step / 1440)
@@ -118,20 +122,21 @@ def bench_one_service(intervals: int = 2000) -> list[float]:
             state=state,
             now=now,
         )
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         plan = decide(inp)
         durations.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
         state, current = plan.state, running(plan)
-    return durations
+    return durations, cpu
 
 
-def bench_fleet(services: int = 1000) -> tuple[float, int]:
-    """Seconds to place `services` services in turn on 8 shared pools; replicas placed."""
+def bench_fleet(services: int = 1000) -> tuple[float, float, int]:
+    """Wall and CPU seconds to place `services` services in turn on 8 shared pools; replicas."""
     views = list(pools(max_replicas=4000))
     specs = [service(scale=0.5 + (i % 7) / 7) for i in range(7)]
     used = dict.fromkeys((p.name for p in views), 0)
     placed = 0
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     for i in range(services):
         shared = tuple(replace(p, replicas_used_by_others=used[p.name]) for p in views)
         demand = 500.0 + (i * 7919) % 20_000
@@ -148,22 +153,23 @@ def bench_fleet(services: int = 1000) -> tuple[float, int]:
         for allocation in plan.allocations:
             used[allocation.pool] += allocation.replicas
             placed += allocation.replicas
-    return time.perf_counter() - started, placed
+    return time.perf_counter() - started, time.process_time() - started_cpu, placed
 
 
 def main() -> None:
-    durations = sorted(bench_one_service())
-    median = statistics.median(durations) * 1e3
-    p95 = durations[int(0.95 * len(durations))] * 1e3
+    wall, cpu = bench_one_service()
+    wall.sort()
+    median = statistics.median(wall) * 1e3
+    p95 = wall[int(0.95 * len(wall))] * 1e3
     print(
-        f"decide(), 1 service, 2 variants x 8 pools, {len(durations)} intervals: "
-        f"median {median:.2f} ms, p95 {p95:.2f} ms, max {durations[-1] * 1e3:.2f} ms "
-        f"(target: median < 2 ms)"
+        f"decide(), 1 service, 2 variants x 8 pools, {len(wall)} intervals: "
+        f"median {median:.2f} ms (CPU {statistics.median(cpu) * 1e3:.2f} ms), "
+        f"p95 {p95:.2f} ms, max {wall[-1] * 1e3:.2f} ms (target: median < 2 ms)"
     )
-    seconds, replicas = bench_fleet()
+    seconds, cpu_seconds, replicas = bench_fleet()
     print(
         f"placement of 1,000 services on 8 shared pools: {seconds:.2f} s "
-        f"({replicas} replicas placed; target < 2 s)"
+        f"(CPU {cpu_seconds:.2f} s; {replicas} replicas placed; target < 2 s)"
     )
 
 

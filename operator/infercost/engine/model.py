@@ -158,7 +158,7 @@ class Allocation:
     pool: str
     replicas: int
     batching: BatchConfig
-    hourly_cost: float
+    hourly_cost: float  # $/h of all `replicas` of this allocation (not per replica)
     throughput_per_replica: float  # inferences/s at the SLO with this batching
 
 
