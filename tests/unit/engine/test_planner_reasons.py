@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from engine_factories import NOW, decision, pool, service, variant
+from engine_factories import GPU, KEY, L4, NOW, decision, pool, running, service, variant
 
 from infercost.engine.model import (
     ActionKind,
-    BatchConfig,
-    CurrentDeployment,
     DeploymentMetrics,
     EngineSettings,
     Plan,
@@ -20,21 +18,6 @@ from infercost.engine.model import (
 from infercost.engine.planner import decide
 
 pytestmark = pytest.mark.unit
-
-# 400/s per replica at batch 8 (20 ms); batch 16 (45 ms) is past 0.8 x 50 ms.
-L4 = {"nvidia-l4": [(1, 100.0, 5.0), (8, 400.0, 20.0), (16, 500.0, 45.0)]}
-GPU = variant("gpu", accelerators=L4)
-KEY = ("gpu", "l4")
-
-
-def running(replicas: int, ready: int | None = None) -> CurrentDeployment:
-    return CurrentDeployment(
-        replicas=replicas,
-        ready_replicas=replicas if ready is None else ready,
-        batching=BatchConfig(
-            max_batch_size=8, max_queue_delay_us=20000, preferred_batch_sizes=(8,)
-        ),
-    )
 
 
 def replicas(plan: Plan) -> dict[tuple[str, str], int]:
@@ -300,81 +283,6 @@ def test_a_recent_move_makes_the_next_one_wait() -> None:
     later = decide(replace(inp, state=ServiceState(last_move_time=NOW - 1000)))
     assert Reason.MOVED_TO_CHEAPER_POOL in reasons(later)
     assert later.state.last_move_time == NOW
-
-
-def test_every_reason_code_is_reachable_through_decide() -> None:
-    """Adding a Reason without a way to produce it (or a test for it) fails here."""
-    pools = [pool("l4"), pool("l4-spot", price=0.3, spot=True)]
-    old_batch = CurrentDeployment(
-        replicas=2, ready_replicas=2, batching=BatchConfig(max_batch_size=2, max_queue_delay_us=0)
-    )
-    late = ServiceState(scale_down_candidate_since=NOW - 400)
-    cases = [
-        decision(service([GPU]), [pool("l4")], demand=500.0),
-        decision(service([GPU]), [pool("l4")], demand=500.0, current={KEY: running(2)}),
-        decision(service([GPU]), [pool("l4")], demand=5000.0, current={KEY: running(2)}),
-        decision(service([GPU]), [pool("l4")], demand=300.0, p99=80.0, current={KEY: running(2)}),
-        decision(service([GPU]), [pool("l4")], demand=100.0, current={KEY: running(5)}),
-        decision(service([GPU]), [pool("l4")], demand=300.0, current={KEY: running(5)}, state=late),
-        decision(
-            service([GPU], scaling={"minReplicas": 2}),
-            [pool("l4")],
-            demand=1.0,
-            current={KEY: running(4)},
-            state=late,
-        ),
-        decision(
-            service([GPU], scaling={"maxReplicas": 2}),
-            [pool("l4")],
-            demand=9e3,
-            current={KEY: running(2)},
-        ),
-        decision(service([GPU]), [pool("l4")], current={KEY: running(2)}),
-        decision(service([GPU]), pools, demand=500.0, current={KEY: running(2)}),
-        decision(
-            service([GPU]),
-            [pool("l4"), pool("l4-b", price=0.95)],
-            demand=500.0,
-            current={KEY: running(2)},
-        ),
-        decision(
-            service([GPU]),
-            pools,
-            demand=500.0,
-            current={KEY: running(2)},
-            state=ServiceState(last_move_time=NOW - 10),
-        ),
-        decision(service([GPU], budget={"maxHourlyCost": 1.5}), [pool("l4")], demand=2000.0),
-        decision(
-            service([GPU], budget={"maxHourlyCost": 1.5, "onExceeded": "Warn"}),
-            [pool("l4")],
-            demand=2000.0,
-        ),
-        decision(service([GPU]), [pool("l4", max_replicas=3, used_by_others=2)], demand=2000.0),
-        decision(service([GPU], slo={"latencyMs": 4}), [pool("l4")], demand=10.0),
-        decision(service([GPU]), [pool("l4")], demand=500.0, current={KEY: old_batch}),
-        decision(service([GPU]), [pool("l4")], demand=300.0, p99=60.0, current={KEY: running(3)}),
-        decision(
-            service([GPU], batching={"mode": "Off"}),
-            [pool("l4")],
-            demand=50.0,
-            current={KEY: old_batch},
-        ),
-        decision(
-            service([GPU], batching={"mode": "Fixed", "maxBatchSize": 4}),
-            [pool("l4")],
-            demand=50.0,
-            current={KEY: old_batch},
-        ),
-    ]
-    seen: set[str] = set()
-    for inp in cases:
-        plan = decide(inp)
-        seen |= {action.reason.value for action in plan.actions}
-        seen |= {c.reason for c in plan.conditions}
-    migration = decide(cases[9])
-    seen |= {a.reason.value for a in migration.actions}
-    assert {reason.value for reason in Reason} <= seen
 
 
 def test_replicas_on_a_pool_no_longer_selected_are_replaced_safely() -> None:
