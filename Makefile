@@ -77,7 +77,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
 
 bench-engine: $(STAMP)
-	$(BIN)/python -m infercost.engine.bench
+	$(BIN)/python -m infercost.bench_engine
 
 bench: bench-engine
 
