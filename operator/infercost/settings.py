@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     prometheus_token_file: str | None = Field(
         default=None, description="Bearer token file for Prometheus; empty: no authentication."
     )
+    prometheus_username: str | None = Field(
+        default=None, description="Basic-auth user for Prometheus (with prometheus_password_file)."
+    )
+    prometheus_password_file: str | None = Field(
+        default=None, description="Basic-auth password file for Prometheus."
+    )
+    prometheus_ca_file: str | None = Field(
+        default=None, description="CA bundle that signed Prometheus' certificate."
+    )
     api_retry_attempts: int = Field(
         default=5, ge=1, le=50, description="Tries of one API write on 409 Conflict or 5xx."
     )
