@@ -28,10 +28,12 @@ import tritonclient.http.aio as triton_http
 from tritonclient.http import InferInput
 
 from infercost.adapters.prometheus import PrometheusMetrics
+from infercost.engine.model import EngineSettings
 from infercost.localtriton import SyntheticModel, TritonServer
 from infercost.localtriton.loadgen import poisson_load
 from infercost.runner import run_operator
 from infercost.sandbox.apiserver import ApiServer
+from infercost.service import Reconciler
 from infercost.settings import Settings
 from infercost.telemetry import Telemetry
 from tests.support.prometheus import LocalPrometheus
@@ -246,6 +248,7 @@ async def cluster() -> AsyncIterator[Cluster]:
 @contextlib.asynccontextmanager
 async def operator(api: ApiServer, settings: Settings, telemetry: Telemetry) -> AsyncIterator[None]:
     stop, ready = asyncio.Event(), asyncio.Event()
+    reconcilers: list[Reconciler] = []
     task = asyncio.create_task(
         run_operator(
             settings=settings,
@@ -253,12 +256,12 @@ async def operator(api: ApiServer, settings: Settings, telemetry: Telemetry) -> 
             metrics=PrometheusMetrics(settings),
             stop_flag=stop,
             ready_flag=ready,
-            telemetry=telemetry,
+            on_reconciler=reconcilers.append,
         )
     )
     await asyncio.wait_for(ready.wait(), timeout=60)
     try:
-        yield
+        yield reconcilers[0].telemetry
     finally:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
@@ -268,7 +271,6 @@ async def operator(api: ApiServer, settings: Settings, telemetry: Telemetry) -> 
 async def test_operator_observes_scales_tunes_batching_and_holds_without_prometheus(
     cluster: Cluster,
 ) -> None:
-    telemetry = Telemetry()
     api, prom = cluster.api, cluster.prom
     url_a, url_b = cluster.servers["cpu-a"].url, cluster.servers["t4-b"].url
     # Four clients saturate batch-1 Triton (4 x 44 ms per round, inside the SLO and close to
@@ -279,7 +281,8 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
         prometheus_url=prom.url,
         prometheus_rate_window=WINDOW,
         prometheus_timeout_seconds=3,
-        metrics_stale_seconds=60,
+        engine=EngineSettings(metrics_stale_seconds=60),
+        metrics_port=0,  # the operator's own /metrics are read from its registry here
     )
     await call(
         api,
@@ -297,7 +300,7 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
     await call(api, "POST", isvc, service("bert", "cpu", MODEL_A))
     await call(api, "POST", isvc, service("resnet", "nvidia-t4", MODEL_B))
 
-    async with operator(api, settings, telemetry):
+    async with operator(api, settings) as telemetry:
         await eventually(cluster.run_pods, what="a Deployment per service with its pod")
 
         # 1. Batching: the operator reloads the real Triton live; read back and measured.

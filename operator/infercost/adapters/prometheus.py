@@ -176,7 +176,7 @@ class PrometheusMetrics:
             return Observed(missing=Unavailable(reason=failed.reason, message=failed.message))
         self._log(None, "")
         observed = promql.observations(
-            results, now=now, stale_after=self.settings.metrics_stale_seconds
+            results, now=now, stale_after=self.settings.engine.metrics_stale_seconds
         )
         return observed
 
