@@ -246,7 +246,7 @@ async def cluster() -> AsyncIterator[Cluster]:
 
 
 @contextlib.asynccontextmanager
-async def operator(api: ApiServer, settings: Settings, telemetry: Telemetry) -> AsyncIterator[None]:
+async def operator(api: ApiServer, settings: Settings) -> AsyncIterator[Telemetry]:
     stop, ready = asyncio.Event(), asyncio.Event()
     reconcilers: list[Reconciler] = []
     task = asyncio.create_task(
