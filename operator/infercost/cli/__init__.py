@@ -24,7 +24,10 @@ def main() -> None:
 
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
-    from infercost.cli import crds  # noqa: F401
+    from infercost.cli import (
+        crds,  # noqa: F401
+        sim,  # noqa: F401
+    )
 
 
 _register()
