@@ -55,16 +55,17 @@ class Fleet:
         self.backlog = np.zeros(d_count)
         self.price = np.array([o.price_per_replica for o in world.options])
         self.accel = np.array([o.accelerators for o in world.options], dtype=np.float64)
-        self.member = np.zeros((len(world.services), d_count))
-        self.member[self.svc, np.arange(d_count)] = 1.0
+        # Options are listed service by service, so per-service sums are reduceat over rows.
+        self.offsets = np.searchsorted(self.svc, np.arange(len(world.services)))
         self.capacity_routing = capacity_routing
         self.slo_s = np.array([world.slo_ms(s) / 1e3 for s in range(len(world.services))])
         budgets = [svc.spec.budget for svc in world.services]
         self.budget = np.array([b.max_hourly_cost if b else np.inf for b in budgets])
         self.timeout = world.scenario.workload.spec.request_timeout_seconds
-        # Rolling per-step history for observations: served count, p99, busy, batch, queue and
-        # mean latency (seconds).
-        self.hist = np.zeros((6, d_count, HISTORY_STEPS))
+        # Rolling per-step history for observations: served count, load, wait (s), p99 (s).
+        self.hist = np.zeros((4, d_count, HISTORY_STEPS))
+        self._slo_load_tables = -1
+        self._slo_load_by_table = np.zeros(0)
         self.hist_pos = 0
         for option in world.options:
             self.set_batching(option.index, world.best_batching(option))
@@ -111,107 +112,125 @@ class Fleet:
             replicas = np.broadcast_to(self.replicas[:, None], ready.shape)
         else:
             ready = replicas = oracle_ready
-        tables = w.tables
-        cap_rate = tables.capacity[self.table][:, None]  # inferences/s of one replica
-        weight = ready * (cap_rate * self._slo_load()[:, None] if self.capacity_routing else 1.0)
-        total = self.member @ weight  # [service, step]
-        rate = w.rates[:, start : start + steps]
+        cap_rate = self.world.tables.capacity[self.table][:, None]  # inferences/s per replica
+        slo_load = self.slo_load()[:, None]
+        weight = ready * (cap_rate * slo_load if self.capacity_routing else 1.0)
+        total = self._per_service(weight)  # [service, step]
+        rate = w.rates[:, start : start + steps].astype(np.float64)
         # Without a ready replica the Service has no endpoints: those requests fail (not good).
         share = np.divide(
             weight, total[self.svc], out=np.zeros_like(weight), where=total[self.svc] > 0
         )
         arrivals = rate[self.svc] * share * dt
-        capacity = ready * cap_rate * MAX_LOAD * dt
-        served, backlog, wait = self._queue(arrivals, capacity)
-        safe_ready = np.maximum(ready, 1)
-        load = np.minimum(arrivals / (safe_ready * cap_rate * dt), MAX_LOAD)
-        good_frac, p99_s, busy, batch, queue_s, mean_s = self._lookup(load, wait)
-        good = arrivals * good_frac
-        self._remember(served, p99_s, busy, batch, queue_s, mean_s)
-        price = replicas * self.price[:, None]
-        hourly = self.member @ price
-        needed = np.divide(arrivals / dt, cap_rate * self._slo_load()[:, None])
-        held = self.member @ (replicas * self.accel[:, None])
-        over = np.maximum(held - self.member @ (needed * self.accel[:, None]), 0)
-        self.backlog = backlog
+        # Only deployments with ready replicas or a backlog need the queueing model.
+        act = np.flatnonzero(ready.any(axis=1) | (self.backlog > 0))
+        a_ready, a_cap, a_arr = ready[act], cap_rate[act], arrivals[act]
+        capacity = a_ready * a_cap * MAX_LOAD * dt
+        served, backlog, wait = self._queue(act, a_arr, capacity)
+        load = np.minimum(a_arr / (np.maximum(a_ready, 1) * a_cap * dt), MAX_LOAD)
+        good_frac, p99_s = self._lookup(act, load, wait)
+        self._remember(act, steps, served, load, wait, p99_s)
+        self.backlog[:] = 0.0
+        self.backlog[act] = backlog
+        good = np.zeros(len(self.svc))
+        good[act] = (a_arr * good_frac).sum(axis=1)
+        hourly = self._per_service(replicas * self.price[:, None])
+        held = self._per_service(replicas * self.accel[:, None])
+        needed = self._per_service(arrivals / dt / (cap_rate * slo_load) * self.accel[:, None])
+        over = np.maximum(held - needed, 0)
+        p99_dep = np.full(len(self.svc), np.nan)
+        if act.size:
+            p99_dep[act] = np.where(served > 0, p99_s, -np.inf).max(axis=1)
+        p99_service = np.full(len(self.world.services), np.nan)
+        ok = p99_dep > -np.inf  # NaN compares False too
+        np.fmax.at(p99_service, self.svc[ok], p99_dep[ok])
         return BlockResult(
             requests=(rate * dt).sum(axis=1),
-            good=self.member @ good.sum(axis=1),
+            good=self._per_service(good),
             cost=hourly.sum(axis=1) * dt / 3600.0,
             accel_seconds=held.sum(axis=1) * dt,
             over_accel_seconds=over.sum(axis=1) * dt,
             budget_violation_seconds=(hourly > self.budget[:, None] + 1e-9).sum(axis=1) * dt,
-            p99_ms=self._service_p99(served, p99_s) * 1e3,
+            p99_ms=p99_service * 1e3,
             replicas=replicas.mean(axis=1),
         )
 
+    def _per_service(self, values: FloatArray) -> FloatArray:
+        out: FloatArray = np.add.reduceat(values, self.offsets, axis=0)
+        return out
+
     def _queue(
-        self, arrivals: FloatArray, capacity: FloatArray
+        self, act: IntArray, arrivals: FloatArray, capacity: FloatArray
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Backlog per step (Lindley), served counts and the wait of each step's arrivals."""
-        q0 = self.backlog
+        q0 = self.backlog[act]
         cum = np.cumsum(arrivals - capacity, axis=1)
         low = np.minimum(np.minimum.accumulate(cum, axis=1), -q0[:, None])
         queue = cum - low
         # Clients time out: a backlog longer than the timeout is dropped (and was bad anyway).
-        limit = capacity / max(float(self.world.step), 1e-9) * self.timeout
+        limit = capacity / float(self.world.step) * self.timeout
         queue = np.minimum(queue, limit)
         before = np.concatenate([q0[:, None], queue[:, :-1]], axis=1)
         served = np.maximum(arrivals + before - queue, 0.0)
         drain = capacity / float(self.world.step)
-        wait = np.divide(
-            before + queue, 2 * drain, out=np.full_like(queue, np.inf), where=drain > 0
-        )
-        wait = np.where((before + queue) > 0, wait, 0.0)
+        pending = before + queue
+        wait = np.divide(pending, 2 * drain, out=np.full_like(queue, np.inf), where=drain > 0)
+        wait = np.where(pending > 0, wait, 0.0)
         return served, queue[:, -1].copy(), wait
 
-    def _lookup(self, load: FloatArray, wait: FloatArray) -> tuple[FloatArray, ...]:
-        """Per step: good fraction, p99, busy, batch, queue and mean latency (seconds)."""
-        t = self.world.tables
-        tid = self.table[:, None]
+    def _rows(self, act: IntArray, load: FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
+        """Table id, lower load-grid row and blend weight per (deployment, step)."""
         pos = np.interp(load, LOAD_GRID, np.arange(len(LOAD_GRID), dtype=np.float64))
         i0 = np.minimum(pos.astype(np.int64), len(LOAD_GRID) - 2)
-        f = pos - i0
-        slo = self.slo_s[self.svc][:, None]
-        rel = 1.0 - wait / slo
-        jpos = np.interp(rel, REL_GRID, np.arange(len(REL_GRID), dtype=np.float64), left=-1.0)
+        return self.table[act][:, None], i0, pos - i0
+
+    def blend(self, series: FloatArray, act: IntArray, load: FloatArray) -> FloatArray:
+        """A per-load table series (busy, batch, ...) at each (deployment, step) load."""
+        tid, i0, f = self._rows(act, load)
+        out: FloatArray = series[tid, i0] * (1 - f) + series[tid, i0 + 1] * f
+        return out
+
+    def _lookup(
+        self, act: IntArray, load: FloatArray, wait: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """Per step: the fraction of requests inside the SLO and the p99 (seconds)."""
+        cdf = self.world.tables.cdf
+        tid, i0, f = self._rows(act, load)
+        slo = self.slo_s[self.svc[act]][:, None]
+        jpos = np.interp(
+            1.0 - wait / slo, REL_GRID, np.arange(len(REL_GRID), dtype=np.float64), left=-1.0
+        )
         j0 = np.clip(jpos.astype(np.int64), 0, len(REL_GRID) - 2)
         g = np.clip(jpos - j0, 0.0, 1.0)
 
-        def blend(a: FloatArray) -> FloatArray:
-            out: FloatArray = a[tid, i0] * (1 - f) + a[tid, i0 + 1] * f
-            return out
-
         def at_j(j: int | IntArray) -> FloatArray:
-            out: FloatArray = t.cdf[tid, i0, j] * (1 - f) + t.cdf[tid, i0 + 1, j] * f
+            out: FloatArray = cdf[tid, i0, j] * (1 - f) + cdf[tid, i0 + 1, j] * f
             return out
 
-        good = np.where(wait == 0, at_j(SLO_INDEX), at_j(j0) * (1 - g) + at_j(j0 + 1) * g)
-        good = np.where(jpos < 0, 0.0, good)
-        p99 = blend(t.p99_rel) * slo + wait
-        return good, p99, blend(t.busy), blend(t.batch), blend(t.queue) + wait, blend(t.mean) + wait
+        queued = wait > 0
+        good = at_j(SLO_INDEX)
+        if queued.any():
+            good = np.where(queued, at_j(j0) * (1 - g) + at_j(j0 + 1) * g, good)
+            good = np.where(jpos < 0, 0.0, good)
+        p99_rel = self.world.tables.p99_rel
+        p99 = (p99_rel[tid, i0] * (1 - f) + p99_rel[tid, i0 + 1] * f) * slo + wait
+        return good, p99
 
-    def _slo_load(self) -> FloatArray:
-        t = self.world.tables
-        ok = t.cdf[:, :, SLO_INDEX] >= 0.99
-        best = np.where(
-            ok.any(axis=1), LOAD_GRID[np.argmax(np.where(ok, LOAD_GRID, -1), axis=1)], 1e-3
-        )
-        return np.maximum(best[self.table], 1e-3)
-
-    def _remember(self, *series: FloatArray) -> None:
-        steps = series[0].shape[1]
-        cols = (self.hist_pos + np.arange(steps)) % HISTORY_STEPS
-        for row, values in enumerate(series):
-            self.hist[row][:, cols] = values
-        self.hist_pos = (self.hist_pos + steps) % HISTORY_STEPS
-
-    def _service_p99(self, served: FloatArray, p99: FloatArray) -> FloatArray:
-        per_dep = weighted_p99(served, p99)
-        out = np.full(len(self.world.services), np.nan)
-        active = served.sum(axis=1) > 0
-        np.fmax.at(out, self.svc[active], per_dep[active])
+    def slo_load(self) -> FloatArray:
+        """Per deployment: the highest load at which 99% of requests meet the SLO."""
+        tables = self.world.tables
+        if self._slo_load_tables != len(tables.tables):
+            self._slo_load_by_table = np.array([max(t.load_at_slo(), 1e-3) for t in tables.tables])
+            self._slo_load_tables = len(tables.tables)
+        out: FloatArray = self._slo_load_by_table[self.table]
         return out
+
+    def _remember(self, act: IntArray, steps: int, *series: FloatArray) -> None:
+        cols = (self.hist_pos + np.arange(steps)) % HISTORY_STEPS
+        self.hist[:, :, cols] = 0.0
+        for row, values in enumerate(series):
+            self.hist[row][np.ix_(act, cols)] = values
+        self.hist_pos = (self.hist_pos + steps) % HISTORY_STEPS
 
 
 def weighted_p99(counts: FloatArray, p99: FloatArray) -> FloatArray:

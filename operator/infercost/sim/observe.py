@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,33 +12,58 @@ from infercost.sim.fleet import HISTORY_STEPS, Fleet, weighted_p99
 FloatArray = NDArray[np.float64]
 
 
-@dataclass(frozen=True)
 class Window:
-    """Per deployment, over the last HISTORY_STEPS steps (a `rate(...[1m])` window)."""
+    """Per deployment, over the last HISTORY_STEPS steps (a `rate(...[1m])` window).
 
-    served_rps: FloatArray
-    p99_ms: FloatArray  # NaN where nothing was served
-    busy: FloatArray
-    batch: FloatArray
-    queue_ms: FloatArray
-    in_flight: FloatArray  # mean requests queued or running (Little's law)
+    Each figure is computed on first use: the baselines read one, the planner reads all.
+    """
 
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.served, self.load, self.wait, self.p99 = fleet.hist
+        self.seconds = HISTORY_STEPS * float(fleet.world.step)
 
-def window(fleet: Fleet) -> Window:
-    served, p99, busy, batch, queue, latency = fleet.hist
-    seconds = HISTORY_STEPS * float(fleet.world.step)
-    served_sum = served.sum(axis=1)
-    weights = np.where(served_sum[:, None] > 0, served, 1.0)
+    @cached_property
+    def served_rps(self) -> FloatArray:
+        out: FloatArray = self.served.sum(axis=1) / self.seconds
+        return out
 
-    def mean(values: FloatArray) -> FloatArray:
+    @cached_property
+    def p99_ms(self) -> FloatArray:
+        """NaN where nothing was served."""
+        out: FloatArray = weighted_p99(self.served, self.p99) * 1e3
+        return out
+
+    def _table(self, series: FloatArray) -> FloatArray:
+        every = np.arange(len(self.fleet.svc))
+        out: FloatArray = self.fleet.blend(series, every, self.load)
+        return out
+
+    def _mean(self, values: FloatArray) -> FloatArray:
+        weights = np.where(self.served.sum(axis=1)[:, None] > 0, self.served, 1.0)
         out: FloatArray = (values * weights).sum(axis=1) / weights.sum(axis=1)
         return out
 
-    return Window(
-        served_rps=served_sum / seconds,
-        p99_ms=weighted_p99(served, p99) * 1e3,
-        busy=busy.mean(axis=1),
-        batch=mean(batch),
-        queue_ms=mean(queue) * 1e3,
-        in_flight=(served / float(fleet.world.step) * latency).mean(axis=1),
-    )
+    @cached_property
+    def busy(self) -> FloatArray:
+        out: FloatArray = self._table(self.fleet.world.tables.busy).mean(axis=1)
+        return out
+
+    @cached_property
+    def batch(self) -> FloatArray:
+        return self._mean(self._table(self.fleet.world.tables.batch))
+
+    @cached_property
+    def queue_ms(self) -> FloatArray:
+        return self._mean(self._table(self.fleet.world.tables.queue) + self.wait) * 1e3
+
+    @cached_property
+    def in_flight(self) -> FloatArray:
+        """Mean requests queued or running (Little's law)."""
+        latency = self._table(self.fleet.world.tables.mean) + self.wait
+        out: FloatArray = (self.served / float(self.fleet.world.step) * latency).mean(axis=1)
+        return out
+
+
+def window(fleet: Fleet) -> Window:
+    return Window(fleet)

@@ -49,6 +49,7 @@ def cheapest_cover(
 class Oracle(Policy):
     name = "oracle"
     capacity_routing = True
+    reactive = False
 
     def start(self, fleet: Fleet) -> None:
         world: World = fleet.world

@@ -32,6 +32,7 @@ class Policy:
 
     name = "policy"
     capacity_routing = False  # True only for the oracle's ideal load balancing
+    reactive = True  # False: never changes course, so the loop may take longer blocks
 
     def start(self, fleet: Fleet) -> None:
         """Initial placement at time 0, ready at once (every policy starts warm)."""
@@ -70,6 +71,7 @@ class StaticPeak(Policy):
     """Fixed replicas sized for the peak 1-minute demand of the whole trace (hindsight)."""
 
     name = "static-peak"
+    reactive = False
 
     def start(self, fleet: Fleet) -> None:
         world = fleet.world

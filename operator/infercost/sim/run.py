@@ -23,6 +23,7 @@ POLICIES: dict[str, Callable[[], Policy]] = {
     "static-peak": StaticPeak,
     "single-pool": SinglePool,
 }
+STILL_BLOCKS = 20  # policies that never react are stepped 20 intervals at a time
 Progress = Callable[[int, int], None]  # (steps done, steps in all)
 
 
@@ -85,7 +86,7 @@ def simulate(world: World, policy_name: str, *, progress: Progress | None = None
     pool_of = np.array([pools.index(o.pool.metadata.name) for o in world.options])
     timeline = Timeline(replicas_by_pool={p: [] for p in pools})
     totals = np.zeros(6)
-    block = world.interval_steps
+    block = world.interval_steps if policy.reactive else world.interval_steps * STILL_BLOCKS
     for start in range(0, world.steps, block):
         steps = min(block, world.steps - start)
         out = fleet.run_block(start, steps, policy.oracle_ready(start, steps))

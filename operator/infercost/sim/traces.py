@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 import tarfile
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,9 @@ def _from_rates(times: FloatArray, rates: FloatArray, hold: float | None) -> Cum
 SMOOTH_REQUESTS = 100.0  # default requests-csv smoothing: a window holding this many requests
 
 
+@lru_cache(maxsize=32)
 def load_cumulative(trace: Trace, base_dir: Path) -> Cumulative:
+    """Parsed once per (trace, folder): scenarios often replay one file for many services."""
     path = (base_dir / trace.path).resolve()
     data = read_bytes(path, trace.member)
     if trace.format == TraceFormat.RATE_SERIES:
