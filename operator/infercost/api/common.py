@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 from pydantic.alias_generators import to_camel
 
 # DNS-1123 label: what Kubernetes accepts for the names our children are derived from.
@@ -17,6 +18,21 @@ AcceleratorType = Annotated[
 ]
 # A label key or value (prefix/name), bounded so CEL cost estimation stays small.
 LabelString = Annotated[str, StringConstraints(max_length=317)]
+
+
+def _rfc3339(value: str) -> str:
+    """Accept what the API server's `format: date-time` accepts: a full time with a zone."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in value.upper():
+        raise ValueError(f"{value!r} is not an RFC 3339 time such as 2026-11-26T04:00:00Z")
+    return value
+
+
+# Times in status: text on the wire, checked like the CRD's `format: date-time`.
+Rfc3339 = Annotated[str, AfterValidator(_rfc3339)]
 
 
 class Model(BaseModel):
@@ -46,7 +62,7 @@ class Condition(Model):
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(description="Machine-readable CamelCase reason for the last transition.")
     message: str = Field(default="", description="Human-readable details of the last transition.")
-    last_transition_time: str | None = Field(
+    last_transition_time: Rfc3339 | None = Field(
         default=None,
         description="RFC 3339 time when the status last changed.",
         json_schema_extra={"format": "date-time"},
@@ -63,6 +79,7 @@ class LabelSelectorRequirement(Model):
     operator: str = Field(
         description="In, NotIn, Exists or DoesNotExist.",
         pattern=r"^(In|NotIn|Exists|DoesNotExist)$",
+        max_length=12,
     )
     values: list[LabelString] = Field(
         default_factory=list,
@@ -75,7 +92,9 @@ class LabelSelector(Model):
     """Selects objects by their labels, as a Kubernetes metav1.LabelSelector."""
 
     match_labels: dict[str, LabelString] = Field(
-        default_factory=dict, description="Labels an object must carry, key to exact value."
+        default_factory=dict,
+        max_length=64,
+        description="Labels an object must carry, key to exact value.",
     )
     match_expressions: list[LabelSelectorRequirement] = Field(
         default_factory=list, max_length=32, description="Requirements an object must meet."
@@ -87,12 +106,16 @@ class Toleration(Model):
 
     key: LabelString | None = Field(default=None, description="Taint key the toleration matches.")
     operator: str = Field(
-        default="Equal", pattern=r"^(Exists|Equal)$", description="Exists or Equal (default)."
+        default="Equal",
+        pattern=r"^(Exists|Equal)$",
+        max_length=6,
+        description="Exists or Equal (default).",
     )
     value: LabelString | None = Field(default=None, description="Taint value for Equal.")
     effect: str | None = Field(
         default=None,
         pattern=r"^(NoSchedule|PreferNoSchedule|NoExecute)$",
+        max_length=16,
         description="Taint effect to match: NoSchedule, PreferNoSchedule or NoExecute; empty matches all.",
     )
     toleration_seconds: int | None = Field(

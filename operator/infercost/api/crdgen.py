@@ -103,4 +103,21 @@ def _structural(node: Schema, definitions: Schema) -> Schema:
         node["additionalProperties"] = _structural(node["additionalProperties"], definitions)
     if "items" in node:
         node["items"] = _structural(node["items"], definitions)
+    _exclusive_bounds_as_flags(node)
     return node
+
+
+def _exclusive_bounds_as_flags(node: Schema) -> None:
+    """JSON Schema 2020-12 `exclusiveMinimum: 0` -> OpenAPI 3.0 `minimum: 0, exclusiveMinimum: true`.
+
+    Kubernetes' JSONSchemaProps declares exclusiveMinimum/exclusiveMaximum as booleans; a
+    number there makes the API server refuse the whole CRD.
+    """
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        value = node.get(exclusive)
+        if value is None or isinstance(value, bool):
+            continue
+        if bound in node:
+            raise ValueError(f"both {bound} and {exclusive} on one field: {node}")
+        node[bound] = value
+        node[exclusive] = True

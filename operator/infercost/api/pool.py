@@ -18,6 +18,8 @@ from infercost.api.common import (
     cel_rules,
 )
 
+MSG_STATIC_PRICE = "pricing.hourlyPerNode is required when pricing.source is Static"
+
 
 class CapacityType(StrEnum):
     SPOT = "Spot"
@@ -56,9 +58,7 @@ class Pricing(Model):
 
     model_config = cel_rules(
         cel(
-            "self.source != 'Static' || has(self.hourlyPerNode)",
-            "pricing.hourlyPerNode is required when pricing.source is Static",
-            ".hourlyPerNode",
+            "self.source != 'Static' || has(self.hourlyPerNode)", MSG_STATIC_PRICE, ".hourlyPerNode"
         )
     )
 
@@ -69,7 +69,10 @@ class Pricing(Model):
         description="Price of one node per hour. Required for source Static; the fallback for OpenCost.",
     )
     currency: str = Field(
-        default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code of the price."
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        max_length=3,
+        description="ISO 4217 currency code of the price.",
     )
     source: PriceSource = Field(
         default=PriceSource.STATIC,
@@ -82,7 +85,7 @@ class Pricing(Model):
     @model_validator(mode="after")
     def _static_needs_price(self) -> Pricing:
         if self.source == PriceSource.STATIC and self.hourly_per_node is None:
-            raise ValueError("pricing.hourlyPerNode is required when pricing.source is Static")
+            raise ValueError(MSG_STATIC_PRICE)
         return self
 
 
@@ -91,7 +94,9 @@ class AcceleratorPoolSpec(Model):
 
     accelerator: Accelerator = Field(description="Accelerator carried by each node of the pool.")
     node_selector: dict[str, LabelString] = Field(
-        default_factory=dict, description="Node labels a replica on this pool is scheduled by."
+        default_factory=dict,
+        max_length=64,
+        description="Node labels a replica on this pool is scheduled by.",
     )
     tolerations: list[Toleration] = Field(
         default_factory=list, max_length=32, description="Tolerations a replica on this pool needs."

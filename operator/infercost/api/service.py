@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, model_validator
 
 from infercost.api.common import (
-    AcceleratorType,
     Condition,
-    DnsLabel,
     LabelSelector,
     Model,
     ObjectMeta,
@@ -19,97 +17,20 @@ from infercost.api.common import (
 )
 from infercost.api.status import ServiceStatus
 
-INT_OR_STRING: dict[str, Any] = {"x-kubernetes-int-or-string": True}
-Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9.]+[a-zA-Z]*$", max_length=32)]
+# Re-exported: callers import the variant types from here too.
+from infercost.api.variant import MSG_PROFILE_TYPE, ProfilePoint, Resources, Variant
 
+# Variants merge by name under server-side apply (GitOps tools patch one variant at a time).
+LIST_MAP_BY_NAME: dict[str, Any] = {
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["name"],
+}
 
-class ProfilePoint(Model):
-    """One benchmark measurement of a replica (perf_analyzer or Model Analyzer)."""
-
-    accelerator_type: AcceleratorType = Field(
-        description="Accelerator the point was measured on; one of the variant's acceleratorTypes."
-    )
-    batch_size: int = Field(ge=1, le=4096, description="Batch size the point was measured at.")
-    throughput: float = Field(
-        gt=0,
-        le=1e7,
-        description="Sustained inferences per second of one replica at that batch size.",
-    )
-    p99_latency_ms: float = Field(
-        gt=0, le=600000, description="p99 end-to-end latency, in milliseconds, at that throughput."
-    )
-
-
-class Resources(Model):
-    """CPU and memory requested by each Triton container, besides the accelerator."""
-
-    model_config = ConfigDict(coerce_numbers_to_str=True)
-
-    cpu: Quantity = Field(
-        default="1",
-        description="CPU request, a Kubernetes quantity such as 2 or 500m.",
-        json_schema_extra=INT_OR_STRING,
-    )
-    memory: Quantity = Field(
-        default="2Gi",
-        description="Memory request and limit, a Kubernetes quantity such as 4Gi.",
-        json_schema_extra=INT_OR_STRING,
-    )
-
-
-class Variant(Model):
-    """One way to serve the model (a compiled artefact for some accelerator kinds)."""
-
-    model_config = cel_rules(
-        cel(
-            "self.profile.all(p, p.acceleratorType in self.acceleratorTypes)",
-            "every profile point's acceleratorType must be one of the variant's acceleratorTypes",
-            ".profile",
-        )
-    )
-
-    name: DnsLabel = Field(description="Variant name, a DNS label, unique within the service.")
-    accelerator_types: list[AcceleratorType] = Field(
-        min_length=1,
-        max_length=16,
-        description="Accelerator kinds this variant runs on, matched against pools' accelerator.type.",
-    )
-    image: str = Field(min_length=1, max_length=512, description="Triton server container image.")
-    model_repository: str = Field(
-        min_length=1,
-        max_length=1024,
-        description="Triton --model-repository of this variant, e.g. s3://models/bert-trt.",
-    )
-    accelerators_per_replica: int = Field(
-        default=1, ge=1, le=64, description="Accelerator resources each replica requests."
-    )
-    startup_seconds: int = Field(
-        default=60, ge=0, le=3600, description="Seconds a replica takes to load the model."
-    )
-    accuracy: float | None = Field(
-        default=None,
-        ge=0,
-        le=1,
-        description="Quality of this variant (0-1) compared against placement.minAccuracy.",
-    )
-    resources: Resources = Field(
-        default_factory=Resources, description="CPU and memory each replica requests."
-    )
-    profile: list[ProfilePoint] = Field(
-        min_length=1,
-        max_length=64,
-        description="Measured throughput and latency per accelerator type and batch size.",
-    )
-
-    @model_validator(mode="after")
-    def _profile_matches_types(self) -> Variant:
-        for index, point in enumerate(self.profile):
-            if point.accelerator_type not in self.accelerator_types:
-                raise ValueError(
-                    f"profile[{index}].acceleratorType {point.accelerator_type!r} must be one of "
-                    f"the variant's acceleratorTypes {self.accelerator_types}"
-                )
-        return self
+# Messages of the cross-field rules: one text for the CEL rule and its pydantic mirror.
+MSG_MIN_MAX = "scaling.minReplicas must be less than or equal to scaling.maxReplicas"
+MSG_FIXED_SIZE = "batching.maxBatchSize is required when batching.mode is Fixed"
+MSG_ONE_VARIANT = "spec.variants needs at least one variant"
+MSG_UNIQUE_VARIANTS = "spec.variants[].name must be unique"
 
 
 class ModelRef(Model):
@@ -141,11 +62,7 @@ class Scaling(Model):
     """Bounds and pace of replica scaling."""
 
     model_config = cel_rules(
-        cel(
-            "self.minReplicas <= self.maxReplicas",
-            "scaling.minReplicas must be less than or equal to scaling.maxReplicas",
-            ".minReplicas",
-        )
+        cel("self.minReplicas <= self.maxReplicas", MSG_MIN_MAX, ".minReplicas")
     )
 
     min_replicas: int = Field(default=1, ge=0, le=10000, description="Fewest replicas in total.")
@@ -166,9 +83,7 @@ class Scaling(Model):
     @model_validator(mode="after")
     def _min_below_max(self) -> Scaling:
         if self.min_replicas > self.max_replicas:
-            raise ValueError(
-                "scaling.minReplicas must be less than or equal to scaling.maxReplicas"
-            )
+            raise ValueError(f"{MSG_MIN_MAX} ({self.min_replicas} > {self.max_replicas})")
         return self
 
 
@@ -182,11 +97,7 @@ class Batching(Model):
     """How Triton's dynamic batcher is configured."""
 
     model_config = cel_rules(
-        cel(
-            "self.mode != 'Fixed' || has(self.maxBatchSize)",
-            "batching.maxBatchSize is required when batching.mode is Fixed",
-            ".maxBatchSize",
-        )
+        cel("self.mode != 'Fixed' || has(self.maxBatchSize)", MSG_FIXED_SIZE, ".maxBatchSize")
     )
 
     mode: BatchingMode = Field(
@@ -206,7 +117,7 @@ class Batching(Model):
     @model_validator(mode="after")
     def _fixed_needs_size(self) -> Batching:
         if self.mode == BatchingMode.FIXED and self.max_batch_size is None:
-            raise ValueError("batching.maxBatchSize is required when batching.mode is Fixed")
+            raise ValueError(MSG_FIXED_SIZE)
         return self
 
 
@@ -249,17 +160,20 @@ class InferenceServiceSpec(Model):
     """Desired state of an InferenceService."""
 
     model_config = cel_rules(
-        cel("size(self.variants) >= 1", "spec.variants needs at least one variant", ".variants"),
+        cel("size(self.variants) >= 1", MSG_ONE_VARIANT, ".variants"),
         cel(
             "self.variants.all(v, self.variants.exists_one(w, w.name == v.name))",
-            "spec.variants[].name must be unique",
+            MSG_UNIQUE_VARIANTS,
             ".variants",
         ),
     )
 
     model: ModelRef = Field(description="The Triton model to serve.")
     variants: list[Variant] = Field(
-        min_length=1, max_length=16, description="Ways to serve the model; at least one."
+        min_length=1,
+        max_length=16,
+        description="Ways to serve the model; at least one, names unique.",
+        json_schema_extra=LIST_MAP_BY_NAME,
     )
     slo: SLO = Field(description="The latency objective.")
     scaling: Scaling = Field(default_factory=Scaling, description="Replica bounds and pace.")
@@ -270,8 +184,11 @@ class InferenceServiceSpec(Model):
     @model_validator(mode="after")
     def _unique_variant_names(self) -> InferenceServiceSpec:
         names = [variant.name for variant in self.variants]
-        if len(names) != len(set(names)):
-            raise ValueError("spec.variants[].name must be unique")
+        if not names:
+            raise ValueError(MSG_ONE_VARIANT)
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{MSG_UNIQUE_VARIANTS}: {', '.join(repeated)} repeated")
         return self
 
 
@@ -304,4 +221,12 @@ class InferenceService(Model):
     status: ServiceStatus | None = None
 
 
-__all__ = ["Condition", "InferenceService", "InferenceServiceSpec", "Variant"]
+__all__ = [
+    "MSG_PROFILE_TYPE",
+    "Condition",
+    "InferenceService",
+    "InferenceServiceSpec",
+    "ProfilePoint",
+    "Resources",
+    "Variant",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from infercost.api.common import Condition, Model
+from infercost.api.common import Condition, Model, Rfc3339
 
 
 class PlacementStatus(Model):
@@ -47,7 +47,7 @@ class ObservedStatus(Model):
     p99_latency_ms: float | None = Field(
         default=None, description="Observed p99 latency in milliseconds (max over pods)."
     )
-    time: str | None = Field(
+    time: Rfc3339 | None = Field(
         default=None,
         description="RFC 3339 time of the sample.",
         json_schema_extra={"format": "date-time"},
@@ -57,7 +57,7 @@ class ObservedStatus(Model):
 class DecisionStatus(Model):
     """The latest decision and why it was taken."""
 
-    time: str = Field(
+    time: Rfc3339 = Field(
         description="RFC 3339 time of the decision.", json_schema_extra={"format": "date-time"}
     )
     action: str = Field(description="What was done, e.g. ScaleUp, ScaleDown, Migrate, Hold.")

@@ -26,6 +26,7 @@ def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
     from infercost.cli import (
         crds,  # noqa: F401
+        plan,  # noqa: F401
         sim,  # noqa: F401
     )
 

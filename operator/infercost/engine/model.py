@@ -109,18 +109,27 @@ class EngineSettings:
     learned_capacity_weight: float = 0.3  # blend of an observation into learned capacity
     latency_margin: float = 0.8  # batching keeps queue delay + execution under margin x SLO
     max_scale_up_step: int = 4  # like HPA: at most max(this, 100%) new replicas per interval
-    move_cost_hours: float = 0.25  # churn penalty: hours of a replica's price per replica moved
+    move_cost_hours: float = 0.25  # one-off cost of starting a replica, in hours of its price
+    move_payback_hours: float = 24.0  # a move's start-up cost must pay back within this long
+    batch_increase_step: int = 2  # additive increase of max_batch_size per interval after a cut
+    slo_breach_capacity_cut: float = 0.9  # learned capacity x this per interval p99 is above SLO
+    forecast_window_seconds: float = 600.0  # demand history the trend is fitted on
+    forecast_max_growth: float = 2.0  # forecast never exceeds this x observed demand
+    history_max_points: int = 256  # demand samples kept in ServiceState
 
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceState:
     """What the engine remembers between decisions for one service (opaque to callers)."""
 
+    # Factor on the profile's throughput learned from metrics per (variant, pool); 1.0 = as profiled.
     learned_capacity: Mapping[tuple[str, str], float] = field(default_factory=dict)
     demand_history: tuple[tuple[float, float], ...] = ()  # (time, rps)
     scale_down_candidate_since: float | None = None
     batching: Mapping[tuple[str, str], BatchConfig] = field(default_factory=dict)
     last_scale_time: float | None = None
+    # Deployments kept only until their replacements are ready (not capacity to plan with).
+    migrating_from: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,156 @@
+"""Triton dynamic batching per (variant, pool): the biggest batch the SLO allows.
+
+A bigger batch means more inferences/s per replica, hence fewer replicas, hence a lower
+bill, until queue delay plus execution latency reaches the SLO. The model picks the batch
+from the profile; observed p99 then corrects it the way TCP corrects a window: halve on a
+breach (multiplicative decrease), creep back by a few per interval (additive increase).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infercost.api.service import Batching, BatchingMode
+from infercost.engine.cost import ProfileCurve
+from infercost.engine.model import BatchConfig, EngineSettings, Reason
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchChoice:
+    """A batching decision and the latency the profile predicts for it."""
+
+    config: BatchConfig
+    reason: Reason
+    predicted_latency_ms: float  # queue delay + execution latency
+    message: str
+
+
+OFF = BatchConfig(max_batch_size=1, max_queue_delay_us=0)
+
+
+def config_for(batch: int, delay_us: int) -> BatchConfig:
+    """A BatchConfig whose preferred sizes never exceed max_batch_size (Triton refuses that)."""
+    preferred = (batch,) if batch > 1 else ()
+    return BatchConfig(
+        max_batch_size=batch, max_queue_delay_us=delay_us, preferred_batch_sizes=preferred
+    )
+
+
+def _candidates(curve: ProfileCurve, upper: int) -> list[int]:
+    """Measured batch sizes plus powers of two, up to `upper` (never past the last measurement)."""
+    sizes = {b for b in curve.batch_sizes if b <= upper} | {1, upper}
+    power = 2
+    while power < upper:
+        sizes.add(power)
+        power *= 2
+    return sorted(sizes)
+
+
+def _delay_us(curve: ProfileCurve, *, batch: int, budget_ms: float, cap_us: int | None) -> int:
+    """Queue delay for `batch`: the slack left in the budget, at most one batch's execution.
+
+    Waiting longer than one execution buys nothing: the next batch fills while this one runs.
+    """
+    if batch <= 1:
+        return 0
+    slack_ms = max(0.0, budget_ms - curve.latency_at(batch))
+    delay = int(min(slack_ms, curve.latency_at(batch)) * 1000)
+    return delay if cap_us is None else min(delay, cap_us)
+
+
+def model_batching(
+    curve: ProfileCurve, *, spec: Batching, slo_ms: float, settings: EngineSettings
+) -> BatchChoice | None:
+    """The profile's best batching inside margin x SLO; None when even batch 1 is too slow."""
+    budget = settings.latency_margin * slo_ms
+    upper = min(spec.max_batch_size or curve.max_batch, curve.max_batch)
+    best: tuple[float, int] | None = None
+    for batch in _candidates(curve, upper):
+        if curve.latency_at(batch) > budget:
+            continue
+        throughput = curve.throughput_at(batch)
+        if best is None or throughput > best[0]:
+            best = (throughput, batch)
+    if best is None:
+        return None
+    batch = best[1]
+    delay = _delay_us(
+        curve, batch=batch, budget_ms=budget, cap_us=spec.max_queue_delay_microseconds
+    )
+    return BatchChoice(
+        config=config_for(batch, delay),
+        reason=Reason.BATCHING_TUNED,
+        predicted_latency_ms=curve.latency_at(batch) + delay / 1000,
+        message=f"batch {batch} gives {best[0]:.0f}/s within {budget:.1f} ms",
+    )
+
+
+def choose_batching(
+    curve: ProfileCurve,
+    *,
+    spec: Batching,
+    slo_ms: float,
+    settings: EngineSettings,
+    previous: BatchConfig | None,
+    observed_p99_ms: float | None,
+) -> BatchChoice | None:
+    """Batching for one (variant, pool); None when the SLO cannot be met at any batch size."""
+    if spec.mode == BatchingMode.OFF:
+        return _respecting(curve, OFF, Reason.BATCHING_OFF, slo_ms, settings)
+    if spec.mode == BatchingMode.FIXED:
+        fixed = config_for(spec.max_batch_size or 1, spec.max_queue_delay_microseconds or 0)
+        return _respecting(curve, fixed, Reason.BATCHING_FIXED, slo_ms, settings)
+    target = model_batching(curve, spec=spec, slo_ms=slo_ms, settings=settings)
+    if target is None or previous is None:
+        return target
+    budget = settings.latency_margin * slo_ms
+    if observed_p99_ms is not None and observed_p99_ms > slo_ms:
+        batch = max(1, min(previous.max_batch_size, target.config.max_batch_size) // 2)
+        delay = min(
+            previous.max_queue_delay_us // 2,
+            _delay_us(
+                curve, batch=batch, budget_ms=budget, cap_us=spec.max_queue_delay_microseconds
+            ),
+        )
+        return BatchChoice(
+            config=config_for(batch, delay),
+            reason=Reason.BATCHING_REDUCED_FOR_LATENCY,
+            predicted_latency_ms=curve.latency_at(batch) + delay / 1000,
+            message=f"p99 {observed_p99_ms:.1f} ms above SLO {slo_ms:.1f} ms: batch halved to {batch}",
+        )
+    if previous.max_batch_size < target.config.max_batch_size:
+        if observed_p99_ms is None or observed_p99_ms > budget:
+            batch = previous.max_batch_size  # no evidence of room yet: hold
+        else:
+            batch = min(
+                target.config.max_batch_size, previous.max_batch_size + settings.batch_increase_step
+            )
+        delay = _delay_us(
+            curve, batch=batch, budget_ms=budget, cap_us=spec.max_queue_delay_microseconds
+        )
+        return BatchChoice(
+            config=config_for(batch, delay),
+            reason=Reason.BATCHING_TUNED,
+            predicted_latency_ms=curve.latency_at(batch) + delay / 1000,
+            message=f"batch {batch} climbing back towards {target.config.max_batch_size}",
+        )
+    return target
+
+
+def _respecting(
+    curve: ProfileCurve,
+    config: BatchConfig,
+    reason: Reason,
+    slo_ms: float,
+    settings: EngineSettings,
+) -> BatchChoice | None:
+    """A user-chosen batching, or None when the profile says it cannot meet the SLO."""
+    latency = curve.latency_at(config.max_batch_size) + config.max_queue_delay_us / 1000
+    if latency > settings.latency_margin * slo_ms:
+        return None
+    return BatchChoice(
+        config=config,
+        reason=reason,
+        predicted_latency_ms=latency,
+        message=f"batch {config.max_batch_size}, delay {config.max_queue_delay_us} us as specified",
+    )

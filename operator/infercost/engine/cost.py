@@ -1,0 +1,115 @@
+"""Prices and capacity: what a replica costs and how much it serves inside the SLO.
+
+The capacity model has two sources. The prior is the benchmark profile in the spec:
+throughput and p99 latency measured at a few batch sizes per accelerator type, linearly
+interpolated in between and never extrapolated past the largest measured batch (a guess
+there would be optimistic). The learned part is a correction factor on that prior,
+estimated online as inferences/s divided by busy fraction and blended into the state.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from infercost.api.service import Variant
+from infercost.engine.model import DeploymentMetrics, EngineSettings, PoolView
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileCurve:
+    """Measured throughput and p99 latency of one variant on one accelerator type."""
+
+    batch_sizes: tuple[int, ...]  # ascending, unique
+    throughputs: tuple[float, ...]  # inferences/s of one replica
+    latencies_ms: tuple[float, ...]  # p99 at that throughput
+
+    @property
+    def max_batch(self) -> int:
+        return self.batch_sizes[-1]
+
+    def throughput_at(self, batch: int) -> float:
+        return _interpolate(self.batch_sizes, self.throughputs, batch)
+
+    def latency_at(self, batch: int) -> float:
+        return _interpolate(self.batch_sizes, self.latencies_ms, batch)
+
+
+def _interpolate(xs: tuple[int, ...], ys: tuple[float, ...], x: int) -> float:
+    """Piecewise-linear in batch size, clamped at both ends (no extrapolation)."""
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    right = bisect_left(xs, x)
+    if xs[right] == x:
+        return ys[right]
+    left = right - 1
+    share = (x - xs[left]) / (xs[right] - xs[left])
+    return ys[left] + share * (ys[right] - ys[left])
+
+
+def profile_curve(variant: Variant, accelerator_type: str) -> ProfileCurve | None:
+    """The variant's profile on one accelerator type; None when it was never measured there.
+
+    Duplicate batch sizes (repeated runs) are averaged, so the curve is a function.
+    """
+    by_batch: dict[int, list[tuple[float, float]]] = {}
+    for point in variant.profile:
+        if point.accelerator_type == accelerator_type:
+            by_batch.setdefault(point.batch_size, []).append(
+                (point.throughput, point.p99_latency_ms)
+            )
+    if not by_batch:
+        return None
+    batches = tuple(sorted(by_batch))
+    throughputs = tuple(sum(t for t, _ in by_batch[b]) / len(by_batch[b]) for b in batches)
+    latencies = tuple(sum(lat for _, lat in by_batch[b]) / len(by_batch[b]) for b in batches)
+    return ProfileCurve(batch_sizes=batches, throughputs=throughputs, latencies_ms=latencies)
+
+
+def replica_hourly_cost(pool: PoolView, variant: Variant) -> float:
+    """Price of one replica: the node price times the share of the node's accelerators it uses."""
+    per_node = pool.spec.accelerator.per_node
+    return pool.hourly_per_node * variant.accelerators_per_replica / per_node
+
+
+def cost_per_million(hourly_cost: float, throughput: float) -> float | None:
+    """$ per million inferences when `throughput` inferences/s cost `hourly_cost` $/h."""
+    if throughput <= 0:
+        return None
+    return hourly_cost / (throughput * 3600.0) * 1e6
+
+
+def capacity_sample(
+    metrics: DeploymentMetrics, *, replicas: int, settings: EngineSettings
+) -> float | None:
+    """One replica's capacity seen in the metrics: inferences/s per replica per unit busy time.
+
+    `inferences_per_second` is the deployment's total over its `replicas` ready replicas and
+    `busy_fraction` their mean.
+    None when the replica was nearly idle: at low load the busy fraction is dominated by
+    fixed overheads and the ratio says nothing about what the replica could serve.
+    """
+    rate = metrics.inferences_per_second
+    busy = metrics.busy_fraction
+    if rate is None or busy is None or rate <= 0 or replicas <= 0:
+        return None
+    if busy < settings.min_busy_fraction_to_learn or busy > 1.0:
+        return None
+    return rate / replicas / busy
+
+
+def blend_capacity_factor(
+    *, previous: float | None, prior_throughput: float, sample: float, weight: float
+) -> float:
+    """Blend a capacity sample, as a factor on the profile's throughput, into what was learned.
+
+    Starting from 1.0 (the profile is right) each sample moves the factor by `weight`, so one
+    odd scrape cannot swing placement. The factor is bounded to [0.1, 10]: beyond that the
+    profile is wrong and a human should re-benchmark, not the engine extrapolate.
+    """
+    base = 1.0 if previous is None else previous
+    observed = sample / prior_throughput if prior_throughput > 0 else base
+    blended = (1.0 - weight) * base + weight * observed
+    return min(10.0, max(0.1, blended))

@@ -1,0 +1,42 @@
+"""Short-horizon demand forecast: where demand will be when a replica started now is ready.
+
+A least-squares line through the recent demand samples (irregular spacing is fine), read
+off at `now + horizon`. It is only used to scale up early: the planner takes the larger of
+observed and forecast demand, and the forecast is capped at a multiple of the observation
+so one noisy ramp cannot order a fleet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def linear_forecast(
+    history: Sequence[tuple[float, float]],
+    *,
+    now: float,
+    horizon: float,
+    window: float,
+    max_growth: float,
+) -> float | None:
+    """Demand expected at `now + horizon`; None without history to fit."""
+    recent = [(t, rps) for t, rps in history if now - window <= t <= now]
+    if not recent:
+        return None
+    last = recent[-1][1]
+    if len(recent) < 3:
+        return last
+    count = len(recent)
+    mean_t = sum(t for t, _ in recent) / count
+    mean_y = sum(y for _, y in recent) / count
+    spread = sum((t - mean_t) ** 2 for t, _ in recent)
+    if spread <= 0:
+        return last
+    slope = sum((t - mean_t) * (y - mean_y) for t, y in recent) / spread
+    predicted = mean_y + slope * (now + horizon - mean_t)
+    return max(0.0, min(predicted, max_growth * max(last, 0.0)))
+
+
+def window_max(history: Sequence[tuple[float, float]], *, now: float, window: float) -> float:
+    """Highest demand seen in the last `window` seconds (0 when none): HPA's scale-down guard."""
+    return max((rps for t, rps in history if now - window <= t <= now), default=0.0)

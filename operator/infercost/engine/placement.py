@@ -1,0 +1,246 @@
+"""Placement: integer replicas per (variant, pool) at the lowest $/h, solved exactly.
+
+The problem is a small covering MILP (DESIGN.md section 1) solved with HiGHS through
+`scipy.optimize.milp`:
+
+    minimise   Σ c·n + Σ (move_cost / payback)·c·(new replicas)
+    subject to Σ T·n ≥ required                       (demand x (1 + headroom))
+               min_total ≤ Σ n ≤ max_total            (scaling bounds, scale-up step)
+               Σ n over a pool ≤ pool room left by other services
+               Σ spot n ≤ maxSpotFraction · Σ n
+               Σ c·n ≤ budget                         (budget Cap only)
+
+When demand cannot be met, the same constraints without the demand row are solved twice:
+first for the most capacity, then for the cheapest way to get it; the binding limit is
+named (BudgetLimited, AtMaxReplicas, PoolCapacityLimited).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from infercost.engine.model import Reason
+from infercost.engine.options import Key, Option
+
+RowAdder = Callable[[NDArray[np.float64], float, float], None]
+
+# Relative slack when the second stage asks for "at least the best capacity": solver noise.
+_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One service's placement problem; `options` are the feasible candidates."""
+
+    options: tuple[Option, ...]
+    required: float  # inferences/s of capacity to provide
+    min_total: int
+    max_total: int
+    max_spot_fraction: float = 1.0
+    budget: float | None = None  # only a Cap budget constrains; Warn is reported afterwards
+    current: Mapping[Key, int] | None = None
+    move_cost_hours: float = 0.0  # one-off cost of a new replica, in hours of its price
+    move_payback_hours: float = 24.0  # the one-off cost is spread over this many hours
+
+
+@dataclass(frozen=True, kw_only=True)
+class Solution:
+    """Replicas per (variant, pool) (only non-zero entries), what they cost and serve."""
+
+    replicas: Mapping[Key, int]
+    hourly_cost: float
+    capacity: float
+    met: bool  # capacity covers `required` and every bound holds
+    limit: Reason | None = None  # why demand is not met, when it is not
+
+    @property
+    def total(self) -> int:
+        return sum(self.replicas.values())
+
+
+def solve(problem: Problem) -> Solution:
+    """The cheapest allocation meeting demand, or the most capacity the limits allow."""
+    if not problem.options:
+        met = problem.required <= 0 and problem.min_total <= 0
+        return Solution(
+            replicas={},
+            hourly_cost=0.0,
+            capacity=0.0,
+            met=met,
+            limit=None if met else Reason.NO_FEASIBLE_OPTION,
+        )
+    found = _solve(problem, maximise_capacity=False)
+    if found is not None:
+        return _solution(problem, found, met=True)
+    return _best_effort(problem)
+
+
+def _best_effort(problem: Problem) -> Solution:
+    """Demand cannot be met: serve as much as the limits allow, as cheaply as possible."""
+    relaxed = problem
+    most = _solve(relaxed, maximise_capacity=True)
+    if most is None:  # min_total itself is out of reach (a Cap budget or full pools)
+        relaxed = replace(problem, min_total=0)
+        most = _solve(relaxed, maximise_capacity=True)
+    if most is None:
+        return Solution(
+            replicas={}, hourly_cost=0.0, capacity=0.0, met=False, limit=Reason.NO_FEASIBLE_OPTION
+        )
+    capacity = _capacity(problem, most)
+    floor = capacity * (1 - _TOLERANCE)
+    cheapest = _solve(replace(relaxed, required=floor), maximise_capacity=False)
+    chosen = most if cheapest is None else cheapest
+    return _solution(problem, chosen, met=False, limit=_limit(problem, chosen))
+
+
+def _limit(problem: Problem, counts: NDArray[np.int64]) -> Reason:
+    if problem.budget is not None:
+        unbudgeted = replace(problem, budget=None)
+        if _solve(unbudgeted, maximise_capacity=False) is not None:
+            return Reason.BUDGET_LIMITED
+    if int(counts.sum()) >= problem.max_total:
+        return Reason.AT_MAX_REPLICAS
+    if _capacity(problem, counts) <= 0:
+        return Reason.NO_FEASIBLE_OPTION
+    return Reason.POOL_CAPACITY_LIMITED
+
+
+def _solution(
+    problem: Problem, counts: NDArray[np.int64], *, met: bool, limit: Reason | None = None
+) -> Solution:
+    replicas = {
+        option.key: int(count)
+        for option, count in zip(problem.options, counts, strict=True)
+        if count > 0
+    }
+    hourly = sum(
+        option.hourly_cost * int(c) for option, c in zip(problem.options, counts, strict=True)
+    )
+    return Solution(
+        replicas=replicas,
+        hourly_cost=hourly,
+        capacity=_capacity(problem, counts),
+        met=met,
+        limit=limit,
+    )
+
+
+def _capacity(problem: Problem, counts: NDArray[np.int64]) -> float:
+    return float(sum(o.throughput * int(c) for o, c in zip(problem.options, counts, strict=True)))
+
+
+def _solve(problem: Problem, *, maximise_capacity: bool) -> NDArray[np.int64] | None:
+    """One HiGHS run; replica counts per option, or None when infeasible."""
+    options = problem.options
+    count = len(options)
+    current = problem.current or {}
+    cost = np.array([o.hourly_cost for o in options], dtype=float)
+    throughput = np.array([o.throughput for o in options], dtype=float)
+    held = np.array([current.get(o.key, 0) for o in options], dtype=float)
+    # Moving is penalised on the replicas that would have to start: one aux var per held option.
+    moving = problem.move_cost_hours > 0 and not maximise_capacity
+    penalty = problem.move_cost_hours / max(problem.move_payback_hours, 1e-9)
+    aux = [i for i in range(count) if held[i] > 0] if moving else []
+    width = count + len(aux)
+    objective = np.zeros(width)
+    if maximise_capacity:
+        objective[:count] = -throughput
+    else:
+        objective[:count] = cost
+        if moving:
+            fresh = held == 0
+            objective[:count][fresh] += penalty * cost[fresh]
+            for column, i in enumerate(aux, start=count):
+                objective[column] = penalty * cost[i]
+    rows: list[NDArray[np.float64]] = []
+    lower: list[float] = []
+    upper: list[float] = []
+
+    def row(coefficients: NDArray[np.float64], low: float, high: float) -> None:
+        full = np.zeros(width)
+        full[: len(coefficients)] = coefficients
+        rows.append(full)
+        lower.append(low)
+        upper.append(high)
+
+    if not maximise_capacity and problem.required > 0:
+        row(throughput, problem.required, np.inf)
+    row(np.ones(count), problem.min_total, problem.max_total)
+    _pool_rows(options, row)
+    if problem.max_spot_fraction < 1 and any(o.spot for o in options):
+        fraction = problem.max_spot_fraction
+        row(np.array([(1 - fraction) if o.spot else -fraction for o in options]), -np.inf, 0.0)
+    if problem.budget is not None:
+        row(cost, -np.inf, problem.budget)
+    for column, i in enumerate(aux, start=count):
+        coefficients = np.zeros(width)
+        coefficients[column] = 1.0
+        coefficients[i] = -1.0
+        rows.append(coefficients)
+        lower.append(-held[i])
+        upper.append(np.inf)
+    high = np.array(
+        [
+            min(
+                problem.max_total,
+                o.free_replicas if o.free_replicas is not None else problem.max_total,
+            )
+            for o in options
+        ]
+        + [np.inf] * len(aux),
+        dtype=float,
+    )
+    integrality = np.concatenate([np.ones(count), np.zeros(len(aux))])
+    result = milp(
+        objective,
+        constraints=LinearConstraint(np.vstack(rows), np.array(lower), np.array(upper)),
+        integrality=integrality,
+        bounds=Bounds(np.zeros(width), high),
+    )
+    if result.status != 0 or result.x is None:
+        return None
+    counts: NDArray[np.int64] = np.rint(result.x[:count]).astype(np.int64)
+    return counts
+
+
+def _pool_rows(options: tuple[Option, ...], row: RowAdder) -> None:
+    """Σ n ≤ room per pool shared by several variants (single-option pools are plain bounds)."""
+    by_pool: dict[str, list[int]] = {}
+    for index, option in enumerate(options):
+        if option.free_replicas is not None:
+            by_pool.setdefault(option.pool, []).append(index)
+    for indices in by_pool.values():
+        if len(indices) > 1:
+            coefficients = np.zeros(len(options))
+            coefficients[indices] = 1.0
+            room = options[indices[0]].free_replicas or 0
+            row(coefficients, -np.inf, float(room))
+
+
+def single_option(problem: Problem, option: Option) -> tuple[int, str | None]:
+    """Replicas `option` alone needs for the problem, and why it cannot serve alone (or None).
+
+    Closed form, independent of the MILP: it is what the `plan` table shows per option and
+    what the tests compare the MILP against.
+    """
+    if not option.feasible:
+        return 0, option.why_not
+    needed = problem.min_total
+    if problem.required > 0:
+        needed = max(needed, math.ceil(problem.required / option.throughput - _TOLERANCE))
+    if needed > problem.max_total:
+        return needed, f"needs {needed} replicas, above maxReplicas {problem.max_total}"
+    if option.free_replicas is not None and needed > option.free_replicas:
+        return needed, f"needs {needed} replicas, pool has room for {option.free_replicas}"
+    if option.spot and needed > 0 and problem.max_spot_fraction < 1:
+        return needed, f"spot pool alone exceeds maxSpotFraction {problem.max_spot_fraction:g}"
+    cost = needed * option.hourly_cost
+    if problem.budget is not None and cost > problem.budget + 1e-9:
+        return needed, f"${cost:.2f}/h exceeds the budget ${problem.budget:.2f}/h"
+    return needed, None

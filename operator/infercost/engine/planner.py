@@ -1,0 +1,237 @@
+"""`decide`: one observation in, one Plan out. Pure and deterministic.
+
+The order is the reasoning: learn from the observation, price every option, work out the
+capacity to provide (scaling), place it at the lowest cost (placement), prefer staying put
+unless the saving is worth the move (hysteresis), keep old replicas while new ones start
+(migration), then describe the changes as typed actions with reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from infercost.api.service import BudgetAction
+from infercost.engine.actions import Outcome, build_plan, hold_plan
+from infercost.engine.forecast import linear_forecast, window_max
+from infercost.engine.learning import learn_capacity, observed_p99, remember_demand
+from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
+from infercost.engine.options import Key, Option, build_options
+from infercost.engine.placement import Problem, Solution, single_option, solve
+from infercost.engine.scaling import Current, Target, metrics_fresh, scaling_target
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prepared:
+    """What every decision starts from: the updated memory and the priced options."""
+
+    state: ServiceState
+    options: list[Option]
+    current: dict[Key, CurrentDeployment]
+    fresh: bool
+    demand: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptionVerdict:
+    """One option as `infercost plan` shows it: what it alone would need, or why not."""
+
+    option: Option
+    replicas_needed: int
+    why_not: str | None
+
+
+def decide(inp: DecisionInput) -> Plan:
+    """The plan for one service at `inp.now`."""
+    ready = _prepare(inp)
+    if not ready.fresh and ready.current:
+        return hold_plan(inp=inp, options=ready.options, current=ready.current, state=ready.state)
+    target = _target(
+        inp=inp,
+        options=ready.options,
+        current=ready.current,
+        state=ready.state,
+        demand=ready.demand,
+    )
+    outcome = _place(inp=inp, options=ready.options, current=ready.current, target=target)
+    state = replace(ready.state, scale_down_candidate_since=target.scale_down_since)
+    return build_plan(
+        inp=inp,
+        options=ready.options,
+        outcome=outcome,
+        state=state,
+        demand=ready.demand,
+        fresh=ready.fresh,
+    )
+
+
+def explain(inp: DecisionInput) -> list[OptionVerdict]:
+    """Every (variant, pool) with the replicas it would need alone this interval, or why not."""
+    ready = _prepare(inp)
+    target = _target(
+        inp=inp,
+        options=ready.options,
+        current=ready.current,
+        state=ready.state,
+        demand=ready.demand,
+    )
+    problem = _problem(inp=inp, options=ready.options, current=ready.current, target=target)
+    verdicts = []
+    for option in ready.options:
+        needed, why_not = single_option(problem, option)
+        verdicts.append(OptionVerdict(option=option, replicas_needed=needed, why_not=why_not))
+    return verdicts
+
+
+def _prepare(inp: DecisionInput) -> Prepared:
+    """Learn from the observation (when fresh) and price every option with what was learned."""
+    settings, spec, observation = inp.settings, inp.spec, inp.observation
+    current = {key: dep for key, dep in inp.current.items() if dep.replicas > 0}
+    fresh = metrics_fresh(observation, now=inp.now, settings=settings)
+    state = inp.state
+    demand = 0.0
+    if fresh and observation is not None:
+        demand = observation.demand_rps or 0.0
+        keep = max(settings.forecast_window_seconds, spec.scaling.scale_down_delay_seconds)
+        state = replace(
+            state,
+            learned_capacity=learn_capacity(
+                spec=spec,
+                pools=inp.pools,
+                observation=observation,
+                current=current,
+                state=state,
+                settings=settings,
+            ),
+            demand_history=remember_demand(
+                state.demand_history,
+                now=inp.now,
+                demand=demand,
+                keep_seconds=keep,
+                max_points=settings.history_max_points,
+            ),
+        )
+    options = build_options(
+        spec=spec,
+        pools=inp.pools,
+        settings=settings,
+        learned=state.learned_capacity,
+        previous_batching=state.batching,
+        observed_p99=observed_p99(observation, current) if fresh else {},
+    )
+    return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
+
+
+def _target(
+    *,
+    inp: DecisionInput,
+    options: list[Option],
+    current: Mapping[Key, CurrentDeployment],
+    state: ServiceState,
+    demand: float,
+) -> Target:
+    by_key = {option.key: option for option in options}
+    # Replicas kept only while their replacements start are not capacity to plan with.
+    current = {k: d for k, d in current.items() if k not in state.migrating_from}
+    capacities = [by_key[key].throughput if key in by_key else 0.0 for key in current]
+    running = Current(
+        total=sum(dep.replicas for dep in current.values()),
+        capacity=sum(by_key[k].throughput * d.replicas for k, d in current.items() if k in by_key),
+        smallest_replica=min(capacities, default=0.0),
+    )
+    feasible = [option for option in options if option.feasible]
+    # Forecast over the slowest start among the options: capacity must be there in time.
+    horizon = max((option.startup_seconds for option in feasible), default=0.0)
+    settings = inp.settings
+    forecast = linear_forecast(
+        state.demand_history,
+        now=inp.now,
+        horizon=horizon,
+        window=settings.forecast_window_seconds,
+        max_growth=settings.forecast_max_growth,
+    )
+    observation = inp.observation
+    p99 = observation.p99_latency_ms if observation is not None and demand > 0 else None
+    return scaling_target(
+        spec=inp.spec,
+        demand=demand,
+        forecast=forecast,
+        window_demand=window_max(
+            state.demand_history, now=inp.now, window=inp.spec.scaling.scale_down_delay_seconds
+        ),
+        p99_ms=p99,
+        current=running,
+        since=state.scale_down_candidate_since,
+        now=inp.now,
+        settings=settings,
+    )
+
+
+def _problem(
+    *,
+    inp: DecisionInput,
+    options: list[Option],
+    current: Mapping[Key, CurrentDeployment],
+    target: Target,
+) -> Problem:
+    spec = inp.spec
+    budget = spec.budget
+    cap = budget.max_hourly_cost if budget and budget.on_exceeded == BudgetAction.CAP else None
+    return Problem(
+        options=tuple(option for option in options if option.feasible),
+        required=target.required,
+        min_total=target.min_total,
+        max_total=target.max_total,
+        max_spot_fraction=spec.placement.max_spot_fraction,
+        budget=cap,
+        current={key: dep.replicas for key, dep in current.items()},
+        move_cost_hours=inp.settings.move_cost_hours,
+        move_payback_hours=inp.settings.move_payback_hours,
+    )
+
+
+def _place(
+    *,
+    inp: DecisionInput,
+    options: list[Option],
+    current: Mapping[Key, CurrentDeployment],
+    target: Target,
+) -> Outcome:
+    spec = inp.spec
+    problem = _problem(inp=inp, options=options, current=current, target=target)
+    held = problem.current or {}
+    best = solve(problem)
+    moved_to = set(best.replicas) - set(held)
+    if not held or not moved_to:
+        return Outcome(
+            target=target, solution=best, reason=_reason(target, best, spec.scaling.max_replicas)
+        )
+    stay = solve(replace(problem, options=tuple(o for o in problem.options if o.key in held)))
+    saving = stay.hourly_cost - best.hourly_cost
+    stay_serves = stay.met or (not best.met and stay.capacity >= best.capacity)
+    if stay_serves and saving < spec.placement.min_savings_to_move * stay.hourly_cost:
+        return Outcome(
+            target=target,
+            solution=stay,
+            reason=_reason(target, stay, spec.scaling.max_replicas),
+            note=(
+                f"{Reason.SAVINGS_BELOW_THRESHOLD.value}: moving would save ${saving:.2f}/h, "
+                f"below {spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
+            ),
+            note_reason=Reason.SAVINGS_BELOW_THRESHOLD,
+        )
+    reason = (
+        Reason.MOVED_TO_CHEAPER_POOL
+        if stay_serves
+        else _reason(target, best, spec.scaling.max_replicas)
+    )
+    return Outcome(target=target, solution=best, reason=reason, moved=True)
+
+
+def _reason(target: Target, solution: Solution, max_replicas: int) -> Reason:
+    """The reason that explains the plan: the binding limit if any, else the scaling reason."""
+    if solution.limit is None:
+        return target.reason
+    if solution.limit == Reason.AT_MAX_REPLICAS and target.max_total < max_replicas:
+        return Reason.DEMAND_ABOVE_CAPACITY  # bounded by the scale-up step, more next interval
+    return solution.limit

@@ -1,0 +1,125 @@
+"""Replica scaling: how much capacity to place, and within which replica bounds.
+
+The output is not a replica count but the capacity (inferences/s) placement must cover and
+the total-replica bounds it must respect; placement turns that into replicas per pool.
+HPA-like stabilisation: scale up at once (at most max(max_scale_up_step, 100%) more
+replicas per interval), scale down only after demand stayed low for scaleDownDelaySeconds,
+and then only to the highest demand seen in that window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infercost.api.service import InferenceServiceSpec
+from infercost.engine.model import EngineSettings, Observation, Reason
+
+# Placement needs "capacity at least what runs now" without floating-point noise flipping it.
+_HOLD_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True, kw_only=True)
+class Current:
+    """What runs now, in the units scaling reasons about."""
+
+    total: int  # replicas
+    capacity: float  # inferences/s at the SLO
+    smallest_replica: float  # capacity of the least capable replica running
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """What placement must provide."""
+
+    required: float  # inferences/s of capacity
+    min_total: int
+    max_total: int
+    reason: Reason
+    message: str
+    scale_down_since: float | None  # carried in ServiceState
+
+
+def metrics_fresh(observation: Observation | None, *, now: float, settings: EngineSettings) -> bool:
+    """Demand is known and recent enough to act on."""
+    if observation is None or observation.demand_rps is None:
+        return False
+    return now - observation.time <= settings.metrics_stale_seconds
+
+
+def scaling_target(
+    *,
+    spec: InferenceServiceSpec,
+    demand: float,
+    forecast: float | None,
+    window_demand: float,
+    p99_ms: float | None,
+    current: Current,
+    since: float | None,
+    now: float,
+    settings: EngineSettings,
+) -> Target:
+    """Capacity and replica bounds for this interval, with the reason that drove them."""
+    bounds = spec.scaling
+    headroom = 1.0 + bounds.headroom
+    planned = max(demand, forecast or 0.0)
+    required = planned * headroom
+    min_total, max_total = bounds.min_replicas, bounds.max_replicas
+    if current.total == 0:
+        return Target(
+            required=required,
+            min_total=min_total,
+            max_total=max_total,
+            reason=Reason.INITIAL_PLACEMENT,
+            message=f"first placement for {planned:.1f}/s",
+            scale_down_since=None,
+        )
+    step = max(settings.max_scale_up_step, current.total)
+    max_total = max(min(max_total, current.total + step), min_total)
+    if p99_ms is not None and p99_ms > spec.slo.latency_ms:
+        return Target(
+            required=max(required, current.capacity),
+            min_total=min(max(min_total, current.total + 1), max_total),
+            max_total=max_total,
+            reason=Reason.LATENCY_ABOVE_SLO,
+            message=f"p99 {p99_ms:.1f} ms above SLO {spec.slo.latency_ms:g} ms",
+            scale_down_since=None,
+        )
+    if required > current.capacity:
+        return Target(
+            required=required,
+            min_total=min_total,
+            max_total=max_total,
+            reason=Reason.DEMAND_ABOVE_CAPACITY,
+            message=f"{planned:.1f}/s (+{bounds.headroom:.0%}) above capacity {current.capacity:.1f}/s",
+            scale_down_since=None,
+        )
+    if current.capacity - current.smallest_replica < required or current.total <= min_total:
+        return Target(
+            required=required,
+            min_total=min_total,
+            max_total=max_total,
+            reason=Reason.STEADY,
+            message=f"capacity {current.capacity:.1f}/s fits {planned:.1f}/s",
+            scale_down_since=None,
+        )
+    started = now if since is None else since
+    if now - started < bounds.scale_down_delay_seconds:
+        return Target(
+            required=current.capacity * (1 - _HOLD_TOLERANCE),
+            min_total=min_total,
+            max_total=max_total,
+            reason=Reason.SCALE_DOWN_DELAYED,
+            message=(
+                f"demand low for {now - started:.0f}s of "
+                f"{bounds.scale_down_delay_seconds}s before scaling down"
+            ),
+            scale_down_since=started,
+        )
+    return Target(
+        required=max(window_demand, planned) * headroom,
+        min_total=min_total,
+        max_total=max_total,
+        reason=Reason.DEMAND_BELOW_CAPACITY,
+        message=f"peak {max(window_demand, planned):.1f}/s over the delay fits fewer replicas",
+        scale_down_since=started,
+    )

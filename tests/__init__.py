@@ -1,0 +1,1 @@
+"""Test suites of infercost; `tests.support` holds helpers shared between them."""

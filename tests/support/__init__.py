@@ -1,0 +1,1 @@
+"""Helpers shared by test suites: example loading and API-server-like CRD checks."""

@@ -1,0 +1,289 @@
+"""decide(): one table row per reason code, through the public entry point."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from engine_factories import NOW, decision, pool, service, variant
+
+from infercost.engine.model import (
+    ActionKind,
+    BatchConfig,
+    CurrentDeployment,
+    DeploymentMetrics,
+    EngineSettings,
+    Plan,
+    Reason,
+    ServiceState,
+)
+from infercost.engine.planner import decide
+
+pytestmark = pytest.mark.unit
+
+# 400/s per replica at batch 8 (20 ms); batch 16 (45 ms) is past 0.8 x 50 ms.
+L4 = {"nvidia-l4": [(1, 100.0, 5.0), (8, 400.0, 20.0), (16, 500.0, 45.0)]}
+GPU = variant("gpu", accelerators=L4)
+KEY = ("gpu", "l4")
+
+
+def running(replicas: int, ready: int | None = None) -> CurrentDeployment:
+    return CurrentDeployment(
+        replicas=replicas,
+        ready_replicas=replicas if ready is None else ready,
+        batching=BatchConfig(
+            max_batch_size=8, max_queue_delay_us=20000, preferred_batch_sizes=(8,)
+        ),
+    )
+
+
+def replicas(plan: Plan) -> dict[tuple[str, str], int]:
+    return {(a.variant, a.pool): a.replicas for a in plan.allocations}
+
+
+def reasons(plan: Plan) -> set[Reason]:
+    return {action.reason for action in plan.actions}
+
+
+def condition(plan: Plan, kind: str) -> tuple[bool, str]:
+    found = [c for c in plan.conditions if c.type == kind]
+    assert len(found) == 1
+    return found[0].ok, found[0].reason
+
+
+def test_initial_placement() -> None:
+    plan = decide(decision(service([GPU]), [pool("l4")], demand=500.0))
+    assert replicas(plan) == {KEY: 2}  # 500 x 1.2 = 600 -> 2 x 400
+    assert reasons(plan) == {Reason.INITIAL_PLACEMENT}
+    assert plan.actions[0].kind == ActionKind.SCALE_UP
+    assert plan.allocations[0].batching.max_batch_size == 8
+    assert condition(plan, "Placed") == (True, "InitialPlacement")
+    assert condition(plan, "Ready") == (False, "ReplicasStarting")
+
+
+def test_steady_holds() -> None:
+    plan = decide(decision(service([GPU]), [pool("l4")], demand=500.0, current={KEY: running(2)}))
+    assert replicas(plan) == {KEY: 2}
+    assert [a.kind for a in plan.actions] == [ActionKind.HOLD]
+    assert reasons(plan) == {Reason.STEADY}
+    assert condition(plan, "Ready") == (True, "AllReplicasReady")
+
+
+def test_demand_above_capacity_scales_up_bounded_by_the_step() -> None:
+    settings = EngineSettings(max_scale_up_step=4)
+    inp = decision(
+        service([GPU], scaling={"maxReplicas": 50}),
+        [pool("l4")],
+        demand=10_000.0,
+        current={KEY: running(2)},
+        settings=settings,
+    )
+    plan = decide(inp)
+    assert replicas(plan) == {KEY: 6}  # 2 + max(4, 100% of 2)
+    assert reasons(plan) == {Reason.DEMAND_ABOVE_CAPACITY}
+    big = decide(replace(inp, current={KEY: running(10)}))
+    assert replicas(big) == {KEY: 20}  # 100% of 10 beats the step of 4
+
+
+def test_latency_above_slo_scales_up_although_the_model_says_enough() -> None:
+    inp = decision(service([GPU]), [pool("l4")], demand=300.0, p99=80.0, current={KEY: running(2)})
+    plan = decide(inp)
+    assert replicas(plan)[KEY] >= 3
+    assert Reason.LATENCY_ABOVE_SLO in reasons(plan)
+    assert plan.state.learned_capacity[KEY] < 1.0  # the profile was optimistic: trust it less
+
+
+def test_scale_down_waits_for_the_delay() -> None:
+    inp = decision(service([GPU]), [pool("l4")], demand=100.0, current={KEY: running(5)})
+    plan = decide(inp)
+    assert replicas(plan) == {KEY: 5}
+    assert reasons(plan) == {Reason.SCALE_DOWN_DELAYED}
+    assert plan.state.scale_down_candidate_since == NOW
+    later = decide(
+        replace(
+            inp,
+            now=NOW + 100,
+            observation=replace(inp.observation, time=NOW + 100),
+            state=plan.state,
+        )  # type: ignore[type-var]
+    )
+    assert reasons(later) == {Reason.SCALE_DOWN_DELAYED}
+    assert later.state.scale_down_candidate_since == NOW
+
+
+def test_scale_down_after_the_delay_to_the_window_peak() -> None:
+    history = ((NOW - 250, 900.0), (NOW - 100, 100.0))
+    state = ServiceState(scale_down_candidate_since=NOW - 400, demand_history=history)
+    inp = decision(
+        service([GPU]), [pool("l4")], demand=100.0, current={KEY: running(8)}, state=state
+    )
+    plan = decide(inp)
+    assert replicas(plan) == {KEY: 3}  # 900/s seen in the last 300 s: 900 x 1.2 / 400 -> 3
+    assert reasons(plan) == {Reason.DEMAND_BELOW_CAPACITY}
+    assert plan.actions[0].kind == ActionKind.SCALE_DOWN
+
+
+def test_at_min_replicas() -> None:
+    state = ServiceState(scale_down_candidate_since=NOW - 400)
+    inp = decision(
+        service([GPU], scaling={"minReplicas": 2, "maxReplicas": 10}),
+        [pool("l4")],
+        demand=10.0,
+        current={KEY: running(4)},
+        state=state,
+    )
+    plan = decide(inp)
+    assert replicas(plan) == {KEY: 2}
+    assert reasons(plan) == {Reason.AT_MIN_REPLICAS}
+
+
+def test_at_max_replicas() -> None:
+    inp = decision(
+        service([GPU], scaling={"maxReplicas": 3}),
+        [pool("l4")],
+        demand=10_000.0,
+        current={KEY: running(3)},
+    )
+    plan = decide(inp)
+    assert replicas(plan) == {KEY: 3}
+    assert reasons(plan) == {Reason.AT_MAX_REPLICAS}
+    assert condition(plan, "Placed") == (False, "AtMaxReplicas")
+
+
+@pytest.mark.parametrize(
+    "observation",
+    [
+        pytest.param({}, id="missing"),
+        pytest.param({"demand": 800.0, "observed_at": NOW - 500}, id="stale"),
+        pytest.param({"demand": None, "p99": 10.0}, id="no-demand"),
+    ],
+)
+def test_held_when_metrics_are_missing_or_stale(observation: dict[str, float]) -> None:
+    inp = decision(service([GPU]), [pool("l4")], current={KEY: running(3)}, **observation)  # type: ignore[arg-type]
+    plan = decide(inp)
+    assert replicas(plan) == {KEY: 3}
+    assert reasons(plan) == {Reason.HELD_METRICS_UNAVAILABLE}
+    assert condition(plan, "MetricsAvailable") == (False, "HeldMetricsUnavailable")
+
+
+def test_no_metrics_and_nothing_running_places_min_replicas() -> None:
+    plan = decide(decision(service([GPU], scaling={"minReplicas": 2}), [pool("l4")]))
+    assert replicas(plan) == {KEY: 2}
+    assert condition(plan, "MetricsAvailable")[0] is False
+
+
+def test_budget_cap_serves_what_the_budget_buys() -> None:
+    spec = service([GPU], budget={"maxHourlyCost": 2.5, "onExceeded": "Cap"})
+    plan = decide(decision(spec, [pool("l4", price=1.0)], demand=2000.0))
+    assert replicas(plan) == {KEY: 2}
+    assert plan.hourly_cost <= 2.5
+    assert reasons(plan) == {Reason.BUDGET_LIMITED}
+    assert condition(plan, "WithinBudget") == (True, "BudgetLimited")
+    assert condition(plan, "Placed") == (False, "BudgetLimited")
+
+
+def test_budget_warn_places_and_says_over_budget() -> None:
+    spec = service([GPU], budget={"maxHourlyCost": 2.5, "onExceeded": "Warn"})
+    plan = decide(decision(spec, [pool("l4", price=1.0)], demand=2000.0))
+    assert replicas(plan) == {KEY: 6}
+    assert condition(plan, "WithinBudget") == (False, "OverBudget")
+
+
+def test_pool_capacity_shared_with_other_services() -> None:
+    crowded = pool("l4", max_replicas=10, used_by_others=8)
+    plan = decide(decision(service([GPU]), [crowded], demand=2000.0))
+    assert replicas(plan) == {KEY: 2}
+    assert reasons(plan) == {Reason.POOL_CAPACITY_LIMITED}
+
+
+def test_no_feasible_option_when_the_slo_is_too_tight() -> None:
+    spec = service([GPU], slo={"latencyMs": 4})
+    plan = decide(decision(spec, [pool("l4")], demand=100.0))
+    assert plan.allocations == ()
+    assert reasons(plan) == {Reason.NO_FEASIBLE_OPTION}
+    assert condition(plan, "Placed") == (False, "NoFeasibleOption")
+
+
+def test_moves_to_a_cheaper_pool_keeping_old_replicas_until_new_ones_are_ready() -> None:
+    pools = [pool("l4"), pool("l4-spot", price=0.3, spot=True)]
+    old = ("gpu", "l4")
+    new = ("gpu", "l4-spot")
+    inp = decision(service([GPU]), pools, demand=500.0, current={old: running(2)})
+    plan = decide(inp)
+    assert replicas(plan) == {old: 2, new: 2}
+    assert Reason.MOVED_TO_CHEAPER_POOL in reasons(plan)
+    assert Reason.MIGRATION_WAITING_FOR_READY in reasons(plan)
+    assert ActionKind.MIGRATE in {a.kind for a in plan.actions}
+    assert condition(plan, "Ready") == (False, "MigrationWaitingForReady")
+    # Next interval: the new replicas are ready, so the old ones go.
+    after = decide(replace(inp, current={old: running(2), new: running(2)}, state=plan.state))
+    assert replicas(after) == {new: 2}
+    scale_down = [a for a in after.actions if a.kind == ActionKind.SCALE_DOWN]
+    assert [(a.pool, a.reason) for a in scale_down] == [("l4", Reason.MOVED_TO_CHEAPER_POOL)]
+
+
+def test_small_savings_do_not_move() -> None:
+    pools = [pool("l4"), pool("l4-b", price=0.95)]
+    plan = decide(
+        decision(service([GPU]), pools, demand=500.0, current={("gpu", "l4"): running(2)})
+    )
+    assert replicas(plan) == {("gpu", "l4"): 2}
+    assert reasons(plan) == {Reason.SAVINGS_BELOW_THRESHOLD}
+
+
+def test_learned_capacity_from_busy_time_ignores_idle_replicas() -> None:
+    busy = DeploymentMetrics(inferences_per_second=400.0, busy_fraction=0.5)  # 400/s per replica
+    idle = DeploymentMetrics(inferences_per_second=10.0, busy_fraction=0.05)
+    base = decision(service([GPU]), [pool("l4")], demand=400.0, current={KEY: running(2)})
+    learned = decide(
+        replace(base, observation=replace(base.observation, per_deployment={KEY: busy}))
+    )  # type: ignore[type-var]
+    # Sample 400/2/0.5 = 400/s at batch 8 matches the profile: factor stays 1.0.
+    assert learned.state.learned_capacity[KEY] == pytest.approx(1.0)
+    slow = DeploymentMetrics(inferences_per_second=200.0, busy_fraction=1.0)  # 100/s per replica
+    slower = decide(
+        replace(base, observation=replace(base.observation, per_deployment={KEY: slow}))
+    )  # type: ignore[type-var]
+    assert slower.state.learned_capacity[KEY] == pytest.approx(0.7 + 0.3 * 0.25)
+    ignored = decide(
+        replace(base, observation=replace(base.observation, per_deployment={KEY: idle}))
+    )  # type: ignore[type-var]
+    assert KEY not in ignored.state.learned_capacity
+
+
+def test_rising_demand_is_forecast_over_the_startup_time() -> None:
+    history = tuple((NOW - 300 + 60 * i, 100.0 + 100.0 * i) for i in range(5))  # +100/s a minute
+    flat = decide(decision(service([GPU]), [pool("l4")], demand=600.0))
+    rising = decide(
+        decision(
+            service([GPU]), [pool("l4")], demand=600.0, state=ServiceState(demand_history=history)
+        )
+    )
+    assert sum(replicas(rising).values()) > sum(replicas(flat).values())
+
+
+def test_accuracy_floor_and_pool_selector() -> None:
+    cheap = variant("int8", accelerators=L4, accuracy=0.7)
+    exact = variant("fp16", accelerators=L4, accuracy=0.9)
+    pools = [
+        pool("l4", labels={"team": "ml", "tier": "prod"}),
+        pool("l4-cheap", price=0.1, labels={"team": "ml", "tier": "dev"}),
+    ]
+    spec = service(
+        [cheap, exact],
+        placement={
+            "minAccuracy": 0.8,
+            "poolSelector": {
+                "matchLabels": {"team": "ml"},
+                "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["dev"]}],
+            },
+        },
+    )
+    plan = decide(decision(spec, pools, demand=300.0))
+    assert replicas(plan) == {("fp16", "l4"): 1}
+
+
+def test_deterministic() -> None:
+    pools = [pool("l4"), pool("l4-spot", price=0.3, spot=True), pool("l4-b", price=0.7)]
+    inp = decision(service([GPU]), pools, demand=1234.0, p99=30.0, current={KEY: running(2)})
+    assert decide(inp) == decide(inp)
