@@ -21,7 +21,7 @@ DEFAULT_VENV = Path(__file__).resolve().parents[3] / ".venv-triton"
 VENV_ENV = "INFERCOST_TRITON_VENV"
 
 
-class TritonNotInstalled(RuntimeError):
+class TritonNotInstalledError(RuntimeError):
     """The Triton virtualenv is missing; the message says how to make it."""
 
 
@@ -36,7 +36,7 @@ def find_site_packages(venv: Path) -> Path:
         venv.glob("lib/python3*/site-packages/pytriton/tritonserver/bin/tritonserver")
     )
     if not candidates:
-        raise TritonNotInstalled(
+        raise TritonNotInstalledError(
             f"no tritonserver under {venv}; run `make triton-venv` (or set {VENV_ENV})"
         )
     return candidates[0].parents[3]
