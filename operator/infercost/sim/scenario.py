@@ -88,6 +88,14 @@ class WorkloadSpec(Model):
     baseline_pool: str = Field(
         min_length=1, description="Pool the hpa, keda-queue and static-peak baselines use."
     )
+    routing: Literal["PerReplica", "CapacityWeighted"] = Field(
+        default="PerReplica",
+        description=(
+            "How requests spread over a service's ready replicas. PerReplica: equal shares, as "
+            "one Kubernetes Service over all the Deployments gives. CapacityWeighted: in "
+            "proportion to each replica's capacity (a weighted gateway); the oracle always is."
+        ),
+    )
     request_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Clients give up on requests queued longer than this."
     )
