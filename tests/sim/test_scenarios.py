@@ -193,6 +193,9 @@ def bench_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, 
     )
     assert result.exit_code == 0, result.output
     assert (tmp / "report" / "report.md").read_text().startswith("# Benchmark")
+    timeline = (tmp / "report" / "decisions-infercost.csv").read_text().splitlines()
+    assert timeline[0] == "time_s,service,action,reason,message"
+    assert "InitialPlacement" in timeline[1]
     for plot in ("demand", "replicas", "p99", "cost"):
         assert (tmp / "report" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
     payload = json.loads(out.read_text())
