@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator clean prometheus triton-venv
+.PHONY: demo test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator bench-sim clean prometheus triton-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+## Real tritonserver (nvidia-pytriton wheel) for the calibration/e2e tests and the sandbox.
+## Its python-backend stub links Debian's libpython, so the venv must come from /usr/bin/python3.
+TRITON_VENV ?= .venv-triton
+TRITON_STAMP := $(TRITON_VENV)/.installed
+$(TRITON_STAMP):
+	/usr/bin/python3 -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install --quiet nvidia-pytriton numpy aiohttp
+	touch $(TRITON_STAMP)
+
+triton-venv: $(TRITON_STAMP)
 
 ## The main job: plan the bundled examples at a low and a high demand (no cluster needed).
 demo: $(STAMP)
@@ -73,17 +84,9 @@ tools: $(STAMP) $(TOOLS_BIN)/helm $(TOOLS_BIN)/kubectl $(TOOLS_BIN)/promtool $(C
 test: check tools prometheus triton-venv
 	$(BIN)/python -m pytest
 
-## Real Prometheus (Debian package) and real Triton (nvidia-pytriton wheel, see ENVIRONMENT.md).
+## Real Prometheus (Debian package, see ENVIRONMENT.md); Triton's venv is `triton-venv` above.
 prometheus:
 	@command -v prometheus >/dev/null || (apt-get update && apt-get install -y prometheus)
-
-TRITON_VENV := .venv-triton
-$(TRITON_VENV)/.installed:
-	/usr/bin/python3 -m venv $(TRITON_VENV)
-	$(TRITON_VENV)/bin/pip install --quiet nvidia-pytriton numpy aiohttp
-	touch $@
-
-triton-venv: $(TRITON_VENV)/.installed
 
 e2e: $(STAMP) prometheus triton-venv
 	$(BIN)/python -m pytest -m e2e
@@ -98,7 +101,11 @@ bench-engine: $(STAMP)
 bench-operator: $(STAMP)
 	$(BIN)/python benchmarks/bench_operator.py --services 1000
 
-bench: bench-engine bench-operator
+## Simulator speed: one simulated week of 100 services (goal: under 60 s on 2 cores).
+bench-sim: $(STAMP)
+	$(BIN)/python -m infercost.sim.bench
+
+bench: bench-engine bench-operator bench-sim
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) $(TRITON_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
