@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator bench-sim clean prometheus triton-venv
+.PHONY: reliability demo test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator bench-sim clean prometheus triton-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,10 @@ e2e: $(STAMP) prometheus triton-venv
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
+
+## Faults, bad input and security (docs/reliability.md); helm for the chart checks.
+reliability: $(STAMP) tools prometheus triton-venv
+	$(BIN)/python -m pytest tests/integration tests/reliability  # RBAC test last, sees both
 
 bench-engine: $(STAMP)
 	$(BIN)/python -m infercost.bench_engine

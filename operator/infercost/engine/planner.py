@@ -315,7 +315,9 @@ def _explain_stall(
 
 def _reason(target: Target, solution: Solution, max_replicas: int) -> Reason:
     """The reason that explains the plan: the binding limit if any, else the scaling reason."""
-    if solution.limit is None or target.reason == Reason.HELD_METRICS_UNAVAILABLE:
+    held = target.reason == Reason.HELD_METRICS_UNAVAILABLE
+    # Holding on no data, only a Cap budget may take replicas away: say so when it does.
+    if solution.limit is None or (held and solution.limit != Reason.BUDGET_LIMITED):
         return target.reason
     if solution.limit == Reason.AT_MAX_REPLICAS and target.max_total < max_replicas:
         return Reason.DEMAND_ABOVE_CAPACITY  # bounded by the scale-up step, more next interval
