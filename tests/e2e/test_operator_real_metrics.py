@@ -280,7 +280,7 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
         control_interval_seconds=INTERVAL,
         prometheus_url=prom.url,
         prometheus_rate_window=WINDOW,
-        prometheus_timeout_seconds=3,
+        prometheus_timeout_seconds=10,
         engine=EngineSettings(metrics_stale_seconds=60),
         metrics_port=0,  # the operator's own /metrics are read from its registry here
     )
