@@ -186,3 +186,23 @@ async def test_rollout_reloads_live_reads_back_and_stops_at_a_failing_pod(
         assert await client.is_model_ready("synth")
     finally:
         await client.close()
+
+
+async def test_a_failed_pod_listing_is_a_warning_not_a_crash(
+    kube: tuple[ApiServer, KubeApi],
+) -> None:
+    server, api = kube
+    rollout = BatchingRollout(api=api, applier=TritonBatching(api, Settings()))
+    current = {("cpu", "a"): CurrentDeployment(replicas=1, ready_replicas=1)}
+    # Injected (the emulator cannot be made to refuse otherwise): the pod list answers 403.
+    server.fail_next(action="list", plural="pods", status=403)
+    await rollout.run(
+        body=BODY,
+        spec=SPEC,
+        plan=plan(BatchConfig(max_batch_size=2, max_queue_delay_us=0)),
+        current=current,
+    )
+    events = await request(server, "GET", f"/api/v1/namespaces/{NS}/events")
+    (warning,) = [e for e in events["items"] if e["reason"] == FAILED]
+    assert "pods not listed" in warning["message"]
+    assert rollout.applied == {}  # nothing remembered: retried at the next reconcile
