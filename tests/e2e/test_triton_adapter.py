@@ -17,6 +17,7 @@ import pytest
 import tritonclient.http.aio as triton_http
 from tritonclient.utils import InferenceServerException
 
+from infercost.adapters.batching import BatchingTarget
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.triton import TritonBatching, batching_of
 from infercost.api.service import InferenceServiceSpec
@@ -206,3 +207,26 @@ async def test_a_failed_pod_listing_is_a_warning_not_a_crash(
     (warning,) = [e for e in events["items"] if e["reason"] == FAILED]
     assert "pods not listed" in warning["message"]
     assert rollout.applied == {}  # nothing remembered: retried at the next reconcile
+
+
+async def test_no_preferred_sizes_reloads_once_not_every_interval(
+    triton: TritonServer, kube: tuple[ApiServer, KubeApi]
+) -> None:
+    # Triton reads back preferred_batch_size [max] when none was given: still the same config.
+    server, api = kube
+    await post_pod(server, "bert-c-0", triton.http_port)
+    applier = TritonBatching(api, Settings(triton_timeout_seconds=10))
+    target = BatchingTarget(
+        namespace=NS,
+        service="bert",
+        variant="cpu",
+        pool="a",
+        model="synth",
+        selector="infercost.io/service=bert,infercost.io/variant=cpu,infercost.io/pool=a",
+    )
+    want = BatchConfig(max_batch_size=2, max_queue_delay_us=300)
+    first = await applier.apply(target, want)
+    assert first.failed is None
+    assert first.changed == ("bert-c-0",)
+    again = await applier.apply(target, want)
+    assert (again.failed, again.changed, again.pods) == (None, (), ("bert-c-0",))
