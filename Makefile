@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint format typecheck imports crds unit integration e2e sim bench bench-engine clean
+.PHONY: demo test check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-sim triton-venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+## Real tritonserver (nvidia-pytriton wheel) for the calibration/e2e tests and the sandbox.
+## Its python-backend stub links Debian's libpython, so the venv must come from /usr/bin/python3.
+TRITON_VENV ?= .venv-triton
+TRITON_STAMP := $(TRITON_VENV)/.installed
+$(TRITON_STAMP):
+	/usr/bin/python3 -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install --quiet nvidia-pytriton numpy aiohttp
+	touch $(TRITON_STAMP)
+
+triton-venv: $(TRITON_STAMP)
 
 ## The main job: plan the bundled examples at a low and a high demand (no cluster needed).
 demo: $(STAMP)
@@ -36,7 +47,7 @@ crds: $(STAMP)
 	$(BIN)/infercost crds
 
 ## Everything CI runs.
-test: check
+test: check triton-venv
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
@@ -45,7 +56,11 @@ unit: $(STAMP)
 bench-engine: $(STAMP)
 	$(BIN)/python -m infercost.engine.bench
 
-bench: bench-engine
+## Simulator speed: one simulated week of 100 services (goal: under 60 s on 2 cores).
+bench-sim: $(STAMP)
+	$(BIN)/python -m infercost.sim.bench
+
+bench: bench-engine bench-sim
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TRITON_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

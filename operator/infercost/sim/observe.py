@@ -1,0 +1,69 @@
+"""What Prometheus would report about the simulated replicas over the last minute."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+from numpy.typing import NDArray
+
+from infercost.sim.fleet import HISTORY_STEPS, Fleet, weighted_p99
+
+FloatArray = NDArray[np.float64]
+
+
+class Window:
+    """Per deployment, over the last HISTORY_STEPS steps (a `rate(...[1m])` window).
+
+    Each figure is computed on first use: the baselines read one, the planner reads all.
+    """
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.served, self.load, self.wait, self.p99 = fleet.hist
+        self.seconds = HISTORY_STEPS * float(fleet.world.step)
+
+    @cached_property
+    def served_rps(self) -> FloatArray:
+        out: FloatArray = self.served.sum(axis=1) / self.seconds
+        return out
+
+    @cached_property
+    def p99_ms(self) -> FloatArray:
+        """NaN where nothing was served."""
+        out: FloatArray = weighted_p99(self.served, self.p99) * 1e3
+        return out
+
+    def _table(self, series: FloatArray) -> FloatArray:
+        every = np.arange(len(self.fleet.svc))
+        out: FloatArray = self.fleet.blend(series, every, self.load)
+        return out
+
+    def _mean(self, values: FloatArray) -> FloatArray:
+        weights = np.where(self.served.sum(axis=1)[:, None] > 0, self.served, 1.0)
+        out: FloatArray = (values * weights).sum(axis=1) / weights.sum(axis=1)
+        return out
+
+    @cached_property
+    def busy(self) -> FloatArray:
+        out: FloatArray = self._table(self.fleet.world.tables.busy).mean(axis=1)
+        return out
+
+    @cached_property
+    def batch(self) -> FloatArray:
+        return self._mean(self._table(self.fleet.world.tables.batch))
+
+    @cached_property
+    def queue_ms(self) -> FloatArray:
+        return self._mean(self._table(self.fleet.world.tables.queue) + self.wait) * 1e3
+
+    @cached_property
+    def in_flight(self) -> FloatArray:
+        """Mean requests queued or running (Little's law)."""
+        latency = self._table(self.fleet.world.tables.mean) + self.wait
+        out: FloatArray = (self.served / float(self.fleet.world.step) * latency).mean(axis=1)
+        return out
+
+
+def window(fleet: Fleet) -> Window:
+    return Window(fleet)

@@ -1,0 +1,197 @@
+"""The infercost policy: the production `planner.decide`, fed what Prometheus would report.
+
+Every control interval each service gets a `DecisionInput` built from the simulator's own
+state (1-minute rates, window p99, busy fraction) and the plan's allocations are applied
+as Deployments would be: new replicas start after provisioning + model load, removed ones
+go at once. `single-pool` is the same planner shown only its best single pool.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from infercost.api.pool import AcceleratorPool
+from infercost.engine import planner
+from infercost.engine.model import (
+    ActionKind,
+    CurrentDeployment,
+    DecisionInput,
+    DeploymentMetrics,
+    EngineSettings,
+    Observation,
+    Plan,
+    PoolView,
+    ServiceState,
+)
+from infercost.sim.fleet import Fleet
+from infercost.sim.observe import Window, window
+from infercost.sim.policy import Policy
+from infercost.sim.world import World
+
+Decide = Callable[[DecisionInput], Plan]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One non-Hold action of the timeline."""
+
+    time: float
+    service: str
+    kind: str
+    reason: str
+    message: str
+
+
+@dataclass
+class _Service:
+    index: int
+    pools: tuple[AcceleratorPool, ...]
+    state: ServiceState = field(default_factory=ServiceState)
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+class Planned(Policy):
+    name = "infercost"
+
+    def __init__(self, decide: Decide | None = None) -> None:
+        self.decide = decide or planner.decide
+        self.timeline: list[Decision] = []
+
+    def pools_for(self, world: World, service: int) -> tuple[AcceleratorPool, ...]:
+        return world.scenario.pools
+
+    def start(self, fleet: Fleet) -> None:
+        world = fleet.world
+        self.world = world
+        self.settings = EngineSettings(
+            control_interval_seconds=float(world.scenario.workload.spec.control_interval)
+        )
+        self.services = [_Service(s, self.pools_for(world, s)) for s in range(len(world.services))]
+        self.by_key = [
+            {o.key: o.index for o in world.options_of(s)} for s in range(len(world.services))
+        ]
+        # Warm start: decide once on the first minute's demand and make that placement ready.
+        first = world.rates[:, : max(60 // world.step, 1)].mean(axis=1)
+        for svc in self.services:
+            observation = Observation(
+                time=0.0, demand_rps=float(first[svc.index]), p99_latency_ms=None
+            )
+            self._decide(fleet, svc, observation=observation, step=0, instant=True)
+
+    def control(self, fleet: Fleet, *, step: int) -> None:
+        win = window(fleet)
+        now = float(step * self.world.step)
+        for svc in self.services:
+            self._decide(fleet, svc, observation=self._observe(fleet, win, svc, now), step=step)
+
+    def _observe(self, fleet: Fleet, win: Window, svc: _Service, now: float) -> Observation | None:
+        per_deployment = {}
+        for key, d in self.by_key[svc.index].items():
+            if fleet.ready[d] == 0 and win.served_rps[d] == 0:
+                continue  # no pods, no series
+            per_deployment[key] = DeploymentMetrics(
+                inferences_per_second=float(win.served_rps[d]),
+                requests_per_second=float(win.served_rps[d]),
+                p99_latency_ms=_finite(win.p99_ms[d]),
+                queue_ms=_finite(win.queue_ms[d]),
+                average_batch=_finite(win.batch[d]),
+                busy_fraction=_finite(win.busy[d]),
+            )
+        if not per_deployment:
+            return None
+        p99s = [m.p99_latency_ms for m in per_deployment.values() if m.p99_latency_ms is not None]
+        return Observation(
+            time=now,
+            demand_rps=sum(m.inferences_per_second or 0.0 for m in per_deployment.values()),
+            p99_latency_ms=max(p99s) if p99s else None,
+            per_deployment=per_deployment,
+        )
+
+    def _pool_views(self, fleet: Fleet, svc: _Service) -> tuple[PoolView, ...]:
+        views = []
+        for pool in svc.pools:
+            name = pool.metadata.name
+            others = sum(
+                int(fleet.replicas[o.index])
+                for o in self.world.options
+                if o.pool.metadata.name == name and o.service != svc.index
+            )
+            views.append(
+                PoolView(
+                    name=name,
+                    labels=pool.metadata.labels,
+                    spec=pool.spec,
+                    hourly_per_node=pool.spec.pricing.hourly_per_node or 0.0,
+                    replicas_used_by_others=others,
+                )
+            )
+        return tuple(views)
+
+    def _decide(
+        self,
+        fleet: Fleet,
+        svc: _Service,
+        *,
+        observation: Observation | None,
+        step: int,
+        instant: bool = False,
+    ) -> None:
+        keys = self.by_key[svc.index]
+        current = {
+            key: CurrentDeployment(
+                replicas=int(fleet.replicas[d]),
+                ready_replicas=int(fleet.ready[d]),
+                batching=fleet.batching[d],
+            )
+            for key, d in keys.items()
+            if fleet.replicas[d] > 0
+        }
+        spec = self.world.services[svc.index].spec
+        now = float(step * self.world.step)
+        plan = self.decide(
+            DecisionInput(
+                spec=spec,
+                pools=self._pool_views(fleet, svc),
+                observation=observation,
+                current=current,
+                state=svc.state,
+                now=now,
+                settings=self.settings,
+            )
+        )
+        svc.state = plan.state
+        wanted = {(a.variant, a.pool): a for a in plan.allocations}
+        for key, d in keys.items():
+            allocation = wanted.get(key)
+            if allocation is not None and allocation.batching != fleet.batching[d]:
+                fleet.set_batching(d, allocation.batching)
+            target = allocation.replicas if allocation is not None else 0
+            if target != fleet.replicas[d]:
+                fleet.scale(d, target, step=step, instant=instant)
+        name = self.world.services[svc.index].metadata.name
+        for action in plan.actions:
+            if action.kind != ActionKind.HOLD:
+                self.timeline.append(
+                    Decision(now, name, action.kind.value, action.reason.value, action.message)
+                )
+
+
+class SinglePool(Planned):
+    """infercost shown only the pool with the lowest cost per throughput for the service."""
+
+    name = "single-pool"
+
+    def pools_for(self, world: World, service: int) -> tuple[AcceleratorPool, ...]:
+        best_pool, best_cost = None, np.inf
+        for option in world.options_of(service):
+            per_replica = world.slo_capacity(option, world.best_batching(option))
+            if per_replica > 0 and option.price_per_replica / per_replica < best_cost:
+                best_pool, best_cost = option.pool, option.price_per_replica / per_replica
+        return (best_pool,) if best_pool is not None else world.scenario.pools

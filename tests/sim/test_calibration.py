@@ -1,0 +1,78 @@
+"""The simulator's queueing model against a real tritonserver (nvidia-pytriton wheel).
+
+A synthetic python-backend model sleeps base + per_item x batch. Its profile is measured
+the way a user measures one (perf_analyzer style: a batch-1 request alone, and the
+saturated throughput at max_batch_size); the simulator then predicts p50 and p99 at four
+open-loop Poisson loads between 20% and 90% of capacity, and each must be within 25% of
+what the real server shows. Needs `make triton-venv` (make test builds it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from infercost.api.service import ProfilePoint
+from infercost.localtriton import SyntheticModel, TritonServer
+from infercost.localtriton.loadgen import batch_latency, closed_loop, poisson_load
+from infercost.sim.latency import ExecCurve, latency_table
+
+pytestmark = pytest.mark.sim
+
+# Modest rates (at most ~95 req/s): the machine has 2 cores shared with other work.
+MODEL = SyntheticModel(base_ms=40.0, per_item_ms=4.0, max_batch_size=8, max_queue_delay_us=0)
+LOADS = ((0.2, 30.0), (0.45, 20.0), (0.7, 15.0), (0.85, 15.0))  # (share of capacity, seconds)
+TOLERANCE = 0.25
+
+
+async def test_predicted_latency_matches_real_triton() -> None:
+    with TritonServer([MODEL]) as server:
+        single = await batch_latency(server.url, model=MODEL.name, batch=1, repeats=15)
+        saturated, latencies = await closed_loop(
+            server.url, model=MODEL.name, concurrency=3 * MODEL.max_batch_size, seconds=6.0
+        )
+        profile = [
+            ProfilePoint(
+                accelerator_type="cpu",
+                batch_size=1,
+                throughput=1 / single,
+                p99_latency_ms=single * 1e3,
+            ),
+            ProfilePoint(
+                accelerator_type="cpu",
+                batch_size=MODEL.max_batch_size,
+                throughput=saturated,
+                p99_latency_ms=float(np.percentile(latencies, 99)) * 1e3,
+            ),
+        ]
+        table = latency_table(
+            ExecCurve.from_profile(profile),
+            max_batch=MODEL.max_batch_size,
+            queue_delay_us=MODEL.max_queue_delay_us,
+            slo_ms=1000.0,
+        )
+        rows = []
+        for load, seconds in LOADS:
+            measured = await poisson_load(
+                server.url, model=MODEL.name, rate=load * table.capacity, seconds=seconds, seed=7
+            )
+            rows.append(
+                (
+                    load,
+                    len(measured),
+                    float(np.percentile(measured, 50)) * 1e3,
+                    float(np.percentile(measured, 99)) * 1e3,
+                    table.quantile_ms(load, 0.5),
+                    table.quantile_ms(load, 0.99),
+                )
+            )
+    print(f"\nprofile: batch 1 {single * 1e3:.1f} ms, saturated {saturated:.1f}/s")
+    print("load  requests  measured p50/p99 ms   predicted p50/p99 ms   error p50/p99")
+    for load, count, m50, m99, p50, p99 in rows:
+        print(
+            f"{load:4.2f}  {count:8d}  {m50:8.1f} {m99:8.1f}     {p50:8.1f} {p99:8.1f}"
+            f"       {p50 / m50 - 1:+.1%} {p99 / m99 - 1:+.1%}"
+        )
+    for load, _, m50, m99, p50, p99 in rows:
+        assert abs(p50 / m50 - 1) <= TOLERANCE, f"p50 at {load:.0%}: {p50:.1f} vs {m50:.1f} ms"
+        assert abs(p99 / m99 - 1) <= TOLERANCE, f"p99 at {load:.0%}: {p99:.1f} vs {m99:.1f} ms"
