@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
 
-from infercost.engine.model import ActionKind, Observation, Plan
+from infercost.engine.model import ActionKind, ConditionVerdict, Observation, Plan
 
 CONDITION_TYPES = ("Ready", "Placed", "MetricsAvailable", "WithinBudget")
 INVALID_SPEC = "InvalidSpec"
@@ -115,7 +117,7 @@ def desired_status(
             generation=generation,
             now=now,
         )
-        for verdict in plan.conditions
+        for verdict in map(partial(_explained, observation=observation), plan.conditions)
     ]
     live = [a for a in plan.allocations if a.replicas > 0]
     placement = [
@@ -153,8 +155,19 @@ def desired_status(
     return {key: _clean(value) for key, value in status.items()}
 
 
+def _explained(verdict: ConditionVerdict, *, observation: Observation | None) -> ConditionVerdict:
+    """MetricsAvailable=False says why when the metrics source knows (PrometheusUnreachable, ...)."""
+    if verdict.type != "MetricsAvailable" or verdict.ok or observation is None:
+        return verdict
+    if observation.unavailable_reason is None:
+        return verdict
+    return replace(
+        verdict, reason=observation.unavailable_reason, message=observation.unavailable_message
+    )
+
+
 def _observed(previous: Mapping[str, Any] | None, obs: Observation | None) -> dict[str, Any] | None:
-    if obs is None:
+    if obs is None or obs.unavailable_reason is not None:
         return dict(previous) if previous else None
     values = {"demandRps": _round(obs.demand_rps, 3), "p99LatencyMs": _round(obs.p99_latency_ms, 3)}
     if previous and all(previous.get(k) == v for k, v in values.items()):

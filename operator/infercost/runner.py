@@ -15,11 +15,13 @@ from typing import Any
 
 import kopf
 
+from infercost.adapters.batching import BatchingApplier
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.metrics import MetricsSource
 from infercost.handlers import build_registry
 from infercost.service import Reconciler
 from infercost.settings import Settings
+from infercost.telemetry import Telemetry
 
 Flag = asyncio.Event | asyncio.Future[Any] | threading.Event
 
@@ -75,6 +77,8 @@ async def run_operator(
     ready_flag: Flag | None = None,
     clock: Callable[[], float] = time.time,
     on_reconciler: Callable[[Reconciler], None] | None = None,
+    telemetry: Telemetry | None = None,
+    batching: BatchingApplier | None = None,
 ) -> None:
     """Run until `stop_flag` is set (or forever)."""
     api = KubeApi(
@@ -82,7 +86,14 @@ async def run_operator(
         retry_attempts=settings.api_retry_attempts,
         retry_backoff=settings.api_retry_backoff_seconds,
     )
-    reconciler = Reconciler(api=api, metrics=metrics, settings=settings, clock=clock)
+    reconciler = Reconciler(
+        api=api,
+        metrics=metrics,
+        settings=settings,
+        clock=clock,
+        telemetry=telemetry,
+        batching=batching,
+    )
     if on_reconciler is not None:
         on_reconciler(reconciler)
     registry = build_registry(reconciler)

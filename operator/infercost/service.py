@@ -19,8 +19,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from infercost import manifests, reporting
+from infercost.adapters.batching import BatchingApplier
 from infercost.adapters.kubernetes import KubeApi
-from infercost.adapters.metrics import MetricsSource, ServiceKey
+from infercost.adapters.metrics import MetricsSource, ServiceKey, observation_for
+from infercost.adapters.triton import TritonBatching
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine import planner
@@ -35,7 +37,9 @@ from infercost.engine.model import (
     ServiceState,
 )
 from infercost.picture import Picture
+from infercost.rollout import BatchingRollout
 from infercost.settings import Settings
+from infercost.telemetry import Telemetry
 
 logger = logging.getLogger("infercost")
 CHILD_KINDS = ("ConfigMap", "Service", "PodDisruptionBudget", "PodMonitor", "Deployment")
@@ -70,8 +74,12 @@ class Reconciler:
         metrics: MetricsSource,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        telemetry: Telemetry | None = None,
+        batching: BatchingApplier | None = None,
     ) -> None:
         self.api, self.metrics, self.settings, self.clock = api, metrics, settings, clock
+        self.telemetry = telemetry or Telemetry()
+        self.rollout = BatchingRollout(api=api, applier=batching or TritonBatching(api, settings))
         self.picture = Picture()
         self.memory: dict[ServiceKey, Memory] = {}
         self.pod_monitors: bool | None = None
@@ -81,6 +89,8 @@ class Reconciler:
 
     def forget(self, namespace: str, name: str) -> None:
         self.picture.service_gone(namespace, name)
+        self.telemetry.forget(namespace, name)
+        self.rollout.forget(namespace, name)
         self.memory.pop((namespace, name), None)
 
     # --- reading ------------------------------------------------------------------------
@@ -121,6 +131,10 @@ class Reconciler:
 
     async def reconcile(self, key: ServiceKey) -> Plan | None:
         """Decide for one service and bring its children and status in line; the Plan or None."""
+        with self.telemetry.reconcile_duration.time():
+            return await self._reconcile(key)
+
+    async def _reconcile(self, key: ServiceKey) -> Plan | None:
         async with self._locks[key]:
             body = self.picture.services.get(key)
             if body is None:
@@ -139,7 +153,7 @@ class Reconciler:
             current = (
                 dict(memory.dry_current) if self.settings.dry_run else self.picture.current(key)
             )
-            observation = (await self.observe(now)).get(key)
+            observation = observation_for(await self.observe(now), key, now=now)
             plan = planner.decide(
                 DecisionInput(
                     spec=spec,
@@ -163,6 +177,7 @@ class Reconciler:
                 }
             else:
                 await self._apply(body, spec, plan, {p.name: p.spec for p in pools}, memory)
+                await self.rollout.run(body=body, spec=spec, plan=plan, current=current)
             ready = {k: d.ready_replicas for k, d in current.items()}
             if self.settings.dry_run:
                 ready = {k: d.replicas for k, d in memory.dry_current.items()}
@@ -174,6 +189,7 @@ class Reconciler:
                 generation=body["metadata"].get("generation"),
                 now=now,
             )
+            self.telemetry.record(key, spec=spec, plan=plan, observation=observation, ready=ready)
             announced = (body.get("status") or {}).get("lastDecision")
             await self._write_status(key, body, desired)
             await self._post_events(body, plan.actions, memory, announced=announced)

@@ -6,7 +6,7 @@ engine's own knobs pass through unchanged to `EngineSettings`.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infercost.engine.model import EngineSettings
@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     )
     all_namespaces: bool = Field(default=True, description="Watch every namespace.")
     metrics_port: int = Field(
-        default=8080, ge=0, le=65535, description="Port of the operator's own /metrics; 0: off."
+        default=9090, ge=0, le=65535, description="Port of the operator's own /metrics; 0: off."
     )
     prometheus_url: str = Field(
         default="http://prometheus-operated.monitoring.svc:9090",
@@ -37,6 +37,53 @@ class Settings(BaseSettings):
     )
     prometheus_token_file: str | None = Field(
         default=None, description="Bearer token file for Prometheus; empty: no authentication."
+    )
+    # Prometheus access (adapters/prometheus.py). Secrets come from files (mounted Secrets) or
+    # the environment; they never appear in logs or in this object's repr.
+    prometheus_username: str | None = Field(
+        default=None, description="Basic-auth user for Prometheus; empty: no basic auth."
+    )
+    prometheus_password: SecretStr | None = Field(
+        default=None, description="Basic-auth password (prefer prometheus_password_file)."
+    )
+    prometheus_password_file: str | None = Field(
+        default=None, description="File holding the basic-auth password (a mounted Secret)."
+    )
+    prometheus_ca_file: str | None = Field(
+        default=None, description="CA bundle that signs Prometheus's TLS certificate."
+    )
+    prometheus_insecure_skip_verify: bool = Field(
+        default=False,
+        description="Do not verify Prometheus's TLS certificate (not for production).",
+    )
+    prometheus_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Timeout of one PromQL query."
+    )
+    prometheus_rate_window: str = Field(
+        default="1m",
+        pattern=r"^[0-9]+[smh]$",
+        description="Range of rate() in the queries; at least 4 scrape intervals.",
+    )
+    prometheus_queries: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Overrides of the PromQL templates by name (demand, requests, p99, queue, execs, "
+            "busy, age, node_cost, node_labels); `$by` and `$window` are substituted."
+        ),
+    )
+    # Triton (adapters/triton.py).
+    triton_port_annotation: str = Field(
+        default="infercost.io/triton-http-port",
+        description="Pod annotation naming Triton's HTTP port when it is not 8000 (sandbox).",
+    )
+    triton_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Timeout of one Triton call (a reload included)."
+    )
+    triton_ready_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Wait for a pod's model to be ready after a reload.",
     )
     api_retry_attempts: int = Field(
         default=5, ge=1, le=50, description="Tries of one API write on 409 Conflict or 5xx."

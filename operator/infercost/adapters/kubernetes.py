@@ -35,6 +35,7 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
     "PodMonitor": ("monitoring.coreos.com/v1", "podmonitors"),
     "Event": ("v1", "events"),
+    "Pod": ("v1", "pods"),  # read only: where to reach Triton for live batching changes
 }
 
 

@@ -7,7 +7,8 @@ each service its slice (DESIGN.md section 5): per-service queries do not scale.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from infercost.engine.model import Observation
@@ -19,5 +20,47 @@ class MetricsSource(Protocol):
     """Where observations come from (Prometheus in a cluster; a fake in tests)."""
 
     async def observe_all(self, *, now: float) -> Mapping[ServiceKey, Observation]:
-        """Observations of every service with metrics; services absent have none."""
+        """Observations of every service with metrics; services absent have none.
+
+        A source that knows why a service has none (Prometheus down, no series) returns an
+        `Observed` whose `missing` says so; `observation_for` turns that into an Observation
+        with demand None and the reason, so the engine holds and status says why.
+        """
         ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unavailable:
+    """Why metrics are unavailable: a condition reason (CamelCase) and a message for people."""
+
+    reason: str
+    message: str
+
+
+class Observed(dict[ServiceKey, Observation]):
+    """Observations by service, plus why the services without one have none."""
+
+    def __init__(
+        self,
+        observations: Iterable[tuple[ServiceKey, Observation]] = (),
+        *,
+        missing: Unavailable | None = None,
+    ) -> None:
+        super().__init__(observations)
+        self.missing = missing
+
+
+def observation_for(
+    observed: Mapping[ServiceKey, Observation], key: ServiceKey, *, now: float
+) -> Observation | None:
+    """The service's observation; for one without, an empty one carrying the reason if known."""
+    found = observed.get(key)
+    if found is not None or not isinstance(observed, Observed) or observed.missing is None:
+        return found
+    return Observation(
+        time=now,
+        demand_rps=None,
+        p99_latency_ms=None,
+        unavailable_reason=observed.missing.reason,
+        unavailable_message=observed.missing.message,
+    )

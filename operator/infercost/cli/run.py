@@ -33,9 +33,10 @@ def run(
     """Run the operator against the cluster of the in-cluster config or KUBECONFIG."""
     import kopf
 
-    from infercost.adapters.no_metrics import NoMetrics
+    from infercost.adapters.prometheus import PrometheusMetrics
     from infercost.runner import discover_credentials, run_operator
     from infercost.settings import Settings
+    from infercost.telemetry import Telemetry
 
     if namespace and all_namespaces:
         raise typer.BadParameter("use either --namespace or --all-namespaces, not both")
@@ -58,13 +59,21 @@ def run(
     except kopf.LoginError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
+    try:
+        metrics = PrometheusMetrics(settings)
+    except ValueError as error:  # an unknown query name in INFERCOST_PROMETHEUS_QUERIES
+        typer.echo(f"error: INFERCOST_{error}", err=True)
+        raise typer.Exit(2) from None
+    telemetry = Telemetry()
+    if settings.metrics_port:
+        telemetry.serve(settings.metrics_port)
     asyncio.run(
         run_operator(
             settings=settings,
             connection=connection,
-            # The Prometheus adapter is its own issue; until then the operator knows no demand.
-            metrics=NoMetrics(),
+            metrics=metrics,
             peering=peering,
             liveness=liveness,
+            telemetry=telemetry,
         )
     )

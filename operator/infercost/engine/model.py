@@ -88,6 +88,10 @@ class Observation:
     demand_rps: float | None
     p99_latency_ms: float | None
     per_deployment: Mapping[tuple[str, str], DeploymentMetrics] = field(default_factory=dict)
+    # Why demand is None, when the metrics source knows (e.g. PrometheusUnreachable,
+    # MetricsStale, MetricsMissing); status reports it on MetricsAvailable=False.
+    unavailable_reason: str | None = None
+    unavailable_message: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
 
 from infercost.localtriton.synthetic import SyntheticModel, write_model
 
@@ -21,7 +20,7 @@ DEFAULT_VENV = Path(__file__).resolve().parents[3] / ".venv-triton"
 VENV_ENV = "INFERCOST_TRITON_VENV"
 
 
-class TritonNotInstalled(RuntimeError):
+class TritonNotInstalled(RuntimeError):  # noqa: N818 - the sim branch's name
     """The Triton virtualenv is missing; the message says how to make it."""
 
 
@@ -53,7 +52,6 @@ class TritonServer:
     metrics_port: int = 0
     workdir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
-    _log_file: BinaryIO | None = None
 
     @property
     def url(self) -> str:
@@ -96,10 +94,8 @@ class TritonServer:
             "--metrics-config=summary_latencies=true",
             "--exit-timeout-secs=2",
         ]
-        self._log_file = open(self.workdir / "triton.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            command, stdout=self._log_file, stderr=subprocess.STDOUT, env=env
-        )
+        with open(self.workdir / "triton.log", "wb") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         self._wait_ready()
         return self
 
@@ -132,9 +128,6 @@ class TritonServer:
                 self.process.kill()
                 self.process.wait(timeout=15)
         self.process = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None

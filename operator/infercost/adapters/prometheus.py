@@ -1,0 +1,179 @@
+"""The Prometheus metrics source: Triton's metrics of all services, one query per metric.
+
+prometheus-api-client is blocking (requests): its calls run in a worker thread so the event
+loop keeps serving watches and timers. Each control interval runs the queries of
+`promql.DEFAULT_QUERIES` (overridable in settings) in turn; the first failure ends the round
+and every service is held with the reason (PrometheusUnreachable, PrometheusError).
+
+Credentials: a bearer token read from a file at each round (projected tokens rotate), basic
+auth (user from settings, password from a file or the environment), TLS verified by default
+against the system CAs or a CA file. They are never logged; URLs are logged without userinfo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import urllib3
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from infercost.adapters import promql
+from infercost.adapters.metrics import Observed, Unavailable
+from infercost.settings import Settings
+
+logger = logging.getLogger("infercost.prometheus")
+
+
+class QueryError(Exception):
+    """A query could not be answered; `reason` is the condition reason to report."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+def redact(url: str) -> str:
+    """The URL without user:password@ (for logs and messages)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _read_secret(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as error:
+        # The path is configuration, not a secret; the content never appears here.
+        raise QueryError(
+            "PrometheusCredentialsUnreadable",
+            f"cannot read the {what} file {path}: {error.strerror}",
+        ) from None
+
+
+class PrometheusClient:
+    """Runs PromQL instant queries with the configured authentication; blocking."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = settings.prometheus_url.rstrip("/")
+        if settings.prometheus_insecure_skip_verify:
+            # Said once here, rather than urllib3 warning on every request.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            logger.warning("TLS verification of Prometheus at %s is off", redact(self.url))
+
+    def _connect(self) -> PrometheusConnect:
+        s = self.settings
+        session = requests.Session()
+        session.verify = (
+            False if s.prometheus_insecure_skip_verify else (s.prometheus_ca_file or True)
+        )
+        headers = {}
+        if s.prometheus_token_file:
+            token = _read_secret(s.prometheus_token_file, "bearer token")
+            headers["Authorization"] = f"Bearer {token}"
+        auth = None
+        if s.prometheus_username:
+            if s.prometheus_password_file:
+                password = _read_secret(s.prometheus_password_file, "password")
+            elif s.prometheus_password is not None:
+                password = s.prometheus_password.get_secret_value()
+            else:
+                password = ""
+            auth = (s.prometheus_username, password)
+        return PrometheusConnect(
+            url=self.url,
+            headers=headers,
+            auth=auth,
+            session=session,
+            retry=Retry(total=0),  # the next control interval is the retry
+            timeout=s.prometheus_timeout_seconds,
+        )
+
+    def run(self, queries: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
+        """Each query's vector result; QueryError on the first that fails."""
+        connection = self._connect()
+        try:
+            return {name: self._one(connection, name, q) for name, q in queries.items()}
+        finally:
+            connection.close()
+
+    def _one(self, connection: PrometheusConnect, name: str, query: str) -> list[dict[str, Any]]:
+        where = redact(self.url)
+        try:
+            result = connection.custom_query(query)
+        except requests.exceptions.Timeout:
+            timeout = self.settings.prometheus_timeout_seconds
+            raise QueryError(
+                "PrometheusUnreachable", f"{where}: query {name} timed out after {timeout:g}s"
+            ) from None
+        except requests.exceptions.SSLError as error:
+            raise QueryError(
+                "PrometheusUnreachable", f"{where}: TLS failed: {_first_line(error)}"
+            ) from None
+        except requests.exceptions.RequestException as error:
+            raise QueryError(
+                "PrometheusUnreachable", f"{where}: {type(error).__name__}: {_first_line(error)}"
+            ) from None
+        except PrometheusApiClientException as error:
+            raise QueryError(
+                "PrometheusError", f"{where}: query {name} failed: {_first_line(error)[:300]}"
+            ) from None
+        except ValueError as error:  # a body that is not the query API's JSON
+            raise QueryError("PrometheusError", f"{where}: query {name}: {error}") from None
+        if not isinstance(result, list):
+            raise QueryError("PrometheusError", f"{where}: query {name} is not an instant vector")
+        return result
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).splitlines()
+    return text[0] if text else type(error).__name__
+
+
+class PrometheusMetrics:
+    """`MetricsSource` over Prometheus: `observe_all` never raises for Prometheus's faults."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: PrometheusClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client or PrometheusClient(settings)
+        self.queries = promql.queries(
+            settings.prometheus_queries, window=settings.prometheus_rate_window
+        )
+        self._last_reason: str | None = None
+
+    async def observe_all(self, *, now: float) -> Observed:
+        try:
+            results = await asyncio.to_thread(self.client.run, self.queries)
+        except QueryError as failed:
+            self._log(failed.reason, failed.message)
+            return Observed(missing=Unavailable(reason=failed.reason, message=failed.message))
+        self._log(None, "")
+        observed = promql.observations(
+            results, now=now, stale_after=self.settings.metrics_stale_seconds
+        )
+        return observed
+
+    def _log(self, reason: str | None, message: str) -> None:
+        # Once per change, not once per interval: a long outage is one warning and one recovery.
+        if reason != self._last_reason:
+            if reason is None:
+                logger.info("Prometheus at %s answers again", redact(self.client.url))
+            else:
+                logger.warning("metrics unavailable (%s): %s", reason, message)
+        self._last_reason = reason

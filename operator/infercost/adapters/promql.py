@@ -1,0 +1,219 @@
+"""PromQL templates and the pure step from query results to per-service Observations.
+
+One query per metric for all services, grouped by the contract labels (DESIGN.md section 5);
+this module turns the per-pod series into each service's slice. No I/O here: the Prometheus
+adapter (prometheus.py) runs the queries and hands the results in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from string import Template
+from typing import Any
+
+from infercost.adapters.metrics import Observed, ServiceKey, Unavailable
+from infercost.engine.model import DeploymentMetrics, Observation
+
+# The labels every Triton series carries once scraped (PodMonitor podTargetLabels or file_sd).
+LABEL_NAMESPACE = "namespace"
+LABEL_SERVICE = "infercost_io_service"
+LABEL_VARIANT = "infercost_io_variant"
+LABEL_POOL = "infercost_io_pool"
+LABEL_POD = "pod"
+BY = ", ".join((LABEL_NAMESPACE, LABEL_SERVICE, LABEL_VARIANT, LABEL_POOL, LABEL_POD))
+
+# Triton's metric names and units (server 2.51): counters in microseconds, summaries with
+# `--metrics-config summary_latencies=true`. A summary's quantiles cannot be aggregated
+# across pods, so p99 is taken per pod and the service's is the worst pod's.
+DEFAULT_QUERIES: Mapping[str, str] = {
+    "demand": "sum by ($by) (rate(nv_inference_count[$window]))",
+    "requests": "sum by ($by) (rate(nv_inference_request_success[$window]))",
+    "p99": 'max by ($by) (nv_inference_request_summary_us{quantile="0.99"})',
+    "queue": "sum by ($by) (rate(nv_inference_queue_duration_us[$window]))",
+    "execs": "sum by ($by) (rate(nv_inference_exec_count[$window]))",
+    "busy": "sum by ($by) (rate(nv_inference_compute_infer_duration_us[$window]))",
+    "age": "time() - max by ($by) (timestamp(nv_inference_count))",
+}
+# OpenCost (by node) and kube-state-metrics' node labels, for pools priced by OpenCost.
+PRICE_QUERIES: Mapping[str, str] = {
+    "node_cost": "avg by (node) (node_total_hourly_cost)",
+    "node_labels": "max by (node, $labels) (kube_node_labels)",
+}
+
+PodKey = tuple[str, str, str, str, str]  # namespace, service, variant, pool, pod
+Results = Mapping[str, Sequence[Mapping[str, Any]]]  # query name -> Prometheus vector result
+
+
+def render(template: str, *, window: str, **extra: str) -> str:
+    """Substitute `$by`, `$window` (and extras); unknown `$names` stay, PromQL braces too."""
+    return Template(template).safe_substitute(by=BY, window=window, **extra)
+
+
+def queries(overrides: Mapping[str, str], *, window: str) -> dict[str, str]:
+    """The rendered service queries: defaults with the settings' overrides by name."""
+    unknown = set(overrides) - set(DEFAULT_QUERIES) - set(PRICE_QUERIES)
+    if unknown:
+        raise ValueError(
+            f"prometheus_queries: unknown name(s) {sorted(unknown)}; "
+            f"known: {sorted({*DEFAULT_QUERIES, *PRICE_QUERIES})}"
+        )
+    return {
+        name: render(overrides.get(name, template), window=window)
+        for name, template in DEFAULT_QUERIES.items()
+    }
+
+
+def value_of(sample: Mapping[str, Any]) -> float:
+    """The float of one vector sample (`value: [time, "text"]`); NaN stays NaN."""
+    return float(sample["value"][1])
+
+
+def by_pod(result: Sequence[Mapping[str, Any]]) -> dict[PodKey, float]:
+    """Samples keyed by the contract labels; series without a service label are not ours."""
+    values: dict[PodKey, float] = {}
+    for sample in result:
+        labels = sample.get("metric") or {}
+        if not labels.get(LABEL_SERVICE) or not labels.get(LABEL_NAMESPACE):
+            continue
+        key = (
+            labels[LABEL_NAMESPACE],
+            labels[LABEL_SERVICE],
+            labels.get(LABEL_VARIANT, ""),
+            labels.get(LABEL_POOL, ""),
+            labels.get(LABEL_POD, ""),
+        )
+        values[key] = value_of(sample)
+    return values
+
+
+@dataclass
+class _Pods:
+    """One (variant, pool)'s pods: per-pod values by query name."""
+
+    values: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+
+
+def _finite(values: Mapping[str, float]) -> list[float]:
+    return [v for v in values.values() if math.isfinite(v)]
+
+
+def _sum(values: Mapping[str, float]) -> float | None:
+    finite = _finite(values)
+    return sum(finite) if finite else None
+
+
+def _ratio(top: float | None, bottom: float | None, scale: float = 1.0) -> float | None:
+    if top is None or bottom is None or bottom <= 0:
+        return None
+    return top / bottom * scale
+
+
+def _busy(v: Mapping[str, Mapping[str, float]], pod: str) -> float | None:
+    """One replica's busy fraction, 0..1.
+
+    Triton credits every request of a batch with the batch's whole compute time (checked
+    against tritonserver 2.51), so busy time is the compute-time rate over the average batch:
+    rate(compute_infer_duration_us) / 1e6 / (inferences / executions).
+    """
+    us, inferences, execs = v["busy"][pod], v["demand"].get(pod), v["execs"].get(pod)
+    if not math.isfinite(us) or inferences is None or not math.isfinite(inferences):
+        return None
+    if inferences <= 0:
+        return 0.0
+    if execs is None or not math.isfinite(execs):
+        return None
+    return min(1.0, us / 1e6 * execs / inferences)
+
+
+def deployment_metrics(pods: _Pods) -> DeploymentMetrics:
+    v = pods.values
+    demand, requests, execs = _sum(v["demand"]), _sum(v["requests"]), _sum(v["execs"])
+    p99 = _finite(v["p99"])
+    batch = _ratio(demand, execs)
+    busy_pods = [b for pod in v["busy"] if (b := _busy(v, pod)) is not None]
+    busy = sum(busy_pods) / len(busy_pods) if busy_pods else None
+    return DeploymentMetrics(
+        inferences_per_second=demand,
+        requests_per_second=requests,
+        p99_latency_ms=max(p99) / 1e3 if p99 else None,
+        queue_ms=_ratio(_sum(v["queue"]), requests, 1e-3),
+        average_batch=batch,
+        busy_fraction=busy,
+    )
+
+
+def _group(results: Results, stale_after: float) -> dict[ServiceKey, dict[tuple[str, str], _Pods]]:
+    """Fresh pods by service and (variant, pool); a pod whose newest sample is stale is left out."""
+    ages = by_pod(results.get("age", ()))
+    services: dict[ServiceKey, dict[tuple[str, str], _Pods]] = defaultdict(dict)
+    for name in DEFAULT_QUERIES:
+        if name == "age":
+            continue
+        for (ns, service, variant, pool, pod), value in by_pod(results.get(name, ())).items():
+            age = ages.get((ns, service, variant, pool, pod))
+            if age is not None and age > stale_after:
+                continue
+            pods = services[(ns, service)].setdefault((variant, pool), _Pods())
+            pods.values[name][pod] = value
+    return services
+
+
+def observations(results: Results, *, now: float, stale_after: float) -> Observed:
+    """Each service's Observation; services without usable demand say why (demand None)."""
+    grouped = _group(results, stale_after)
+    out: list[tuple[ServiceKey, Observation]] = []
+    for key, age in _stale_services(results, stale_after, grouped):
+        message = f"newest sample {age:.0f}s old (stale after {stale_after:.0f}s)"
+        out.append((key, _unavailable(now, "MetricsStale", message)))
+    for key, deployments in grouped.items():
+        per = {k: deployment_metrics(pods) for k, pods in deployments.items()}
+        demands = [d.inferences_per_second for d in per.values()]
+        raw = [v for pods in deployments.values() for v in pods.values["demand"].values()]
+        if raw and all(math.isnan(v) for v in raw):
+            out.append((key, _unavailable(now, "MetricsNaN", "demand is NaN on every pod")))
+            continue
+        if not any(d is not None for d in demands):
+            out.append((key, _unavailable(now, "MetricsMissing", "no demand series")))
+            continue
+        p99s = [d.p99_latency_ms for d in per.values() if d.p99_latency_ms is not None]
+        out.append(
+            (
+                key,
+                Observation(
+                    time=now,
+                    demand_rps=sum(d for d in demands if d is not None),
+                    p99_latency_ms=max(p99s) if p99s else None,
+                    per_deployment=per,
+                ),
+            )
+        )
+    missing = Unavailable(
+        reason="MetricsMissing",
+        message="no Triton series with this service's labels in Prometheus",
+    )
+    return Observed(out, missing=missing)
+
+
+def _stale_services(
+    results: Results, stale_after: float, fresh: Mapping[ServiceKey, object]
+) -> list[tuple[ServiceKey, float]]:
+    """Services whose every pod is stale, with the age of their freshest sample."""
+    newest: dict[ServiceKey, float] = {}
+    for pod, age in by_pod(results.get("age", ())).items():
+        key = (pod[0], pod[1])
+        if key not in fresh:
+            newest[key] = min(age, newest.get(key, math.inf))
+    return [(key, age) for key, age in newest.items() if age > stale_after]
+
+
+def _unavailable(now: float, reason: str, message: str) -> Observation:
+    return Observation(
+        time=now,
+        demand_rps=None,
+        p99_latency_ms=None,
+        unavailable_reason=reason,
+        unavailable_message=message,
+    )

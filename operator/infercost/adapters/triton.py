@@ -1,0 +1,136 @@
+"""Triton's batching, changed live: model config read and reload via tritonclient.http.aio.
+
+Which pods: those of the (variant, pool) by the contract labels, listed through the
+Kubernetes adapter; each is reached at `status.podIP` on Triton's HTTP port (8000, or the
+pod annotation `settings.triton_port_annotation` — the sandbox runs several servers on one
+address). One pod at a time: read its config, reload it only when it differs, wait until the
+model is ready again before the next pod. A failed reload stops the rollout: Triton keeps
+serving the config it had, and the caller reports the failure and tries again later.
+The config sent is always valid: preferred batch sizes never exceed max_batch_size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import tritonclient.http.aio as triton_http
+from tritonclient.utils import InferenceServerException
+
+from infercost.adapters.batching import BatchingOutcome, BatchingTarget
+from infercost.adapters.kubernetes import KubeApi
+from infercost.engine.model import BatchConfig
+from infercost.settings import Settings
+
+logger = logging.getLogger("infercost.triton")
+HTTP_PORT = 8000
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def with_batching(config: Mapping[str, Any], batching: BatchConfig) -> dict[str, Any]:
+    """The model config with this batching; preferred sizes above the maximum are dropped."""
+    size = max(1, batching.max_batch_size)
+    preferred = sorted({b for b in batching.preferred_batch_sizes if 1 <= b <= size})
+    dynamic = dict(config.get("dynamic_batching") or {})
+    dynamic["max_queue_delay_microseconds"] = max(0, batching.max_queue_delay_us)
+    dynamic["preferred_batch_size"] = preferred
+    return {**config, "max_batch_size": size, "dynamic_batching": dynamic}
+
+
+def batching_of(config: Mapping[str, Any]) -> BatchConfig:
+    """What a model config runs (Triton's JSON gives uint64 fields as strings)."""
+    dynamic = config.get("dynamic_batching") or {}
+    return BatchConfig(
+        max_batch_size=int(config.get("max_batch_size") or 0),
+        max_queue_delay_us=int(dynamic.get("max_queue_delay_microseconds") or 0),
+        preferred_batch_sizes=tuple(
+            sorted(int(b) for b in dynamic.get("preferred_batch_size") or ())
+        ),
+    )
+
+
+def runs(config: Mapping[str, Any], batching: BatchConfig) -> bool:
+    want = with_batching(config, batching)
+    return batching_of(config) == batching_of(want)
+
+
+def pod_url(pod: Mapping[str, Any], annotation: str) -> str | None:
+    """host:port of a pod's Triton HTTP endpoint; None while it has no IP."""
+    ip = (pod.get("status") or {}).get("podIP")
+    if not ip:
+        return None
+    port = (pod["metadata"].get("annotations") or {}).get(annotation, HTTP_PORT)
+    return f"{ip}:{int(port)}"
+
+
+class TritonBatching:
+    """`BatchingApplier` over the real Triton HTTP API."""
+
+    def __init__(self, api: KubeApi, settings: Settings) -> None:
+        self.api, self.settings = api, settings
+
+    async def pods(self, target: BatchingTarget) -> list[dict[str, Any]]:
+        found = await self.api.list(
+            "Pod", namespace=target.namespace, label_selector=target.selector
+        )
+        live = [p for p in found if not p["metadata"].get("deletionTimestamp")]
+        return sorted(live, key=lambda p: str(p["metadata"]["name"]))
+
+    async def apply(self, target: BatchingTarget, batching: BatchConfig) -> BatchingOutcome:
+        done: list[str] = []
+        changed: list[str] = []
+        for pod in await self.pods(target):
+            name = pod["metadata"]["name"]
+            url = pod_url(pod, self.settings.triton_port_annotation)
+            if url is None:
+                continue  # not started: it will read the ConfigMap when it starts
+            try:
+                reloaded = await self._one(url, target.model, batching)
+            except (InferenceServerException, *TRANSPORT_ERRORS) as error:
+                message = f"pod {name}: {_describe(error)}"
+                logger.warning("batching of %s/%s not applied: %s", target.namespace, name, message)
+                return BatchingOutcome(pods=tuple(done), failed=message, changed=tuple(changed))
+            done.append(name)
+            if reloaded:
+                changed.append(name)
+        return BatchingOutcome(pods=tuple(done), changed=tuple(changed))
+
+    async def _one(self, url: str, model: str, batching: BatchConfig) -> bool:
+        """Bring one server's model to `batching`; True when it had to be reloaded."""
+        client = triton_http.InferenceServerClient(
+            url, conn_timeout=self.settings.triton_timeout_seconds
+        )
+        try:
+            config = await client.get_model_config(model)
+            if runs(config, batching):
+                return False
+            if int(config.get("max_batch_size") or 0) == 0:
+                raise InferenceServerException(
+                    f"model {model} does not support batching (max_batch_size 0)"
+                )
+            await client.load_model(model, config=json.dumps(with_batching(config, batching)))
+            await self._wait_ready(client, model)
+            after = batching_of(await client.get_model_config(model))
+            if after != batching_of(with_batching(config, batching)):
+                raise InferenceServerException(f"model {model} reloaded but runs {after}")
+            return True
+        finally:
+            await client.close()
+
+    async def _wait_ready(self, client: triton_http.InferenceServerClient, model: str) -> None:
+        deadline = time.monotonic() + self.settings.triton_ready_timeout_seconds
+        while not await client.is_model_ready(model):
+            if time.monotonic() > deadline:
+                raise InferenceServerException(f"model {model} not ready after reload")
+            await asyncio.sleep(0.5)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, InferenceServerException):
+        return str(error.message() or error)[:500]
+    return f"{type(error).__name__}: {error}"[:500]

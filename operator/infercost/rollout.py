@@ -1,0 +1,92 @@
+"""Live batching changes: after a reconcile, bring each (variant, pool)'s Triton pods to the plan.
+
+The plan's batching is also persisted in the ConfigMap (manifests), so new pods start with
+it; this step changes the pods already running without restarting them. It remembers what
+it applied per (variant, pool) and the ready replicas then, so a steady service costs no
+Triton calls. A failure posts one Warning Event per distinct message and is retried at the
+next reconcile (nothing is remembered as applied); the pods keep the config they had.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from infercost.adapters.batching import BatchingApplier, BatchingTarget
+from infercost.adapters.kubernetes import KubeApi
+from infercost.api.service import InferenceServiceSpec
+from infercost.engine.model import BatchConfig, CurrentDeployment, Plan
+from infercost.manifests import LABEL_POOL, LABEL_SERVICE, LABEL_VARIANT, short_name
+
+logger = logging.getLogger("infercost")
+FAILED = "BatchingReloadFailed"
+
+Key = tuple[str, str, str, str]  # namespace, service, variant, pool
+
+
+class BatchingRollout:
+    def __init__(self, *, api: KubeApi, applier: BatchingApplier) -> None:
+        self.api, self.applier = api, applier
+        self.applied: dict[Key, tuple[BatchConfig, int]] = {}
+        self._warned: dict[Key, str] = {}
+
+    def forget(self, namespace: str, service: str) -> None:
+        for key in [k for k in self.applied if k[:2] == (namespace, service)]:
+            self.applied.pop(key)
+
+    async def run(
+        self,
+        *,
+        body: Mapping[str, Any],
+        spec: InferenceServiceSpec,
+        plan: Plan,
+        current: Mapping[tuple[str, str], CurrentDeployment],
+    ) -> None:
+        namespace, service = body["metadata"]["namespace"], body["metadata"]["name"]
+        for allocation in plan.allocations:
+            variant, pool = allocation.variant, allocation.pool
+            running = current.get((variant, pool))
+            if allocation.replicas <= 0 or running is None or running.ready_replicas <= 0:
+                continue  # no pod to change: new pods start from the ConfigMap
+            key = (namespace, service, variant, pool)
+            if self.applied.get(key) == (allocation.batching, running.ready_replicas):
+                continue
+            target = BatchingTarget(
+                namespace=namespace,
+                service=service,
+                variant=variant,
+                pool=pool,
+                model=spec.model.name,
+                selector=",".join(
+                    (
+                        f"{LABEL_SERVICE}={short_name(service)}",
+                        f"{LABEL_VARIANT}={short_name(variant)}",
+                        f"{LABEL_POOL}={short_name(pool)}",
+                    )
+                ),
+            )
+            outcome = await self.applier.apply(target, allocation.batching)
+            if outcome.failed is None:
+                self.applied[key] = (allocation.batching, running.ready_replicas)
+                self._warned.pop(key, None)
+                if outcome.changed:
+                    logger.info(
+                        "%s/%s: batching of %s/%s reloaded on %s",
+                        namespace,
+                        service,
+                        variant,
+                        pool,
+                        ", ".join(outcome.changed),
+                    )
+                continue
+            if self._warned.get(key) != outcome.failed:
+                self._warned[key] = outcome.failed
+                await self.api.post_event(
+                    involved=dict(body),
+                    type_="Warning",
+                    reason=FAILED,
+                    message=f"{variant}/{pool}: {outcome.failed}; kept the previous config, "
+                    "will retry",
+                    action="SetBatching",
+                )

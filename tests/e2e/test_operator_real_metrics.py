@@ -1,0 +1,382 @@
+"""End to end: the operator on REAL metrics and a REAL Triton.
+
+Real: two tritonserver processes (nvidia-pytriton's binary, the synthetic python-backend
+model of infercost.localtriton with two latency curves standing for two pools), Prometheus
+(Debian's) scraping them every second through file_sd with the contract labels, the operator
+embedded with the Prometheus adapter and the Triton batching adapter, against the sandbox API
+server (kmock with Kubernetes semantics) over real HTTP, and load from tritonclient aio.
+
+The test plays what kmock lacks: the Deployment controller and kubelet. For each Deployment the
+operator creates it posts one Pod whose `status.podIP` is 127.0.0.1 and whose annotation
+`infercost.io/triton-http-port` names the real server's port (how the Triton adapter finds a
+pod; in a cluster the port is Triton's 8000), and it marks the replica ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import kmock
+import kopf
+import numpy as np
+import pytest
+import tritonclient.http.aio as triton_http
+from tritonclient.http import InferInput
+
+from infercost.adapters.prometheus import PrometheusMetrics
+from infercost.localtriton import SyntheticModel, TritonServer
+from infercost.localtriton.loadgen import poisson_load
+from infercost.runner import run_operator
+from infercost.sandbox.apiserver import ApiServer
+from infercost.settings import Settings
+from tests.support.prometheus import LocalPrometheus
+
+pytestmark = pytest.mark.e2e
+NS = "ml"
+INTERVAL = 2.0  # control interval (s): short, so the story fits in about two minutes
+WINDOW = "10s"  # rate() window: ten 1 s scrapes
+PORT_ANNOTATION = "infercost.io/triton-http-port"
+# Pool A's replica: 40 ms + 4 ms per item; batch 1 -> 23/s, batch 4 -> 71/s (one instance).
+MODEL_A = SyntheticModel(name="synth", base_ms=40, per_item_ms=4, max_batch_size=1)
+MODEL_B = SyntheticModel(name="synth", base_ms=10, per_item_ms=1, max_batch_size=1)
+SLO_MS = 150.0
+
+
+def pool(name: str, accelerator: str, resource: str, price: float) -> dict[str, Any]:
+    return {
+        "apiVersion": "infercost.io/v1alpha1",
+        "kind": "AcceleratorPool",
+        "metadata": {"name": name},
+        "spec": {
+            "accelerator": {"type": accelerator, "resourceName": resource, "perNode": 1},
+            "pricing": {"hourlyPerNode": price},
+            "provisioningSeconds": 10,
+        },
+    }
+
+
+def service(name: str, accelerator: str, model: SyntheticModel) -> dict[str, Any]:
+    # The profile is the synthetic model's own curve (exec time base + per-item x batch).
+    profile = [
+        {
+            "acceleratorType": accelerator,
+            "batchSize": b,
+            "throughput": round(model.throughput(b), 1),
+            "p99LatencyMs": round(model.exec_ms(b) * 1.1 + 2, 1),
+        }
+        for b in (1, 2, 4)
+    ]
+    return {
+        "apiVersion": "infercost.io/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "model": {"name": "synth"},
+            "variants": [
+                {
+                    "name": "cpu",
+                    "acceleratorTypes": [accelerator],
+                    "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+                    "modelRepository": "s3://models/synth",
+                    "profile": profile,
+                }
+            ],
+            "slo": {"latencyMs": SLO_MS},
+            "scaling": {"minReplicas": 1, "maxReplicas": 6, "scaleDownDelaySeconds": 0},
+            "batching": {"mode": "Auto", "maxBatchSize": 4},
+        },
+    }
+
+
+async def call(api: ApiServer, method: str, url: str, body: Any = None) -> Any:
+    import json
+
+    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
+    data = None if body is None else json.dumps(body)
+    async with api.request(method, url, data=data, headers=headers) as response:
+        payload = await response.json(content_type=None)
+        assert response.status < 300, (method, url, response.status, payload)
+        return payload
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 90, what: str = "condition"
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+async def saturated_throughput(url: str, *, clients: int = 12, seconds: float = 4.0) -> float:
+    """Inferences/s with `clients` requests always in flight (closed loop)."""
+    client = triton_http.InferenceServerClient(url, conn_limit=clients)
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        data = InferInput("INPUT0", [1, 1], "FP32")
+        data.set_data_from_numpy(np.ones((1, 1), dtype=np.float32))
+        while time.perf_counter() < stop:
+            await client.infer("synth", [data])
+            done += 1
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        return done / (time.perf_counter() - started)
+    finally:
+        await client.close()
+
+
+async def max_batch_size(url: str) -> int:
+    client = triton_http.InferenceServerClient(url)
+    try:
+        return int((await client.get_model_config("synth"))["max_batch_size"])
+    finally:
+        await client.close()
+
+
+class Cluster:
+    """The sandbox API server plus the test's stand-in for controllers and kubelet."""
+
+    def __init__(self, api: ApiServer, servers: dict[str, TritonServer], prom: LocalPrometheus):
+        self.api, self.servers, self.prom = api, servers, prom
+        self.pods: set[str] = set()
+
+    async def deployments(self, service: str) -> list[dict[str, Any]]:
+        listed = await call(self.api, "GET", f"/apis/apps/v1/namespaces/{NS}/deployments")
+        return [
+            d
+            for d in listed["items"]
+            if d["metadata"]["labels"].get("infercost.io/service") == service
+        ]
+
+    async def replicas(self, service: str) -> int:
+        return sum(d["spec"]["replicas"] for d in await self.deployments(service))
+
+    async def status(self, service: str) -> dict[str, Any]:
+        url = f"/apis/infercost.io/v1alpha1/namespaces/{NS}/inferenceservices/{service}"
+        return dict((await call(self.api, "GET", url)).get("status") or {})
+
+    async def condition(self, service: str, kind: str) -> dict[str, Any] | None:
+        conditions = (await self.status(service)).get("conditions") or []
+        return next((c for c in conditions if c["type"] == kind), None)
+
+    async def run_pods(self) -> bool:
+        """One ready pod per Deployment of a pool with a server; True once all exist."""
+        listed = await call(self.api, "GET", f"/apis/apps/v1/namespaces/{NS}/deployments")
+        for dep in listed["items"]:
+            labels = dep["spec"]["template"]["metadata"]["labels"]
+            server = self.servers.get(labels["infercost.io/pool"])
+            name = f"{dep['metadata']['name']}-0"
+            if server is None or name in self.pods:
+                continue
+            await call(
+                self.api,
+                "POST",
+                f"/api/v1/namespaces/{NS}/pods",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": name,
+                        "namespace": NS,
+                        "labels": labels,
+                        "annotations": {PORT_ANNOTATION: str(server.http_port)},
+                    },
+                    "spec": {"containers": [{"name": "triton", "image": "triton"}]},
+                },
+            )
+            await call(
+                self.api,
+                "PATCH",
+                f"/api/v1/namespaces/{NS}/pods/{name}/status",
+                {"status": {"phase": "Running", "podIP": "127.0.0.1"}},
+            )
+            await call(
+                self.api,
+                "PATCH",
+                f"/apis/apps/v1/namespaces/{NS}/deployments/{dep['metadata']['name']}/status",
+                {"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}},
+            )
+            self.prom.add_target(
+                f"127.0.0.1:{server.metrics_port}",
+                {
+                    "namespace": NS,
+                    "infercost_io_service": labels["infercost.io/service"],
+                    "infercost_io_variant": labels["infercost.io/variant"],
+                    "infercost_io_pool": labels["infercost.io/pool"],
+                    "pod": name,
+                },
+            )
+            self.pods.add(name)
+        return len(self.pods) == len(self.servers)
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[Cluster]:
+    prom = LocalPrometheus().start()
+    servers: dict[str, TritonServer] = {}
+    try:
+        for pool_name, model in (("cpu-a", MODEL_A), ("t4-b", MODEL_B)):
+            servers[pool_name] = await asyncio.to_thread(TritonServer([model]).start)
+        async with ApiServer() as api, kmock.Server(api):
+            yield Cluster(api, servers, prom)
+    finally:
+        for server in servers.values():
+            server.stop()
+        prom.close()
+
+
+@contextlib.asynccontextmanager
+async def operator(api: ApiServer, settings: Settings) -> AsyncIterator[None]:
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(
+        run_operator(
+            settings=settings,
+            connection=kopf.ConnectionInfo(server=str(api.url)),
+            metrics=PrometheusMetrics(settings),
+            stop_flag=stop,
+            ready_flag=ready,
+        )
+    )
+    await asyncio.wait_for(ready.wait(), timeout=60)
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=30)
+
+
+async def test_operator_observes_scales_tunes_batching_and_holds_without_prometheus(
+    cluster: Cluster,
+) -> None:
+    api, prom = cluster.api, cluster.prom
+    url_a, url_b = cluster.servers["cpu-a"].url, cluster.servers["t4-b"].url
+    before = await saturated_throughput(url_a)
+    settings = Settings(
+        control_interval_seconds=INTERVAL,
+        prometheus_url=prom.url,
+        prometheus_rate_window=WINDOW,
+        prometheus_timeout_seconds=3,
+        metrics_stale_seconds=60,
+    )
+    await call(
+        api,
+        "POST",
+        "/apis/infercost.io/v1alpha1/acceleratorpools",
+        pool("cpu-a", "cpu", "cpu", 0.10),
+    )
+    await call(
+        api,
+        "POST",
+        "/apis/infercost.io/v1alpha1/acceleratorpools",
+        pool("t4-b", "nvidia-t4", "nvidia.com/gpu", 0.53),
+    )
+    isvc = f"/apis/infercost.io/v1alpha1/namespaces/{NS}/inferenceservices"
+    await call(api, "POST", isvc, service("bert", "cpu", MODEL_A))
+    await call(api, "POST", isvc, service("resnet", "nvidia-t4", MODEL_B))
+
+    async with operator(api, settings):
+        await eventually(cluster.run_pods, what="a Deployment per service with its pod")
+
+        # 1. Batching: the operator reloads the real Triton live; read back and measured.
+        await eventually(
+            lambda: _at_least(max_batch_size(url_a), 2), what="batching reloaded on pool A"
+        )
+        after = await saturated_throughput(url_a)
+        print(f"\nthroughput of pool A at saturation: before {before:.1f}/s, after {after:.1f}/s")
+        assert after > before * 1.5
+
+        # 2. Observed demand and p99 against what the load generator measured.
+        seconds, rate_a, rate_b = 14.0, 15.0, 10.0
+        lat_a, lat_b = await asyncio.gather(
+            poisson_load(url_a, model="synth", rate=rate_a, seconds=seconds, seed=1),
+            poisson_load(url_b, model="synth", rate=rate_b, seconds=seconds, seed=2),
+        )
+        observed = await PrometheusMetrics(settings).observe_all(now=time.time())
+        for name, lat in (("bert", lat_a), ("resnet", lat_b)):
+            seen = observed[(NS, name)]
+            measured_rps, measured_p99 = len(lat) / seconds, float(np.percentile(lat, 99)) * 1e3
+            print(
+                f"{name}: demand observed {seen.demand_rps:.2f}/s vs measured {measured_rps:.2f}/s;"
+                f" p99 observed {seen.p99_latency_ms:.1f} ms vs measured {measured_p99:.1f} ms"
+            )
+            assert seen.demand_rps == pytest.approx(measured_rps, rel=0.25)
+            assert seen.p99_latency_ms is not None
+            # Triton's quantile is server-side (no HTTP, no client queueing), over its own window.
+            assert 0.4 * measured_p99 <= seen.p99_latency_ms <= 1.2 * measured_p99
+
+        # 3. Load past capacity: desired replicas rise, for the reason of latency or demand.
+        first = await cluster.replicas("bert")
+        load = asyncio.create_task(poisson_load(url_a, model="synth", rate=110.0, seconds=40))
+        started = time.monotonic()
+        source = PrometheusMetrics(settings)
+
+        async def overload_seen() -> bool:
+            seen = (await source.observe_all(now=time.time())).get((NS, "bert"))
+            return bool(seen and seen.p99_latency_ms and seen.p99_latency_ms > SLO_MS)
+
+        await eventually(overload_seen, what="Prometheus showing p99 above the SLO")
+        visible = time.monotonic()
+        await eventually(lambda: _above(cluster.replicas("bert"), first), what="a scale-up of bert")
+        scaled = time.monotonic()
+        decision = (await cluster.status("bert"))["lastDecision"]
+        print(
+            f"scale-up {first} -> {await cluster.replicas('bert')} replicas: "
+            f"{(scaled - visible) / INTERVAL:.1f} intervals after Prometheus showed the overload "
+            f"({(scaled - started):.1f} s after load began); reason {decision['reason']}"
+        )
+        assert decision["action"] == "ScaleUp"
+        assert decision["reason"] in ("LatencyAboveSLO", "DemandAboveCapacity")
+        assert scaled - visible <= 2 * INTERVAL + 3  # + scheduling slack on a shared machine
+
+        # 4. Prometheus stops: metrics unavailable, the operator holds (no scale-down).
+        held = await cluster.replicas("bert")
+        load.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await load
+        prom.stop()
+        gone = await eventually(
+            lambda: _condition_is(cluster, "bert", "MetricsAvailable", "False"),
+            what="MetricsAvailable=False",
+        )
+        print(f"Prometheus stopped: MetricsAvailable=False {gone['reason']}: {gone['message']}")
+        assert gone["reason"] == "PrometheusUnreachable"
+        for _ in range(3):
+            await asyncio.sleep(INTERVAL)
+            assert await cluster.replicas("bert") == held
+
+        # 5. Prometheus back: metrics available again.
+        prom.start()
+        back = await eventually(
+            lambda: _condition_is(cluster, "bert", "MetricsAvailable", "True"),
+            what="MetricsAvailable=True after the restart",
+        )
+        print(f"Prometheus restarted: MetricsAvailable=True {back['reason']}")
+
+
+async def _at_least(value: Awaitable[int], least: int) -> bool:
+    return await value >= least
+
+
+async def _above(value: Awaitable[int], floor: int) -> bool:
+    return await value > floor
+
+
+async def _condition_is(
+    cluster: Cluster, service: str, kind: str, status: str
+) -> dict[str, Any] | None:
+    found = await cluster.condition(service, kind)
+    return found if found is not None and found["status"] == status else None
