@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-sim triton-venv clean
+.PHONY: demo demo-plan prometheus test check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-sim triton-venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,18 @@ $(TRITON_STAMP):
 
 triton-venv: $(TRITON_STAMP)
 
-## The main job: plan the bundled examples at a low and a high demand (no cluster needed).
-demo: $(STAMP)
+## Real Prometheus (Debian's package) for the e2e tests and the sandbox.
+prometheus:
+	@command -v prometheus >/dev/null || { apt-get update -qq && apt-get install -y -qq prometheus; }
+
+## The main job: the whole loop on this machine (about 4 minutes; Ctrl-C stops it cleanly):
+## kmock API server, the operator, real tritonserver replicas, real Prometheus, a trace replayed.
+## The kubeconfig, logs and the report (PNG + summary.md) land in sandbox-runs/<time>/.
+demo: $(STAMP) triton-venv prometheus
+	$(BIN)/infercost sandbox examples/sandbox/bert.yaml
+
+## Plan the bundled examples at a low and a high demand (no cluster, no processes).
+demo-plan: $(STAMP)
 	$(BIN)/infercost plan examples/pools examples/services --rate 200
 	$(BIN)/infercost plan examples/pools examples/services --rate 20000
 
@@ -47,7 +57,7 @@ crds: $(STAMP)
 	$(BIN)/infercost crds
 
 ## Everything CI runs.
-test: check triton-venv
+test: check triton-venv prometheus
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)

@@ -36,7 +36,7 @@ class Sample:
     slo_ms: float
     desired: dict[str, int] = field(default_factory=dict)  # pool -> spec.replicas
     ready: dict[str, int] = field(default_factory=dict)  # pool -> status.readyReplicas
-    price: dict[str, float] = field(default_factory=dict)  # pool -> $/h per replica (status)
+    placement: dict[str, int] = field(default_factory=dict)  # pool -> replicas (status)
     hourly: float | None = None
     per_million: float | None = None
     target_rps: float | None = None
@@ -150,6 +150,10 @@ class Monitor:
             sample.desired[pool] = sample.desired.get(pool, 0) + int(dep["spec"].get("replicas", 0))
             ready = int((dep.get("status") or {}).get("readyReplicas") or 0)
             sample.ready[pool] = sample.ready.get(pool, 0) + ready
+        for row in status.get("placement") or []:
+            sample.placement[row["pool"]] = sample.placement.get(row["pool"], 0) + int(
+                row["replicas"]
+            )
         cost = status.get("cost") or {}
         sample.hourly, sample.per_million = cost.get("hourly"), cost.get("perMillionInferences")
         sample.status_batch = (status.get("batching") or {}).get("maxBatchSize")
@@ -197,6 +201,21 @@ def view(samples: list[Sample], *, title: str, elapsed: float, total: float) -> 
         d = s.decision
         notes.append(Text(f"{s.service}: {d.get('action')} {d.get('reason')}: {d.get('message')}"))
     return Group(table, *notes)
+
+
+def line(samples: list[Sample], *, elapsed: float) -> str:
+    """The view in one line per service, for logs (--no-live)."""
+    out = []
+    for s in samples:
+        pools = " ".join(f"{p}={s.ready.get(p, 0)}/{n}" for p, n in sorted(s.desired.items()))
+        d = s.decision
+        out.append(
+            f"{elapsed:5.0f}s {s.service} rps={s.sent_rps or 0:.0f} replicas[{pools}] "
+            f"p99={_ms(s.client_p99_ms)}/{_ms(s.server_p99_ms)}ms slo={s.slo_ms:.0f} "
+            f"batch={s.status_batch}{s.triton_batches} $/h={s.hourly} "
+            f"last={d.get('action')}/{d.get('reason')}"
+        )
+    return "\n".join(out)
 
 
 def _ms(value: float | None) -> str:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 
 from infercost.sandbox.cluster import Cluster
-from infercost.sandbox.monitor import Monitor, Sample, view
+from infercost.sandbox.monitor import Monitor, Sample, line, view
 from infercost.sandbox.report import write_report
 from infercost.sandbox.scenario import SandboxScenario
 
@@ -116,8 +116,8 @@ async def _watch(
             elapsed = time.monotonic() - (load_started or started)
             if screen is not None:
                 screen.update(view(samples, title=title, elapsed=elapsed, total=total))
-            elif int(elapsed) % 5 == 0:
-                console.print(view(samples, title=title, elapsed=elapsed, total=total))
+            else:
+                console.print(line(samples, elapsed=elapsed), soft_wrap=True, markup=False)
             if load_started is None:
                 if all(sum(s.ready.values()) > 0 for s in samples) and len(samples) == len(
                     services
