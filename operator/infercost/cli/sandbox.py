@@ -47,4 +47,4 @@ def sandbox(
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
     console.print(f"report: {report / 'summary.md'}")
-    console.print((report / "summary.md").read_text())
+    console.print((report / "summary.md").read_text(), markup=False)

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from infercost.sandbox.client import Api, ApiError, is_ready
-from infercost.sandbox.nodeagent import PORT_ANNOTATION
+from infercost.sandbox.pods import PORT_ANNOTATION
 
 P99_QUERY = (
     'max by (namespace, infercost_io_service) (nv_inference_request_summary_us{quantile="0.99"})'

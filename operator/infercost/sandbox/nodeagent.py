@@ -32,12 +32,16 @@ from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.localtriton.synthetic import SyntheticModel
 from infercost.sandbox.client import Api, ApiError, is_ready
+from infercost.sandbox.pods import (
+    owner_uid,
+    pod_manifest,
+    pod_status,
+    target_labels,
+)
 from infercost.sandbox.prometheus import LocalPrometheus
 from infercost.sandbox.triton import Ports, TritonFactory, ready, synthetic_model
 
 logger = logging.getLogger("infercost.sandbox")
-PORT_ANNOTATION = "infercost.io/triton-http-port"
-METRICS_ANNOTATION = "sandbox.infercost.io/metrics-port"
 POOL_LABEL, VARIANT_LABEL = "infercost.io/pool", "infercost.io/variant"
 TICK = 0.5
 
@@ -92,7 +96,7 @@ class NodeAgent:
             await self._forget(key)  # deleted: by us, by GC of its Deployment, or by a user
         for dep in deployments:
             uid = dep["metadata"].get("uid")
-            owned = [p for p in pods if _owner_uid(p) == uid]
+            owned = [p for p in pods if owner_uid(p) == uid]
             await self._scale(dep, owned)
         for pod in pods:
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
@@ -141,30 +145,7 @@ class NodeAgent:
         )
         name = f"{meta['name']}-{secrets.token_hex(3)}"
         ports = Ports.free()
-        body = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": labels,
-                "annotations": {
-                    **(template["metadata"].get("annotations") or {}),
-                    PORT_ANNOTATION: str(ports.http),
-                    METRICS_ANNOTATION: str(ports.metrics),
-                },
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "Deployment",
-                        "name": meta["name"],
-                        "uid": meta["uid"],
-                        "controller": True,
-                    }
-                ],
-            },
-            "spec": template.get("spec") or {},
-        }
+        body = pod_manifest(dep, name=name, ports=ports)
         await self.api.call("POST", f"/api/v1/namespaces/{namespace}/pods", body)
         await self._pod_status(namespace, name, phase="Pending", ready=False, reason="Provisioning")
         self.runs[(namespace, name)] = PodRun(
@@ -240,7 +221,12 @@ class NodeAgent:
             )
             self.triton.start(run.name, self.models[(run.namespace, run.name)], run.ports)
             run.started = now
-            self.prometheus.add_target(f"127.0.0.1:{run.ports.metrics}", _target_labels(run))
+            self.prometheus.add_target(
+                f"127.0.0.1:{run.ports.metrics}",
+                target_labels(
+                    run.labels, namespace=run.namespace, pod=run.name, node=run.node or ""
+                ),
+            )
             await self._pod_status(
                 run.namespace, run.name, phase="Running", ready=False, reason="Starting"
             )
@@ -263,26 +249,7 @@ class NodeAgent:
     async def _pod_status(
         self, namespace: str, name: str, *, phase: str, ready: bool, reason: str
     ) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        status: dict[str, Any] = {
-            "phase": phase,
-            "conditions": [
-                {
-                    "type": "PodScheduled",
-                    "status": "False" if reason == "Provisioning" else "True",
-                    "reason": reason,
-                    "lastTransitionTime": stamp,
-                },
-                {
-                    "type": "Ready",
-                    "status": "True" if ready else "False",
-                    "reason": reason,
-                    "lastTransitionTime": stamp,
-                },
-            ],
-        }
-        if phase == "Running":
-            status |= {"podIP": "127.0.0.1", "hostIP": "127.0.0.1"}
+        status = pod_status(phase=phase, ready=ready, reason=reason)
         with contextlib.suppress(ApiError):
             await self.api.call(
                 "PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}/status", {"status": status}
@@ -296,17 +263,3 @@ class NodeAgent:
         self.prometheus.remove_target(f"127.0.0.1:{run.ports.metrics}")
         if run.started is not None:
             await self.triton.stop(run.name)
-
-
-def _owner_uid(pod: dict[str, Any]) -> str | None:
-    refs = pod["metadata"].get("ownerReferences") or []
-    return next((r.get("uid") for r in refs if r.get("kind") == "Deployment"), None)
-
-
-def _target_labels(run: PodRun) -> dict[str, str]:
-    labels = {
-        k.replace(".", "_").replace("/", "_").replace("-", "_"): v
-        for k, v in run.labels.items()
-        if k.startswith("infercost.io/")
-    }
-    return {**labels, "namespace": run.namespace, "pod": run.name, "node": run.node or ""}
