@@ -73,6 +73,7 @@ class NodeAgent:
     repository_max_batch: int = 1
     runs: dict[tuple[str, str], PodRun] = field(default_factory=dict)
     models: dict[tuple[str, str], SyntheticModel] = field(default_factory=dict)
+    stopping: set[asyncio.Task[None]] = field(default_factory=set)
     _nodes: int = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -87,6 +88,7 @@ class NodeAgent:
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(self._forget(key) for key in list(self.runs)))
+        await asyncio.gather(*self.stopping, return_exceptions=True)
 
     async def tick(self, probes: aiohttp.ClientSession) -> None:
         deployments = await self.api.items("/apis/apps/v1/deployments")
@@ -262,4 +264,8 @@ class NodeAgent:
             return
         self.prometheus.remove_target(f"127.0.0.1:{run.ports.metrics}")
         if run.started is not None:
-            await self.triton.stop(run.name)
+            # In the background: the pod is gone from the API now; its process may take a few
+            # seconds to drain (Triton's exit timeout) and must not delay the next tick.
+            task = asyncio.create_task(self.triton.stop(run.name))
+            self.stopping.add(task)
+            task.add_done_callback(self.stopping.discard)

@@ -88,7 +88,7 @@ def measure(scenario: SandboxScenario, samples: list[Sample], run_dir: Path) -> 
     )
 
 
-def _plots(samples: list[Sample], folder: Path) -> list[str]:
+def _plots(samples: list[Sample], folder: Path, *, static_hourly: float | None) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,8 +123,11 @@ def _plots(samples: list[Sample], folder: Path) -> list[str]:
     axes[2].set_yscale("log")
     axes[2].set_ylabel("p99 (ms)")
     axes[2].legend(loc="upper right", fontsize=8)
-    axes[3].plot(t, [s.hourly or 0 for s in samples], label="$/h (status)")
+    axes[3].plot(t, [s.hourly or 0 for s in samples], label="this run ($/h in status)")
+    if static_hourly is not None:
+        axes[3].axhline(static_hourly, color="grey", ls="--", label="static-peak (simulated)")
     axes[3].set_ylabel("$/h")
+    axes[3].legend(loc="upper right", fontsize=8)
     axes[3].set_xlabel("seconds (sandbox)")
     fig.tight_layout()
     fig.savefig(folder / "run.png", dpi=90)
@@ -142,10 +145,12 @@ def write_report(
 ) -> Path:
     folder = run_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    plots = _plots(samples, folder)
     measured = measure(scenario, samples, run_dir)
     real = measured.real(scenario)
     sims = {} if interrupted else _simulated(scenario)
+    hours = scenario.scenario.workload.spec.duration / 3600
+    static = sims["static-peak"].cost_usd / hours if "static-peak" in sims else None
+    plots = _plots(samples, folder, static_hourly=static)
     summary = {
         "scenario": scenario.scenario.name,
         "interrupted": interrupted,
