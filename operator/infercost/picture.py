@@ -30,6 +30,10 @@ class Picture:
         self.pools: dict[str, dict[str, Any]] = {}
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self.used_pools: dict[ServiceKey, frozenset[str]] = {}
+        self.prices: dict[str, float] = {}  # pool -> price per node-hour from OpenCost
+        self._by_owner: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self._totals: dict[str, int] | None = None
+        self._pool_specs: dict[str, tuple[Any, AcceleratorPoolSpec | None]] = {}
 
     def service_seen(self, body: Mapping[str, Any]) -> bool:
         """Remember a service; True when its spec is new to this process (reconcile now)."""
@@ -73,7 +77,13 @@ class Picture:
         """Remember a Deployment; True when its ready replicas changed."""
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         before = self.deployments.get(key)
+        if before is not None:
+            self._unindex(key, before)
         self.deployments[key] = dict(body)
+        labels = body["metadata"].get("labels") or {}
+        owner = (key[0], labels.get(manifests.LABEL_SERVICE, ""))
+        self._by_owner.setdefault(owner, {})[key[1]] = self.deployments[key]
+        self._totals = None
 
         def ready(dep: Mapping[str, Any] | None) -> int:
             return int(((dep or {}).get("status") or {}).get("readyReplicas") or 0)
@@ -81,46 +91,73 @@ class Picture:
         return before is not None and ready(before) != ready(body)
 
     def deployment_gone(self, namespace: str, name: str) -> None:
-        self.deployments.pop((namespace, name), None)
+        before = self.deployments.pop((namespace, name), None)
+        if before is not None:
+            self._unindex((namespace, name), before)
+            self._totals = None
+
+    def _unindex(self, key: tuple[str, str], body: Mapping[str, Any]) -> None:
+        labels = body["metadata"].get("labels") or {}
+        owned = self._by_owner.get((key[0], labels.get(manifests.LABEL_SERVICE, "")), {})
+        owned.pop(key[1], None)
+
+    def _owned(self, key: ServiceKey) -> list[dict[str, Any]]:
+        return list(self._by_owner.get((key[0], manifests.short_name(key[1])), {}).values())
+
+    def _pool_totals(self) -> dict[str, int]:
+        """Replicas of all services per pool label; recomputed only after a Deployment changed."""
+        if self._totals is None:
+            totals: defaultdict[str, int] = defaultdict(int)
+            for dep in self.deployments.values():
+                pool = (dep["metadata"].get("labels") or {}).get(manifests.LABEL_POOL, "")
+                totals[pool] += int(dep.get("spec", {}).get("replicas", 0))
+            self._totals = dict(totals)
+        return self._totals
+
+    def _pool_spec(self, name: str, body: Mapping[str, Any]) -> AcceleratorPoolSpec | None:
+        cached = self._pool_specs.get(name)
+        if cached is not None and cached[0] is body:
+            return cached[1]
+        try:
+            spec = AcceleratorPoolSpec.model_validate(body.get("spec") or {})
+        except ValidationError as error:
+            logger.warning("pool %s ignored: %s", name, reporting.validation_message(error))
+            spec = None
+        self._pool_specs[name] = (body, spec)
+        return spec
 
     def pool_views(self, key: ServiceKey) -> tuple[PoolView, ...]:
-        used: defaultdict[str, int] = defaultdict(int)
-        for (namespace, _), dep in self.deployments.items():
-            labels = dep["metadata"].get("labels") or {}
-            owner = (namespace, labels.get(manifests.LABEL_SERVICE))
-            if owner != (key[0], manifests.short_name(key[1])):
-                used[labels.get(manifests.LABEL_POOL, "")] += dep.get("spec", {}).get("replicas", 0)
+        """Every valid pool; other services' replicas count against its capacity."""
+        totals = self._pool_totals()
+        own: defaultdict[str, int] = defaultdict(int)
+        for dep in self._owned(key):
+            pool = (dep["metadata"].get("labels") or {}).get(manifests.LABEL_POOL, "")
+            own[pool] += int(dep.get("spec", {}).get("replicas", 0))
         views = []
         for name, body in sorted(self.pools.items()):
-            try:
-                spec = AcceleratorPoolSpec.model_validate(body.get("spec") or {})
-            except ValidationError as error:
-                logger.warning("pool %s ignored: %s", name, reporting.validation_message(error))
+            spec = self._pool_spec(name, body)
+            if spec is None:
                 continue
+            label = manifests.short_name(name)
             views.append(
                 PoolView(
                     name=name,
                     labels=body["metadata"].get("labels") or {},
                     spec=spec,
-                    hourly_per_node=spec.pricing.hourly_per_node or 0.0,
-                    replicas_used_by_others=used[manifests.short_name(name)],
+                    hourly_per_node=self.prices.get(name, spec.pricing.hourly_per_node or 0.0),
+                    replicas_used_by_others=totals.get(label, 0) - own[label],
                 )
             )
         return tuple(views)
 
     def current(self, key: ServiceKey) -> dict[tuple[str, str], CurrentDeployment]:
+        """What runs now for one service, by (variant, pool)."""
         current = {}
         pools = {manifests.short_name(name): name for name in self.pools}
-        for (namespace, _), dep in self.deployments.items():
+        for dep in self._owned(key):
             labels = dep["metadata"].get("labels") or {}
-            if namespace != key[0] or labels.get(manifests.LABEL_SERVICE) != manifests.short_name(
-                key[1]
-            ):
-                continue
-            variant, pool = (
-                labels.get(manifests.LABEL_VARIANT, ""),
-                labels.get(manifests.LABEL_POOL, ""),
-            )
+            variant = labels.get(manifests.LABEL_VARIANT, "")
+            pool = labels.get(manifests.LABEL_POOL, "")
             current[(variant, pools.get(pool, pool))] = CurrentDeployment(
                 replicas=dep.get("spec", {}).get("replicas", 0),
                 ready_replicas=(dep.get("status") or {}).get("readyReplicas", 0),

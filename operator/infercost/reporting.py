@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from infercost.engine.model import ActionKind, ConditionVerdict, Observation, Plan
+from infercost.engine.model import Action, ActionKind, ConditionVerdict, Observation, Plan
 
 CONDITION_TYPES = ("Ready", "Placed", "MetricsAvailable", "WithinBudget")
 INVALID_SPEC = "InvalidSpec"
@@ -203,3 +203,19 @@ def status_patch(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> 
 
 def involved_pools(plan: Plan, current: Sequence[tuple[str, str]]) -> set[str]:
     return {a.pool for a in plan.allocations} | {pool for _, pool in current}
+
+
+def event_key(action: Action) -> tuple[Any, ...]:
+    # Hold messages carry the reason for holding; other actions are identified by their target.
+    message = action.message if action.kind == ActionKind.HOLD else ""
+    return (action.kind, action.reason, action.variant, action.pool, action.to_replicas, message)
+
+
+def same_hold(action: Action, announced: Mapping[str, Any] | None) -> bool:
+    return (
+        action.kind == ActionKind.HOLD
+        and announced is not None
+        and announced.get("action") == action.kind.value
+        and announced.get("reason") == action.reason.value
+        and announced.get("message") == action.message
+    )

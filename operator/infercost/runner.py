@@ -18,10 +18,10 @@ import kopf
 from infercost.adapters.batching import BatchingApplier
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.metrics import MetricsSource
+from infercost.adapters.prices import PriceSource
 from infercost.handlers import build_registry
 from infercost.service import Reconciler
 from infercost.settings import Settings
-from infercost.telemetry import Telemetry
 
 Flag = asyncio.Event | asyncio.Future[Any] | threading.Event
 
@@ -77,8 +77,8 @@ async def run_operator(
     ready_flag: Flag | None = None,
     clock: Callable[[], float] = time.time,
     on_reconciler: Callable[[Reconciler], None] | None = None,
-    telemetry: Telemetry | None = None,
     batching: BatchingApplier | None = None,
+    prices: PriceSource | None = None,
 ) -> None:
     """Run until `stop_flag` is set (or forever)."""
     api = KubeApi(
@@ -91,8 +91,8 @@ async def run_operator(
         metrics=metrics,
         settings=settings,
         clock=clock,
-        telemetry=telemetry,
         batching=batching,
+        prices=prices,
     )
     if on_reconciler is not None:
         on_reconciler(reconciler)
@@ -103,6 +103,7 @@ async def run_operator(
         return connection
 
     namespaced = not settings.all_namespaces and settings.namespace
+    exporter = reconciler.telemetry.serve(settings.metrics_port) if settings.metrics_port else None
     try:
         await kopf.operator(
             registry=registry,
@@ -116,4 +117,7 @@ async def run_operator(
             ready_flag=ready_flag,
         )
     finally:
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         await api.close()

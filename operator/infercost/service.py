@@ -22,13 +22,13 @@ from infercost import manifests, reporting
 from infercost.adapters.batching import BatchingApplier
 from infercost.adapters.kubernetes import KubeApi
 from infercost.adapters.metrics import MetricsSource, ServiceKey, observation_for
+from infercost.adapters.prices import PriceSource
 from infercost.adapters.triton import TritonBatching
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine import planner
 from infercost.engine.model import (
     Action,
-    ActionKind,
     CurrentDeployment,
     DecisionInput,
     Observation,
@@ -37,6 +37,7 @@ from infercost.engine.model import (
     ServiceState,
 )
 from infercost.picture import Picture
+from infercost.pricing import PoolPricing
 from infercost.rollout import BatchingRollout
 from infercost.settings import Settings
 from infercost.telemetry import Telemetry
@@ -74,13 +75,14 @@ class Reconciler:
         metrics: MetricsSource,
         settings: Settings,
         clock: Callable[[], float] = time.time,
-        telemetry: Telemetry | None = None,
         batching: BatchingApplier | None = None,
+        prices: PriceSource | None = None,
     ) -> None:
         self.api, self.metrics, self.settings, self.clock = api, metrics, settings, clock
-        self.telemetry = telemetry or Telemetry()
+        self.pricing = PoolPricing(api=api, source=prices) if prices is not None else None
         self.rollout = BatchingRollout(api=api, applier=batching or TritonBatching(api, settings))
         self.picture = Picture()
+        self.telemetry = Telemetry()
         self.memory: dict[ServiceKey, Memory] = {}
         self.pod_monitors: bool | None = None
         self._locks: defaultdict[ServiceKey, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -89,7 +91,7 @@ class Reconciler:
 
     def forget(self, namespace: str, name: str) -> None:
         self.picture.service_gone(namespace, name)
-        self.telemetry.forget(namespace, name)
+        self.telemetry.forget((namespace, name))
         self.rollout.forget(namespace, name)
         self.memory.pop((namespace, name), None)
 
@@ -101,6 +103,8 @@ class Reconciler:
             interval = self.settings.control_interval_seconds
             if self._observed is None or now - self._observed[0] >= interval * 0.9:
                 self._observed = (now, await self.metrics.observe_all(now=now))
+                if self.pricing is not None:
+                    await self.pricing.refresh(self.picture, now=now)
             return self._observed[1]
 
     async def _load_children(self, body: Mapping[str, Any], memory: Memory) -> None:
@@ -131,15 +135,11 @@ class Reconciler:
 
     async def reconcile(self, key: ServiceKey) -> Plan | None:
         """Decide for one service and bring its children and status in line; the Plan or None."""
-        with self.telemetry.reconcile_duration.time():
-            return await self._reconcile(key)
-
-    async def _reconcile(self, key: ServiceKey) -> Plan | None:
         async with self._locks[key]:
             body = self.picture.services.get(key)
             if body is None:
                 return None
-            now = self.clock()
+            started, now = time.perf_counter(), self.clock()
             memory = self.memory.setdefault(key, Memory())
             try:
                 spec = InferenceServiceSpec.model_validate(body.get("spec") or {})
@@ -162,7 +162,7 @@ class Reconciler:
                     current=current,
                     state=memory.state,
                     now=now,
-                    settings=self.settings.engine(),
+                    settings=self.settings.for_engine(),
                 )
             )
             memory.state = plan.state
@@ -189,10 +189,11 @@ class Reconciler:
                 generation=body["metadata"].get("generation"),
                 now=now,
             )
-            self.telemetry.record(key, spec=spec, plan=plan, observation=observation, ready=ready)
             announced = (body.get("status") or {}).get("lastDecision")
             await self._write_status(key, body, desired)
             await self._post_events(body, plan.actions, memory, announced=announced)
+            self.telemetry.record(key, spec=spec, plan=plan, ready=ready, observation=observation)
+            self.telemetry.duration.observe(time.perf_counter() - started)
             return plan
 
     async def _apply(
@@ -277,11 +278,16 @@ class Reconciler:
         After a restart the previous round is unknown; status.lastDecision tells which hold
         was already announced.
         """
-        keys = frozenset(_event_key(a) for a in actions)
+        keys = frozenset(reporting.event_key(a) for a in actions)
         prefix = "[dry-run] " if self.settings.dry_run else ""
         for action in actions:
-            if _event_key(action) in memory.last_events or _same_hold(action, announced):
+            if reporting.event_key(action) in memory.last_events or reporting.same_hold(
+                action, announced
+            ):
                 continue
+            self.telemetry.decided(
+                (body["metadata"]["namespace"], body["metadata"]["name"]), action
+            )
             where = f" {action.variant}/{action.pool}" if action.variant else ""
             logger.info(
                 "%s/%s: %s%s%s %s: %s",
@@ -301,19 +307,3 @@ class Reconciler:
                 action=action.kind.value,
             )
         memory.last_events = keys
-
-
-def _event_key(action: Action) -> tuple[Any, ...]:
-    # Hold messages carry the reason for holding; other actions are identified by their target.
-    message = action.message if action.kind == ActionKind.HOLD else ""
-    return (action.kind, action.reason, action.variant, action.pool, action.to_replicas, message)
-
-
-def _same_hold(action: Action, announced: Mapping[str, Any] | None) -> bool:
-    return (
-        action.kind == ActionKind.HOLD
-        and announced is not None
-        and announced.get("action") == action.kind.value
-        and announced.get("reason") == action.reason.value
-        and announced.get("message") == action.message
-    )

@@ -1,10 +1,12 @@
 """Operator settings: environment variables with the prefix `INFERCOST_` (docs/settings.md).
 
 Every knob that changes what the operator does lives here with a documented default; the
-engine's own knobs pass through unchanged to `EngineSettings`.
+engine's own knobs pass through unchanged to `EngineSettings` (INFERCOST_ENGINE__<FIELD>).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,7 +18,9 @@ from infercost.manifests import ManifestSettings
 class Settings(BaseSettings):
     """What `infercost run` reads from its environment (and its command-line flags)."""
 
-    model_config = SettingsConfigDict(env_prefix="INFERCOST_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="INFERCOST_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
 
     control_interval_seconds: float = Field(
         default=15.0, gt=0, le=3600, description="Seconds between two decisions of one service."
@@ -101,25 +105,17 @@ class Settings(BaseSettings):
     run_as_user: int = Field(
         default=1000, ge=1, description="UID the Triton container runs as (NGC images: 1000)."
     )
-    # Engine passthrough (see EngineSettings for meaning).
-    metrics_stale_seconds: float = Field(default=120.0, gt=0)
-    min_busy_fraction_to_learn: float = Field(default=0.2, ge=0, le=1)
-    learned_capacity_weight: float = Field(default=0.3, ge=0, le=1)
-    latency_margin: float = Field(default=0.8, gt=0, le=1)
-    max_scale_up_step: int = Field(default=4, ge=1)
-    move_cost_hours: float = Field(default=0.25, ge=0)
+    engine: EngineSettings = Field(
+        default_factory=EngineSettings,
+        description=(
+            "The engine's knobs (engine/model.py EngineSettings), e.g. "
+            "INFERCOST_ENGINE__MOVE_COST_HOURS=0.5; its control interval is the one above."
+        ),
+    )
 
-    def engine(self) -> EngineSettings:
+    def for_engine(self) -> EngineSettings:
         """The engine's knobs, with this operator's control interval."""
-        return EngineSettings(
-            control_interval_seconds=self.control_interval_seconds,
-            metrics_stale_seconds=self.metrics_stale_seconds,
-            min_busy_fraction_to_learn=self.min_busy_fraction_to_learn,
-            learned_capacity_weight=self.learned_capacity_weight,
-            latency_margin=self.latency_margin,
-            max_scale_up_step=self.max_scale_up_step,
-            move_cost_hours=self.move_cost_hours,
-        )
+        return replace(self.engine, control_interval_seconds=self.control_interval_seconds)
 
     def manifests(self) -> ManifestSettings:
         """The children's shape knobs."""

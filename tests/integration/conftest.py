@@ -82,6 +82,7 @@ async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
     async def start(
         *, metrics: FakeMetrics | None = None, peering: str | None = None, **overrides: Any
     ) -> Operator:
+        overrides.setdefault("metrics_port", 0)  # several operators per process: no fixed port
         settings = Settings(control_interval_seconds=INTERVAL, **overrides)
         metrics = metrics or FakeMetrics()
         stop_flag, ready_flag = asyncio.Event(), asyncio.Event()

@@ -56,8 +56,9 @@ def test_names_and_types_are_the_contract() -> None:
     telemetry = Telemetry()
     plan = planner.decide(decision(SPEC, POOLS, demand=500.0, p99=20.0))
     telemetry.record(("ml", "bert"), spec=SPEC, plan=plan, observation=None, ready={})
-    with telemetry.reconcile_duration.time():
-        pass
+    for action in plan.actions:
+        telemetry.decided(("ml", "bert"), action)
+    telemetry.duration.observe(0.01)
     from prometheus_client import generate_latest
 
     families = {
@@ -78,6 +79,8 @@ def test_values_follow_the_decision_and_unused_pools_are_removed() -> None:
     (allocation,) = [a for a in plan.allocations if a.replicas > 0]
     ready = {("gpu", "g6"): 1}
     telemetry.record(("ml", "bert"), spec=SPEC, plan=plan, observation=observation, ready=ready)
+    for action in plan.actions:
+        telemetry.decided(("ml", "bert"), action)
     svc = {"namespace": "ml", "service": "bert"}
     where = {**svc, "pool": "g6", "variant": "gpu"}
     assert value(telemetry, "infercost_service_hourly_cost", **svc) == pytest.approx(
@@ -105,12 +108,14 @@ def test_values_follow_the_decision_and_unused_pools_are_removed() -> None:
     current = {("gpu", "g6"): CurrentDeployment(replicas=allocation.replicas, ready_replicas=1)}
     held = planner.decide(decision(SPEC, POOLS, current=current))
     telemetry.record(("ml", "bert"), spec=SPEC, plan=held, observation=None, ready=ready)
+    for action in held.actions:
+        telemetry.decided(("ml", "bert"), action)
     assert value(telemetry, "infercost_metrics_available", **svc) == 0.0
     assert value(telemetry, "infercost_service_p99_latency_ms", **svc) is None
     hold = {**svc, "action": "Hold", "reason": "HeldMetricsUnavailable"}
     assert value(telemetry, "infercost_decisions_total", **hold) == 1.0
 
-    telemetry.forget("ml", "bert")
+    telemetry.forget(("ml", "bert"))
     assert value(telemetry, "infercost_pool_desired_replicas", **where) is None
     assert value(telemetry, "infercost_service_hourly_cost", **svc) is None
 
@@ -119,7 +124,7 @@ def test_served_over_http_as_prometheus_scrapes_it() -> None:
     telemetry = Telemetry()
     plan = planner.decide(decision(SPEC, POOLS, demand=100.0, p99=5.0))
     telemetry.record(("ml", "bert"), spec=SPEC, plan=plan, observation=None, ready={})
-    server = telemetry.serve(0, address="127.0.0.1")
+    server = telemetry.serve(0)
     try:
         url = f"http://127.0.0.1:{server.server_port}/metrics"
         with urllib.request.urlopen(url, timeout=10) as response:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -112,19 +113,18 @@ class PrometheusClient:
         where = redact(self.url)
         try:
             result = connection.custom_query(query)
-        except requests.exceptions.Timeout:
-            timeout = self.settings.prometheus_timeout_seconds
-            raise QueryError(
-                "PrometheusUnreachable", f"{where}: query {name} timed out after {timeout:g}s"
-            ) from None
         except requests.exceptions.SSLError as error:
             raise QueryError(
-                "PrometheusUnreachable", f"{where}: TLS failed: {_first_line(error)}"
+                "PrometheusUnreachable", f"{where}: TLS failed: {_tls_cause(error)}"
             ) from None
         except requests.exceptions.RequestException as error:
-            raise QueryError(
-                "PrometheusUnreachable", f"{where}: {type(error).__name__}: {_first_line(error)}"
-            ) from None
+            # With retries off, urllib3 wraps a read timeout in a ConnectionError.
+            if isinstance(error, requests.exceptions.Timeout) or "timed out" in str(error):
+                timeout = self.settings.prometheus_timeout_seconds
+                message = f"{where}: query {name} timed out after {timeout:g}s"
+            else:
+                message = f"{where}: {type(error).__name__}: {_cause(error)}"
+            raise QueryError("PrometheusUnreachable", message) from None
         except PrometheusApiClientException as error:
             raise QueryError(
                 "PrometheusError", f"{where}: query {name} failed: {_first_line(error)[:300]}"
@@ -134,6 +134,17 @@ class PrometheusClient:
         if not isinstance(result, list):
             raise QueryError("PrometheusError", f"{where}: query {name} is not an instant vector")
         return result
+
+
+def _tls_cause(error: BaseException) -> str:
+    found = re.search(r"certificate verify failed[^'\")]*|SSL: [A-Z_]+[^'\")]*", str(error))
+    return found.group(0) if found else _first_line(error)[:200]
+
+
+def _cause(error: BaseException) -> str:
+    """The operating system's words (`[Errno 111] Connection refused`), not urllib3's wrapping."""
+    found = re.search(r"\[Errno -?\d+\] [^'\")]+", str(error))
+    return found.group(0) if found else _first_line(error)[:200]
 
 
 def _first_line(error: BaseException) -> str:
@@ -165,7 +176,7 @@ class PrometheusMetrics:
             return Observed(missing=Unavailable(reason=failed.reason, message=failed.message))
         self._log(None, "")
         observed = promql.observations(
-            results, now=now, stale_after=self.settings.metrics_stale_seconds
+            results, now=now, stale_after=self.settings.engine.metrics_stale_seconds
         )
         return observed
 

@@ -40,7 +40,7 @@ DEFAULT_QUERIES: Mapping[str, str] = {
 # OpenCost (by node) and kube-state-metrics' node labels, for pools priced by OpenCost.
 PRICE_QUERIES: Mapping[str, str] = {
     "node_cost": "avg by (node) (node_total_hourly_cost)",
-    "node_labels": "max by (node, $labels) (kube_node_labels)",
+    "node_labels": "kube_node_labels",
 }
 
 PodKey = tuple[str, str, str, str, str]  # namespace, service, variant, pool, pod

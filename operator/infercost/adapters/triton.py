@@ -65,7 +65,13 @@ def pod_url(pod: Mapping[str, Any], annotation: str) -> str | None:
     if not ip:
         return None
     port = (pod["metadata"].get("annotations") or {}).get(annotation, HTTP_PORT)
-    return f"{ip}:{int(port)}"
+    try:
+        return f"{ip}:{int(port)}"
+    except ValueError:
+        logger.warning(
+            "pod %s: annotation %s=%r is not a port", pod["metadata"]["name"], annotation, port
+        )
+        return None
 
 
 class TritonBatching:

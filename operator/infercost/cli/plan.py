@@ -36,12 +36,15 @@ class ServicePlan:
 @app.command()
 def plan(
     files: list[Path] = typer.Argument(
-        ..., help="AcceleratorPool and InferenceService manifests: files or folders of YAML."
+        ...,
+        metavar="FILE",
+        help="AcceleratorPool and InferenceService manifests: files or folders of YAML.",
     ),
     rate: float | None = typer.Option(
         None,
         "--rate",
         min=0,
+        metavar="RPS",
         help="Demand in inferences/s for every service. Default: what minReplicas serve.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (a contract)."),

@@ -33,10 +33,10 @@ def run(
     """Run the operator against the cluster of the in-cluster config or KUBECONFIG."""
     import kopf
 
+    from infercost.adapters.opencost import OpenCostPrices
     from infercost.adapters.prometheus import PrometheusMetrics
     from infercost.runner import discover_credentials, run_operator
     from infercost.settings import Settings
-    from infercost.telemetry import Telemetry
 
     if namespace and all_namespaces:
         raise typer.BadParameter("use either --namespace or --all-namespaces, not both")
@@ -64,9 +64,6 @@ def run(
     except ValueError as error:  # an unknown query name in INFERCOST_PROMETHEUS_QUERIES
         typer.echo(f"error: INFERCOST_{error}", err=True)
         raise typer.Exit(2) from None
-    telemetry = Telemetry()
-    if settings.metrics_port:
-        telemetry.serve(settings.metrics_port)
     asyncio.run(
         run_operator(
             settings=settings,
@@ -74,6 +71,6 @@ def run(
             metrics=metrics,
             peering=peering,
             liveness=liveness,
-            telemetry=telemetry,
+            prices=OpenCostPrices(settings),
         )
     )

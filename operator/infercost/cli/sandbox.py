@@ -26,7 +26,7 @@ def sandbox(
 ) -> None:
     """Run the scenario on a local stand-in cluster: kmock, the operator, real Triton servers,
     real Prometheus and a load generator; write a report."""
-    from infercost.localtriton.server import TritonNotInstalled
+    from infercost.localtriton.server import TritonNotInstalledError
     from infercost.sandbox.run import run_sandbox
     from infercost.sandbox.scenario import load
     from infercost.sim.scenario import ScenarioError
@@ -40,7 +40,7 @@ def sandbox(
     run_dir = (out or Path("sandbox-runs") / time.strftime("%Y%m%d-%H%M%S")).resolve()
     try:
         report = asyncio.run(run_sandbox(parsed, run_dir=run_dir, console=console, live=live))
-    except TritonNotInstalled as error:
+    except TritonNotInstalledError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
     except RuntimeError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +69,15 @@ def _table(results: dict[str, Result]) -> Table:
     return table
 
 
+def _write_timeline(result: Result, path: Path) -> None:
+    """The decision timeline: one row per non-Hold action, with its reason."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["time_s", "service", "action", "reason", "message"])
+        for d in result.decisions:
+            writer.writerow([f"{d.time:.0f}", d.service, d.kind, d.reason, d.message])
+
+
 def _check_policy(policy: str) -> str:
     if policy not in POLICIES:
         raise typer.BadParameter(f"unknown policy {policy!r}; use one of {', '.join(POLICIES)}")
@@ -117,4 +127,7 @@ def bench_command(
 
         plots = plot_bench(results, report)
         (report / "report.md").write_text(markdown(name, results, plots))
+        for policy, result in results.items():
+            if result.decisions:
+                _write_timeline(result, report / f"decisions-{policy}.csv")
         console.print(f"report written to {report / 'report.md'}")

@@ -43,6 +43,7 @@ class Outcome:
     moved: bool = False
     note: str | None = None
     note_reason: Reason | None = None
+    cap_budget: float | None = None  # a Cap budget binds migrations too
 
 
 def build_plan(
@@ -57,7 +58,14 @@ def build_plan(
     by_key = {option.key: option for option in options}
     current = {key: dep for key, dep in inp.current.items() if dep.replicas > 0}
     wanted = dict(outcome.solution.replicas)
-    final, waiting = keep_until_ready(wanted, current=current, by_key=by_key, demand=demand)
+    final, waiting = keep_until_ready(
+        wanted,
+        current=current,
+        by_key=by_key,
+        demand=demand,
+        max_total=inp.spec.scaling.max_replicas,
+        max_hourly=outcome.cap_budget,
+    )
     allocations = allocations_for(final, by_key=by_key, current=current, state=state)
     reason = _headline(inp, outcome, final, by_key)
     actions = _scale_actions(
@@ -68,12 +76,12 @@ def build_plan(
         reason=reason,
         finishing=set(inp.state.migrating_from),
     )
-    actions += _batching_actions(allocations, current=current, state=inp.state, by_key=by_key)
-    if not actions:
+    if not actions:  # no replica changes: say why the replicas stay as they are
         message = outcome.note or outcome.target.message
-        actions.append(
-            Action(kind=ActionKind.HOLD, reason=outcome.note_reason or reason, message=message)
-        )
+        # A binding limit (budget, pool room, maxReplicas) matters more than why we did not move.
+        why = reason if outcome.solution.limit else (outcome.note_reason or reason)
+        actions.append(Action(kind=ActionKind.HOLD, reason=why, message=message))
+    actions += _batching_actions(allocations, current=current, state=inp.state, by_key=by_key)
     hourly = sum(allocation.hourly_cost for allocation in allocations)
     scaled = any(a.kind in (ActionKind.SCALE_UP, ActionKind.SCALE_DOWN) for a in actions)
     conditions = (
@@ -140,7 +148,7 @@ def _headline(
     total = sum(final.values())
     floor = inp.spec.scaling.min_replicas
     if (
-        outcome.reason in (Reason.DEMAND_BELOW_CAPACITY, Reason.STEADY, Reason.INITIAL_PLACEMENT)
+        outcome.reason in (Reason.DEMAND_BELOW_CAPACITY, Reason.STEADY)
         and solution.limit is None
         and total == floor
         and floor > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from infercost.engine.batching import OFF
@@ -15,8 +16,14 @@ def keep_until_ready(
     current: Mapping[Key, CurrentDeployment],
     by_key: Mapping[Key, Option],
     demand: float,
+    max_total: int,
+    max_hourly: float | None,
 ) -> tuple[dict[Key, int], bool]:
-    """Wanted replicas, plus the old ones that must stay until their replacements are ready."""
+    """Wanted replicas, plus the old ones that must stay until their replacements are ready.
+
+    Old replicas are kept only up to `max_total` replicas and `max_hourly` $/h in all
+    (maxReplicas and a Cap budget hold even during a migration), most efficient first.
+    """
     final = dict(wanted)
     starting = any(
         n > (current[k].ready_replicas if k in current else 0) for k, n in wanted.items()
@@ -28,11 +35,24 @@ def keep_until_ready(
         min(n, current[k].ready_replicas if k in current else 0) * throughput_of(k, by_key)
         for k, n in wanted.items()
     )
-    if ready_capacity >= demand and demand > 0:
+    if ready_capacity >= demand:
         return final, False
-    for key in shrinking:
-        final[key] = current[key].replicas
-    return final, True
+    room = max_total - sum(final.values())
+    money = math.inf if max_hourly is None else max_hourly - _hourly(final, by_key)
+    for key in sorted(shrinking, key=lambda k: (-throughput_of(k, by_key), k)):
+        keep = min(current[key].replicas - final.get(key, 0), max(0, room))
+        price = by_key[key].hourly_cost if key in by_key else 0.0
+        if price > 0 and money < math.inf:
+            keep = min(keep, max(0, math.floor(money / price + 1e-9)))
+        if keep > 0:
+            final[key] = final.get(key, 0) + keep
+            room -= keep
+            money -= keep * price
+    return final, any(final.get(k, 0) > wanted.get(k, 0) for k in shrinking)
+
+
+def _hourly(replicas: Mapping[Key, int], by_key: Mapping[Key, Option]) -> float:
+    return sum(by_key[k].hourly_cost * n for k, n in replicas.items() if k in by_key)
 
 
 def throughput_of(key: Key, by_key: Mapping[Key, Option]) -> float:

@@ -2,8 +2,9 @@
 
 The capacity model has two sources. The prior is the benchmark profile in the spec:
 throughput and p99 latency measured at a few batch sizes per accelerator type, linearly
-interpolated in between and never extrapolated past the largest measured batch (a guess
-there would be optimistic). The learned part is a correction factor on that prior,
+interpolated in between, never extrapolated past the largest measured batch (a guess there
+would be optimistic), and below the smallest one scaled down in proportion to the batch
+(no batching gain assumed) with the smallest batch's latency. The learned part is a correction factor on that prior,
 estimated online as inferences/s divided by busy fraction and blended into the state.
 """
 
@@ -29,6 +30,10 @@ class ProfileCurve:
         return self.batch_sizes[-1]
 
     def throughput_at(self, batch: int) -> float:
+        if batch < self.batch_sizes[0]:
+            # Below the smallest measured batch assume no batching gain at all (a line
+            # through the origin): the conservative guess, never an optimistic one.
+            return self.throughputs[0] * batch / self.batch_sizes[0]
         return _interpolate(self.batch_sizes, self.throughputs, batch)
 
     def latency_at(self, batch: int) -> float:
@@ -101,7 +106,11 @@ def capacity_sample(
 
 
 def blend_capacity_factor(
-    *, previous: float | None, prior_throughput: float, sample: float, weight: float
+    *,
+    previous: float | None,
+    prior_throughput: float,
+    sample: float,
+    settings: EngineSettings,
 ) -> float:
     """Blend a capacity sample, as a factor on the profile's throughput, into what was learned.
 
@@ -111,5 +120,10 @@ def blend_capacity_factor(
     """
     base = 1.0 if previous is None else previous
     observed = sample / prior_throughput if prior_throughput > 0 else base
+    weight = settings.learned_capacity_weight
     blended = (1.0 - weight) * base + weight * observed
-    return min(10.0, max(0.1, blended))
+    return clamp_factor(blended, settings)
+
+
+def clamp_factor(factor: float, settings: EngineSettings) -> float:
+    return min(settings.learned_capacity_max, max(settings.learned_capacity_min, factor))

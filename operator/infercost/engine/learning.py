@@ -8,7 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from infercost.api.service import InferenceServiceSpec
-from infercost.engine.cost import blend_capacity_factor, capacity_sample, profile_curve
+from infercost.engine.cost import (
+    blend_capacity_factor,
+    capacity_sample,
+    clamp_factor,
+    profile_curve,
+)
 from infercost.engine.model import (
     BatchConfig,
     CurrentDeployment,
@@ -19,17 +24,18 @@ from infercost.engine.model import (
 )
 from infercost.engine.options import Key
 
-_MIN_FACTOR = 0.1
-
 
 def observed_p99(
-    observation: Observation | None, current: Mapping[Key, object]
+    observation: Observation | None, current: Mapping[Key, CurrentDeployment]
 ) -> dict[Key, float]:
-    """p99 per running (variant, pool): its own when scraped, else the service's (max over pods)."""
+    """p99 per serving (variant, pool): its own when scraped, else the service's (max over
+    pods). Deployments with no ready replica serve nothing, so no latency is theirs."""
     if observation is None:
         return {}
     result: dict[Key, float] = {}
-    for key in current:
+    for key, deployment in current.items():
+        if deployment.ready_replicas <= 0:
+            continue
         metrics = observation.per_deployment.get(key)
         p99 = metrics.p99_latency_ms if metrics is not None else None
         p99 = p99 if p99 is not None else observation.p99_latency_ms
@@ -70,12 +76,21 @@ def learn_capacity(
                 previous=learned.get(key),
                 prior_throughput=curve.throughput_at(batching),
                 sample=sample,
-                weight=settings.learned_capacity_weight,
+                settings=settings,
             )
-        if p99.get(key, 0.0) > spec.slo.latency_ms:
+        if p99.get(key, 0.0) > spec.slo.latency_ms and not starting(current):
             cut = learned.get(key, 1.0) * settings.slo_breach_capacity_cut
-            learned[key] = max(_MIN_FACTOR, cut)
+            learned[key] = clamp_factor(cut, settings)
     return learned
+
+
+def starting(current: Mapping[Key, CurrentDeployment]) -> bool:
+    """Replicas are still starting: latency now says nothing about capacity once they serve.
+
+    SLO feedback waits for them; cutting capacity every interval of a several-minute start
+    would compound into a large over-provision.
+    """
+    return any(dep.ready_replicas < dep.replicas for dep in current.values())
 
 
 def _batching_in_effect(

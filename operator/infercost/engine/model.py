@@ -28,6 +28,7 @@ class Reason(StrEnum):
     MOVED_TO_CHEAPER_POOL = "MovedToCheaperPool"
     MIGRATION_WAITING_FOR_READY = "MigrationWaitingForReady"
     SAVINGS_BELOW_THRESHOLD = "SavingsBelowThreshold"
+    MOVE_COOLDOWN = "MoveCooldown"  # a cheaper placement waits: the last move was recent
     BUDGET_LIMITED = "BudgetLimited"
     OVER_BUDGET = "OverBudget"
     POOL_CAPACITY_LIMITED = "PoolCapacityLimited"
@@ -111,10 +112,13 @@ class EngineSettings:
     metrics_stale_seconds: float = 120.0  # older observations count as missing
     min_busy_fraction_to_learn: float = 0.2  # near-idle replicas teach nothing about capacity
     learned_capacity_weight: float = 0.3  # blend of an observation into learned capacity
+    learned_capacity_min: float = 0.1  # learned factor on the profile never goes below this
+    learned_capacity_max: float = 10.0  # ... nor above this: past it, re-benchmark the model
     latency_margin: float = 0.8  # batching keeps queue delay + execution under margin x SLO
     max_scale_up_step: int = 4  # like HPA: at most max(this, 100%) new replicas per interval
     move_cost_hours: float = 0.25  # one-off cost of starting a replica, in hours of its price
     move_payback_hours: float = 24.0  # a move's start-up cost must pay back within this long
+    move_cooldown_seconds: float = 900.0  # moves for savings at most this often (no flapping)
     batch_increase_step: int = 2  # additive increase of max_batch_size per interval after a cut
     slo_breach_capacity_cut: float = 0.9  # learned capacity x this per interval p99 is above SLO
     forecast_window_seconds: float = 600.0  # demand history the trend is fitted on
@@ -134,6 +138,7 @@ class ServiceState:
     last_scale_time: float | None = None
     # Deployments kept only until their replacements are ready (not capacity to plan with).
     migrating_from: tuple[tuple[str, str], ...] = ()
+    last_move_time: float | None = None  # last move to a cheaper placement (for the cooldown)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,7 +162,7 @@ class Allocation:
     pool: str
     replicas: int
     batching: BatchConfig
-    hourly_cost: float
+    hourly_cost: float  # $/h of all `replicas` of this allocation (not per replica)
     throughput_per_replica: float  # inferences/s at the SLO with this batching
 
 

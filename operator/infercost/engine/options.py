@@ -9,13 +9,18 @@ room, and some batching meets the SLO. Infeasible options are kept with the reas
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
 from infercost.api.common import LabelSelector
 from infercost.api.pool import AcceleratorPoolSpec, CapacityType
-from infercost.api.service import InferenceServiceSpec, Variant
+from infercost.api.service import BatchingMode, InferenceServiceSpec, Variant
 from infercost.engine.batching import BatchChoice, choose_batching
-from infercost.engine.cost import cost_per_million, profile_curve, replica_hourly_cost
+from infercost.engine.cost import (
+    ProfileCurve,
+    cost_per_million,
+    profile_curve,
+    replica_hourly_cost,
+)
 from infercost.engine.model import BatchConfig, EngineSettings, PoolView
 
 Key = tuple[str, str]  # (variant, pool)
@@ -69,6 +74,40 @@ def selects(selector: LabelSelector | None, labels: Mapping[str, str]) -> bool:
     return True
 
 
+@dataclass(kw_only=True)
+class _Pricing:
+    """What every option of one call shares, with per-call memos (curves, batching choices)."""
+
+    spec: InferenceServiceSpec
+    settings: EngineSettings
+    learned: Mapping[Key, float]
+    previous_batching: Mapping[Key, BatchConfig]
+    observed_p99: Mapping[Key, float]
+    curves: dict[tuple[str, str], ProfileCurve | None] = field(default_factory=dict)
+    choices: dict[tuple[object, ...], BatchChoice | None] = field(default_factory=dict)
+
+    def curve(self, variant: Variant, accelerator: str) -> ProfileCurve | None:
+        memo = (variant.name, accelerator)
+        if memo not in self.curves:
+            self.curves[memo] = profile_curve(variant, accelerator)
+        return self.curves[memo]
+
+    def batching(self, key: Key, curve: ProfileCurve, accelerator: str) -> BatchChoice | None:
+        previous, p99 = self.previous_batching.get(key), self.observed_p99.get(key)
+        # Pools of one accelerator type (spot and on-demand) get the same choice: compute once.
+        memo = (key[0], accelerator, previous, p99)
+        if memo not in self.choices:
+            self.choices[memo] = choose_batching(
+                curve,
+                spec=self.spec.batching,
+                slo_ms=self.spec.slo.latency_ms,
+                settings=self.settings,
+                previous=previous,
+                observed_p99_ms=p99,
+            )
+        return self.choices[memo]
+
+
 def build_options(
     *,
     spec: InferenceServiceSpec,
@@ -79,72 +118,59 @@ def build_options(
     observed_p99: Mapping[Key, float],
 ) -> list[Option]:
     """Every (variant, pool) of the service in a stable order (spec order, then pool name)."""
+    pricing = _Pricing(
+        spec=spec,
+        settings=settings,
+        learned=learned,
+        previous_batching=previous_batching,
+        observed_p99=observed_p99,
+    )
     ordered = sorted(pools, key=lambda pool: pool.name)
-    return [
-        _option(
-            variant=variant,
-            pool=pool,
-            spec=spec,
-            settings=settings,
-            learned=learned,
-            previous_batching=previous_batching,
-            observed_p99=observed_p99,
-        )
-        for variant in spec.variants
-        for pool in ordered
-    ]
+    return [_option(pricing, variant, pool) for variant in spec.variants for pool in ordered]
 
 
-def _option(
-    *,
-    variant: Variant,
-    pool: PoolView,
-    spec: InferenceServiceSpec,
-    settings: EngineSettings,
-    learned: Mapping[Key, float],
-    previous_batching: Mapping[Key, BatchConfig],
-    observed_p99: Mapping[Key, float],
-) -> Option:
+def _option(pricing: _Pricing, variant: Variant, pool: PoolView) -> Option:
     key = (variant.name, pool.name)
+    spec, settings = pricing.spec, pricing.settings
     accelerator = pool.spec.accelerator.type
     free = None
     if pool.spec.max_replicas is not None:
         free = max(0, pool.spec.max_replicas - pool.replicas_used_by_others)
-    base = Option(
+    throughput, choice = 0.0, None
+    curve = pricing.curve(variant, accelerator)
+    why_not = _static_why_not(variant=variant, pool=pool, spec=spec, profiled=curve is not None)
+    if why_not is None and curve is not None:
+        choice = pricing.batching(key, curve, accelerator)
+        if choice is None:
+            why_not = _too_slow(curve, spec=spec, settings=settings)
+        else:
+            factor = pricing.learned.get(key, 1.0)
+            throughput = curve.throughput_at(choice.config.max_batch_size) * factor
+            if free == 0:
+                why_not = "pool is full (maxReplicas used by other services)"
+    return Option(
         variant=variant.name,
         pool=pool.name,
         accelerator_type=accelerator,
         hourly_cost=replica_hourly_cost(pool, variant),
-        throughput=0.0,
-        batching=None,
+        throughput=throughput,
+        batching=choice,
         spot=pool.spec.capacity_type == CapacityType.SPOT,
         free_replicas=free,
         startup_seconds=float(pool.spec.provisioning_seconds + variant.startup_seconds),
+        why_not=why_not,
     )
-    curve = profile_curve(variant, accelerator)
-    why_not = _static_why_not(variant=variant, pool=pool, spec=spec, profiled=curve is not None)
-    if why_not is not None or curve is None:
-        return replace(base, why_not=why_not or "not profiled")
-    choice = choose_batching(
-        curve,
-        spec=spec.batching,
-        slo_ms=spec.slo.latency_ms,
-        settings=settings,
-        previous=previous_batching.get(key),
-        observed_p99_ms=observed_p99.get(key),
+
+
+def _too_slow(curve: ProfileCurve, *, spec: InferenceServiceSpec, settings: EngineSettings) -> str:
+    budget = settings.latency_margin * spec.slo.latency_ms
+    fixed = spec.batching.mode == BatchingMode.FIXED
+    batch = (spec.batching.max_batch_size or 1) if fixed else 1
+    which = "the fixed batching" if fixed else "the smallest batch"
+    return (
+        f"p99 {curve.latency_at(batch):.1f} ms at {which} exceeds "
+        f"{settings.latency_margin:g} x SLO = {budget:.1f} ms"
     )
-    if choice is None:
-        budget = settings.latency_margin * spec.slo.latency_ms
-        return replace(
-            base,
-            why_not=(
-                f"p99 {curve.latency_at(1):.1f} ms at batch 1 (or the fixed batching) exceeds "
-                f"{settings.latency_margin:g} x SLO = {budget:.1f} ms"
-            ),
-        )
-    throughput = curve.throughput_at(choice.config.max_batch_size) * learned.get(key, 1.0)
-    why_full = "pool is full (maxReplicas used by other services)" if free == 0 else None
-    return replace(base, throughput=throughput, batching=choice, why_not=why_full)
 
 
 def _static_why_not(

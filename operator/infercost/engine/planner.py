@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from infercost.api.service import BudgetAction
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.forecast import linear_forecast, window_max
-from infercost.engine.learning import learn_capacity, observed_p99, remember_demand
+from infercost.engine.learning import learn_capacity, observed_p99, remember_demand, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.options import Key, Option, build_options
 from infercost.engine.placement import Problem, Solution, single_option, solve
@@ -45,16 +45,28 @@ def decide(inp: DecisionInput) -> Plan:
     """The plan for one service at `inp.now`."""
     ready = _prepare(inp)
     if not ready.fresh and ready.current:
-        return hold_plan(inp=inp, options=ready.options, current=ready.current, state=ready.state)
-    target = _target(
-        inp=inp,
-        options=ready.options,
-        current=ready.current,
-        state=ready.state,
-        demand=ready.demand,
-    )
+        bounds = inp.spec.scaling
+        total = sum(dep.replicas for dep in ready.current.values())
+        if bounds.min_replicas <= total <= bounds.max_replicas:
+            return hold_plan(
+                inp=inp, options=ready.options, current=ready.current, state=ready.state
+            )
+        target = _held_within_bounds(inp, ready)
+    else:
+        target = _target(
+            inp=inp,
+            options=ready.options,
+            current=ready.current,
+            state=ready.state,
+            demand=ready.demand,
+        )
     outcome = _place(inp=inp, options=ready.options, current=ready.current, target=target)
-    state = replace(ready.state, scale_down_candidate_since=target.scale_down_since)
+    voluntary = outcome.moved and outcome.reason == Reason.MOVED_TO_CHEAPER_POOL
+    state = replace(
+        ready.state,
+        scale_down_candidate_since=target.scale_down_since,
+        last_move_time=inp.now if voluntary else ready.state.last_move_time,
+    )
     return build_plan(
         inp=inp,
         options=ready.options,
@@ -116,10 +128,32 @@ def _prepare(inp: DecisionInput) -> Prepared:
         pools=inp.pools,
         settings=settings,
         learned=state.learned_capacity,
-        previous_batching=state.batching,
+        # What runs is the truth; what the engine last chose covers deployments not reporting it.
+        previous_batching={
+            **state.batching,
+            **{key: dep.batching for key, dep in current.items() if dep.batching is not None},
+        },
         observed_p99=observed_p99(observation, current) if fresh else {},
     )
     return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
+
+
+def _held_within_bounds(inp: DecisionInput, ready: Prepared) -> Target:
+    """No metrics, and what runs is outside min/max (the spec changed): keep the capacity
+    that runs, within the bounds."""
+    by_key = {option.key: option for option in ready.options}
+    capacity = sum(
+        by_key[key].throughput * dep.replicas for key, dep in ready.current.items() if key in by_key
+    )
+    bounds = inp.spec.scaling
+    return Target(
+        required=capacity,
+        min_total=bounds.min_replicas,
+        max_total=bounds.max_replicas,
+        reason=Reason.HELD_METRICS_UNAVAILABLE,
+        message="metrics missing: capacity kept, replicas brought within min/max",
+        scale_down_since=ready.state.scale_down_candidate_since,
+    )
 
 
 def _target(
@@ -133,7 +167,8 @@ def _target(
     by_key = {option.key: option for option in options}
     # Replicas kept only while their replacements start are not capacity to plan with.
     current = {k: d for k, d in current.items() if k not in state.migrating_from}
-    capacities = [by_key[key].throughput if key in by_key else 0.0 for key in current]
+    # Replicas on options that no longer serve (pool deselected, SLO unmet) add no capacity.
+    capacities = [by_key[k].throughput for k in current if k in by_key and by_key[k].throughput > 0]
     running = Current(
         total=sum(dep.replicas for dep in current.values()),
         capacity=sum(by_key[k].throughput * d.replicas for k, d in current.items() if k in by_key),
@@ -151,7 +186,9 @@ def _target(
         max_growth=settings.forecast_max_growth,
     )
     observation = inp.observation
-    p99 = observation.p99_latency_ms if observation is not None and demand > 0 else None
+    p99 = None
+    if observation is not None and demand > 0 and not starting(current):
+        p99 = observation.p99_latency_ms
     return scaling_target(
         spec=inp.spec,
         demand=demand,
@@ -204,33 +241,45 @@ def _place(
     moved_to = set(best.replicas) - set(held)
     if not held or not moved_to:
         return Outcome(
-            target=target, solution=best, reason=_reason(target, best, spec.scaling.max_replicas)
+            cap_budget=problem.budget,
+            target=target,
+            solution=best,
+            reason=_reason(target, best, spec.scaling.max_replicas),
         )
     stay = solve(replace(problem, options=tuple(o for o in problem.options if o.key in held)))
     saving = stay.hourly_cost - best.hourly_cost
     stay_serves = stay.met or (not best.met and stay.capacity >= best.capacity)
-    if stay_serves and saving < spec.placement.min_savings_to_move * stay.hourly_cost:
+    small = saving < spec.placement.min_savings_to_move * stay.hourly_cost
+    last = inp.state.last_move_time
+    cooling = last is not None and inp.now - last < inp.settings.move_cooldown_seconds
+    if stay_serves and (small or cooling):
+        note = (
+            f"moving would save ${saving:.2f}/h, below "
+            f"{spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
+        )
+        if not small:
+            note = f"moved {inp.now - (last or 0.0):.0f}s ago; ${saving:.2f}/h saving waits"
         return Outcome(
+            cap_budget=problem.budget,
             target=target,
             solution=stay,
             reason=_reason(target, stay, spec.scaling.max_replicas),
-            note=(
-                f"{Reason.SAVINGS_BELOW_THRESHOLD.value}: moving would save ${saving:.2f}/h, "
-                f"below {spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
-            ),
-            note_reason=Reason.SAVINGS_BELOW_THRESHOLD,
+            note=note,
+            note_reason=Reason.SAVINGS_BELOW_THRESHOLD if small else Reason.MOVE_COOLDOWN,
         )
     reason = (
         Reason.MOVED_TO_CHEAPER_POOL
         if stay_serves
         else _reason(target, best, spec.scaling.max_replicas)
     )
-    return Outcome(target=target, solution=best, reason=reason, moved=True)
+    return Outcome(
+        target=target, solution=best, reason=reason, moved=True, cap_budget=problem.budget
+    )
 
 
 def _reason(target: Target, solution: Solution, max_replicas: int) -> Reason:
     """The reason that explains the plan: the binding limit if any, else the scaling reason."""
-    if solution.limit is None:
+    if solution.limit is None or target.reason == Reason.HELD_METRICS_UNAVAILABLE:
         return target.reason
     if solution.limit == Reason.AT_MAX_REPLICAS and target.max_total < max_replicas:
         return Reason.DEMAND_ABOVE_CAPACITY  # bounded by the scale-up step, more next interval

@@ -9,7 +9,7 @@ Used by the simulator's calibration test, the e2e tests and the sandbox.
 Must not import: the engine, the simulator or the operator (it is a tool they use).
 """
 
-from infercost.localtriton.server import TritonNotInstalled, TritonServer
+from infercost.localtriton.server import TritonNotInstalledError, TritonServer
 from infercost.localtriton.synthetic import SyntheticModel
 
-__all__ = ["SyntheticModel", "TritonNotInstalled", "TritonServer"]
+__all__ = ["SyntheticModel", "TritonNotInstalledError", "TritonServer"]

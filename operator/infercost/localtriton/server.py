@@ -12,6 +12,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from infercost.localtriton.synthetic import SyntheticModel, write_model
 
@@ -20,7 +21,7 @@ DEFAULT_VENV = Path(__file__).resolve().parents[3] / ".venv-triton"
 VENV_ENV = "INFERCOST_TRITON_VENV"
 
 
-class TritonNotInstalled(RuntimeError):  # noqa: N818 - the sim branch's name
+class TritonNotInstalledError(RuntimeError):
     """The Triton virtualenv is missing; the message says how to make it."""
 
 
@@ -35,7 +36,7 @@ def find_site_packages(venv: Path) -> Path:
         venv.glob("lib/python3*/site-packages/pytriton/tritonserver/bin/tritonserver")
     )
     if not candidates:
-        raise TritonNotInstalled(
+        raise TritonNotInstalledError(
             f"no tritonserver under {venv}; run `make triton-venv` (or set {VENV_ENV})"
         )
     return candidates[0].parents[3]
@@ -52,6 +53,7 @@ class TritonServer:
     metrics_port: int = 0
     workdir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    _log_file: BinaryIO | None = None
 
     @property
     def url(self) -> str:
@@ -94,8 +96,10 @@ class TritonServer:
             "--metrics-config=summary_latencies=true",
             "--exit-timeout-secs=2",
         ]
-        with open(self.workdir / "triton.log", "wb") as log:  # the child keeps its own copy
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        self._log_file = open(self.workdir / "triton.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            command, stdout=self._log_file, stderr=subprocess.STDOUT, env=env
+        )
         self._wait_ready()
         return self
 
@@ -128,6 +132,9 @@ class TritonServer:
                 self.process.kill()
                 self.process.wait(timeout=15)
         self.process = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None

@@ -14,15 +14,15 @@ from __future__ import annotations
 import datetime
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
 import kmock
 import yaml
-from kmock._internal import apps, rendering
+from kmock._internal import rendering
 
 from infercost.sandbox import semantics
+from infercost.sandbox.replies import Replies
 from infercost.sandbox.resources import register
 
 APPLY = "application/apply-patch+yaml"
@@ -41,20 +41,19 @@ class Fault:
 
 
 @attrs.define(kw_only=True)
-class ApiServer(kmock.KubernetesEmulator):
+class ApiServer(Replies):
     """An in-memory Kubernetes API server over real HTTP, for tests and the sandbox."""
 
     prometheus_operator: bool = True
     kserve: bool = False
     _rv: int = attrs.field(default=0, init=False)
     _faults: list[Fault] = attrs.field(factory=list, init=False)
-    # Requests (by id) whose server-side apply created the object: Kubernetes authorizes
-    # those as `create` as well as `patch`.
-    _apply_creates: set[int] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         register(self.resources, prometheus_operator=self.prometheus_operator, kserve=self.kserve)
+        # Not a Kubernetes endpoint: lets a benchmark in another process count requests.
+        self["get /sandbox/requests"] << self._serve_request_counts
 
     def fail_next(
         self, *, action: str, plural: str, subresource: str | None = None, status: int = 409
@@ -82,9 +81,6 @@ class ApiServer(kmock.KubernetesEmulator):
         self._rv += 1
         return str(self._rv)
 
-    def _info(self, resource: kmock.resource) -> kmock.ResourceInfo:
-        return self.resources[resource]
-
     async def _handle(self, request: rendering.Request) -> Any:
         writes = (kmock.action.CREATE, kmock.action.UPDATE, kmock.action.DELETE)
         if request.resource is None or request.resource.plural is None:
@@ -97,7 +93,7 @@ class ApiServer(kmock.KubernetesEmulator):
                 message=f"injected by the test: {fault.status} for {request.action}",
             )
         if request.action not in writes:
-            return await super()._handle(request)
+            return await self._respond(request)
         async with self._lock:
             if request.action == kmock.action.CREATE:
                 await self._create(request, self._body(request), manager=None)
@@ -105,8 +101,7 @@ class ApiServer(kmock.KubernetesEmulator):
                 await self._patch(request)
             else:
                 await self._delete(request.resource, request.namespace, request.name or "")
-        # Skip kmock's own state changes (done above, with the real rules) but keep its replies.
-        return await apps.RawHandler._handle(self, request)
+        return await self._respond(request)
 
     def _body(self, request: rendering.Request) -> Any:
         if request.data is not None:
@@ -258,91 +253,6 @@ class ApiServer(kmock.KubernetesEmulator):
         ]
         for resource, namespace, name in dependents:
             await self._delete(resource, namespace, name)
-
-    def _matching(self, request: rendering.Request) -> list[dict[str, Any]]:
-        labels = request.params.get("labelSelector")
-        fields = request.params.get("fieldSelector")
-        found = []
-        for (resource, namespace, name), obj in self.objects.items():
-            if resource != request.resource or obj.deleted:
-                continue
-            if request.namespace is not None and namespace != request.namespace:
-                continue
-            if request.name is not None and name != request.name:
-                continue
-            raw = obj.raw
-            if semantics.labels_match(
-                labels, raw.get("metadata", {}).get("labels") or {}
-            ) and semantics.fields_match(fields, raw):
-                found.append(raw)
-        return found
-
-    async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
-        assert request.resource is not None
-        if request.resource not in list(self.resources):
-            raise kmock.KubernetesResourceNotFoundError()
-        async with self._lock:
-            items = self._matching(request)
-            version = str(self._rv)
-        group = request.resource.group
-        kind = self._info(request.resource).kind or ""
-        return {
-            "apiVersion": f"{group}/{request.resource.version}" if group else "v1",
-            "kind": f"{kind}List",
-            "metadata": {"resourceVersion": version},
-            "items": items,
-        }
-
-    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
-        assert request.resource is not None
-        yield b""
-        async with self._lock:
-            events = [{"type": "ADDED", "object": raw} for raw in self._matching(request)]
-        for event in events:
-            yield event
-        labels = request.params.get("labelSelector")
-        fields = request.params.get("fieldSelector")
-        async for event in self._buses[request.resource]:
-            raw = event.get("object", {})
-            meta = raw.get("metadata", {})
-            if request.namespace is not None and meta.get("namespace") != request.namespace:
-                continue
-            if semantics.labels_match(labels, meta.get("labels") or {}) and (
-                semantics.fields_match(fields, raw)
-            ):
-                yield event
-
-    def request_log(
-        self, *, agents: tuple[str, ...] = ()
-    ) -> list[tuple[str, str, str, str | None]]:
-        """(verb, group, resource[/subresource], namespace) of the API requests served so far.
-
-        With `agents`, only requests whose User-Agent starts with one of them.
-        """
-        verbs = {"LIST": "list", "WATCH": "watch", "FETCH": "get", "CREATE": "create"}
-        verbs |= {"UPDATE": "patch", "DELETE": "delete"}
-        log = []
-        for request in list(self._requests):
-            agent = request.headers.get("User-Agent", "")
-            if agents and not agent.startswith(agents):
-                continue
-            if request.resource is None or request.resource.plural is None:
-                continue  # discovery (/api, /apis/...): non-resource URLs, always allowed
-            verb = verbs.get(request.action.value if request.action else "", "")
-            if request.method == kmock.method.PUT:
-                verb = "update"
-            plural = request.resource.plural
-            if request.subresource:
-                plural = f"{plural}/{request.subresource}"
-            log.append((verb, request.resource.group or "", plural, request.namespace))
-            if request.id in self._apply_creates:
-                log.append(("create", request.resource.group or "", plural, request.namespace))
-        return log
-
-    def writes(self, *, agents: tuple[str, ...] = ()) -> int:
-        """How many create/patch/update/delete requests were served so far."""
-        log = self.request_log(agents=agents)
-        return sum(1 for verb, *_ in log if verb in ("create", "patch", "update", "delete"))
 
 
 def _now() -> str:

@@ -114,7 +114,9 @@ class Fleet:
             ready = replicas = oracle_ready
         cap_rate = self.world.tables.capacity[self.table][:, None]  # inferences/s per replica
         slo_load = self.slo_load()[:, None]
-        weight = ready * (cap_rate * slo_load if self.capacity_routing else 1.0)
+        weight = np.asarray(
+            ready * (cap_rate * slo_load if self.capacity_routing else 1.0), dtype=np.float64
+        )
         total = self._per_service(weight)  # [service, step]
         rate = w.rates[:, start : start + steps].astype(np.float64)
         # Without a ready replica the Service has no endpoints: those requests fail (not good).

@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from infercost.api.pool import CapacityType
+from infercost.engine.options import selects
 from infercost.sim.fleet import Fleet
 from infercost.sim.policy import Policy
-from infercost.sim.world import World
+from infercost.sim.world import Option, World
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -46,6 +48,18 @@ def cheapest_cover(
     return best
 
 
+def allowed(world: World, option: Option) -> bool:
+    """The service's own placement rules: its pool selector, and no spot when it forbids spot.
+
+    A spot share between 0 and 1 is relaxed (spot allowed): the bound stays a lower bound.
+    """
+    placement = world.services[option.service].spec.placement
+    if not selects(placement.pool_selector, option.pool.metadata.labels):
+        return False
+    spot = option.pool.spec.capacity_type == CapacityType.SPOT
+    return not (spot and placement.max_spot_fraction == 0)
+
+
 class Oracle(Policy):
     name = "oracle"
     capacity_routing = True
@@ -56,7 +70,7 @@ class Oracle(Policy):
         self.world = world
         self.groups = []
         for s in range(len(world.services)):
-            options = world.options_of(s)
+            options = [o for o in world.options_of(s) if allowed(world, o)]
             for option in options:
                 fleet.set_batching(option.index, world.best_batching(option))
             capacity = np.array([world.slo_capacity(o, fleet.batching[o.index]) for o in options])
@@ -85,7 +99,7 @@ class Oracle(Policy):
         for s, (index, capacity, price, minimum) in enumerate(self.groups):
             if not len(index):
                 continue
-            demand = self.world.rates[s, begin:end]
+            demand = self.world.rates[s, begin:end].astype(np.float64)
             self.chunk[index] = cheapest_cover(
                 demand, capacity=capacity, price=price, minimum=minimum
             )

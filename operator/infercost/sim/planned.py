@@ -12,8 +12,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from infercost.api.pool import AcceleratorPool
 from infercost.engine import planner
 from infercost.engine.model import (
@@ -184,14 +182,35 @@ class Planned(Policy):
 
 
 class SinglePool(Planned):
-    """infercost shown only the pool with the lowest cost per throughput for the service."""
+    """infercost shown only one pool: the one on which the planner itself finds the lowest cost
+    per million inferences for the run's mean demand (pools it cannot use alone, e.g. spot
+    pools beyond maxSpotFraction, are skipped)."""
 
     name = "single-pool"
 
     def pools_for(self, world: World, service: int) -> tuple[AcceleratorPool, ...]:
-        best_pool, best_cost = None, np.inf
-        for option in world.options_of(service):
-            per_replica = world.slo_capacity(option, world.best_batching(option))
-            if per_replica > 0 and option.price_per_replica / per_replica < best_cost:
-                best_pool, best_cost = option.pool, option.price_per_replica / per_replica
-        return (best_pool,) if best_pool is not None else world.scenario.pools
+        spec = world.services[service].spec
+        demand = float(world.rates[service].mean())
+        best: tuple[float, AcceleratorPool] | None = None
+        for pool in world.scenario.pools:
+            view = PoolView(
+                name=pool.metadata.name,
+                labels=pool.metadata.labels,
+                spec=pool.spec,
+                hourly_per_node=pool.spec.pricing.hourly_per_node or 0.0,
+            )
+            plan = self.decide(
+                DecisionInput(
+                    spec=spec,
+                    pools=(view,),
+                    observation=Observation(time=0.0, demand_rps=demand, p99_latency_ms=None),
+                    current={},
+                    state=ServiceState(),
+                    now=0.0,
+                )
+            )
+            placed = sum(a.replicas for a in plan.allocations)
+            price = plan.cost_per_million
+            if placed and price is not None and (best is None or price < best[0]):
+                best = (price, pool)
+        return (best[1],) if best is not None else world.scenario.pools

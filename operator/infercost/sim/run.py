@@ -80,7 +80,8 @@ def simulate(world: World, policy_name: str, *, progress: Progress | None = None
     if policy_name not in POLICIES:
         raise ValueError(f"unknown policy {policy_name!r}; one of {', '.join(POLICIES)}")
     policy = POLICIES[policy_name]()
-    fleet = Fleet(world, capacity_routing=policy.capacity_routing)
+    weighted = world.scenario.workload.spec.routing == "CapacityWeighted"
+    fleet = Fleet(world, capacity_routing=policy.capacity_routing or weighted)
     policy.start(fleet)
     pools = sorted({o.pool.metadata.name for o in world.options})
     pool_of = np.array([pools.index(o.pool.metadata.name) for o in world.options])

@@ -88,10 +88,25 @@ class WorkloadSpec(Model):
     baseline_pool: str = Field(
         min_length=1, description="Pool the hpa, keda-queue and static-peak baselines use."
     )
+    routing: Literal["PerReplica", "CapacityWeighted"] = Field(
+        default="PerReplica",
+        description=(
+            "How requests spread over a service's ready replicas. PerReplica: equal shares, as "
+            "one Kubernetes Service over all the Deployments gives. CapacityWeighted: in "
+            "proportion to each replica's capacity (a weighted gateway); the oracle always is."
+        ),
+    )
     request_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Clients give up on requests queued longer than this."
     )
     services: list[WorkloadService] = Field(min_length=1, description="Traffic per service.")
+    include: list[str] = Field(
+        default_factory=list,
+        description=(
+            "More AcceleratorPool/InferenceService files or folders of them, relative to the "
+            "scenario file (so scenarios can reuse examples/pools and examples/services)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _interval_multiple_of_step(self) -> WorkloadSpec:
@@ -167,11 +182,13 @@ def load_scenario(path: str | Path) -> Scenario:
     except yaml.YAMLError as error:
         raise ScenarioError(f"{file} is not valid YAML: {error}") from None
     parsed = [_parse_document(index + 1, doc) for index, doc in enumerate(docs)]
-    pools = tuple(doc for doc in parsed if isinstance(doc, AcceleratorPool))
-    services = tuple(doc for doc in parsed if isinstance(doc, InferenceService))
     workloads = [doc for doc in parsed if isinstance(doc, Workload)]
     if len(workloads) != 1:
         raise ScenarioError(f"{file}: needs exactly one Workload document, found {len(workloads)}")
+    for entry in workloads[0].spec.include:
+        parsed.extend(_included(file.resolve().parent / entry, entry))
+    pools = tuple(doc for doc in parsed if isinstance(doc, AcceleratorPool))
+    services = tuple(doc for doc in parsed if isinstance(doc, InferenceService))
     scenario = Scenario(
         name=workloads[0].metadata.name or file.stem,
         pools=pools,
@@ -183,7 +200,33 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario
 
 
+def _included(path: Path, entry: str) -> list[Model]:
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    if not path.exists():
+        raise ScenarioError(f"Workload spec.include: {entry!r} does not exist next to the scenario")
+    out: list[Model] = []
+    for item in files:
+        try:
+            docs = [doc for doc in yaml.safe_load_all(item.read_text()) if doc is not None]
+        except yaml.YAMLError as error:
+            raise ScenarioError(f"{item} is not valid YAML: {error}") from None
+        for index, doc in enumerate(docs):
+            try:
+                model = _parse_document(index + 1, doc)
+            except ScenarioError as error:
+                raise ScenarioError(f"{item}: {error}") from None
+            if isinstance(model, Workload):
+                raise ScenarioError(f"{item}: an included file may not hold a Workload")
+            out.append(model)
+    return out
+
+
 def _cross_check(scenario: Scenario) -> None:
+    names = [(s.metadata.namespace or "default", s.metadata.name) for s in scenario.services]
+    names += [("", p.metadata.name) for p in scenario.pools]
+    duplicates = sorted({"/".join(n).strip("/") for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ScenarioError(f"defined more than once in the scenario: {', '.join(duplicates)}")
     spec = scenario.workload.spec
     pool_names = {pool.metadata.name for pool in scenario.pools}
     if not pool_names:

@@ -8,6 +8,7 @@ from typing import Any
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine.model import (
+    BatchConfig,
     CurrentDeployment,
     DecisionInput,
     EngineSettings,
@@ -116,4 +117,21 @@ def decision(
         state=state or ServiceState(),
         now=now,
         settings=settings or EngineSettings(),
+    )
+
+
+# 400/s per replica at batch 8 (20 ms); batch 16 (45 ms) is past 0.8 x 50 ms.
+L4 = {"nvidia-l4": [(1, 100.0, 5.0), (8, 400.0, 20.0), (16, 500.0, 45.0)]}
+GPU = variant("gpu", accelerators=L4)
+KEY = ("gpu", "l4")
+
+
+def running(replicas: int, ready: int | None = None) -> CurrentDeployment:
+    """A deployment of GPU's shape running at its tuned batching."""
+    return CurrentDeployment(
+        replicas=replicas,
+        ready_replicas=replicas if ready is None else ready,
+        batching=BatchConfig(
+            max_batch_size=8, max_queue_delay_us=20000, preferred_batch_sizes=(8,)
+        ),
     )

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from infercost.engine.model import Reason
 from infercost.engine.options import Option
-from infercost.engine.placement import Problem, Solution, single_option, solve
+from infercost.engine.placement import Backend, Problem, Solution, single_option, solve
 
 pytestmark = pytest.mark.unit
 
@@ -42,7 +42,11 @@ def problems(draw: st.DrawFn) -> Problem:
     min_total = draw(st.integers(0, 2))
     max_total = draw(st.integers(max(min_total, 1), 6))
     budget = draw(st.one_of(st.none(), st.integers(1, 200).map(lambda x: x / 10)))
+    current = {o.key: draw(st.integers(0, 3)) for o in options}
     return Problem(
+        current=current,
+        move_cost_hours=draw(st.sampled_from([0.0, 0.25, 2.0])),
+        move_payback_hours=draw(st.sampled_from([1.0, 24.0])),
         options=options,
         required=float(draw(st.integers(0, 8000))),
         min_total=min_total,
@@ -70,8 +74,18 @@ def _allowed(problem: Problem, counts: tuple[int, ...]) -> bool:
     return problem.budget is None or cost <= problem.budget + EPS
 
 
+def _objective(problem: Problem, counts: tuple[int, ...]) -> float:
+    """$/h plus the amortised start-up cost of replicas beyond what runs now."""
+    penalty = problem.move_cost_hours / problem.move_payback_hours
+    current = problem.current or {}
+    return sum(
+        o.hourly_cost * n + penalty * o.hourly_cost * max(0, n - current.get(o.key, 0))
+        for o, n in zip(problem.options, counts, strict=True)
+    )
+
+
 def _brute_force(problem: Problem) -> tuple[float | None, float | None]:
-    """(cheapest cost meeting demand, most capacity of any allowed allocation); None: none."""
+    """(best objective meeting demand, most capacity of any allowed allocation); None: none."""
     best_cost: float | None = None
     best_capacity: float | None = None
     ranges = [range(problem.max_total + 1) for _ in problem.options]
@@ -79,7 +93,7 @@ def _brute_force(problem: Problem) -> tuple[float | None, float | None]:
         if not _allowed(problem, counts):
             continue
         capacity = sum(o.throughput * n for o, n in zip(problem.options, counts, strict=True))
-        cost = sum(o.hourly_cost * n for o, n in zip(problem.options, counts, strict=True))
+        cost = _objective(problem, counts)
         best_capacity = capacity if best_capacity is None else max(best_capacity, capacity)
         if capacity >= problem.required - EPS and (best_cost is None or cost < best_cost - EPS):
             best_cost = cost
@@ -105,14 +119,15 @@ QUICK = settings(max_examples=150, deadline=None, suppress_health_check=[HealthC
 
 
 @QUICK
-@given(problems())
-def test_milp_equals_brute_force(problem: Problem) -> None:
+@given(problems(), st.sampled_from(["auto", "highs"]))
+def test_milp_equals_brute_force(problem: Problem, backend: Backend) -> None:
     cheapest, most = _brute_force(problem)
-    solution = solve(problem)
+    solution = solve(problem, backend=backend)
     _respects_limits(problem, solution)
     if cheapest is not None:
         assert solution.met, "a feasible allocation exists but the MILP did not find one"
-        assert math.isclose(solution.hourly_cost, cheapest, rel_tol=1e-9, abs_tol=EPS)
+        counts = tuple(solution.replicas.get(o.key, 0) for o in problem.options)
+        assert math.isclose(_objective(problem, counts), cheapest, rel_tol=1e-9, abs_tol=EPS)
         assert solution.capacity >= problem.required - EPS
     else:
         assert not solution.met
@@ -128,6 +143,7 @@ def test_milp_equals_brute_force(problem: Problem) -> None:
 @QUICK
 @given(problems())
 def test_never_costs_more_than_the_best_single_pool(problem: Problem) -> None:
+    problem = replace(problem, current=None, move_cost_hours=0.0)  # a fresh placement
     solution = solve(problem)
     for option in problem.options:
         needed, why_not = single_option(problem, option)

@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from engine_factories import NOW, decision, pool, service, variant
+from engine_factories import GPU, KEY, L4, NOW, decision, pool, running, service, variant
 
 from infercost.engine.model import (
     ActionKind,
-    BatchConfig,
-    CurrentDeployment,
     DeploymentMetrics,
     EngineSettings,
     Plan,
@@ -20,21 +18,6 @@ from infercost.engine.model import (
 from infercost.engine.planner import decide
 
 pytestmark = pytest.mark.unit
-
-# 400/s per replica at batch 8 (20 ms); batch 16 (45 ms) is past 0.8 x 50 ms.
-L4 = {"nvidia-l4": [(1, 100.0, 5.0), (8, 400.0, 20.0), (16, 500.0, 45.0)]}
-GPU = variant("gpu", accelerators=L4)
-KEY = ("gpu", "l4")
-
-
-def running(replicas: int, ready: int | None = None) -> CurrentDeployment:
-    return CurrentDeployment(
-        replicas=replicas,
-        ready_replicas=replicas if ready is None else ready,
-        batching=BatchConfig(
-            max_batch_size=8, max_queue_delay_us=20000, preferred_batch_sizes=(8,)
-        ),
-    )
 
 
 def replicas(plan: Plan) -> dict[tuple[str, str], int]:
@@ -287,3 +270,28 @@ def test_deterministic() -> None:
     pools = [pool("l4"), pool("l4-spot", price=0.3, spot=True), pool("l4-b", price=0.7)]
     inp = decision(service([GPU]), pools, demand=1234.0, p99=30.0, current={KEY: running(2)})
     assert decide(inp) == decide(inp)
+
+
+def test_a_recent_move_makes_the_next_one_wait() -> None:
+    pools = [pool("l4"), pool("l4-spot", price=0.3, spot=True)]
+    old = ("gpu", "l4")
+    recent = ServiceState(last_move_time=NOW - 100)
+    inp = decision(service([GPU]), pools, demand=500.0, current={old: running(2)}, state=recent)
+    plan = decide(inp)
+    assert replicas(plan) == {old: 2}
+    assert reasons(plan) == {Reason.MOVE_COOLDOWN}
+    later = decide(replace(inp, state=ServiceState(last_move_time=NOW - 1000)))
+    assert Reason.MOVED_TO_CHEAPER_POOL in reasons(later)
+    assert later.state.last_move_time == NOW
+
+
+def test_replicas_on_a_pool_no_longer_selected_are_replaced_safely() -> None:
+    pools = [pool("l4", labels={"team": "ml"}), pool("old", labels={"team": "web"})]
+    spec = service([GPU], placement={"poolSelector": {"matchLabels": {"team": "ml"}}})
+    gone = ("gpu", "old")
+    inp = decision(spec, pools, demand=500.0, current={gone: running(2)})
+    plan = decide(inp)
+    assert replicas(plan) == {KEY: 2, gone: 2}  # the old ones serve until the new ones are ready
+    assert Reason.MIGRATION_WAITING_FOR_READY in reasons(plan)
+    done = decide(replace(inp, current={gone: running(2), KEY: running(2)}, state=plan.state))
+    assert replicas(done) == {KEY: 2}

@@ -1,0 +1,216 @@
+"""`make bench-operator`: the operator with 1,000 InferenceServices against the sandbox API server.
+
+Prints (does not assert): operator RSS, CPU seconds per full reconcile round, API writes per
+round when nothing changed (target 0) and the wall time of one round. The API server runs in
+its own process so the operator's figures are its own; metrics come from the FAKE metrics
+source (constant demand), since a Prometheus for 1,000 services is out of scope here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import kopf
+
+from infercost.adapters.fake_metrics import FakeMetrics
+from infercost.engine.model import Observation
+from infercost.runner import run_operator
+from infercost.service import Reconciler
+from infercost.settings import Settings
+
+AGENTS = "kopf/,infercost/"
+POOLS = [
+    ("g5-xlarge", "nvidia-a10g", "nvidia.com/gpu", 1, 1.006),  # prices: shared/data/prices.yaml
+    ("g6-xlarge", "nvidia-l4", "nvidia.com/gpu", 1, 0.8048),
+    ("inf2-xlarge", "inferentia2", "aws.amazon.com/neuroncore", 2, 0.7582),
+]
+
+
+def pool(name: str, kind: str, resource_name: str, per_node: int, price: float) -> dict[str, Any]:
+    return {
+        "apiVersion": "infercost.io/v1alpha1",
+        "kind": "AcceleratorPool",
+        "metadata": {"name": name},
+        "spec": {
+            "accelerator": {"type": kind, "resourceName": resource_name, "perNode": per_node},
+            "nodeSelector": {"node.kubernetes.io/instance-type": name.replace("-", ".")},
+            "pricing": {"hourlyPerNode": price},
+        },
+    }
+
+
+def service(index: int) -> dict[str, Any]:
+    profile = [
+        {"acceleratorType": t, "batchSize": b, "throughput": tp, "p99LatencyMs": ms}
+        for t, b, tp, ms in [
+            ("nvidia-a10g", 1, 900, 2.0),
+            ("nvidia-a10g", 8, 2600, 7.0),
+            ("nvidia-l4", 1, 800, 2.2),
+            ("nvidia-l4", 8, 2400, 7.5),
+        ]
+    ]
+    neuron = [
+        {
+            "acceleratorType": "inferentia2",
+            "batchSize": 1,
+            "throughput": 1998,
+            "p99LatencyMs": 1.04,
+        },
+        {
+            "acceleratorType": "inferentia2",
+            "batchSize": 8,
+            "throughput": 2674,
+            "p99LatencyMs": 6.17,
+        },
+    ]
+    return {
+        "apiVersion": "infercost.io/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": f"model-{index:04d}", "namespace": f"team-{index % 10}"},
+        "spec": {
+            "model": {"name": "bert_base"},
+            "slo": {"latencyMs": 50},
+            "variants": [
+                {
+                    "name": "gpu-fp16",
+                    "acceleratorTypes": ["nvidia-a10g", "nvidia-l4"],
+                    "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+                    "modelRepository": "s3://models/bert-trt",
+                    "profile": profile,
+                },
+                {
+                    "name": "neuron-bf16",
+                    "acceleratorTypes": ["inferentia2"],
+                    "image": "registry.example.com/tritonserver-neuronx:2.x",
+                    "modelRepository": "s3://models/bert-neuron",
+                    "acceleratorsPerReplica": 2,
+                    "profile": neuron,
+                },
+            ],
+        },
+    }
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def writes(session: aiohttp.ClientSession) -> int:
+    async with session.get("sandbox/requests", params={"agents": AGENTS}) as response:
+        return int((await response.json())["writes"])
+
+
+async def placed(session: aiohttp.ClientSession, count: int) -> bool:
+    async with session.get("apis/infercost.io/v1alpha1/inferenceservices") as response:
+        items = (await response.json())["items"]
+    done = sum(1 for item in items if (item.get("status") or {}).get("placement"))
+    return done >= count
+
+
+async def bench(count: int, interval: float, rounds: int) -> dict[str, float]:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "infercost.sandbox.serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    url = server.stdout.readline().split()[-1]
+    metrics = FakeMetrics()  # FAKE: constant demand per service
+    holder: list[Reconciler] = []
+    stop = asyncio.Event()
+    try:
+        async with aiohttp.ClientSession(base_url=url + "/") as session:
+            for row in POOLS:
+                await session.post("apis/infercost.io/v1alpha1/acceleratorpools", json=pool(*row))
+            for index in range(count):
+                body = service(index)
+                ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+                path = f"apis/infercost.io/v1alpha1/namespaces/{ns}/inferenceservices"
+                await session.post(path, json=body)
+                demand = 500.0 + 10.0 * (index % 50)
+                metrics.set(ns, name, Observation(time=0, demand_rps=demand, p99_latency_ms=8.0))
+            rss_before = rss_mib()
+            cpu0, wall0 = cpu_seconds(), time.monotonic()
+            settings = Settings(control_interval_seconds=interval, metrics_port=0)
+            task = asyncio.create_task(
+                run_operator(
+                    settings=settings,
+                    connection=kopf.ConnectionInfo(server=url),
+                    metrics=metrics,
+                    stop_flag=stop,
+                    on_reconciler=holder.append,
+                )
+            )
+            while not await placed(session, count):
+                await asyncio.sleep(1)
+            first_wall, first_cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
+            first_writes = await writes(session)
+            await asyncio.sleep(interval)  # let the first timer round pass
+            reconciler = holder[0]
+            before_writes, cpu1, wall1 = await writes(session), cpu_seconds(), time.monotonic()
+            await asyncio.sleep(rounds * interval)  # steady: kopf's timers drive the rounds
+            steady_writes = await writes(session) - before_writes
+            steady_cpu = cpu_seconds() - cpu1
+            steady_rounds = (time.monotonic() - wall1) / interval
+            # One full round driven directly: every service reconciled once, as fast as it goes.
+            keys = list(reconciler.picture.services)
+            cpu2, wall2, w2 = cpu_seconds(), time.monotonic(), await writes(session)
+            await asyncio.gather(*(reconciler.reconcile(key) for key in keys))
+            round_wall, round_cpu = time.monotonic() - wall2, cpu_seconds() - cpu2
+            round_writes = await writes(session) - w2
+            result = {
+                "services": count,
+                "operator_rss_mib": round(rss_mib(), 1),
+                "operator_rss_growth_mib": round(rss_mib() - rss_before, 1),
+                "first_round_wall_s": round(first_wall, 2),
+                "first_round_cpu_s": round(first_cpu, 2),
+                "first_round_api_writes": first_writes,
+                "steady_cpu_s_per_round": round(steady_cpu / steady_rounds, 3),
+                "steady_api_writes_per_round": round(steady_writes / steady_rounds, 2),
+                "driven_round_wall_s": round(round_wall, 3),
+                "driven_round_cpu_s": round(round_cpu, 3),
+                "driven_round_api_writes": round_writes,
+                "metrics_queries_total": metrics.calls,
+            }
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(task, timeout=60)
+            return result
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--interval", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    result = asyncio.run(bench(args.services, args.interval, args.rounds))
+    width = max(len(key) for key in result)
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""`make bench-engine`: how long the engine takes to decide. Prints figures; asserts nothing.
+
+Owns: two measurements (DESIGN targets in brackets):
+  1. decide() for one service with 2 variants x 8 pools, over a day-shaped demand curve in
+     which each plan becomes the next interval's running state [median < 2 ms];
+  2. placing 1,000 services one after another on 8 shared pools, each seeing what the
+     earlier ones took, as the operator does every interval [< 2 s].
+It reads the clock, so it lives outside the pure engine package.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import replace
+
+from infercost.api.pool import AcceleratorPoolSpec
+from infercost.api.service import InferenceServiceSpec
+from infercost.engine.model import (
+    CurrentDeployment,
+    DecisionInput,
+    Observation,
+    Plan,
+    PoolView,
+    ServiceState,
+)
+from infercost.engine.planner import decide
+
+# name, accelerator type, $/node-h, spot, perNode. Prices: us-east-1 on-demand and median
+# spot from ../shared/data/prices.yaml (g4dn.xlarge, g6.xlarge, g5.xlarge, inf2.xlarge).
+POOLS = (
+    ("g4dn-xlarge", "nvidia-t4", 0.526, False),
+    ("g4dn-xlarge-spot", "nvidia-t4", 0.1869, True),
+    ("g6-xlarge", "nvidia-l4", 0.8048, False),
+    ("g6-xlarge-spot", "nvidia-l4", 0.35, True),
+    ("g5-xlarge", "nvidia-a10g", 1.006, False),
+    ("g5-xlarge-spot", "nvidia-a10g", 0.45, True),
+    ("inf2-xlarge", "inferentia2", 0.7582, False),
+    ("inf2-xlarge-spot", "inferentia2", 0.1276, True),
+)
+INTERVAL = 15.0
+
+
+def pools(max_replicas: int) -> tuple[PoolView, ...]:
+    views = []
+    for name, accelerator, price, spot in POOLS:
+        spec = AcceleratorPoolSpec.model_validate(
+            {
+                "accelerator": {"type": accelerator, "resourceName": "x/accel", "perNode": 1},
+                "capacityType": "Spot" if spot else "OnDemand",
+                "pricing": {"hourlyPerNode": price},
+                "maxReplicas": max_replicas,
+            }
+        )
+        views.append(PoolView(name=name, labels={}, spec=spec, hourly_per_node=price))
+    return tuple(views)
+
+
+def service(scale: float = 1.0) -> InferenceServiceSpec:
+    """2 variants; illustrative GPU curves, Inferentia2 points from the AWS Neuron docs."""
+    gpu_points = [
+        (acc, b, t * factor * scale, p)
+        for acc, factor in (("nvidia-t4", 1.0), ("nvidia-l4", 1.6), ("nvidia-a10g", 2.0))
+        for b, t, p in ((1, 800.0, 2.5), (8, 2400.0, 6.0), (32, 3200.0, 18.0))
+    ]
+    neuron_points = [
+        ("inferentia2", 1, 1218.88 * scale, 0.85),
+        ("inferentia2", 8, 4393.3 * scale, 7.33),
+    ]
+
+    def variant(name: str, points: list[tuple[str, int, float, float]]) -> dict[str, object]:
+        return {
+            "name": name,
+            "acceleratorTypes": sorted({p[0] for p in points}),
+            "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+            "modelRepository": f"s3://models/{name}",
+            "profile": [
+                {"acceleratorType": a, "batchSize": b, "throughput": t, "p99LatencyMs": p}
+                for a, b, t, p in points
+            ],
+        }
+
+    return InferenceServiceSpec.model_validate(
+        {
+            "model": {"name": "resnet50"},
+            "variants": [variant("gpu-trt", gpu_points), variant("neuron", neuron_points)],
+            "slo": {"latencyMs": 25},
+            "scaling": {"minReplicas": 1, "maxReplicas": 200, "scaleDownDelaySeconds": 300},
+            "placement": {"maxSpotFraction": 0.6},
+        }
+    )
+
+
+def running(plan: Plan) -> dict[tuple[str, str], CurrentDeployment]:
+    return {
+        (a.variant, a.pool): CurrentDeployment(
+            replicas=a.replicas, ready_replicas=a.replicas, batching=a.batching
+        )
+        for a in plan.allocations
+    }
+
+
+def bench_one_service(intervals: int = 2000) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds per decide() over `intervals` steps of a day-shaped demand curve.
+
+    CPU time is reported beside wall time: on a shared machine the wall-clock tail is the
+    scheduler's, not the engine's.
+    """
+    spec, views = service(), pools(max_replicas=500)
+    state = ServiceState()
+    current: dict[tuple[str, str], CurrentDeployment] = {}
+    durations, cpu = [], []
+    for step in range(intervals):
+        now = 1_800_000_000.0 + step * INTERVAL
+        demand = 20_000 + 18_000 * math.sin(2 * math.pi * step / 1440)
+        inp = DecisionInput(
+            spec=spec,
+            pools=views,
+            observation=Observation(time=now, demand_rps=demand, p99_latency_ms=12.0),
+            current=current,
+            state=state,
+            now=now,
+        )
+        started, started_cpu = time.perf_counter(), time.process_time()
+        plan = decide(inp)
+        durations.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+        state, current = plan.state, running(plan)
+    return durations, cpu
+
+
+def bench_fleet(services: int = 1000) -> tuple[float, float, int]:
+    """Wall and CPU seconds to place `services` services in turn on 8 shared pools; replicas."""
+    views = list(pools(max_replicas=4000))
+    specs = [service(scale=0.5 + (i % 7) / 7) for i in range(7)]
+    used = dict.fromkeys((p.name for p in views), 0)
+    placed = 0
+    started, started_cpu = time.perf_counter(), time.process_time()
+    for i in range(services):
+        shared = tuple(replace(p, replicas_used_by_others=used[p.name]) for p in views)
+        demand = 500.0 + (i * 7919) % 20_000
+        plan = decide(
+            DecisionInput(
+                spec=specs[i % 7],
+                pools=shared,
+                observation=Observation(time=0.0, demand_rps=demand, p99_latency_ms=None),
+                current={},
+                state=ServiceState(),
+                now=0.0,
+            )
+        )
+        for allocation in plan.allocations:
+            used[allocation.pool] += allocation.replicas
+            placed += allocation.replicas
+    return time.perf_counter() - started, time.process_time() - started_cpu, placed
+
+
+def main() -> None:
+    wall, cpu = bench_one_service()
+    wall.sort()
+    median = statistics.median(wall) * 1e3
+    p95 = wall[int(0.95 * len(wall))] * 1e3
+    print(
+        f"decide(), 1 service, 2 variants x 8 pools, {len(wall)} intervals: "
+        f"median {median:.2f} ms (CPU {statistics.median(cpu) * 1e3:.2f} ms), "
+        f"p95 {p95:.2f} ms, max {wall[-1] * 1e3:.2f} ms (target: median < 2 ms)"
+    )
+    seconds, cpu_seconds, replicas = bench_fleet()
+    print(
+        f"placement of 1,000 services on 8 shared pools: {seconds:.2f} s "
+        f"(CPU {cpu_seconds:.2f} s; {replicas} replicas placed; target < 2 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Lower bounds for the placement search: fractional fills, plain and Lagrangian.
+
+For the options left at some depth of the search, the cheapest *fractional* way to add
+capacity (fill by $ per inference/s up to each option's bound) is a lower bound on any
+integer completion. The spot share is folded in with a Lagrangian multiplier: spot
+replicas pay (1-f)·λ more, on-demand ones f·λ less; for any λ >= 0 the result is still a
+lower bound, and the λ at which the best spot and the best on-demand option become equally
+efficient is close to the LP optimum. Both are precomputed per depth (prices do not change
+during a search), so a bound costs one pass over a sorted list.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from infercost.engine.search import Covering
+
+_EPS = 1e-9
+
+Fill = list[tuple[float, float, int]]  # (price, throughput, upper) by price per throughput
+Relaxed = tuple[float, float, float, Fill]  # (λ, cost taken in full, capacity taken, rest)
+
+
+def fill(items: Fill, need: float) -> float:
+    """Cheapest fractional cover of `need` by `items`; inf when they cannot cover it."""
+    total = 0.0
+    if need <= _EPS:
+        return total
+    for price, throughput, upper in items:
+        take = need / throughput
+        if take <= upper:
+            return total + take * price
+        total += upper * price
+        need -= upper * throughput
+    return math.inf
+
+
+def relaxations(
+    problem: Covering, *, order: list[int], upper: list[int], share: bool
+) -> tuple[list[Fill], list[Relaxed]]:
+    """Per depth of `order`: the plain fill order, and the Lagrangian one."""
+    plain: list[Fill] = []
+    relaxed: list[Relaxed] = []
+    fraction = problem.max_spot_fraction
+    weight = [(1 - fraction) if spot else -fraction for spot in problem.spot]
+    for depth in range(len(order) + 1):
+        items = order[depth:]
+        plain.append(_sorted(problem, upper, items, [problem.price[i] for i in items]))
+        multiplier = _multiplier(problem, items) if share else 0.0
+        prices = [problem.price[i] + multiplier * weight[i] for i in items]
+        # Options the multiplier makes worth more than free are taken in full.
+        taken = [(pr, i) for pr, i in zip(prices, items, strict=True) if pr < 0]
+        kept = [(pr, i) for pr, i in zip(prices, items, strict=True) if pr >= 0]
+        relaxed.append(
+            (
+                multiplier,
+                sum(pr * upper[i] for pr, i in taken),
+                sum(problem.throughput[i] * upper[i] for _, i in taken),
+                _sorted(problem, upper, [i for _, i in kept], [pr for pr, _ in kept]),
+            )
+        )
+    return plain, relaxed
+
+
+def _sorted(problem: Covering, upper: list[int], items: list[int], prices: list[float]) -> Fill:
+    ranked = sorted(
+        zip(items, prices, strict=True),
+        key=lambda pair: (pair[1] / problem.throughput[pair[0]], pair[0]),
+    )
+    return [(price, problem.throughput[i], upper[i]) for i, price in ranked]
+
+
+def _multiplier(problem: Covering, items: list[int]) -> float:
+    """λ at which the most efficient spot and on-demand options cost the same per inference/s."""
+    ratio = [problem.price[i] / problem.throughput[i] for i in range(len(problem.price))]
+    spot = [(ratio[i], i) for i in items if problem.spot[i]]
+    other = [(ratio[i], i) for i in items if not problem.spot[i]]
+    if not spot or not other:
+        return 0.0
+    (spot_ratio, s), (other_ratio, o) = min(spot), min(other)
+    if spot_ratio >= other_ratio:
+        return 0.0
+    fraction = problem.max_spot_fraction
+    per_unit = (1 - fraction) / problem.throughput[s] + fraction / problem.throughput[o]
+    return (other_ratio - spot_ratio) / per_unit

@@ -1,0 +1,174 @@
+"""The read side of the sandbox API server: replies, list/watch with selectors, the request log.
+
+kmock matches every request against views over all past requests (quadratic in the number
+of requests); resource requests here never have test-defined reactions, so they go straight
+to these handlers, which look objects up by key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import attrs
+import kmock
+from kmock._internal import rendering
+
+from infercost.sandbox import semantics
+
+
+@attrs.define(kw_only=True)
+class Replies(kmock.KubernetesEmulator):
+    """kmock's emulator with O(1) replies, selectors and a request log by RBAC verb."""
+
+    _rv: int = attrs.field(default=0, init=False)
+    # Requests (by id) whose server-side apply created the object: Kubernetes authorizes
+    # those as `create` as well as `patch`.
+    _apply_creates: set[int] = attrs.field(factory=set, init=False)
+
+    async def _serve_request_counts(self, request: rendering.Request) -> rendering.Payload:
+        agents = tuple(a for a in request.params.get("agents", "").split(",") if a)
+        counts: dict[str, int] = {}
+        for verb, *_ in self.request_log(agents=agents):
+            counts[verb] = counts.get(verb, 0) + 1
+        return {"counts": counts, "writes": self.writes(agents=agents)}
+
+    def _info(self, resource: kmock.resource) -> kmock.ResourceInfo:
+        return self.resources[resource]
+
+    async def _respond(self, request: rendering.Request) -> Any:
+        """Serve a resource request with kmock's replies, without its reaction matching.
+
+        kmock matches every request against views over all past requests (quadratic in the
+        number of requests); resource requests here never have test-defined reactions, so they
+        go straight to the emulator's handlers. Faults are injected with `fail_next` instead.
+        """
+        handlers = {
+            kmock.action.LIST: self._serve_list,
+            kmock.action.WATCH: self._serve_watch,
+            kmock.action.FETCH: self._serve_fetch,
+            kmock.action.CREATE: self._serve_create,
+            kmock.action.UPDATE: self._serve_update,
+            kmock.action.DELETE: self._serve_delete,
+        }
+        handler = handlers.get(request.action) if request.action is not None else None
+        if handler is None:
+            return await super()._handle(request)
+        return await rendering.Response(payload=handler)(request)  # type: ignore[arg-type]
+
+    def _matching(self, request: rendering.Request) -> list[dict[str, Any]]:
+        labels = request.params.get("labelSelector")
+        fields = request.params.get("fieldSelector")
+        found = []
+        for (resource, namespace, name), obj in self.objects.items():
+            if resource != request.resource or obj.deleted:
+                continue
+            if request.namespace is not None and namespace != request.namespace:
+                continue
+            if request.name is not None and name != request.name:
+                continue
+            raw = obj.raw
+            if semantics.labels_match(
+                labels, raw.get("metadata", {}).get("labels") or {}
+            ) and semantics.fields_match(fields, raw):
+                found.append(raw)
+        return found
+
+    # kmock's own replies scan every stored object per request; these look the key up.
+    def _stored(self, request: rendering.Request) -> Any:
+        assert request.resource is not None
+        name = request.name
+        if name is None and isinstance(request.data, dict):
+            name = request.data.get("metadata", {}).get("name")
+        key = (request.resource, request.namespace, name or "")
+        if key not in self.objects:
+            raise kmock.KubernetesObjectNotFoundError()
+        return self.objects[key]
+
+    async def _serve_fetch(self, request: rendering.Request) -> rendering.Payload:
+        obj = self._stored(request)
+        if obj.deleted:
+            raise kmock.KubernetesObjectNotFoundError()
+        return obj.raw  # type: ignore[no-any-return]
+
+    async def _serve_create(self, request: rendering.Request) -> rendering.Payload:
+        return self._stored(request).raw  # type: ignore[no-any-return]
+
+    async def _serve_update(self, request: rendering.Request) -> rendering.Payload:
+        return self._stored(request).last.raw  # type: ignore[no-any-return]
+
+    async def _serve_delete(self, request: rendering.Request) -> rendering.Payload:
+        return self._stored(request).last.raw  # type: ignore[no-any-return]
+
+    async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
+        assert request.resource is not None
+        if request.resource not in list(self.resources):
+            raise kmock.KubernetesResourceNotFoundError()
+        async with self._lock:
+            items = self._matching(request)
+            version = str(self._rv)
+        group = request.resource.group
+        kind = self._info(request.resource).kind or ""
+        return {
+            "apiVersion": f"{group}/{request.resource.version}" if group else "v1",
+            "kind": f"{kind}List",
+            "metadata": {"resourceVersion": version},
+            "items": items,
+        }
+
+    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        assert request.resource is not None
+        yield b""
+        async with self._lock:
+            events = [{"type": "ADDED", "object": raw} for raw in self._matching(request)]
+        for event in events:
+            yield event
+        labels = request.params.get("labelSelector")
+        fields = request.params.get("fieldSelector")
+        async for event in self._buses[request.resource]:
+            raw = event.get("object", {})
+            meta = raw.get("metadata", {})
+            if request.namespace is not None and meta.get("namespace") != request.namespace:
+                continue
+            if semantics.labels_match(labels, meta.get("labels") or {}) and (
+                semantics.fields_match(fields, raw)
+            ):
+                yield event
+
+    def request_log(
+        self, *, agents: tuple[str, ...] = ()
+    ) -> list[tuple[str, str, str, str | None]]:
+        """(verb, group, resource[/subresource], namespace) of the API requests served so far.
+
+        With `agents`, only requests whose User-Agent starts with one of them.
+        """
+        verbs = {"LIST": "list", "WATCH": "watch", "FETCH": "get", "CREATE": "create"}
+        verbs |= {"UPDATE": "patch", "DELETE": "delete"}
+        log = []
+        for request in list(self._requests):
+            agent = request.headers.get("User-Agent", "")
+            if agents and not agent.startswith(agents):
+                continue
+            if request.resource is None or request.resource.plural is None:
+                continue  # discovery (/api, /apis/...): non-resource URLs, always allowed
+            verb = verbs.get(request.action.value if request.action else "", "")
+            if request.method == kmock.method.PUT:
+                verb = "update"
+            plural = request.resource.plural
+            if request.subresource:
+                plural = f"{plural}/{request.subresource}"
+            log.append((verb, request.resource.group or "", plural, request.namespace))
+            if request.id in self._apply_creates:
+                log.append(("create", request.resource.group or "", plural, request.namespace))
+        return log
+
+    def writes(self, *, agents: tuple[str, ...] = ()) -> int:
+        """How many write requests (POST, PATCH, PUT, DELETE) were served so far."""
+        methods = {kmock.method.POST, kmock.method.PATCH, kmock.method.PUT, kmock.method.DELETE}
+        return sum(
+            1
+            for request in list(self._requests)
+            if request.method in methods
+            and request.resource is not None
+            and (not agents or request.headers.get("User-Agent", "").startswith(agents))
+        )

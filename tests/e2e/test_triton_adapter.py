@@ -1,0 +1,188 @@
+"""The Triton batching adapter and the rollout against a REAL tritonserver and the sandbox API.
+
+Pods are objects in the sandbox API server (kmock with Kubernetes semantics) whose
+`status.podIP` and port annotation point at a real tritonserver; a pod pointing at a port
+where nothing listens stands for a pod whose Triton cannot be reached (a real refused
+connection, not a mock).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import kmock
+import pytest
+import tritonclient.http.aio as triton_http
+from tritonclient.utils import InferenceServerException
+
+from infercost.adapters.kubernetes import Credentials, KubeApi
+from infercost.adapters.triton import TritonBatching, batching_of
+from infercost.api.service import InferenceServiceSpec
+from infercost.engine.model import Allocation, BatchConfig, CurrentDeployment, Plan, ServiceState
+from infercost.localtriton import SyntheticModel, TritonServer
+from infercost.rollout import FAILED, BatchingRollout
+from infercost.sandbox.apiserver import ApiServer
+from infercost.settings import Settings
+from tests.support.prometheus import free_port
+
+pytestmark = pytest.mark.e2e
+NS = "ml"
+LABELS = {"infercost.io/service": "bert", "infercost.io/variant": "cpu", "infercost.io/pool": "a"}
+SPEC = InferenceServiceSpec.model_validate(
+    {
+        "model": {"name": "synth"},
+        "variants": [
+            {
+                "name": "cpu",
+                "acceleratorTypes": ["cpu"],
+                "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+                "modelRepository": "s3://models/synth",
+                "profile": [
+                    {"acceleratorType": "cpu", "batchSize": 1, "throughput": 40, "p99LatencyMs": 30}
+                ],
+            }
+        ],
+        "slo": {"latencyMs": 100},
+    }
+)
+BODY = {
+    "apiVersion": "infercost.io/v1alpha1",
+    "kind": "InferenceService",
+    "metadata": {"name": "bert", "namespace": NS, "uid": "u-1"},
+}
+
+
+@pytest.fixture(scope="module")
+def triton() -> Iterator[TritonServer]:
+    with TritonServer([SyntheticModel(base_ms=5, per_item_ms=1, max_batch_size=1)]) as server:
+        yield server
+
+
+@pytest.fixture
+async def kube() -> AsyncIterator[tuple[ApiServer, KubeApi]]:
+    async with ApiServer() as server, kmock.Server(server):
+        api = KubeApi(Credentials(server=str(server.url)))
+        try:
+            yield server, api
+        finally:
+            await api.close()
+
+
+async def post_pod(server: ApiServer, name: str, port: int) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": LABELS,
+            "annotations": {"infercost.io/triton-http-port": str(port)},
+        },
+        "spec": {"containers": [{"name": "triton", "image": "triton"}]},
+    }
+    await request(server, "POST", f"/api/v1/namespaces/{NS}/pods", pod)
+    await request(
+        server,
+        "PATCH",
+        f"/api/v1/namespaces/{NS}/pods/{name}/status",
+        {"status": {"podIP": "127.0.0.1", "phase": "Running"}},
+    )
+
+
+async def request(server: ApiServer, method: str, url: str, body: Any = None) -> Any:
+    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
+    data = None if body is None else json.dumps(body)
+    async with server.request(method, url, data=data, headers=headers) as response:
+        payload = await response.json(content_type=None)
+        assert response.status < 300, payload
+        return payload
+
+
+async def config(triton: TritonServer) -> dict[str, Any]:
+    client = triton_http.InferenceServerClient(triton.url)
+    try:
+        return dict(await client.get_model_config("synth"))
+    finally:
+        await client.close()
+
+
+def plan(batching: BatchConfig) -> Plan:
+    allocation = Allocation(
+        variant="cpu",
+        pool="a",
+        replicas=1,
+        batching=batching,
+        hourly_cost=0.1,
+        throughput_per_replica=40,
+    )
+    return Plan(
+        allocations=(allocation,),
+        actions=(),
+        conditions=(),
+        demand_rps=0,
+        hourly_cost=0.1,
+        cost_per_million=None,
+        state=ServiceState(),
+    )
+
+
+async def test_triton_itself_rejects_preferred_above_max_and_keeps_serving_the_old_config(
+    triton: TritonServer,
+) -> None:
+    # Why the adapter never sends such a config: checked against the real server.
+    old = await config(triton)
+    bad = {**old, "max_batch_size": 2, "dynamic_batching": {"preferred_batch_size": [4]}}
+    client = triton_http.InferenceServerClient(triton.url)
+    try:
+        with pytest.raises(InferenceServerException):
+            await client.load_model("synth", config=json.dumps(bad))
+        assert await client.is_model_ready("synth")
+    finally:
+        await client.close()
+    assert batching_of(await config(triton)) == batching_of(old)
+
+
+async def test_rollout_reloads_live_reads_back_and_stops_at_a_failing_pod(
+    triton: TritonServer, kube: tuple[ApiServer, KubeApi]
+) -> None:
+    server, api = kube
+    applier = TritonBatching(api, Settings(triton_timeout_seconds=10))
+    rollout = BatchingRollout(api=api, applier=applier)
+    current = {("cpu", "a"): CurrentDeployment(replicas=2, ready_replicas=2)}
+    want = BatchConfig(max_batch_size=4, max_queue_delay_us=2000, preferred_batch_sizes=(4, 16))
+    before = batching_of(await config(triton))
+
+    # Pods are visited by name: "a-0" cannot be reached, so "b-1" must be left alone.
+    await post_pod(server, "bert-a-0", free_port())
+    await post_pod(server, "bert-b-1", triton.http_port)
+    await rollout.run(body=BODY, spec=SPEC, plan=plan(want), current=current)
+    assert batching_of(await config(triton)) == before
+    events = await request(server, "GET", f"/api/v1/namespaces/{NS}/events")
+    warnings = [e for e in events["items"] if e["reason"] == FAILED]
+    assert len(warnings) == 1
+    assert warnings[0]["type"] == "Warning"
+    assert "bert-a-0" in warnings[0]["message"]
+    # The same failure again: retried, but not a second Event.
+    await rollout.run(body=BODY, spec=SPEC, plan=plan(want), current=current)
+    events = await request(server, "GET", f"/api/v1/namespaces/{NS}/events")
+    assert len([e for e in events["items"] if e["reason"] == FAILED]) == 1
+
+    # The pod is reachable now: the next reconcile applies the config (preferred 16 > 4 dropped).
+    await request(
+        server,
+        "PATCH",
+        f"/api/v1/namespaces/{NS}/pods/bert-a-0",
+        {"metadata": {"annotations": {"infercost.io/triton-http-port": str(triton.http_port)}}},
+    )
+    await rollout.run(body=BODY, spec=SPEC, plan=plan(want), current=current)
+    after = batching_of(await config(triton))
+    assert after == BatchConfig(
+        max_batch_size=4, max_queue_delay_us=2000, preferred_batch_sizes=(4,)
+    )
+    client = triton_http.InferenceServerClient(triton.url)
+    try:
+        assert await client.is_model_ready("synth")
+    finally:
+        await client.close()

@@ -1,0 +1,73 @@
+"""The batched-service queueing model (no processes: pure arithmetic on a profile)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from infercost.api.service import ProfilePoint
+from infercost.sim.latency import LOAD_GRID, SLO_INDEX, ExecCurve, latency_table
+from infercost.sim.oracle import cheapest_cover
+
+pytestmark = pytest.mark.sim
+
+
+def _curve() -> ExecCurve:
+    points = [
+        ProfilePoint(
+            accelerator_type="cpu",
+            batch_size=b,
+            throughput=b / (0.02 + 0.002 * b),
+            p99_latency_ms=1.0,
+        )
+        for b in (1, 8)
+    ]
+    return ExecCurve.from_profile(points)
+
+
+def test_exec_time_follows_the_profile_and_capacity_uses_full_batches() -> None:
+    curve = _curve()
+    assert curve.exec_seconds(np.array([1, 8])).tolist() == pytest.approx([0.022, 0.036])
+    assert curve.capacity(8) == pytest.approx(8 / 0.036)
+
+
+def test_latency_grows_with_load_and_batches_grow_too() -> None:
+    table = latency_table(_curve(), max_batch=8, queue_delay_us=0, slo_ms=100.0)
+    p50 = [table.quantile_ms(load, 0.5) for load in (0.2, 0.5, 0.8)]
+    assert p50 == sorted(p50)
+    assert p50[0] >= 22.0  # never faster than one batch-1 execution
+    assert np.all(np.diff(table.mean_batch[1:]) >= -0.05)
+    assert np.all(np.diff(table.cdf[:, SLO_INDEX]) <= 1e-12)  # fewer good requests with load
+    assert 0.0 < table.load_at_slo() <= LOAD_GRID[-1]
+
+
+def test_a_queue_delay_costs_latency_at_low_load() -> None:
+    fast = latency_table(_curve(), max_batch=8, queue_delay_us=0, slo_ms=100.0)
+    slow = latency_table(_curve(), max_batch=8, queue_delay_us=10_000, slo_ms=100.0)
+    assert slow.quantile_ms(0.1, 0.5) > fast.quantile_ms(0.1, 0.5) + 5
+
+
+def test_cheapest_cover_is_exact_for_two_options() -> None:
+    demand = np.array([0.0, 90.0, 150.0, 1000.0])
+    best = cheapest_cover(
+        demand, capacity=np.array([100.0, 30.0]), price=np.array([1.0, 0.4]), minimum=1
+    )
+    cost = best[0] * 1.0 + best[1] * 0.4
+    # brute force over small counts
+    for step, need in enumerate(demand):
+        brute = min(
+            a * 1.0 + b * 0.4
+            for a in range(12)
+            for b in range(40)
+            if a * 100 + b * 30 >= need and a + b >= 1
+        )
+        assert cost[step] == pytest.approx(brute)
+
+
+@pytest.mark.parametrize("package", ["infercost.sim", "infercost.localtriton"])
+def test_packages_say_what_they_own_and_must_not_import(package: str) -> None:
+    import importlib
+
+    doc = importlib.import_module(package).__doc__ or ""
+    assert "Owns:" in doc
+    assert "Must not import" in doc

@@ -1,0 +1,145 @@
+"""Batching: the largest batch inside margin x SLO, AIMD from observed p99, Off and Fixed."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from infercost.api.service import Batching
+from infercost.engine.batching import choose_batching, config_for
+from infercost.engine.cost import ProfileCurve
+from infercost.engine.model import BatchConfig, EngineSettings, Reason
+
+pytestmark = pytest.mark.unit
+
+CURVE = ProfileCurve(
+    batch_sizes=(1, 8, 32),
+    throughputs=(500.0, 1500.0, 2200.0),
+    latencies_ms=(5.0, 20.0, 70.0),
+)
+SETTINGS = EngineSettings(latency_margin=0.8, batch_increase_step=2)
+
+
+def choose(
+    spec: dict[str, object],
+    *,
+    slo: float = 50.0,
+    previous: BatchConfig | None = None,
+    p99: float | None = None,
+) -> tuple[int, int, Reason] | None:
+    choice = choose_batching(
+        CURVE,
+        spec=Batching.model_validate(spec),
+        slo_ms=slo,
+        settings=SETTINGS,
+        previous=previous,
+        observed_p99_ms=p99,
+    )
+    if choice is None:
+        return None
+    config = choice.config
+    assert all(size <= config.max_batch_size for size in config.preferred_batch_sizes)
+    assert choice.predicted_latency_ms <= SETTINGS.latency_margin * slo + 1e-9
+    return config.max_batch_size, config.max_queue_delay_us, choice.reason
+
+
+@pytest.mark.parametrize(
+    ("spec", "slo", "previous", "p99", "expected"),
+    [
+        # Budget 0.8 x 50 = 40 ms: batch 16 interpolates to 36.7 ms -> 3.3 ms of queue delay.
+        pytest.param({}, 50.0, None, None, (16, 3333, Reason.BATCHING_TUNED), id="tuned"),
+        # Budget 80 ms lets the measured batch 32 (70 ms) in, with the 10 ms slack as delay.
+        pytest.param({}, 100.0, None, None, (32, 10000, Reason.BATCHING_TUNED), id="loose-slo"),
+        # The user's maxBatchSize and maxQueueDelayMicroseconds are upper bounds in Auto.
+        pytest.param(
+            {"maxBatchSize": 8, "maxQueueDelayMicroseconds": 1000},
+            50.0,
+            None,
+            None,
+            (8, 1000, Reason.BATCHING_TUNED),
+            id="auto-bounded",
+        ),
+        pytest.param({"mode": "Off"}, 50.0, None, None, (1, 0, Reason.BATCHING_OFF), id="off"),
+        pytest.param(
+            {"mode": "Fixed", "maxBatchSize": 8, "maxQueueDelayMicroseconds": 500},
+            50.0,
+            None,
+            None,
+            (8, 500, Reason.BATCHING_FIXED),
+            id="fixed",
+        ),
+        # Observed p99 above the SLO halves the batch in use (multiplicative decrease).
+        pytest.param(
+            {},
+            50.0,
+            BatchConfig(max_batch_size=16, max_queue_delay_us=7500),
+            60.0,
+            (8, 3750, Reason.BATCHING_REDUCED_FOR_LATENCY),
+            id="decrease",
+        ),
+        # Room again (p99 under margin x SLO): climb back by the step (additive increase).
+        pytest.param(
+            {},
+            50.0,
+            BatchConfig(max_batch_size=8, max_queue_delay_us=3750),
+            20.0,
+            (10, 15833, Reason.BATCHING_TUNED),
+            id="increase",
+        ),
+        # No p99 yet: hold what runs rather than jump back.
+        pytest.param(
+            {},
+            50.0,
+            BatchConfig(max_batch_size=8, max_queue_delay_us=3750),
+            None,
+            (8, 20000, Reason.BATCHING_TUNED),
+            id="hold-without-evidence",
+        ),
+    ],
+)
+def test_batching_table(
+    spec: dict[str, object],
+    slo: float,
+    previous: BatchConfig | None,
+    p99: float | None,
+    expected: tuple[int, int, Reason],
+) -> None:
+    assert choose(spec, slo=slo, previous=previous, p99=p99) == expected
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{}, {"mode": "Off"}, {"mode": "Fixed", "maxBatchSize": 32}],
+    ids=["auto", "off", "fixed-too-big"],
+)
+def test_infeasible_when_the_slo_cannot_be_met(spec: dict[str, object]) -> None:
+    slo = 4.0 if spec.get("mode") != "Fixed" else 50.0
+    assert choose(spec, slo=slo) is None
+
+
+def test_preferred_batch_sizes_never_exceed_max() -> None:
+    assert config_for(1, 0).preferred_batch_sizes == ()
+    assert config_for(16, 100).preferred_batch_sizes == (16,)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    slo=st.floats(6.5, 500.0),
+    cap=st.one_of(st.none(), st.integers(1, 64)),
+    delay_cap=st.one_of(st.none(), st.integers(0, 100_000)),
+    previous=st.one_of(st.none(), st.integers(1, 64)),
+    p99=st.one_of(st.none(), st.floats(1.0, 1000.0)),
+)
+def test_auto_always_fits_the_budget(
+    slo: float, cap: int | None, delay_cap: int | None, previous: int | None, p99: float | None
+) -> None:
+    spec: dict[str, object] = {"maxBatchSize": cap, "maxQueueDelayMicroseconds": delay_cap}
+    before = (
+        None if previous is None else BatchConfig(max_batch_size=previous, max_queue_delay_us=0)
+    )
+    result = choose(spec, slo=slo, previous=before, p99=p99)  # asserts latency and preferred
+    assert result is not None  # batch 1 (5 ms) always fits 0.8 x 6.5 ms
+    batch, delay, _ = result
+    assert 1 <= batch <= min(cap or 32, 32)
+    assert delay_cap is None or delay <= delay_cap

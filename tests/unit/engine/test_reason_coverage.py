@@ -1,0 +1,86 @@
+"""Every Reason code can be produced by decide(): adding one without a way to reach it fails."""
+
+from __future__ import annotations
+
+import pytest
+from engine_factories import GPU, KEY, NOW, decision, pool, running, service
+
+from infercost.engine.model import BatchConfig, CurrentDeployment, Reason, ServiceState
+from infercost.engine.planner import decide
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_reason_code_is_reachable_through_decide() -> None:
+    """Adding a Reason without a way to produce it (or a test for it) fails here."""
+    pools = [pool("l4"), pool("l4-spot", price=0.3, spot=True)]
+    old_batch = CurrentDeployment(
+        replicas=2, ready_replicas=2, batching=BatchConfig(max_batch_size=2, max_queue_delay_us=0)
+    )
+    late = ServiceState(scale_down_candidate_since=NOW - 400)
+    cases = [
+        decision(service([GPU]), [pool("l4")], demand=500.0),
+        decision(service([GPU]), [pool("l4")], demand=500.0, current={KEY: running(2)}),
+        decision(service([GPU]), [pool("l4")], demand=5000.0, current={KEY: running(2)}),
+        decision(service([GPU]), [pool("l4")], demand=300.0, p99=80.0, current={KEY: running(2)}),
+        decision(service([GPU]), [pool("l4")], demand=100.0, current={KEY: running(5)}),
+        decision(service([GPU]), [pool("l4")], demand=300.0, current={KEY: running(5)}, state=late),
+        decision(
+            service([GPU], scaling={"minReplicas": 2}),
+            [pool("l4")],
+            demand=1.0,
+            current={KEY: running(4)},
+            state=late,
+        ),
+        decision(
+            service([GPU], scaling={"maxReplicas": 2}),
+            [pool("l4")],
+            demand=9e3,
+            current={KEY: running(2)},
+        ),
+        decision(service([GPU]), [pool("l4")], current={KEY: running(2)}),
+        decision(service([GPU]), pools, demand=500.0, current={KEY: running(2)}),
+        decision(
+            service([GPU]),
+            [pool("l4"), pool("l4-b", price=0.95)],
+            demand=500.0,
+            current={KEY: running(2)},
+        ),
+        decision(
+            service([GPU]),
+            pools,
+            demand=500.0,
+            current={KEY: running(2)},
+            state=ServiceState(last_move_time=NOW - 10),
+        ),
+        decision(service([GPU], budget={"maxHourlyCost": 1.5}), [pool("l4")], demand=2000.0),
+        decision(
+            service([GPU], budget={"maxHourlyCost": 1.5, "onExceeded": "Warn"}),
+            [pool("l4")],
+            demand=2000.0,
+        ),
+        decision(service([GPU]), [pool("l4", max_replicas=3, used_by_others=2)], demand=2000.0),
+        decision(service([GPU], slo={"latencyMs": 4}), [pool("l4")], demand=10.0),
+        decision(service([GPU]), [pool("l4")], demand=500.0, current={KEY: old_batch}),
+        decision(service([GPU]), [pool("l4")], demand=300.0, p99=60.0, current={KEY: running(3)}),
+        decision(
+            service([GPU], batching={"mode": "Off"}),
+            [pool("l4")],
+            demand=50.0,
+            current={KEY: old_batch},
+        ),
+        decision(
+            service([GPU], batching={"mode": "Fixed", "maxBatchSize": 4}),
+            [pool("l4")],
+            demand=50.0,
+            current={KEY: old_batch},
+        ),
+    ]
+    seen: set[str] = set()
+    for inp in cases:
+        plan = decide(inp)
+        seen |= {action.reason.value for action in plan.actions}
+        seen |= {c.reason for c in plan.conditions}
+    migration = decide(cases[9])
+    seen |= {a.reason.value for a in migration.actions}
+    assert {reason.value for reason in Reason} <= seen

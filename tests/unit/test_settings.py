@@ -1,0 +1,42 @@
+"""Settings: environment variables, engine passthrough, every knob documented."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from infercost.engine.model import EngineSettings
+from infercost.settings import Settings
+
+pytestmark = pytest.mark.unit
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+
+
+def test_environment_sets_operator_and_engine_knobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFERCOST_CONTROL_INTERVAL_SECONDS", "7")
+    monkeypatch.setenv("INFERCOST_DRY_RUN", "true")
+    monkeypatch.setenv("INFERCOST_ENGINE__MOVE_COST_HOURS", "0.5")
+    settings = Settings()
+    assert settings.dry_run is True
+    engine = settings.for_engine()
+    assert engine.control_interval_seconds == 7.0
+    assert engine.move_cost_hours == 0.5
+
+
+def test_defaults() -> None:
+    settings = Settings()
+    assert settings.control_interval_seconds == 15.0
+    assert settings.dry_run is False
+    assert settings.for_engine() == EngineSettings()
+
+
+def test_every_setting_is_documented() -> None:
+    text = DOCS.read_text()
+    for name in Settings.model_fields:
+        if name != "engine":
+            assert f"`INFERCOST_{name.upper()}`" in text, name
+    for field in dataclasses.fields(EngineSettings):
+        if field.name != "control_interval_seconds":
+            assert f"`INFERCOST_ENGINE__{field.name.upper()}`" in text, field.name
