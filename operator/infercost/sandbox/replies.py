@@ -26,6 +26,17 @@ class Replies(kmock.KubernetesEmulator):
     # those as `create` as well as `patch`.
     _apply_creates: set[int] = attrs.field(factory=set, init=False)
 
+    async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
+        """Discovery of one group/version, as kubectl reads it (kmock 0.8 shims below)."""
+        reply = await super()._serve_version(request)
+        assert isinstance(reply, dict)
+        # The core group's groupVersion is "v1", not "/v1": kubectl matches resources on it.
+        reply["groupVersion"] = str(reply["groupVersion"]).lstrip("/")
+        for entry in reply.get("resources") or []:
+            if "/" in entry["name"]:  # subresources have no short names or categories
+                entry["shortNames"], entry["categories"] = [], []
+        return reply
+
     async def _serve_request_counts(self, request: rendering.Request) -> rendering.Payload:
         agents = tuple(a for a in request.params.get("agents", "").split(",") if a)
         counts: dict[str, int] = {}
