@@ -168,7 +168,9 @@ class Monitor:
         return sample
 
 
-def view(samples: list[Sample], *, title: str, elapsed: float, total: float) -> Group:
+def view(
+    samples: list[Sample], *, title: str, elapsed: float, total: float, rate_scale: float = 1.0
+) -> Group:
     """The live view: one row per service, then each service's last decision."""
     table = Table(title=f"{title} — {elapsed:.0f} s of {total:.0f} s", expand=True)
     for column in (
@@ -178,7 +180,7 @@ def view(samples: list[Sample], *, title: str, elapsed: float, total: float) -> 
         "p99 clients / server vs SLO",
         "batch (Triton)",
         "$/h",
-        "$/1M",
+        "$/1M sandbox (full scale)",
     ):
         table.add_column(column)
     notes = []
@@ -196,7 +198,9 @@ def view(samples: list[Sample], *, title: str, elapsed: float, total: float) -> 
             p99,
             f"{s.status_batch or '-'} ({','.join(map(str, s.triton_batches)) or '-'})",
             f"{s.hourly:.4f}" if s.hourly is not None else "-",
-            f"{s.per_million:.4f}" if s.per_million is not None else "-",
+            f"{s.per_million:.3f} ({s.per_million / rate_scale:.4f})"
+            if s.per_million is not None
+            else "-",
         )
         d = s.decision
         notes.append(Text(f"{s.service}: {d.get('action')} {d.get('reason')}: {d.get('message')}"))

@@ -58,7 +58,11 @@ async def run_sandbox(
         atexit.register(cluster.children.stop_all, grace=2.0)
         console.print(f"API server  {cluster.url}")
         console.print(f"kubeconfig  {cluster.kubeconfig_path}")
-        console.print(f"  try: kubectl --kubeconfig {cluster.kubeconfig_path} get ics -A")
+        console.print(
+            f"  try: kubectl --kubeconfig {cluster.kubeconfig_path} get ics -A",
+            soft_wrap=True,
+            markup=False,
+        )
         console.print(f"Prometheus  {cluster.prometheus.url}")
         console.print(f"run folder  {run_dir}")
         await cluster.apply_scenario()
@@ -115,7 +119,15 @@ async def _watch(
                 on_sample(cluster, samples)
             elapsed = time.monotonic() - (load_started or started)
             if screen is not None:
-                screen.update(view(samples, title=title, elapsed=elapsed, total=total))
+                screen.update(
+                    view(
+                        samples,
+                        title=title,
+                        elapsed=elapsed,
+                        total=total,
+                        rate_scale=scenario.rate_scale,
+                    )
+                )
             else:
                 console.print(line(samples, elapsed=elapsed), soft_wrap=True, markup=False)
             if load_started is None:
