@@ -13,8 +13,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from infercost.adapters.batching import BatchingApplier, BatchingTarget
-from infercost.adapters.kubernetes import KubeApi
+from infercost.adapters.batching import BatchingApplier, BatchingOutcome, BatchingTarget
+from infercost.adapters.kubernetes import ApiError, KubeApi
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine.model import BatchConfig, CurrentDeployment, Plan
 from infercost.manifests import LABEL_POOL, LABEL_SERVICE, LABEL_VARIANT, short_name
@@ -66,7 +66,10 @@ class BatchingRollout:
                     )
                 ),
             )
-            outcome = await self.applier.apply(target, allocation.batching)
+            try:
+                outcome = await self.applier.apply(target, allocation.batching)
+            except ApiError as error:  # listing the pods failed: try again next interval
+                outcome = BatchingOutcome(pods=(), failed=f"pods not listed: {error}")
             if outcome.failed is None:
                 self.applied[key] = (allocation.batching, running.ready_replicas)
                 self._warned.pop(key, None)

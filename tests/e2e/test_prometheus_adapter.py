@@ -229,3 +229,36 @@ async def test_failure_and_recovery_are_logged_once_each(
     messages = [r.getMessage() for r in caplog.records]
     assert sum("metrics unavailable" in m for m in messages) == 1, messages
     assert sum("answers again" in m for m in messages) == 1, messages
+
+
+async def test_an_answer_not_shaped_like_prometheus_is_an_error_not_a_crash() -> None:
+    # A real HTTP server answering 200 with a value that is not a number (a proxy's page,
+    # a broken template): the round is held with PrometheusError.
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = (
+        b'{"status":"success","data":{"resultType":"vector","result":[{"metric":'
+        b'{"namespace":"ml","infercost_io_service":"bert"},"value":[1,"not-a-number"]}]}}'
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        observed = await observe(f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert observed.missing is not None
+    assert observed.missing.reason == "PrometheusError"

@@ -17,6 +17,7 @@ import pytest
 import tritonclient.http.aio as triton_http
 from tritonclient.utils import InferenceServerException
 
+from infercost.adapters.batching import BatchingTarget
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.triton import TritonBatching, batching_of
 from infercost.api.service import InferenceServiceSpec
@@ -186,3 +187,46 @@ async def test_rollout_reloads_live_reads_back_and_stops_at_a_failing_pod(
         assert await client.is_model_ready("synth")
     finally:
         await client.close()
+
+
+async def test_a_failed_pod_listing_is_a_warning_not_a_crash(
+    kube: tuple[ApiServer, KubeApi],
+) -> None:
+    server, api = kube
+    rollout = BatchingRollout(api=api, applier=TritonBatching(api, Settings()))
+    current = {("cpu", "a"): CurrentDeployment(replicas=1, ready_replicas=1)}
+    # Injected (the emulator cannot be made to refuse otherwise): the pod list answers 403.
+    server.fail_next(action="list", plural="pods", status=403)
+    await rollout.run(
+        body=BODY,
+        spec=SPEC,
+        plan=plan(BatchConfig(max_batch_size=2, max_queue_delay_us=0)),
+        current=current,
+    )
+    events = await request(server, "GET", f"/api/v1/namespaces/{NS}/events")
+    (warning,) = [e for e in events["items"] if e["reason"] == FAILED]
+    assert "pods not listed" in warning["message"]
+    assert rollout.applied == {}  # nothing remembered: retried at the next reconcile
+
+
+async def test_no_preferred_sizes_reloads_once_not_every_interval(
+    triton: TritonServer, kube: tuple[ApiServer, KubeApi]
+) -> None:
+    # Triton reads back preferred_batch_size [max] when none was given: still the same config.
+    server, api = kube
+    await post_pod(server, "bert-c-0", triton.http_port)
+    applier = TritonBatching(api, Settings(triton_timeout_seconds=10))
+    target = BatchingTarget(
+        namespace=NS,
+        service="bert",
+        variant="cpu",
+        pool="a",
+        model="synth",
+        selector="infercost.io/service=bert,infercost.io/variant=cpu,infercost.io/pool=a",
+    )
+    want = BatchConfig(max_batch_size=2, max_queue_delay_us=300)
+    first = await applier.apply(target, want)
+    assert first.failed is None
+    assert first.changed == ("bert-c-0",)
+    again = await applier.apply(target, want)
+    assert (again.failed, again.changed, again.pods) == (None, (), ("bert-c-0",))

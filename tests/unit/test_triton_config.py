@@ -49,3 +49,12 @@ def test_pod_address_from_its_ip_and_port_annotation() -> None:
     pod["metadata"]["annotations"] = {"infercost.io/triton-http-port": "18000"}
     assert pod_url(pod, "infercost.io/triton-http-port") == "10.0.0.7:18000"
     assert pod_url({"metadata": {"name": "p"}, "status": {}}, "x") is None
+
+
+def test_triton_listing_max_as_the_preferred_size_is_the_same_config() -> None:
+    # Seen on tritonserver 2.51: a reload to max_batch_size 1 with no preferred sizes reads
+    # back with preferred_batch_size [1]; that is what was asked, not a failed reload.
+    asked = BatchConfig(max_batch_size=1, max_queue_delay_us=0)
+    running = {"max_batch_size": 1, "dynamic_batching": {"preferred_batch_size": [1]}}
+    assert runs(running, asked)
+    assert not runs(running, BatchConfig(max_batch_size=2, max_queue_delay_us=0))

@@ -108,4 +108,8 @@ class OpenCostPrices:
             results = await asyncio.to_thread(self.client.run, self.queries)
         except QueryError as failed:
             return {n: _fallback(s, failed.reason, failed.message) for n, s in priced.items()}
-        return prices_from(priced, costs=results["node_cost"], labels=results["node_labels"])
+        try:
+            return prices_from(priced, costs=results["node_cost"], labels=results["node_labels"])
+        except (KeyError, ValueError, TypeError, IndexError) as error:
+            message = f"unexpected query result: {type(error).__name__}: {error}"
+            return {n: _fallback(s, "PrometheusError", message) for n, s in priced.items()}

@@ -174,10 +174,16 @@ class PrometheusMetrics:
         except QueryError as failed:
             self._log(failed.reason, failed.message)
             return Observed(missing=Unavailable(reason=failed.reason, message=failed.message))
+        try:
+            observed = promql.observations(
+                results, now=now, stale_after=self.settings.engine.metrics_stale_seconds
+            )
+        except (KeyError, ValueError, TypeError, IndexError) as error:
+            # An answer not shaped like Prometheus' (a proxy's error page, a changed template).
+            message = f"unexpected query result: {type(error).__name__}: {error}"
+            self._log("PrometheusError", message)
+            return Observed(missing=Unavailable(reason="PrometheusError", message=message))
         self._log(None, "")
-        observed = promql.observations(
-            results, now=now, stale_after=self.settings.engine.metrics_stale_seconds
-        )
         return observed
 
     def _log(self, reason: str | None, message: str) -> None:

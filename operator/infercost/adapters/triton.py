@@ -54,9 +54,19 @@ def batching_of(config: Mapping[str, Any]) -> BatchConfig:
     )
 
 
+def same(a: BatchConfig, b: BatchConfig) -> bool:
+    """Equal as Triton runs them: it lists max_batch_size as preferred when none is given."""
+    return (a.max_batch_size, a.max_queue_delay_us) == (
+        b.max_batch_size,
+        b.max_queue_delay_us,
+    ) and (
+        set(a.preferred_batch_sizes) - {a.max_batch_size}
+        == set(b.preferred_batch_sizes) - {b.max_batch_size}
+    )
+
+
 def runs(config: Mapping[str, Any], batching: BatchConfig) -> bool:
-    want = with_batching(config, batching)
-    return batching_of(config) == batching_of(want)
+    return same(batching_of(config), batching_of(with_batching(config, batching)))
 
 
 def pod_url(pod: Mapping[str, Any], annotation: str) -> str | None:
@@ -122,7 +132,7 @@ class TritonBatching:
             await client.load_model(model, config=json.dumps(with_batching(config, batching)))
             await self._wait_ready(client, model)
             after = batching_of(await client.get_model_config(model))
-            if after != batching_of(with_batching(config, batching)):
+            if not same(after, batching_of(with_batching(config, batching))):
                 raise InferenceServerException(f"model {model} reloaded but runs {after}")
             return True
         finally:

@@ -1,0 +1,68 @@
+"""From Prometheus vector results to Observations: the cases a live Prometheus makes rare.
+
+The inputs are results in the query API's JSON shape (the e2e tests get them from a real
+Prometheus); here one pod of a service may be stale while another is fresh, a quantile NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from infercost.adapters import promql
+from infercost.adapters.metrics import observation_for
+
+pytestmark = pytest.mark.unit
+NOW = 1_800_000_000.0
+
+
+def sample(pod: str, value: float, *, service: str = "bert", pool: str = "g5") -> dict[str, object]:
+    labels = {
+        "namespace": "ml",
+        "infercost_io_service": service,
+        "infercost_io_variant": "gpu",
+        "infercost_io_pool": pool,
+        "pod": pod,
+    }
+    return {"metric": labels, "value": [NOW, "NaN" if math.isnan(value) else str(value)]}
+
+
+def results(**by_query: list[dict[str, object]]) -> dict[str, list[dict[str, object]]]:
+    return {name: by_query.get(name, []) for name in promql.DEFAULT_QUERIES}
+
+
+def test_a_stale_pod_is_left_out_and_a_nan_quantile_ignored() -> None:
+    observed = promql.observations(
+        results(
+            demand=[sample("a", 30.0), sample("b", 99.0)],
+            execs=[sample("a", 15.0), sample("b", 99.0)],
+            busy=[sample("a", 0.6e6), sample("b", 0.9e6)],
+            p99=[sample("a", math.nan), sample("b", 5e5)],
+            age=[sample("a", 2.0), sample("b", 500.0)],
+        ),
+        now=NOW,
+        stale_after=120,
+    )
+    bert = observed[("ml", "bert")]
+    assert bert.demand_rps == 30.0  # pod b's samples are 500 s old
+    assert bert.p99_latency_ms is None  # a's quantile is NaN (idle summary window)
+    assert bert.per_deployment[("gpu", "g5")].busy_fraction == pytest.approx(0.3)
+
+
+def test_series_without_the_contract_labels_are_not_a_service() -> None:
+    stray = {"metric": {"namespace": "ml", "pod": "x"}, "value": [NOW, "5"]}
+    observed = promql.observations(results(demand=[stray]), now=NOW, stale_after=120)
+    assert dict(observed) == {}
+    missing = observation_for(observed, ("ml", "x"), now=NOW)
+    assert missing is not None
+    assert missing.unavailable_reason == "MetricsMissing"
+
+
+def test_templates_keep_promql_braces_and_reject_unknown_names() -> None:
+    rendered = promql.queries({}, window="30s")
+    assert 'quantile="0.99"' in rendered["p99"]
+    assert "[30s]" in rendered["demand"]
+    assert promql.BY in rendered["demand"]
+    with pytest.raises(ValueError, match="demnad"):
+        promql.queries({"demnad": "up"}, window="1m")

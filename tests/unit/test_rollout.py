@@ -1,0 +1,83 @@
+"""The batching rollout's memory: Triton is called only when the plan's batching or the
+ready replicas changed. FAKE batching applier (adapters/fake_batching.py): this test is about
+when the rollout calls it; the real applier is tested against real Triton in tests/e2e."""
+
+from __future__ import annotations
+
+import pytest
+
+from infercost.adapters.fake_batching import FakeBatching
+from infercost.adapters.kubernetes import Credentials, KubeApi
+from infercost.api.service import InferenceServiceSpec
+from infercost.engine.model import Allocation, BatchConfig, CurrentDeployment, Plan, ServiceState
+from infercost.rollout import BatchingRollout
+
+pytestmark = pytest.mark.unit
+BODY = {"metadata": {"name": "bert", "namespace": "ml"}}
+SPEC = InferenceServiceSpec.model_validate(
+    {
+        "model": {"name": "synth"},
+        "variants": [
+            {
+                "name": "cpu",
+                "acceleratorTypes": ["cpu"],
+                "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+                "modelRepository": "s3://models/synth",
+                "profile": [
+                    {"acceleratorType": "cpu", "batchSize": 1, "throughput": 40, "p99LatencyMs": 30}
+                ],
+            }
+        ],
+        "slo": {"latencyMs": 100},
+    }
+)
+
+
+def plan(max_batch: int) -> Plan:
+    batching = BatchConfig(max_batch_size=max_batch, max_queue_delay_us=100)
+    allocation = Allocation(
+        variant="cpu",
+        pool="a",
+        replicas=2,
+        batching=batching,
+        hourly_cost=1,
+        throughput_per_replica=1,
+    )
+    return Plan(
+        allocations=(allocation,),
+        actions=(),
+        conditions=(),
+        demand_rps=0,
+        hourly_cost=1,
+        cost_per_million=None,
+        state=ServiceState(),
+    )
+
+
+async def test_triton_is_called_only_when_something_changed() -> None:
+    fake = FakeBatching()
+    api = KubeApi(Credentials(server="http://127.0.0.1:1"))  # never called: nothing fails
+    rollout = BatchingRollout(api=api, applier=fake)
+
+    async def run(max_batch: int, ready: int) -> None:
+        current = {("cpu", "a"): CurrentDeployment(replicas=2, ready_replicas=ready)}
+        await rollout.run(body=BODY, spec=SPEC, plan=plan(max_batch), current=current)
+
+    await run(4, ready=0)  # no ready pod: new pods start from the ConfigMap
+    assert fake.calls == []
+    await run(4, ready=1)
+    await run(4, ready=1)  # steady: no call
+    assert len(fake.calls) == 1
+    target, batching = fake.calls[0]
+    assert (target.model, target.selector) == (
+        "synth",
+        "infercost.io/service=bert,infercost.io/variant=cpu,infercost.io/pool=a",
+    )
+    assert batching.max_batch_size == 4
+    await run(4, ready=2)  # a new pod became ready: it may run an older config
+    await run(8, ready=2)  # the plan changed
+    assert [b.max_batch_size for _, b in fake.calls] == [4, 4, 8]
+    rollout.forget("ml", "bert")
+    await run(8, ready=2)
+    assert len(fake.calls) == 4
+    await api.close()
