@@ -76,6 +76,10 @@ test: check tools
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
 
+## The operator against the sandbox API server (real HTTP, real watch streams); includes the RBAC check.
+integration: $(STAMP)
+	$(BIN)/python -m pytest -m integration tests/integration
+
 bench-engine: $(STAMP)
 	$(BIN)/python -m infercost.bench_engine
 
