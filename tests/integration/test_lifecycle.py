@@ -84,6 +84,14 @@ async def test_pool_capacity_is_shared_between_services(
     assert first == {"g6-xlarge": 3}
     await make_ready(api, "first")
 
+    async def in_use() -> dict[str, object] | None:
+        status = (await call(api, "GET", f"{o.POOLS}/g6-xlarge")).get("status") or {}
+        return status if status.get("replicasInUse") == 3 else None
+
+    pool_status = await eventually(in_use, what="pool status with the replicas in use")
+    assert pool_status["hourlyPerNode"] == 0.8048
+    assert pool_status["priceSource"] == "Static"
+
     await call(api, "POST", o.ISVC, o.service("second", o.GPU_VARIANT))
     operator.load(o.NS, "second", rps=2000.0, p99_ms=5.0)  # FAKE metrics
     second = await eventually(lambda: replicas_by_pool(api, "second"), what="second placement")
