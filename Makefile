@@ -100,6 +100,10 @@ e2e: $(STAMP) prometheus triton-venv
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
 
+## The operator against the sandbox API server (real HTTP, real watch streams); includes the RBAC check.
+integration: $(STAMP)
+	$(BIN)/python -m pytest -m integration tests/integration
+
 bench-engine: $(STAMP)
 	$(BIN)/python -m infercost.bench_engine
 
