@@ -115,7 +115,7 @@ class Cluster:
             "INFERCOST_PROMETHEUS_RATE_WINDOW": f"{round(knobs['rate-window'])}s",
             "INFERCOST_PROMETHEUS_TIMEOUT_SECONDS": "5",
             "INFERCOST_METRICS_PORT": str(self.operator_metrics_port),
-            "INFERCOST_METRICS_STALE_SECONDS": "30",
+            "INFERCOST_ENGINE__METRICS_STALE_SECONDS": "30",
         }
         self.children.start(
             "operator",
