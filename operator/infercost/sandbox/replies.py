@@ -44,8 +44,9 @@ class Replies(kmock.KubernetesEmulator):
     async def _serve_request_counts(self, request: rendering.Request) -> rendering.Payload:
         agents = tuple(a for a in request.params.get("agents", "").split(",") if a)
         counts: dict[str, int] = {}
-        for verb, *_ in self.request_log(agents=agents):
-            counts[verb] = counts.get(verb, 0) + 1
+        for verb, group, resource, _ in self.request_log(agents=agents):
+            key = f"{verb} {group}/{resource}"
+            counts[key] = counts.get(key, 0) + 1
         return {"counts": counts, "writes": self.writes(agents=agents)}
 
     def _info(self, resource: kmock.resource) -> kmock.ResourceInfo:
