@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: reliability demo test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator bench-sim clean prometheus triton-venv
+.PHONY: reliability demo demo-plan test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator bench-sim clean prometheus triton-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,14 @@ $(TRITON_STAMP):
 
 triton-venv: $(TRITON_STAMP)
 
-## The main job: plan the bundled examples at a low and a high demand (no cluster needed).
-demo: $(STAMP)
+## The main job: the whole loop on this machine (about 5 minutes; Ctrl-C stops it cleanly):
+## kmock API server, the operator, real tritonserver replicas, real Prometheus, a trace replayed.
+## The kubeconfig, logs and the report (PNG + summary.md) land in sandbox-runs/<time>/.
+demo: $(STAMP) triton-venv prometheus
+	$(BIN)/infercost sandbox examples/sandbox/bert.yaml
+
+## Plan the bundled examples at a low and a high demand (no cluster, no processes).
+demo-plan: $(STAMP)
 	$(BIN)/infercost plan examples/pools examples/services --rate 200
 	$(BIN)/infercost plan examples/pools examples/services --rate 20000
 
@@ -93,6 +99,10 @@ e2e: $(STAMP) prometheus triton-venv
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit
+
+## The operator against the sandbox API server (real HTTP, real watch streams); includes the RBAC check.
+integration: $(STAMP)
+	$(BIN)/python -m pytest -m integration tests/integration
 
 ## Faults, bad input and security (docs/reliability.md); helm for the chart checks.
 reliability: $(STAMP) tools prometheus triton-venv

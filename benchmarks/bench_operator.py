@@ -113,9 +113,24 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+async def counts(session: aiohttp.ClientSession) -> dict[str, int]:
+    async with session.get("sandbox/requests", params={"agents": AGENTS}) as response:
+        return dict((await response.json())["counts"])
+
+
 async def writes(session: aiohttp.ClientSession) -> int:
     async with session.get("sandbox/requests", params={"agents": AGENTS}) as response:
         return int((await response.json())["writes"])
+
+
+def writes_by_resource(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Write requests between two snapshots, by verb and resource (reads left out)."""
+    verbs = ("create ", "patch ", "delete ", "update ")
+    return {
+        key: after[key] - before.get(key, 0)
+        for key in sorted(after)
+        if key.startswith(verbs) and after[key] != before.get(key, 0)
+    }
 
 
 async def placed(session: aiohttp.ClientSession, count: int) -> bool:
@@ -125,7 +140,7 @@ async def placed(session: aiohttp.ClientSession, count: int) -> bool:
     return done >= count
 
 
-async def bench(count: int, interval: float, rounds: int) -> dict[str, float]:
+async def bench(count: int, interval: float, rounds: int) -> dict[str, Any]:
     server = subprocess.Popen(
         [sys.executable, "-m", "infercost.sandbox.serve", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -163,11 +178,19 @@ async def bench(count: int, interval: float, rounds: int) -> dict[str, float]:
                 await asyncio.sleep(1)
             first_wall, first_cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
             first_writes = await writes(session)
-            await asyncio.sleep(interval)  # let the first timer round pass
+            # Settle: the first round's tail (Ready flips, kopf's finalizers, pool status) ends
+            # when a whole interval passes without a write; "nothing changed" starts there.
+            settle0, last = time.monotonic(), -1
+            while (current := await writes(session)) != last:
+                last = current
+                await asyncio.sleep(interval)
+            settle_s = time.monotonic() - settle0
             reconciler = holder[0]
             before_writes, cpu1, wall1 = await writes(session), cpu_seconds(), time.monotonic()
+            before_counts = await counts(session)
             await asyncio.sleep(rounds * interval)  # steady: kopf's timers drive the rounds
             steady_writes = await writes(session) - before_writes
+            steady_detail = writes_by_resource(before_counts, await counts(session))
             steady_cpu = cpu_seconds() - cpu1
             steady_rounds = (time.monotonic() - wall1) / interval
             # One full round driven directly: every service reconciled once, as fast as it goes.
@@ -183,12 +206,14 @@ async def bench(count: int, interval: float, rounds: int) -> dict[str, float]:
                 "first_round_wall_s": round(first_wall, 2),
                 "first_round_cpu_s": round(first_cpu, 2),
                 "first_round_api_writes": first_writes,
+                "settle_s": round(settle_s, 1),
                 "steady_cpu_s_per_round": round(steady_cpu / steady_rounds, 3),
                 "steady_api_writes_per_round": round(steady_writes / steady_rounds, 2),
                 "driven_round_wall_s": round(round_wall, 3),
                 "driven_round_cpu_s": round(round_cpu, 3),
                 "driven_round_api_writes": round_writes,
                 "metrics_queries_total": metrics.calls,
+                "steady_writes_by_resource": steady_detail,
             }
             stop.set()
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):

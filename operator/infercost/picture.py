@@ -104,7 +104,7 @@ class Picture:
     def _owned(self, key: ServiceKey) -> list[dict[str, Any]]:
         return list(self._by_owner.get((key[0], manifests.short_name(key[1])), {}).values())
 
-    def _pool_totals(self) -> dict[str, int]:
+    def pool_totals(self) -> dict[str, int]:
         """Replicas of all services per pool label; recomputed only after a Deployment changed."""
         if self._totals is None:
             totals: defaultdict[str, int] = defaultdict(int)
@@ -128,7 +128,7 @@ class Picture:
 
     def pool_views(self, key: ServiceKey) -> tuple[PoolView, ...]:
         """Every valid pool; other services' replicas count against its capacity."""
-        totals = self._pool_totals()
+        totals = self.pool_totals()
         own: defaultdict[str, int] = defaultdict(int)
         for dep in self._owned(key):
             pool = (dep["metadata"].get("labels") or {}).get(manifests.LABEL_POOL, "")

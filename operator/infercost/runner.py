@@ -7,6 +7,7 @@ the same operator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.metrics import MetricsSource
 from infercost.adapters.prices import PriceSource
 from infercost.handlers import build_registry
+from infercost.pool_status import report_forever
 from infercost.service import Reconciler
 from infercost.settings import Settings
 
@@ -105,6 +107,7 @@ async def run_operator(
 
     namespaced = not settings.all_namespaces and settings.namespace
     exporter = reconciler.telemetry.serve(settings.metrics_port) if settings.metrics_port else None
+    pools = asyncio.create_task(report_forever(reconciler))
     try:
         await kopf.operator(
             registry=registry,
@@ -118,6 +121,9 @@ async def run_operator(
             ready_flag=ready_flag,
         )
     finally:
+        pools.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pools
         if exporter is not None:
             exporter.shutdown()
             exporter.server_close()

@@ -28,6 +28,7 @@ def _register() -> None:
         crds,  # noqa: F401
         plan,  # noqa: F401
         run,  # noqa: F401
+        sandbox,  # noqa: F401
         sim,  # noqa: F401
     )
 

@@ -7,9 +7,13 @@ to these handlers, which look objects up by key.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp.web
 import attrs
 import kmock
 from kmock._internal import rendering
@@ -26,11 +30,23 @@ class Replies(kmock.KubernetesEmulator):
     # those as `create` as well as `patch`.
     _apply_creates: set[int] = attrs.field(factory=set, init=False)
 
+    async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
+        """Discovery of one group/version, as kubectl reads it (kmock 0.8 shims below)."""
+        reply = await super()._serve_version(request)
+        assert isinstance(reply, dict)
+        # The core group's groupVersion is "v1", not "/v1": kubectl matches resources on it.
+        reply["groupVersion"] = str(reply["groupVersion"]).lstrip("/")
+        for entry in reply.get("resources") or []:
+            if "/" in entry["name"]:  # subresources have no short names or categories
+                entry["shortNames"], entry["categories"] = [], []
+        return reply
+
     async def _serve_request_counts(self, request: rendering.Request) -> rendering.Payload:
         agents = tuple(a for a in request.params.get("agents", "").split(",") if a)
         counts: dict[str, int] = {}
-        for verb, *_ in self.request_log(agents=agents):
-            counts[verb] = counts.get(verb, 0) + 1
+        for verb, group, resource, _ in self.request_log(agents=agents):
+            key = f"{verb} {group}/{resource}"
+            counts[key] = counts.get(key, 0) + 1
         return {"counts": counts, "writes": self.writes(agents=agents)}
 
     def _info(self, resource: kmock.resource) -> kmock.ResourceInfo:
@@ -73,6 +89,46 @@ class Replies(kmock.KubernetesEmulator):
             ) and semantics.fields_match(fields, raw):
                 found.append(raw)
         return found
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        # kmock 0.8 cannot parse `/api/v1/namespaces` (it takes `namespaces` for the namespace
+        # prefix of a namespaced path and fails): serve that cluster-scoped list and watch here.
+        if raw_request.path.rstrip("/") == "/api/v1/namespaces" and raw_request.method == "GET":
+            return await self._namespaces(raw_request)
+        return await super().__call__(raw_request)
+
+    async def _namespaces(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        watch = raw_request.query.get("watch") == "true"
+        self._requests.append(
+            rendering.Request(
+                id=len(self._requests),
+                method="GET",
+                url=raw_request.url,
+                params=dict(raw_request.query),
+                headers=dict(raw_request.headers),
+                action=kmock.action.WATCH if watch else kmock.action.LIST,
+                resource=kmock.resource("", "v1", "namespaces"),
+            )
+        )
+        names = sorted({ns for (_, ns, _), obj in self.objects.items() if ns and not obj.deleted})
+        items = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in names]
+        if not watch:
+            meta = {"resourceVersion": str(self._rv)}
+            listing = {
+                "apiVersion": "v1",
+                "kind": "NamespaceList",
+                "metadata": meta,
+                "items": items,
+            }
+            return aiohttp.web.json_response(listing)
+        response = aiohttp.web.StreamResponse()
+        await response.prepare(raw_request)
+        for item in items:
+            await response.write(json.dumps({"type": "ADDED", "object": item}).encode() + b"\n")
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            while not raw_request.transport or not raw_request.transport.is_closing():
+                await asyncio.sleep(1)  # namespaces never change in the sandbox
+        return response
 
     # kmock's own replies scan every stored object per request; these look the key up.
     def _stored(self, request: rendering.Request) -> Any:

@@ -37,14 +37,35 @@ KSERVE: tuple[_ResourceRow, ...] = (
 )
 
 
+# Our short names and categories in discovery, as the CRDs declare them (`kubectl get ics`).
+# Built-ins get none: kmock repeats a resource's short names on its subresources, which makes
+# kubectl's own expansions (po, deploy) ambiguous; their full names work.
+
+
+def _names(path: str) -> tuple[list[str], list[str]]:
+    """(shortNames, categories) of one of our resources, from the generated CRDs."""
+    from infercost.api.crdgen import all_crds  # the CRDs are the single source of our names
+
+    plural = path.rsplit("/", 1)[1]
+    if path.startswith("infercost.io/"):
+        for crd in all_crds().values():
+            names = crd["spec"]["names"]
+            if names["plural"] == plural:
+                return list(names.get("shortNames", [])), list(names.get("categories", []))
+    return [], []
+
+
 def register(resources: Any, *, prometheus_operator: bool, kserve: bool) -> None:
     """Declare the served resources (discovery, list, watch) in a kmock resources array."""
     rows = CORE + (PROMETHEUS_OPERATOR if prometheus_operator else ()) + (KSERVE if kserve else ())
     for path, kind, namespaced, subresources in rows:
+        short, categories = _names(path) if not path.startswith("serving.kserve.io/") else ([], [])
         resources[path] = kmock.ResourceInfo(
             kind=kind,
             singular=kind.lower(),
             namespaced=namespaced,
             verbs=ALL,
+            shortnames=set(short),
+            categories=set(categories),
             subresources=subresources,
         )
