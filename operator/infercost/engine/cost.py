@@ -29,18 +29,18 @@ class ProfileCurve:
     def max_batch(self) -> int:
         return self.batch_sizes[-1]
 
-    def throughput_at(self, batch: int) -> float:
+    def throughput_at(self, batch: float) -> float:
         if batch < self.batch_sizes[0]:
             # Below the smallest measured batch assume no batching gain at all (a line
             # through the origin): the conservative guess, never an optimistic one.
             return self.throughputs[0] * batch / self.batch_sizes[0]
         return _interpolate(self.batch_sizes, self.throughputs, batch)
 
-    def latency_at(self, batch: int) -> float:
+    def latency_at(self, batch: float) -> float:
         return _interpolate(self.batch_sizes, self.latencies_ms, batch)
 
 
-def _interpolate(xs: tuple[int, ...], ys: tuple[float, ...], x: int) -> float:
+def _interpolate(xs: tuple[int, ...], ys: tuple[float, ...], x: float) -> float:
     """Piecewise-linear in batch size, clamped at both ends (no extrapolation)."""
     if x <= xs[0]:
         return ys[0]

@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 from infercost.api.service import BudgetAction
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.forecast import linear_forecast, window_max
-from infercost.engine.learning import learn_capacity, observed_p99, remember_demand, starting
+from infercost.engine.learning import (
+    breach_since,
+    learn_capacity,
+    observed_p99,
+    remember_demand,
+    saturated,
+    starting,
+)
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.options import Key, Option, build_options
 from infercost.engine.placement import Problem, Solution, single_option, solve
@@ -122,7 +129,15 @@ def _prepare(inp: DecisionInput) -> Prepared:
                 keep_seconds=keep,
                 max_points=settings.history_max_points,
             ),
+            slo_breach_since=breach_since(
+                observation,
+                slo_ms=spec.slo.latency_ms,
+                previous=state.slo_breach_since,
+                now=inp.now,
+            ),
         )
+    # Under overload p99 is queueing, not batching: a smaller batch would only cut throughput.
+    overloaded = fresh and saturated(observation, current, settings, slo_ms=spec.slo.latency_ms)
     options = build_options(
         spec=spec,
         pools=inp.pools,
@@ -133,7 +148,7 @@ def _prepare(inp: DecisionInput) -> Prepared:
             **state.batching,
             **{key: dep.batching for key, dep in current.items() if dep.batching is not None},
         },
-        observed_p99=observed_p99(observation, current) if fresh else {},
+        observed_p99=observed_p99(observation, current) if fresh and not overloaded else {},
     )
     return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
 
@@ -197,6 +212,7 @@ def _target(
             state.demand_history, now=inp.now, window=inp.spec.scaling.scale_down_delay_seconds
         ),
         p99_ms=p99,
+        saturated=saturated(observation, current, settings, slo_ms=inp.spec.slo.latency_ms),
         current=running,
         since=state.scale_down_candidate_since,
         now=inp.now,
@@ -252,12 +268,15 @@ def _place(
     small = saving < spec.placement.min_savings_to_move * stay.hourly_cost
     last = inp.state.last_move_time
     cooling = last is not None and inp.now - last < inp.settings.move_cooldown_seconds
-    if stay_serves and (small or cooling):
+    unsettled = _unsettled(inp, current, target)
+    if stay_serves and (small or cooling or unsettled is not None):
         note = (
             f"moving would save ${saving:.2f}/h, below "
             f"{spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
         )
-        if not small:
+        if unsettled is not None:
+            note = f"${saving:.2f}/h saving waits: {unsettled}"
+        elif not small:
             note = f"moved {inp.now - (last or 0.0):.0f}s ago; ${saving:.2f}/h saving waits"
         return Outcome(
             cap_budget=problem.budget,
@@ -265,7 +284,9 @@ def _place(
             solution=stay,
             reason=_reason(target, stay, spec.scaling.max_replicas),
             note=note,
-            note_reason=Reason.SAVINGS_BELOW_THRESHOLD if small else Reason.MOVE_COOLDOWN,
+            note_reason=Reason.SAVINGS_BELOW_THRESHOLD
+            if small and unsettled is None
+            else Reason.MOVE_COOLDOWN,
         )
     reason = (
         Reason.MOVED_TO_CHEAPER_POOL
@@ -275,6 +296,21 @@ def _place(
     return Outcome(
         target=target, solution=best, reason=reason, moved=True, cap_budget=problem.budget
     )
+
+
+def _unsettled(
+    inp: DecisionInput, current: Mapping[Key, CurrentDeployment], target: Target
+) -> str | None:
+    """Why a move for savings must wait, or None: a move replaces ready replicas with ones
+    still to start, which is only safe from a settled state (nothing starting, SLO met,
+    demand not about to shrink the fleet)."""
+    if starting(current):
+        return "replicas are still starting"
+    if inp.state.slo_breach_since is not None or target.reason == Reason.LATENCY_ABOVE_SLO:
+        return "p99 is above the SLO"
+    if target.reason == Reason.SCALE_DOWN_DELAYED:
+        return "demand is low; scale-down decides first"
+    return None
 
 
 def _reason(target: Target, solution: Solution, max_replicas: int) -> Reason:
