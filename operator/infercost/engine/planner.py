@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from infercost.api.service import BudgetAction
 from infercost.engine.actions import Outcome, build_plan, hold_plan
+from infercost.engine.allocations import ready_capacity_kept
 from infercost.engine.forecast import linear_forecast, window_max
 from infercost.engine.learning import (
     breach_since,
@@ -268,8 +269,14 @@ def _place(
     small = saving < spec.placement.min_savings_to_move * stay.hourly_cost
     last = inp.state.last_move_time
     cooling = last is not None and inp.now - last < inp.settings.move_cooldown_seconds
-    unsettled = _unsettled(inp, current, target)
-    if stay_serves and (small or cooling or unsettled is not None):
+    # A move waits while the fleet is unsettled (when staying serves) or when it would take
+    # ready capacity away (whenever staying keeps something running).
+    unsettled = _unsettled(inp, current, target) if stay_serves else None
+    if unsettled is None and stay.replicas:
+        unsettled = _unsafe(
+            inp=inp, options=options, current=current, target=target, wanted=best.replicas
+        )
+    if (stay_serves and (small or cooling)) or unsettled is not None:
         note = (
             f"moving would save ${saving:.2f}/h, below "
             f"{spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
@@ -310,6 +317,31 @@ def _unsettled(
         return "p99 is above the SLO"
     if target.reason == Reason.SCALE_DOWN_DELAYED:
         return "demand is low; scale-down decides first"
+    return None
+
+
+def _unsafe(
+    *,
+    inp: DecisionInput,
+    options: list[Option],
+    current: Mapping[Key, CurrentDeployment],
+    target: Target,
+    wanted: Mapping[Key, int],
+) -> str | None:
+    """Why the move would drop ready capacity below what it carries now, or None."""
+    spec = inp.spec
+    budget = spec.budget
+    cap = budget.max_hourly_cost if budget and budget.on_exceeded == BudgetAction.CAP else None
+    now, kept = ready_capacity_kept(
+        wanted,
+        current=current,
+        by_key={option.key: option for option in options},
+        demand=target.required,
+        max_total=spec.scaling.max_replicas,
+        max_hourly=cap,
+    )
+    if kept < min(now, target.required) * (1 - 1e-9):
+        return "the old replicas could not stay (budget or maxReplicas) until new ones are ready"
     return None
 
 
