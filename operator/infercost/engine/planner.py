@@ -340,7 +340,8 @@ def _unsafe(
         max_total=spec.scaling.max_replicas,
         max_hourly=cap,
     )
-    if kept < min(now, target.required) * (1 - 1e-9):
+    carried = target.required / (1.0 + spec.scaling.headroom)  # the demand, without headroom
+    if kept < min(now, carried) * (1 - 1e-9):
         return "the old replicas could not stay (budget or maxReplicas) until new ones are ready"
     return None
 
