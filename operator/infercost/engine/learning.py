@@ -53,8 +53,10 @@ def learn_capacity(
     current: Mapping[Key, CurrentDeployment],
     state: ServiceState,
     settings: EngineSettings,
+    ceilings: Mapping[Key, float],
 ) -> dict[Key, float]:
-    """Updated capacity factors: blend busy-time samples, cut where p99 broke the SLO.
+    """Updated capacity factors: blend busy-time samples, cut where p99 broke the SLO, and
+    never above the per-replica rate at which p99 last broke it (`slo_ceilings`).
 
     The cut happens once per breach episode (`state.slo_breach_since` is None before it) and
     only on fully started replicas not known to be idle: repeated every interval of an episode it compounds
@@ -93,7 +95,45 @@ def learn_capacity(
         ):
             cut = learned.get(key, 1.0) * settings.slo_breach_capacity_cut
             learned[key] = clamp_factor(cut, settings)
+        ceiling = ceilings.get(key)
+        prior = curve.throughput_at(_batch_observed(key, None, current, state))
+        if ceiling is not None and prior > 0 and learned.get(key, 1.0) * prior > ceiling:
+            learned[key] = clamp_factor(ceiling / prior, settings)
     return learned
+
+
+def slo_ceilings(
+    previous: Mapping[Key, float],
+    *,
+    observation: Observation,
+    current: Mapping[Key, CurrentDeployment],
+    slo_ms: float,
+    headroom: float,
+    settings: EngineSettings,
+) -> dict[Key, float]:
+    """Per-replica rates at which p99 broke the SLO, raised when a higher rate is served well.
+
+    Busy time says what a replica can execute; the SLO holds only below some lower load
+    that depends on the traffic's burstiness, which no profile knows. Without this memory
+    the busy-time samples pull capacity back up after each breach and scale-down repeats it.
+    """
+    ceilings = dict(previous)
+    if starting(current):
+        return ceilings
+    p99 = observed_p99(observation, current)
+    for key, dep in current.items():
+        metrics = observation.per_deployment.get(key)
+        rate = metrics.inferences_per_second if metrics is not None else None
+        if key not in p99 or rate is None or rate <= 0 or dep.ready_replicas <= 0:
+            continue
+        per_replica = rate / dep.ready_replicas
+        if p99[key] > slo_ms:
+            ceilings[key] = min(ceilings.get(key, per_replica), per_replica)
+        elif key in ceilings and p99[key] <= settings.latency_margin * slo_ms:
+            # Served well at this rate: probe up to the headroom above it, so the ceiling
+            # lifts as fast as the fleet can shrink towards it (a breach brings it back).
+            ceilings[key] = max(ceilings[key], per_replica * (1.0 + headroom))
+    return ceilings
 
 
 def breach_since(
@@ -147,7 +187,7 @@ def starting(current: Mapping[Key, CurrentDeployment]) -> bool:
 
 def _batch_observed(
     key: Key,
-    metrics: DeploymentMetrics,
+    metrics: DeploymentMetrics | None,
     current: Mapping[Key, CurrentDeployment],
     state: ServiceState,
 ) -> float:
@@ -160,7 +200,7 @@ def _batch_observed(
     """
     config: BatchConfig | None = current[key].batching or state.batching.get(key)
     configured = config.max_batch_size if config is not None else 1
-    if metrics.average_batch is not None and metrics.average_batch > 0:
+    if metrics is not None and metrics.average_batch is not None and metrics.average_batch > 0:
         return min(float(configured), max(1.0, metrics.average_batch))
     return float(configured)
 

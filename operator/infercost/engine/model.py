@@ -144,6 +144,9 @@ class ServiceState:
     migrating_from: tuple[tuple[str, str], ...] = ()
     last_move_time: float | None = None  # last move to a cheaper placement (for the cooldown)
     slo_breach_since: float | None = None  # start of the current p99-above-SLO episode
+    # Per (variant, pool): inferences/s per replica at which p99 last broke the SLO; the
+    # learned capacity stays below it until a higher rate is seen inside the SLO.
+    slo_ceiling: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

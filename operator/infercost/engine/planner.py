@@ -21,6 +21,7 @@ from infercost.engine.learning import (
     observed_p99,
     remember_demand,
     saturated,
+    slo_ceilings,
     starting,
 )
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
@@ -113,8 +114,17 @@ def _prepare(inp: DecisionInput) -> Prepared:
     if fresh and observation is not None:
         demand = observation.demand_rps or 0.0
         keep = max(settings.forecast_window_seconds, spec.scaling.scale_down_delay_seconds)
+        ceilings = slo_ceilings(
+            state.slo_ceiling,
+            observation=observation,
+            current=current,
+            slo_ms=spec.slo.latency_ms,
+            headroom=spec.scaling.headroom,
+            settings=settings,
+        )
         state = replace(
             state,
+            slo_ceiling=ceilings,
             learned_capacity=learn_capacity(
                 spec=spec,
                 pools=inp.pools,
@@ -122,6 +132,7 @@ def _prepare(inp: DecisionInput) -> Prepared:
                 current=current,
                 state=state,
                 settings=settings,
+                ceilings=ceilings,
             ),
             demand_history=remember_demand(
                 state.demand_history,

@@ -133,3 +133,38 @@ def test_zero_demand_keeps_the_replicas_for_the_scale_down_delay() -> None:
     plan = decide(inp)
     assert replicas(plan) == {KEY: 9}
     assert Reason.SCALE_DOWN_DELAYED in reasons(plan) or Reason.MOVE_COOLDOWN in reasons(plan)
+
+
+def test_scale_down_does_not_return_to_the_load_that_broke_the_slo() -> None:
+    # One replica breached the SLO at 300/s although busy time says it executes 400/s; after
+    # scaling up, busy-time samples must not lift capacity back so that the delay's scale-down
+    # returns to one replica at 300/s (the 10-minute breach cycle of the Twitter scenario).
+    spec = service([GPU], scaling={"maxReplicas": 10, "scaleDownDelaySeconds": 60})
+    breach = decide(
+        decision(
+            spec,
+            [pool("l4")],
+            demand=300.0,
+            p99=80.0,
+            current={KEY: running(1)},
+            per_deployment={KEY: metrics(300.0, busy=0.75)},
+        )
+    )
+    assert breach.state.slo_ceiling[KEY] == pytest.approx(300.0)
+    state, now = breach.state, NOW
+    for _ in range(12):  # three minutes at 2 replicas, p99 well inside the SLO
+        now += 15
+        plan = decide(
+            decision(
+                spec,
+                [pool("l4")],
+                demand=300.0,
+                p99=20.0,
+                current={KEY: running(2)},
+                per_deployment={KEY: metrics(300.0, busy=0.375)},
+                state=state,
+                now=now,
+            )
+        )
+        state = plan.state
+        assert replicas(plan)[KEY] == 2
