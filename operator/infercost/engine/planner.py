@@ -13,32 +13,14 @@ from dataclasses import dataclass, replace
 
 from infercost.api.service import BudgetAction
 from infercost.engine.actions import Outcome, build_plan, hold_plan
-from infercost.engine.allocations import ready_capacity_kept
 from infercost.engine.forecast import linear_forecast, window_max
-from infercost.engine.learning import (
-    breach_since,
-    learn_capacity,
-    observed_p99,
-    remember_demand,
-    saturated,
-    slo_ceilings,
-    starting,
-)
+from infercost.engine.learning import saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
-from infercost.engine.options import Key, Option, build_options
+from infercost.engine.moves import move_unsafe, move_waits_for
+from infercost.engine.options import Key, Option
 from infercost.engine.placement import Problem, Solution, single_option, solve
-from infercost.engine.scaling import Current, Target, metrics_fresh, scaling_target
-
-
-@dataclass(frozen=True, kw_only=True)
-class Prepared:
-    """What every decision starts from: the updated memory and the priced options."""
-
-    state: ServiceState
-    options: list[Option]
-    current: dict[Key, CurrentDeployment]
-    fresh: bool
-    demand: float
+from infercost.engine.prepare import Prepared, prepare
+from infercost.engine.scaling import Current, Target, scaling_target
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +34,7 @@ class OptionVerdict:
 
 def decide(inp: DecisionInput) -> Plan:
     """The plan for one service at `inp.now`."""
-    ready = _prepare(inp)
+    ready = prepare(inp)
     if not ready.fresh and ready.current:
         bounds = inp.spec.scaling
         total = sum(dep.replicas for dep in ready.current.values())
@@ -88,7 +70,7 @@ def decide(inp: DecisionInput) -> Plan:
 
 def explain(inp: DecisionInput) -> list[OptionVerdict]:
     """Every (variant, pool) with the replicas it would need alone this interval, or why not."""
-    ready = _prepare(inp)
+    ready = prepare(inp)
     target = _target(
         inp=inp,
         options=ready.options,
@@ -102,67 +84,6 @@ def explain(inp: DecisionInput) -> list[OptionVerdict]:
         needed, why_not = single_option(problem, option)
         verdicts.append(OptionVerdict(option=option, replicas_needed=needed, why_not=why_not))
     return verdicts
-
-
-def _prepare(inp: DecisionInput) -> Prepared:
-    """Learn from the observation (when fresh) and price every option with what was learned."""
-    settings, spec, observation = inp.settings, inp.spec, inp.observation
-    current = {key: dep for key, dep in inp.current.items() if dep.replicas > 0}
-    fresh = metrics_fresh(observation, now=inp.now, settings=settings)
-    state = inp.state
-    demand = 0.0
-    if fresh and observation is not None:
-        demand = observation.demand_rps or 0.0
-        keep = max(settings.forecast_window_seconds, spec.scaling.scale_down_delay_seconds)
-        ceilings = slo_ceilings(
-            state.slo_ceiling,
-            observation=observation,
-            current=current,
-            slo_ms=spec.slo.latency_ms,
-            headroom=spec.scaling.headroom,
-            settings=settings,
-        )
-        state = replace(
-            state,
-            slo_ceiling=ceilings,
-            learned_capacity=learn_capacity(
-                spec=spec,
-                pools=inp.pools,
-                observation=observation,
-                current=current,
-                state=state,
-                settings=settings,
-                ceilings=ceilings,
-            ),
-            demand_history=remember_demand(
-                state.demand_history,
-                now=inp.now,
-                demand=demand,
-                keep_seconds=keep,
-                max_points=settings.history_max_points,
-            ),
-            slo_breach_since=breach_since(
-                observation,
-                slo_ms=spec.slo.latency_ms,
-                previous=state.slo_breach_since,
-                now=inp.now,
-            ),
-        )
-    # Under overload p99 is queueing, not batching: a smaller batch would only cut throughput.
-    overloaded = fresh and saturated(observation, current, settings, slo_ms=spec.slo.latency_ms)
-    options = build_options(
-        spec=spec,
-        pools=inp.pools,
-        settings=settings,
-        learned=state.learned_capacity,
-        # What runs is the truth; what the engine last chose covers deployments not reporting it.
-        previous_batching={
-            **state.batching,
-            **{key: dep.batching for key, dep in current.items() if dep.batching is not None},
-        },
-        observed_p99=observed_p99(observation, current) if fresh and not overloaded else {},
-    )
-    return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
 
 
 def _held_within_bounds(inp: DecisionInput, ready: Prepared) -> Target:
@@ -282,9 +203,9 @@ def _place(
     cooling = last is not None and inp.now - last < inp.settings.move_cooldown_seconds
     # A move waits while the fleet is unsettled (when staying serves) or when it would take
     # ready capacity away (whenever staying keeps something running).
-    unsettled = _unsettled(inp, current, target) if stay_serves else None
+    unsettled = move_waits_for(inp, current, target) if stay_serves else None
     if unsettled is None and stay.replicas:
-        unsettled = _unsafe(
+        unsettled = move_unsafe(
             inp=inp, options=options, current=current, target=target, wanted=best.replicas
         )
     if (stay_serves and (small or cooling)) or unsettled is not None:
@@ -314,47 +235,6 @@ def _place(
     return Outcome(
         target=target, solution=best, reason=reason, moved=True, cap_budget=problem.budget
     )
-
-
-def _unsettled(
-    inp: DecisionInput, current: Mapping[Key, CurrentDeployment], target: Target
-) -> str | None:
-    """Why a move for savings must wait, or None: a move replaces ready replicas with ones
-    still to start, which is only safe from a settled state (nothing starting, SLO met,
-    demand not about to shrink the fleet)."""
-    if starting(current):
-        return "replicas are still starting"
-    if inp.state.slo_breach_since is not None or target.reason == Reason.LATENCY_ABOVE_SLO:
-        return "p99 is above the SLO"
-    if target.reason == Reason.SCALE_DOWN_DELAYED:
-        return "demand is low; scale-down decides first"
-    return None
-
-
-def _unsafe(
-    *,
-    inp: DecisionInput,
-    options: list[Option],
-    current: Mapping[Key, CurrentDeployment],
-    target: Target,
-    wanted: Mapping[Key, int],
-) -> str | None:
-    """Why the move would drop ready capacity below what it carries now, or None."""
-    spec = inp.spec
-    budget = spec.budget
-    cap = budget.max_hourly_cost if budget and budget.on_exceeded == BudgetAction.CAP else None
-    now, kept = ready_capacity_kept(
-        wanted,
-        current=current,
-        by_key={option.key: option for option in options},
-        demand=target.required,
-        max_total=spec.scaling.max_replicas,
-        max_hourly=cap,
-    )
-    carried = target.required / (1.0 + spec.scaling.headroom)  # the demand, without headroom
-    if kept < min(now, carried) * (1 - 1e-9):
-        return "the old replicas could not stay (budget or maxReplicas) until new ones are ready"
-    return None
 
 
 def _reason(target: Target, solution: Solution, max_replicas: int) -> Reason:
