@@ -118,7 +118,7 @@ class EngineSettings:
     max_scale_up_step: int = 4  # like HPA: at most max(this, 100%) new replicas per interval
     move_cost_hours: float = 0.25  # one-off cost of starting a replica, in hours of its price
     move_payback_hours: float = 24.0  # a move's start-up cost must pay back within this long
-    move_cooldown_seconds: float = 900.0  # moves for savings at most this often (no flapping)
+    move_cooldown_seconds: float = 3600.0  # moves for savings at most this often (docs/settings.md)
     batch_increase_step: int = 2  # additive increase of max_batch_size per interval after a cut
     slo_breach_capacity_cut: float = 0.9  # learned capacity x this once per SLO breach episode
     saturated_busy_fraction: float = 0.8  # replicas this busy are overloaded, not mis-batched
