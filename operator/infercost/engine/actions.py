@@ -67,7 +67,9 @@ def build_plan(
         wanted,
         current=current,
         by_key=by_key,
-        demand=demand,
+        # Old replicas go only once the ready new ones carry what the plan must carry
+        # (during a scale-down delay that is the capacity now running, not demand).
+        demand=max(demand, outcome.target.required),
         max_total=inp.spec.scaling.max_replicas,
         max_hourly=outcome.cap_budget,
     )

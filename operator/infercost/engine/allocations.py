@@ -51,6 +51,38 @@ def keep_until_ready(
     return final, any(final.get(k, 0) > wanted.get(k, 0) for k in shrinking)
 
 
+def ready_capacity_kept(
+    wanted: Mapping[Key, int],
+    *,
+    current: Mapping[Key, CurrentDeployment],
+    by_key: Mapping[Key, Option],
+    demand: float,
+    max_total: int,
+    max_hourly: float | None,
+) -> tuple[float, float]:
+    """Ready capacity now, and what stays ready if `wanted` is applied with `keep_until_ready`.
+
+    A move is safe only if the second is not below what must be carried: a Cap budget or
+    maxReplicas can forbid keeping the old replicas, and then the move would take ready
+    capacity away for as long as the new replicas take to start.
+    """
+    final, _ = keep_until_ready(
+        wanted,
+        current=current,
+        by_key=by_key,
+        demand=demand,
+        max_total=max_total,
+        max_hourly=max_hourly,
+    )
+    now = sum(dep.ready_replicas * throughput_of(k, by_key) for k, dep in current.items())
+    kept = sum(
+        min(n, current[k].ready_replicas) * throughput_of(k, by_key)
+        for k, n in final.items()
+        if k in current
+    )
+    return now, kept
+
+
 def _hourly(replicas: Mapping[Key, int], by_key: Mapping[Key, Option]) -> float:
     return sum(by_key[k].hourly_cost * n for k, n in replicas.items() if k in by_key)
 

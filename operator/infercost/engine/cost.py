@@ -1,8 +1,8 @@
 """Prices and capacity: what a replica costs and how much it serves inside the SLO.
 
 The capacity model has two sources. The prior is the benchmark profile in the spec:
-throughput and p99 latency measured at a few batch sizes per accelerator type, linearly
-interpolated in between, never extrapolated past the largest measured batch (a guess there
+throughput and p99 latency measured at a few batch sizes per accelerator type, interpolated
+in between (execution time and p99 linear in the batch size), never extrapolated past the largest measured batch (a guess there
 would be optimistic), and below the smallest one scaled down in proportion to the batch
 (no batching gain assumed) with the smallest batch's latency. The learned part is a correction factor on that prior,
 estimated online as inferences/s divided by busy fraction and blended into the state.
@@ -29,18 +29,24 @@ class ProfileCurve:
     def max_batch(self) -> int:
         return self.batch_sizes[-1]
 
-    def throughput_at(self, batch: int) -> float:
+    def throughput_at(self, batch: float) -> float:
         if batch < self.batch_sizes[0]:
             # Below the smallest measured batch assume no batching gain at all (a line
             # through the origin): the conservative guess, never an optimistic one.
             return self.throughputs[0] * batch / self.batch_sizes[0]
-        return _interpolate(self.batch_sizes, self.throughputs, batch)
+        # Between measurements a batch's execution time, not the throughput, is linear in its
+        # size (a fixed per-launch overhead plus a per-item cost), so interpolate that: a
+        # straight line in throughput under-rates the middle of a concave curve, and a factor
+        # learned there would over-rate the largest batch.
+        batch = min(batch, self.batch_sizes[-1])  # never extrapolated past the last measurement
+        seconds = tuple(b / t for b, t in zip(self.batch_sizes, self.throughputs, strict=True))
+        return batch / _interpolate(self.batch_sizes, seconds, batch)
 
-    def latency_at(self, batch: int) -> float:
+    def latency_at(self, batch: float) -> float:
         return _interpolate(self.batch_sizes, self.latencies_ms, batch)
 
 
-def _interpolate(xs: tuple[int, ...], ys: tuple[float, ...], x: int) -> float:
+def _interpolate(xs: tuple[int, ...], ys: tuple[float, ...], x: float) -> float:
     """Piecewise-linear in batch size, clamped at both ends (no extrapolation)."""
     if x <= xs[0]:
         return ys[0]

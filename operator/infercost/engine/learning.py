@@ -17,6 +17,7 @@ from infercost.engine.cost import (
 from infercost.engine.model import (
     BatchConfig,
     CurrentDeployment,
+    DeploymentMetrics,
     EngineSettings,
     Observation,
     PoolView,
@@ -52,12 +53,20 @@ def learn_capacity(
     current: Mapping[Key, CurrentDeployment],
     state: ServiceState,
     settings: EngineSettings,
+    ceilings: Mapping[Key, float],
 ) -> dict[Key, float]:
-    """Updated capacity factors: blend busy-time samples, cut where p99 broke the SLO."""
+    """Updated capacity factors: blend busy-time samples, cut where p99 broke the SLO, and
+    never above the per-replica rate at which p99 last broke it (`slo_ceilings`).
+
+    The cut happens once per breach episode (`state.slo_breach_since` is None before it) and
+    only on fully started replicas not known to be idle: repeated every interval of an episode it compounds
+    into a deep over-provision, and an idle replica's latency says nothing about capacity.
+    """
     learned = dict(state.learned_capacity)
     accelerator = {pool.name: pool.spec.accelerator.type for pool in pools}
     variants = {variant.name: variant for variant in spec.variants}
     p99 = observed_p99(observation, current)
+    new_episode = state.slo_breach_since is None and not starting(current)
     for key in sorted(current):
         variant, pool = variants.get(key[0]), accelerator.get(key[1])
         if variant is None or pool is None:
@@ -70,18 +79,101 @@ def learn_capacity(
         if metrics is not None:
             ready = current[key].ready_replicas
             sample = capacity_sample(metrics, replicas=ready, settings=settings)
-        if sample is not None:
-            batching = _batching_in_effect(key, current, state)
+        batch = _batch_observed(key, metrics, current, state) if metrics is not None else None
+        if sample is not None and batch is not None and batch >= curve.batch_sizes[0]:
             learned[key] = blend_capacity_factor(
                 previous=learned.get(key),
-                prior_throughput=curve.throughput_at(batching),
+                prior_throughput=curve.throughput_at(batch),
                 sample=sample,
                 settings=settings,
             )
-        if p99.get(key, 0.0) > spec.slo.latency_ms and not starting(current):
+        busy = metrics.busy_fraction if metrics is not None else None
+        if (
+            new_episode
+            and p99.get(key, 0.0) > spec.slo.latency_ms
+            and (busy is None or busy >= settings.min_busy_fraction_to_learn)
+        ):
             cut = learned.get(key, 1.0) * settings.slo_breach_capacity_cut
             learned[key] = clamp_factor(cut, settings)
+        ceiling = ceilings.get(key)
+        prior = curve.throughput_at(_batch_observed(key, None, current, state))
+        if ceiling is not None and prior > 0 and learned.get(key, 1.0) * prior > ceiling:
+            learned[key] = clamp_factor(ceiling / prior, settings)
     return learned
+
+
+def slo_ceilings(
+    previous: Mapping[Key, float],
+    *,
+    observation: Observation,
+    current: Mapping[Key, CurrentDeployment],
+    slo_ms: float,
+    headroom: float,
+    settings: EngineSettings,
+) -> dict[Key, float]:
+    """Per-replica rates at which p99 broke the SLO, raised when a higher rate is served well.
+
+    Busy time says what a replica can execute; the SLO holds only below some lower load
+    that depends on the traffic's burstiness, which no profile knows. Without this memory
+    the busy-time samples pull capacity back up after each breach and scale-down repeats it.
+    """
+    ceilings = dict(previous)
+    if starting(current):
+        return ceilings
+    p99 = observed_p99(observation, current)
+    for key, dep in current.items():
+        metrics = observation.per_deployment.get(key)
+        rate = metrics.inferences_per_second if metrics is not None else None
+        if key not in p99 or rate is None or rate <= 0 or dep.ready_replicas <= 0:
+            continue
+        per_replica = rate / dep.ready_replicas
+        if p99[key] > slo_ms:
+            ceilings[key] = min(ceilings.get(key, per_replica), per_replica)
+        elif key in ceilings and p99[key] <= settings.latency_margin * slo_ms:
+            # Served well at this rate: probe up to the headroom above it, so the ceiling
+            # lifts as fast as the fleet can shrink towards it (a breach brings it back).
+            ceilings[key] = max(ceilings[key], per_replica * (1.0 + headroom))
+    return ceilings
+
+
+def breach_since(
+    observation: Observation | None, *, slo_ms: float, previous: float | None, now: float
+) -> float | None:
+    """Start of the episode of p99 above the SLO that is under way now, or None."""
+    p99 = observation.p99_latency_ms if observation is not None else None
+    if p99 is None or p99 <= slo_ms:
+        return None
+    return now if previous is None else previous
+
+
+def saturated(
+    observation: Observation | None,
+    current: Mapping[Key, CurrentDeployment],
+    settings: EngineSettings,
+    *,
+    slo_ms: float,
+) -> bool:
+    """The ready replicas are overloaded: latency comes from waiting for capacity.
+
+    Either they are busy (mean busy fraction at least `saturated_busy_fraction`) or requests
+    queue longer than batching ever waits (batching keeps its delay under margin x SLO), which
+    a busy fraction averaged over the scrape window shows only late.
+    """
+    if observation is None:
+        return False
+    ready = [
+        (dep.ready_replicas, metrics)
+        for key, dep in current.items()
+        if dep.ready_replicas > 0 and (metrics := observation.per_deployment.get(key)) is not None
+    ]
+    queue_limit = settings.latency_margin * slo_ms
+    if any(m.queue_ms is not None and m.queue_ms > queue_limit for _, m in ready):
+        return True
+    busy = [(n, m.busy_fraction) for n, m in ready if m.busy_fraction is not None]
+    replicas = sum(n for n, _ in busy)
+    if replicas == 0:
+        return False
+    return sum(n * b for n, b in busy) / replicas >= settings.saturated_busy_fraction
 
 
 def starting(current: Mapping[Key, CurrentDeployment]) -> bool:
@@ -93,11 +185,24 @@ def starting(current: Mapping[Key, CurrentDeployment]) -> bool:
     return any(dep.ready_replicas < dep.replicas for dep in current.values())
 
 
-def _batching_in_effect(
-    key: Key, current: Mapping[Key, CurrentDeployment], state: ServiceState
-) -> int:
+def _batch_observed(
+    key: Key,
+    metrics: DeploymentMetrics | None,
+    current: Mapping[Key, CurrentDeployment],
+    state: ServiceState,
+) -> float:
+    """The batch the capacity sample was measured at: the observed mean batch when known.
+
+    Inferences per busy second at partial load reflect the partly filled batches actually
+    run, not `max_batch_size`; comparing them with the profile at the full batch would
+    under-estimate capacity whenever the replicas are not saturated. Below the smallest
+    profiled batch the profile is a guess, so the caller learns nothing there.
+    """
     config: BatchConfig | None = current[key].batching or state.batching.get(key)
-    return config.max_batch_size if config is not None else 1
+    configured = config.max_batch_size if config is not None else 1
+    if metrics is not None and metrics.average_batch is not None and metrics.average_batch > 0:
+        return min(float(configured), max(1.0, metrics.average_batch))
+    return float(configured)
 
 
 def remember_demand(

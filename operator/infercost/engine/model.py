@@ -125,9 +125,13 @@ class EngineSettings:
     max_scale_up_step: int = 4  # like HPA: at most max(this, 100%) new replicas per interval
     move_cost_hours: float = 0.25  # one-off cost of starting a replica, in hours of its price
     move_payback_hours: float = 24.0  # a move's start-up cost must pay back within this long
-    move_cooldown_seconds: float = 900.0  # moves for savings at most this often (no flapping)
+    move_cooldown_seconds: float = 3600.0  # moves for savings at most this often (docs/settings.md)
     batch_increase_step: int = 2  # additive increase of max_batch_size per interval after a cut
-    slo_breach_capacity_cut: float = 0.9  # learned capacity x this per interval p99 is above SLO
+    slo_breach_capacity_cut: float = 0.9  # learned capacity x this once per SLO breach episode
+    saturated_busy_fraction: float = 0.8  # replicas this busy are overloaded, not mis-batched
+    overload_max_scale_up: float = (
+        1.0  # under overload, capacity grows by at most this per interval
+    )
     forecast_window_seconds: float = 600.0  # demand history the trend is fitted on
     forecast_max_growth: float = 2.0  # forecast never exceeds this x observed demand
     history_max_points: int = 256  # demand samples kept in ServiceState
@@ -146,6 +150,10 @@ class ServiceState:
     # Deployments kept only until their replacements are ready (not capacity to plan with).
     migrating_from: tuple[tuple[str, str], ...] = ()
     last_move_time: float | None = None  # last move to a cheaper placement (for the cooldown)
+    slo_breach_since: float | None = None  # start of the current p99-above-SLO episode
+    # Per (variant, pool): inferences/s per replica at which p99 last broke the SLO; the
+    # learned capacity stays below it until a higher rate is seen inside the SLO.
+    slo_ceiling: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,22 +14,13 @@ from dataclasses import dataclass, replace
 from infercost.api.service import BudgetAction
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.forecast import linear_forecast, window_max
-from infercost.engine.learning import learn_capacity, observed_p99, remember_demand, starting
+from infercost.engine.learning import saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
-from infercost.engine.options import Key, Option, build_options
+from infercost.engine.moves import move_unsafe, move_waits_for
+from infercost.engine.options import Key, Option
 from infercost.engine.placement import Problem, Solution, single_option, solve
-from infercost.engine.scaling import Current, Target, metrics_fresh, scaling_target
-
-
-@dataclass(frozen=True, kw_only=True)
-class Prepared:
-    """What every decision starts from: the updated memory and the priced options."""
-
-    state: ServiceState
-    options: list[Option]
-    current: dict[Key, CurrentDeployment]
-    fresh: bool
-    demand: float
+from infercost.engine.prepare import Prepared, prepare
+from infercost.engine.scaling import Current, Target, scaling_target
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +34,7 @@ class OptionVerdict:
 
 def decide(inp: DecisionInput) -> Plan:
     """The plan for one service at `inp.now`."""
-    ready = _prepare(inp)
+    ready = prepare(inp)
     if not ready.fresh and ready.current:
         bounds = inp.spec.scaling
         total = sum(dep.replicas for dep in ready.current.values())
@@ -80,7 +71,7 @@ def decide(inp: DecisionInput) -> Plan:
 
 def explain(inp: DecisionInput) -> list[OptionVerdict]:
     """Every (variant, pool) with the replicas it would need alone this interval, or why not."""
-    ready = _prepare(inp)
+    ready = prepare(inp)
     target = _target(
         inp=inp,
         options=ready.options,
@@ -94,50 +85,6 @@ def explain(inp: DecisionInput) -> list[OptionVerdict]:
         needed, why_not = single_option(problem, option)
         verdicts.append(OptionVerdict(option=option, replicas_needed=needed, why_not=why_not))
     return verdicts
-
-
-def _prepare(inp: DecisionInput) -> Prepared:
-    """Learn from the observation (when fresh) and price every option with what was learned."""
-    settings, spec, observation = inp.settings, inp.spec, inp.observation
-    current = {key: dep for key, dep in inp.current.items() if dep.replicas > 0}
-    fresh = metrics_fresh(observation, now=inp.now, settings=settings)
-    state = inp.state
-    demand = 0.0
-    if fresh and observation is not None:
-        demand = observation.demand_rps or 0.0
-        keep = max(settings.forecast_window_seconds, spec.scaling.scale_down_delay_seconds)
-        state = replace(
-            state,
-            learned_capacity=learn_capacity(
-                spec=spec,
-                pools=inp.pools,
-                observation=observation,
-                current=current,
-                state=state,
-                settings=settings,
-            ),
-            demand_history=remember_demand(
-                state.demand_history,
-                now=inp.now,
-                demand=demand,
-                keep_seconds=keep,
-                max_points=settings.history_max_points,
-            ),
-        )
-    options = build_options(
-        spec=spec,
-        pools=inp.pools,
-        settings=settings,
-        learned=state.learned_capacity,
-        # What runs is the truth; what the engine last chose covers deployments not reporting it.
-        previous_batching={
-            **state.batching,
-            **{key: dep.batching for key, dep in current.items() if dep.batching is not None},
-        },
-        observed_p99=observed_p99(observation, current) if fresh else {},
-    )
-    options = [_stall_bound(option, current.get(option.key)) for option in options]
-    return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
 
 
 def _held_within_bounds(inp: DecisionInput, ready: Prepared) -> Target:
@@ -199,6 +146,7 @@ def _target(
             state.demand_history, now=inp.now, window=inp.spec.scaling.scale_down_delay_seconds
         ),
         p99_ms=p99,
+        saturated=saturated(observation, current, settings, slo_ms=inp.spec.slo.latency_ms),
         current=running,
         since=state.scale_down_candidate_since,
         now=inp.now,
@@ -254,12 +202,21 @@ def _place(
     small = saving < spec.placement.min_savings_to_move * stay.hourly_cost
     last = inp.state.last_move_time
     cooling = last is not None and inp.now - last < inp.settings.move_cooldown_seconds
-    if stay_serves and (small or cooling):
+    # A move waits while the fleet is unsettled (when staying serves) or when it would take
+    # ready capacity away (whenever staying keeps something running).
+    unsettled = move_waits_for(inp, current, target) if stay_serves else None
+    if unsettled is None and stay.replicas:
+        unsettled = move_unsafe(
+            inp=inp, options=options, current=current, target=target, wanted=best.replicas
+        )
+    if (stay_serves and (small or cooling)) or unsettled is not None:
         note = (
             f"moving would save ${saving:.2f}/h, below "
             f"{spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
         )
-        if not small:
+        if unsettled is not None:
+            note = f"${saving:.2f}/h saving waits: {unsettled}"
+        elif not small:
             note = f"moved {inp.now - (last or 0.0):.0f}s ago; ${saving:.2f}/h saving waits"
         return Outcome(
             cap_budget=problem.budget,
@@ -267,7 +224,9 @@ def _place(
             solution=stay,
             reason=_reason(target, stay, spec.scaling.max_replicas),
             note=note,
-            note_reason=Reason.SAVINGS_BELOW_THRESHOLD if small else Reason.MOVE_COOLDOWN,
+            note_reason=Reason.SAVINGS_BELOW_THRESHOLD
+            if small and unsettled is None
+            else Reason.MOVE_COOLDOWN,
         )
     reason = (
         Reason.MOVED_TO_CHEAPER_POOL
@@ -282,16 +241,6 @@ def _place(
 def _serving(dep: CurrentDeployment) -> int:
     """Replicas to count as capacity: a stalled rollout's missing replicas will not come."""
     return dep.ready_replicas if dep.stalled else dep.replicas
-
-
-def _stall_bound(option: Option, dep: CurrentDeployment | None) -> Option:
-    """A pool that left replicas Pending past the deadline holds no more than it has ready."""
-    if dep is None or not dep.stalled:
-        return option
-    room = dep.ready_replicas
-    if option.free_replicas is not None:
-        room = min(room, option.free_replicas)
-    return replace(option, free_replicas=room)
 
 
 def _explain_stall(

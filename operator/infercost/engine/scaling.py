@@ -57,6 +57,7 @@ def scaling_target(
     forecast: float | None,
     window_demand: float,
     p99_ms: float | None,
+    saturated: bool = False,
     current: Current,
     since: float | None,
     now: float,
@@ -80,8 +81,13 @@ def scaling_target(
     step = max(settings.max_scale_up_step, current.total)
     max_total = max(min(max_total, current.total + step), min_total)
     if p99_ms is not None and p99_ms > spec.slo.latency_ms:
+        # Overloaded replicas report only what they completed, so demand under-states the
+        # arrivals: grow capacity with how far p99 is above the SLO, HPA-like (bounded).
+        growth = 0.0
+        if saturated:
+            growth = min(settings.overload_max_scale_up, p99_ms / spec.slo.latency_ms - 1.0)
         return Target(
-            required=max(required, current.capacity),
+            required=max(required, current.capacity * (1.0 + growth)),
             min_total=min(max(min_total, current.total + 1), max_total),
             max_total=max_total,
             reason=Reason.LATENCY_ABOVE_SLO,

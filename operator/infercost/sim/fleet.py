@@ -173,7 +173,9 @@ class Fleet:
         limit = capacity / float(self.world.step) * self.timeout
         queue = np.minimum(queue, limit)
         before = np.concatenate([q0[:, None], queue[:, :-1]], axis=1)
-        served = np.maximum(arrivals + before - queue, 0.0)
+        # Requests dropped at the timeout were never executed: a replica completes at most its
+        # capacity, which is what Triton's inference counters (and so the planner) would see.
+        served = np.minimum(np.maximum(arrivals + before - queue, 0.0), capacity)
         drain = capacity / float(self.world.step)
         pending = before + queue
         wait = np.divide(pending, 2 * drain, out=np.full_like(queue, np.inf), where=drain > 0)

@@ -280,7 +280,8 @@ def test_a_recent_move_makes_the_next_one_wait() -> None:
     plan = decide(inp)
     assert replicas(plan) == {old: 2}
     assert reasons(plan) == {Reason.MOVE_COOLDOWN}
-    later = decide(replace(inp, state=ServiceState(last_move_time=NOW - 1000)))
+    cooldown = inp.settings.move_cooldown_seconds
+    later = decide(replace(inp, state=ServiceState(last_move_time=NOW - cooldown - 1)))
     assert Reason.MOVED_TO_CHEAPER_POOL in reasons(later)
     assert later.state.last_move_time == NOW
 
