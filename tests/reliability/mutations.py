@@ -122,7 +122,9 @@ def mutate_once(draw: st.DrawFn, body: dict[str, Any]) -> str:
     elif op == "grow" and isinstance(target, list) and target:
         target.extend(copy.deepcopy(target[0]) for _ in range(draw(st.sampled_from([20, 1000]))))
     elif op == "grow" and isinstance(target, str) and len(path) > 1:
-        _set(body, path, target * draw(st.sampled_from([64, 10_000])))
+        # Bounded: a grown string grown again would reach gigabytes, testing only the machine.
+        times = min(draw(st.sampled_from([64, 10_000])), len(HUGE_TEXT) // max(len(target), 1) + 1)
+        _set(body, path, (target * times)[: len(HUGE_TEXT)])
     elif op == "stringify" and isinstance(target, int | float) and len(path) > 1:
         _set(body, path, str(target))
     elif op == "unicode" and len(path) > 1:
