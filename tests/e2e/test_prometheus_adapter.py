@@ -212,11 +212,6 @@ async def test_a_bad_query_template_is_a_prometheus_error(prometheus: LocalProme
     assert "p99" in observed.missing.message
 
 
-def test_an_unknown_query_name_is_refused_with_the_names_known() -> None:
-    with pytest.raises(ValueError, match=r"unknown name.*p98.*known"):
-        PrometheusMetrics(settings("http://127.0.0.1:1", prometheus_queries={"p98": "up"}))
-
-
 async def test_failure_and_recovery_are_logged_once_each(
     prometheus: LocalPrometheus, caplog: pytest.LogCaptureFixture
 ) -> None:

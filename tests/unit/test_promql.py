@@ -12,6 +12,8 @@ import pytest
 
 from infercost.adapters import promql
 from infercost.adapters.metrics import observation_for
+from infercost.adapters.prometheus import PrometheusMetrics
+from infercost.settings import Settings
 
 pytestmark = pytest.mark.unit
 NOW = 1_800_000_000.0
@@ -66,3 +68,9 @@ def test_templates_keep_promql_braces_and_reject_unknown_names() -> None:
     assert promql.BY in rendered["demand"]
     with pytest.raises(ValueError, match="demnad"):
         promql.queries({"demnad": "up"}, window="1m")
+
+
+def test_the_adapter_refuses_an_unknown_query_name_at_start() -> None:
+    settings = Settings(prometheus_url="http://127.0.0.1:1", prometheus_queries={"p98": "up"})
+    with pytest.raises(ValueError, match=r"unknown name.*p98.*known"):
+        PrometheusMetrics(settings)
