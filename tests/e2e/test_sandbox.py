@@ -114,14 +114,18 @@ def test_scale_up_on_the_best_pool_and_p99_back_under_the_slo(run: Path) -> None
 
 def test_batching_is_tuned_on_the_real_servers(run: Path) -> None:
     timeline = _timeline(run)
-    read = [s for s in timeline if s["triton_batches"] and s["status_batch"]]
-    tuned = [s for s in read if all(b == s["status_batch"] for b in s["triton_batches"])]
+    read = [s for s in timeline if s["triton_batches"] and s["placement_batches"]]
+    # Each pool has its own batching (status.placement[].maxBatchSize): every Triton must run
+    # one of those; status.batching is only the largest placement's.
+    tuned = [s for s in read if set(s["triton_batches"]) <= set(s["placement_batches"])]
     print(
-        f"{len(tuned)} of {len(read)} samples: every Triton runs the status' batching; "
+        f"{len(tuned)} of {len(read)} samples: every Triton runs its pool's batching in status; "
         f"sizes seen {sorted({b for s in read for b in s['triton_batches']})}"
     )
     assert tuned, "no sample where the servers ran the batching in status"
-    assert max(s["status_batch"] for s in tuned) > 1  # the repository ships max_batch_size 1
+    assert (
+        max(max(s["placement_batches"]) for s in tuned) > 1
+    )  # the repository ships max_batch_size 1
     # By the end (load low and steady) every server runs it: reloads follow each change.
     assert all(s in tuned for s in read[-5:]), read[-5:]
 
@@ -136,8 +140,10 @@ def test_scale_down_after_the_load_falls_and_the_delay(run: Path) -> None:
         (
             b
             for a, b in itertools.pairwise(timeline)
+            # Status placement and lastDecision come from one status write; a Deployment read
+            # may lag or lead it, so the decision is judged against the placement beside it.
             if b["time"] > fell["time"]
-            and _total(b) < _total(a)
+            and _total(b, "placement") < _total(a, "placement")
             and b["decision"]["reason"] != "MovedToCheaperPool"
         ),
         None,
@@ -158,11 +164,12 @@ def test_status_cost_is_the_sum_of_price_times_replicas(run: Path) -> None:
     for sample in priced:
         expected = sum(prices[p] * n for p, n in sample["placement"].items())
         assert sample["hourly"] == pytest.approx(expected, rel=1e-3, abs=1e-4), sample
-    # The status' replicas are the Deployments' once a change has settled (5 s unchanged):
-    # the status is written after the apply and the live batching reloads of a reconcile.
+    # The status' replicas are the Deployments' once a change has settled (10 s unchanged,
+    # over two control intervals): the status is written after the apply and the live
+    # batching reloads of a reconcile, which take seconds each on a busy machine.
     settled = [
         window[-1]
-        for window in zip(*(timeline[i:] for i in range(5)), strict=False)
+        for window in zip(*(timeline[i:] for i in range(10)), strict=False)
         if all(w["desired"] == window[0]["desired"] for w in window)
     ]
     assert settled

@@ -45,6 +45,8 @@ class Sample:
     client_p99_ms: float | None = None
     server_p99_ms: float | None = None
     status_batch: int | None = None
+    # Batch size per pool in status: pools run different batching, each Triton its pool's.
+    placement_batches: list[int] = field(default_factory=list)
     triton_batches: list[int] = field(default_factory=list)
     decision: dict[str, str] = field(default_factory=dict)
 
@@ -154,6 +156,8 @@ class Monitor:
             sample.placement[row["pool"]] = sample.placement.get(row["pool"], 0) + int(
                 row["replicas"]
             )
+            if row.get("maxBatchSize") is not None:
+                sample.placement_batches.append(int(row["maxBatchSize"]))
         cost = status.get("cost") or {}
         sample.hourly, sample.per_million = cost.get("hourly"), cost.get("perMillionInferences")
         sample.status_batch = (status.get("batching") or {}).get("maxBatchSize")
