@@ -75,6 +75,11 @@ class Planned(Policy):
         self.by_key = [
             {o.key: o.index for o in world.options_of(s)} for s in range(len(world.services))
         ]
+        self.pool_of = [o.pool.metadata.name for o in world.options]
+        self.pool_index = sorted({p.metadata.name for p in world.scenario.pools})
+        self._totals_of: object = None  # the replica array pool_totals were counted on
+        self.pool_totals: dict[str, int] = {}
+        self._views: dict[tuple[str, int], PoolView] = {}
         # Warm start: decide once on the first minute's demand and make that placement ready.
         first = world.rates[:, : max(60 // world.step, 1)].mean(axis=1)
         for svc in self.services:
@@ -86,6 +91,7 @@ class Planned(Policy):
     def control(self, fleet: Fleet, *, step: int) -> None:
         win = window(fleet)
         now = float(step * self.world.step)
+        self._totals_of = None  # recount the pools once per interval
         for svc in self.services:
             self._decide(fleet, svc, observation=self._observe(fleet, win, svc, now), step=step)
 
@@ -113,24 +119,43 @@ class Planned(Policy):
         )
 
     def _pool_views(self, fleet: Fleet, svc: _Service) -> tuple[PoolView, ...]:
+        """The service's pools with the replicas other services hold there right now.
+
+        Per-pool totals are kept up to date as services are scaled one after the other, so
+        each view is exact without summing over every deployment of the fleet."""
+        if self._totals_of is not fleet.replicas:
+            self._count_pools(fleet)
+        own = dict.fromkeys(self.pool_index, 0)
+        for d in self.by_key[svc.index].values():
+            own[self.pool_of[d]] += int(fleet.replicas[d])
         views = []
         for pool in svc.pools:
             name = pool.metadata.name
-            others = sum(
-                int(fleet.replicas[o.index])
-                for o in self.world.options
-                if o.pool.metadata.name == name and o.service != svc.index
-            )
-            views.append(
-                PoolView(
+            others = self.pool_totals[name] - own.get(name, 0)
+            view = self._views.get((name, others))
+            if view is None:
+                view = PoolView(
                     name=name,
                     labels=pool.metadata.labels,
                     spec=pool.spec,
                     hourly_per_node=pool.spec.pricing.hourly_per_node or 0.0,
                     replicas_used_by_others=others,
                 )
-            )
+                self._views[(name, others)] = view
+            views.append(view)
         return tuple(views)
+
+    def _count_pools(self, fleet: Fleet) -> None:
+        self.pool_totals = dict.fromkeys(self.pool_index, 0)
+        for d, name in enumerate(self.pool_of):
+            self.pool_totals[name] += int(fleet.replicas[d])
+        self._totals_of = fleet.replicas
+
+    def _scale(self, fleet: Fleet, d: int, target: int, *, step: int, instant: bool) -> None:
+        before = int(fleet.replicas[d])
+        fleet.scale(d, target, step=step, instant=instant)
+        if self._totals_of is fleet.replicas:
+            self.pool_totals[self.pool_of[d]] += int(fleet.replicas[d]) - before
 
     def _decide(
         self,
@@ -172,7 +197,7 @@ class Planned(Policy):
                 fleet.set_batching(d, allocation.batching)
             target = allocation.replicas if allocation is not None else 0
             if target != fleet.replicas[d]:
-                fleet.scale(d, target, step=step, instant=instant)
+                self._scale(fleet, d, target, step=step, instant=instant)
         name = self.world.services[svc.index].metadata.name
         for action in plan.actions:
             if action.kind != ActionKind.HOLD:
