@@ -76,9 +76,18 @@ class Result:
         }
 
 
-def simulate(world: World, policy_name: str, *, progress: Progress | None = None) -> Result:
+def simulate(
+    world: World, policy_name: str, *, progress: Progress | None = None, workers: int = 1
+) -> Result:
+    """Replay the world under one policy. `workers` > 1 splits the services over that many
+    processes where that changes no decision (sim/shard.py); otherwise it is ignored."""
     if policy_name not in POLICIES:
         raise ValueError(f"unknown policy {policy_name!r}; one of {', '.join(POLICIES)}")
+    if workers > 1:
+        from infercost.sim import shard  # shard runs simulate itself: imported on use
+
+        if shard.shardable(world, policy_name, workers):
+            return shard.simulate_sharded(world, policy_name, workers=workers, progress=progress)
     policy = POLICIES[policy_name]()
     weighted = world.scenario.workload.spec.routing == "CapacityWeighted"
     fleet = Fleet(world, capacity_routing=policy.capacity_routing or weighted)
