@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from infercost.api.pool import AcceleratorPool
 from infercost.engine import planner
@@ -55,6 +56,34 @@ def _finite(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+class _Lists:
+    """A Window's per-deployment figures as Python floats, each converted on first use
+    (indexing a list is cheaper than a numpy scalar, and the values are the same)."""
+
+    def __init__(self, win: Window) -> None:
+        self.win = win
+
+    @cached_property
+    def served_rps(self) -> list[float]:
+        return self.win.served_rps.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def p99_ms(self) -> list[float]:
+        return self.win.p99_ms.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def queue_ms(self) -> list[float]:
+        return self.win.queue_ms.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def batch(self) -> list[float]:
+        return self.win.batch.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def busy(self) -> list[float]:
+        return self.win.busy.tolist()  # type: ignore[no-any-return]
+
+
 class Planned(Policy):
     name = "infercost"
 
@@ -89,20 +118,25 @@ class Planned(Policy):
             self._decide(fleet, svc, observation=observation, step=0, instant=True)
 
     def control(self, fleet: Fleet, *, step: int) -> None:
-        win = window(fleet)
+        win = _Lists(window(fleet))
         now = float(step * self.world.step)
         self._totals_of = None  # recount the pools once per interval
+        ready: list[int] = fleet.ready.tolist()  # a service's scaling changes only its own
         for svc in self.services:
-            self._decide(fleet, svc, observation=self._observe(fleet, win, svc, now), step=step)
+            observation = self._observe(ready, win, svc, now)
+            self._decide(fleet, svc, observation=observation, step=step)
 
-    def _observe(self, fleet: Fleet, win: Window, svc: _Service, now: float) -> Observation | None:
+    def _observe(
+        self, ready: list[int], win: _Lists, svc: _Service, now: float
+    ) -> Observation | None:
         per_deployment = {}
         for key, d in self.by_key[svc.index].items():
-            if fleet.ready[d] == 0 and win.served_rps[d] == 0:
+            served = win.served_rps[d]
+            if ready[d] == 0 and served == 0:
                 continue  # no pods, no series
             per_deployment[key] = DeploymentMetrics(
-                inferences_per_second=float(win.served_rps[d]),
-                requests_per_second=float(win.served_rps[d]),
+                inferences_per_second=served,
+                requests_per_second=served,
                 p99_latency_ms=_finite(win.p99_ms[d]),
                 queue_ms=_finite(win.queue_ms[d]),
                 average_batch=_finite(win.batch[d]),
