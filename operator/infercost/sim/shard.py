@@ -4,8 +4,8 @@ Exact, not an approximation: under `infercost` and `single-pool` a service's run
 on other services only through `PoolView.replicas_used_by_others`, which the engine reads
 only for pools with `maxReplicas`. Without such a pool every service's decisions, replicas,
 latencies and costs are the same whichever services share its process; the shards' results
-are merged per block (sums, and per-service series side by side). Only sums over services
-(totals, demand, cost) may differ in the last bits, from the order of the additions.
+are put side by side again per block and summed as one process sums them: the Result is the
+same, bit for bit.
 """
 
 from __future__ import annotations
@@ -17,9 +17,14 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 
 import numpy as np
+from numpy.typing import NDArray
 
-from infercost.sim.run import Progress, Result, Timeline, simulate
+from infercost.sim.fleet import BlockResult
+from infercost.sim.planned import Decision
+from infercost.sim.run import Progress, Result, Totals, replay
 from infercost.sim.world import Option, Tables, World
+
+FloatArray = NDArray[np.float64]
 
 PLANNED = ("infercost", "single-pool")
 
@@ -55,10 +60,45 @@ def subset(world: World, first: int, stop: int) -> World:
     )
 
 
+_FIELDS = (
+    "requests",
+    "good",
+    "cost",
+    "accel_seconds",
+    "over_accel_seconds",
+    "budget_violation_seconds",
+    "p99_ms",
+    "replicas",
+)
+
+
+class Blocks:
+    """Every block's per-service (and per-deployment) figures of one shard, kept to be merged."""
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[int, int]] = []
+        self.rows: dict[str, list[FloatArray]] = {name: [] for name in _FIELDS}
+
+    def add(self, out: BlockResult, start: int, steps: int) -> None:
+        self.starts.append((start, steps))
+        for name in _FIELDS:
+            self.rows[name].append(getattr(out, name))
+
+    def stacked(self) -> dict[str, FloatArray]:
+        """[block, service or deployment] per figure: few large arrays travel fast."""
+        return {name: np.stack(rows) for name, rows in self.rows.items()}
+
+
+Part = tuple[list[tuple[int, int]], dict[str, FloatArray], list[Decision]]
+
+
 def simulate_sharded(
     world: World, policy_name: str, *, workers: int, progress: Progress | None = None
 ) -> Result:
-    """`simulate` with the services split over `workers` processes (forked: traces shared)."""
+    """`simulate` with the services split over `workers` processes (forked: traces shared).
+
+    The shards' per-service figures are put side by side again and summed exactly as one
+    process sums them, so the Result is the one a single process returns, bit for bit."""
     count = len(world.services)
     bounds = [count * k // workers for k in range(workers + 1)]
     context = multiprocessing.get_context("fork")
@@ -72,7 +112,7 @@ def simulate_sharded(
         send.close()
         children.append((process, receive))
     try:
-        parts = [simulate(subset(world, bounds[0], bounds[1]), policy_name, progress=progress)]
+        parts = [_part(subset(world, bounds[0], bounds[1]), policy_name, progress)]
         for process, receive in children:
             status, payload = receive.recv()
             process.join()
@@ -87,44 +127,28 @@ def simulate_sharded(
     return merge(world, policy_name, parts)
 
 
+def _part(world: World, policy_name: str, progress: Progress | None) -> Part:
+    blocks = Blocks()
+    decisions = replay(world, policy_name, sink=blocks.add, progress=progress)
+    return blocks.starts, blocks.stacked(), decisions
+
+
 def _child(send: Connection, world: World, policy_name: str) -> None:
     try:
-        send.send(("ok", simulate(world, policy_name)))
+        send.send(("ok", _part(world, policy_name, None)))
     except BaseException:  # the parent reports it; a child must not die silently
         send.send(("error", traceback.format_exc()))
     finally:
         send.close()
 
 
-def merge(world: World, policy_name: str, parts: list[Result]) -> Result:
+def merge(world: World, policy_name: str, parts: list[Part]) -> Result:
     """One Result from shards of consecutive services, in service order."""
-    pools = sorted({o.pool.metadata.name for o in world.options})
-    blocks = len(parts[0].timeline.time)
-    timeline = Timeline(
-        time=list(parts[0].timeline.time),
-        demand=[sum(p.timeline.demand[b] for p in parts) for b in range(blocks)],
-        p99_ms=[np.concatenate([p.timeline.p99_ms[b] for p in parts]) for b in range(blocks)],
-        cost=[sum(p.timeline.cost[b] for p in parts) for b in range(blocks)],
-        replicas_by_pool={
-            name: [
-                sum(p.timeline.replicas_by_pool.get(name, [0.0] * blocks)[b] for p in parts)
-                for b in range(blocks)
-            ]
-            for name in pools
-        },
-    )
-    # The sequential run decides service after service within an interval: a stable sort by
-    # time of the shards in service order gives that order back.
-    decisions = sorted((d for p in parts for d in p.decisions), key=lambda d: d.time)
-    return Result(
-        policy=policy_name,
-        requests=sum(p.requests for p in parts),
-        good_requests=sum(p.good_requests for p in parts),
-        cost_usd=sum(p.cost_usd for p in parts),
-        accelerator_hours=sum(p.accelerator_hours for p in parts),
-        overprovisioned_accelerator_hours=sum(p.overprovisioned_accelerator_hours for p in parts),
-        budget_violation_seconds=sum(p.budget_violation_seconds for p in parts),
-        timeline=timeline,
-        decisions=decisions,
-        slo_ms=[ms for p in parts for ms in p.slo_ms],
-    )
+    totals = Totals(world)
+    for b, (start, steps) in enumerate(parts[0][0]):
+        rows = {name: np.concatenate([part[1][name][b] for part in parts]) for name in _FIELDS}
+        totals.add(BlockResult(**rows), start, steps)
+    # One process decides service after service within an interval: a stable sort by time
+    # of the shards' decisions, in service order, gives that order back.
+    decisions = sorted((d for part in parts for d in part[2]), key=lambda d: d.time)
+    return totals.result(policy_name, decisions)
