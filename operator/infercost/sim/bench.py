@@ -10,6 +10,7 @@ cores when that changes no decision (sim/shard.py); the times printed are measur
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
@@ -132,6 +133,13 @@ def _progress(label: str) -> Progress:
     return report
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the shards)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=SERVICES)
@@ -152,11 +160,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"  setup (traces, latency tables):         {setup:6.1f} s")
     for policy in args.policies.split(","):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         result = simulate(world, policy, progress=_progress(policy), workers=args.workers)
-        took = time.perf_counter() - started
+        took, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+        # CPU seconds of every process: the work itself, whatever else shares the cores.
         line = (
-            f"  {policy:<12} {label}: {took:6.1f} s (goal < 60 s)  "
+            f"  {policy:<12} {label}: {took:6.1f} s (goal < 60 s, cpu {cpu:6.1f} s)  "
             f"slo {result.slo_attainment:.4f}  ${result.cost_usd:,.0f}"
         )
         if policy in PLANNED:
