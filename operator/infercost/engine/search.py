@@ -155,14 +155,8 @@ class _Search:
         return counts
 
     def feasible(self, counts: list[int]) -> bool:
-        p = self.p
-        upper, spots, throughput, price, group = (
-            self.upper,
-            p.spot,
-            p.throughput,
-            p.price,
-            p.group,
-        )
+        p, upper = self.p, self.upper
+        spots, throughput, price, group = p.spot, p.throughput, p.price, p.group
         # One pass; the sums add in index order, as sum() over the counts would.
         total = spot = 0
         capacity = spend = 0.0
