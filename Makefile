@@ -115,9 +115,11 @@ bench-engine: $(STAMP)
 bench-operator: $(STAMP)
 	$(BIN)/python benchmarks/bench_operator.py --services 1000
 
-## Simulator speed: one simulated week of 100 services (goal: under 60 s on 2 cores).
+## Simulator speed: one simulated week of 100 services per policy (goal: under 60 s on 2 cores).
+## infercost and single-pool run the real planner 4 million times each (minutes, all cores);
+## e.g. `make bench-sim BENCH_SIM_ARGS="--policies infercost --days 1"` for a shorter run.
 bench-sim: $(STAMP)
-	$(BIN)/python -m infercost.sim.bench
+	$(BIN)/python -m infercost.sim.bench $(BENCH_SIM_ARGS)
 
 bench: bench-engine bench-operator bench-sim
 

@@ -58,10 +58,32 @@ def _delay_us(curve: ProfileCurve, *, batch: int, budget_ms: float, cap_us: int 
     return delay if cap_us is None else min(delay, cap_us)
 
 
+# model_batching by (curve, batching spec object, SLO, settings object): a pure function of
+# frozen inputs that every decision asks again. The objects are held so ids stay theirs.
+_MODELLED: dict[
+    tuple[ProfileCurve, int, float, int], tuple[Batching, EngineSettings, BatchChoice | None]
+] = {}
+_MODELLED_MAX = 4096
+
+
 def model_batching(
     curve: ProfileCurve, *, spec: Batching, slo_ms: float, settings: EngineSettings
 ) -> BatchChoice | None:
     """The profile's best batching inside margin x SLO; None when even batch 1 is too slow."""
+    memo = (curve, id(spec), slo_ms, id(settings))
+    hit = _MODELLED.get(memo)
+    if hit is not None and hit[0] is spec and hit[1] is settings:
+        return hit[2]
+    choice = _model_batching(curve, spec=spec, slo_ms=slo_ms, settings=settings)
+    if len(_MODELLED) >= _MODELLED_MAX:
+        _MODELLED.clear()
+    _MODELLED[memo] = (spec, settings, choice)
+    return choice
+
+
+def _model_batching(
+    curve: ProfileCurve, *, spec: Batching, slo_ms: float, settings: EngineSettings
+) -> BatchChoice | None:
     budget = settings.latency_margin * slo_ms
     upper = min(spec.max_batch_size or curve.max_batch, curve.max_batch)
     best: tuple[float, int] | None = None

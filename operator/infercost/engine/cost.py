@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
+from functools import cached_property
 
 from infercost.api.service import Variant
 from infercost.engine.model import DeploymentMetrics, EngineSettings, PoolView
@@ -39,8 +40,12 @@ class ProfileCurve:
         # straight line in throughput under-rates the middle of a concave curve, and a factor
         # learned there would over-rate the largest batch.
         batch = min(batch, self.batch_sizes[-1])  # never extrapolated past the last measurement
-        seconds = tuple(b / t for b, t in zip(self.batch_sizes, self.throughputs, strict=True))
-        return batch / _interpolate(self.batch_sizes, seconds, batch)
+        return batch / _interpolate(self.batch_sizes, self._seconds, batch)
+
+    @cached_property
+    def _seconds(self) -> tuple[float, ...]:
+        """Execution time of each measured batch (derived once, not on every call)."""
+        return tuple(b / t for b, t in zip(self.batch_sizes, self.throughputs, strict=True))
 
     def latency_at(self, batch: float) -> float:
         return _interpolate(self.batch_sizes, self.latencies_ms, batch)
@@ -60,11 +65,29 @@ def _interpolate(xs: tuple[int, ...], ys: tuple[float, ...], x: float) -> float:
     return ys[left] + share * (ys[right] - ys[left])
 
 
+# Curves of the variants seen lately, by object: a spec is a frozen model, so the same object
+# always gives the same curve. The variant itself is held, so its id cannot be reused.
+_CURVES: dict[tuple[int, str], tuple[Variant, ProfileCurve | None]] = {}
+_CURVES_MAX = 4096
+
+
 def profile_curve(variant: Variant, accelerator_type: str) -> ProfileCurve | None:
     """The variant's profile on one accelerator type; None when it was never measured there.
 
     Duplicate batch sizes (repeated runs) are averaged, so the curve is a function.
     """
+    memo = (id(variant), accelerator_type)
+    hit = _CURVES.get(memo)
+    if hit is not None and hit[0] is variant:
+        return hit[1]
+    curve = _profile_curve(variant, accelerator_type)
+    if len(_CURVES) >= _CURVES_MAX:
+        _CURVES.clear()
+    _CURVES[memo] = (variant, curve)
+    return curve
+
+
+def _profile_curve(variant: Variant, accelerator_type: str) -> ProfileCurve | None:
     by_batch: dict[int, list[tuple[float, float]]] = {}
     for point in variant.profile:
         if point.accelerator_type == accelerator_type:

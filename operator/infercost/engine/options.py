@@ -76,21 +76,14 @@ def selects(selector: LabelSelector | None, labels: Mapping[str, str]) -> bool:
 
 @dataclass(kw_only=True)
 class _Pricing:
-    """What every option of one call shares, with per-call memos (curves, batching choices)."""
+    """What every option of one call shares, with a per-call memo of batching choices."""
 
     spec: InferenceServiceSpec
     settings: EngineSettings
     learned: Mapping[Key, float]
     previous_batching: Mapping[Key, BatchConfig]
     observed_p99: Mapping[Key, float]
-    curves: dict[tuple[str, str], ProfileCurve | None] = field(default_factory=dict)
     choices: dict[tuple[object, ...], BatchChoice | None] = field(default_factory=dict)
-
-    def curve(self, variant: Variant, accelerator: str) -> ProfileCurve | None:
-        memo = (variant.name, accelerator)
-        if memo not in self.curves:
-            self.curves[memo] = profile_curve(variant, accelerator)
-        return self.curves[memo]
 
     def batching(self, key: Key, curve: ProfileCurve, accelerator: str) -> BatchChoice | None:
         previous, p99 = self.previous_batching.get(key), self.observed_p99.get(key)
@@ -129,16 +122,62 @@ def build_options(
     return [_option(pricing, variant, pool) for variant in spec.variants for pool in ordered]
 
 
-def _option(pricing: _Pricing, variant: Variant, pool: PoolView) -> Option:
-    key = (variant.name, pool.name)
-    spec, settings = pricing.spec, pricing.settings
-    accelerator = pool.spec.accelerator.type
+@dataclass(frozen=True, kw_only=True)
+class _Static:
+    """What an option is regardless of metrics and memory: one per (spec, variant, pool)."""
+
+    accelerator: str
+    free: int | None
+    curve: ProfileCurve | None
+    why_not: str | None
+    hourly_cost: float
+    spot: bool
+    startup_seconds: float
+
+
+# _Static by the objects it is derived from (specs are frozen models; each is held, so its id
+# stays its own) and the pool's price and room: every decision of a service asks again.
+_STATICS: dict[tuple[object, ...], tuple[tuple[object, ...], _Static]] = {}
+_STATICS_MAX = 8192
+
+
+def _static(spec: InferenceServiceSpec, variant: Variant, pool: PoolView) -> _Static:
     free = None
     if pool.spec.max_replicas is not None:
         free = max(0, pool.spec.max_replicas - pool.replicas_used_by_others)
+    held = (spec, variant, pool.spec, pool.labels)
+    memo = (*map(id, held), pool.name, pool.hourly_per_node, free)
+    hit = _STATICS.get(memo)
+    if hit is not None and all(a is b for a, b in zip(hit[0], held, strict=True)):
+        return hit[1]
+    accelerator = pool.spec.accelerator.type
+    curve = profile_curve(variant, accelerator)
+    static = _Static(
+        accelerator=accelerator,
+        free=free,
+        curve=curve,
+        why_not=_static_why_not(variant=variant, pool=pool, spec=spec, profiled=curve is not None),
+        hourly_cost=replica_hourly_cost(pool, variant),
+        spot=pool.spec.capacity_type == CapacityType.SPOT,
+        startup_seconds=float(pool.spec.provisioning_seconds + variant.startup_seconds),
+    )
+    if len(_STATICS) >= _STATICS_MAX:
+        _STATICS.clear()
+    _STATICS[memo] = (held, static)
+    return static
+
+
+def _option(pricing: _Pricing, variant: Variant, pool: PoolView) -> Option:
+    key = (variant.name, pool.name)
+    spec, settings = pricing.spec, pricing.settings
+    static = _static(spec, variant, pool)
+    accelerator, free, curve, why_not = (
+        static.accelerator,
+        static.free,
+        static.curve,
+        static.why_not,
+    )
     throughput, choice = 0.0, None
-    curve = pricing.curve(variant, accelerator)
-    why_not = _static_why_not(variant=variant, pool=pool, spec=spec, profiled=curve is not None)
     if why_not is None and curve is not None:
         choice = pricing.batching(key, curve, accelerator)
         if choice is None:
@@ -152,12 +191,12 @@ def _option(pricing: _Pricing, variant: Variant, pool: PoolView) -> Option:
         variant=variant.name,
         pool=pool.name,
         accelerator_type=accelerator,
-        hourly_cost=replica_hourly_cost(pool, variant),
+        hourly_cost=static.hourly_cost,
         throughput=throughput,
         batching=choice,
-        spot=pool.spec.capacity_type == CapacityType.SPOT,
+        spot=static.spot,
         free_replicas=free,
-        startup_seconds=float(pool.spec.provisioning_seconds + variant.startup_seconds),
+        startup_seconds=static.startup_seconds,
         why_not=why_not,
     )
 

@@ -122,14 +122,12 @@ def _limit(problem: Problem, counts: NDArray[np.int64]) -> Reason:
 def _solution(
     problem: Problem, counts: NDArray[np.int64], *, met: bool, limit: Reason | None = None
 ) -> Solution:
+    plain: list[int] = counts.tolist()  # Python ints: the same sums, without numpy scalars
+    options = problem.options
     replicas = {
-        option.key: int(count)
-        for option, count in zip(problem.options, counts, strict=True)
-        if count > 0
+        option.key: count for option, count in zip(options, plain, strict=True) if count > 0
     }
-    hourly = sum(
-        option.hourly_cost * int(c) for option, c in zip(problem.options, counts, strict=True)
-    )
+    hourly = sum(option.hourly_cost * count for option, count in zip(options, plain, strict=True))
     return Solution(
         replicas=replicas,
         hourly_cost=hourly,
@@ -140,7 +138,8 @@ def _solution(
 
 
 def _capacity(problem: Problem, counts: NDArray[np.int64]) -> float:
-    return float(sum(o.throughput * int(c) for o, c in zip(problem.options, counts, strict=True)))
+    plain: list[int] = counts.tolist()
+    return float(sum(o.throughput * c for o, c in zip(problem.options, plain, strict=True)))
 
 
 def _solve(

@@ -40,7 +40,13 @@ def fill(items: Fill, need: float) -> float:
 def relaxations(
     problem: Covering, *, order: list[int], upper: list[int], share: bool
 ) -> tuple[list[Fill], list[Relaxed]]:
-    """Per depth of `order`: the plain fill order, and the Lagrangian one."""
+    """Per depth of `order`: the plain fill order, and the Lagrangian one (only with a share:
+    without one the search never reads it)."""
+    if not share:
+        # `order` is then sorted by $ per inference/s and index, the fill order itself: each
+        # depth's fill is a suffix of one list (the same lists, without a sort per depth).
+        ranked = [(problem.price[i], problem.throughput[i], upper[i]) for i in order]
+        return [ranked[depth:] for depth in range(len(order) + 1)], []
     plain: list[Fill] = []
     relaxed: list[Relaxed] = []
     fraction = problem.max_spot_fraction

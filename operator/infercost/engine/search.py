@@ -155,16 +155,21 @@ class _Search:
         return counts
 
     def feasible(self, counts: list[int]) -> bool:
-        p = self.p
-        if any(n > self.upper[i] for i, n in enumerate(counts)):
-            return False
-        total = sum(counts)
-        spot = sum(n for i, n in enumerate(counts) if p.spot[i])
-        capacity = sum(n * p.throughput[i] for i, n in enumerate(counts))
-        spend = sum(n * p.price[i] for i, n in enumerate(counts))
+        p, upper = self.p, self.upper
+        spots, throughput, price, group = p.spot, p.throughput, p.price, p.group
+        # One pass; the sums add in index order, as sum() over the counts would.
+        total = spot = 0
+        capacity = spend = 0.0
         used = [0] * len(p.room)
         for i, n in enumerate(counts):
-            used[p.group[i]] += n
+            if n > upper[i]:
+                return False
+            total += n
+            if spots[i]:
+                spot += n
+            capacity += n * throughput[i]
+            spend += n * price[i]
+            used[group[i]] += n
         return (
             capacity >= p.required - _EPS * max(1.0, p.required)
             and p.min_total <= total <= p.max_total

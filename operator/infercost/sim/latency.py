@@ -11,7 +11,6 @@ so a week of traffic costs array arithmetic, not per-request Python.
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,21 +110,33 @@ def simulate_batcher(
     sizes: list[int] = []
     dispatches: list[float] = []
     runs: list[float] = []
+    add_size, add_dispatch, add_run = sizes.append, dispatches.append, runs.append
     free = slot = 0.0
     first = 0
+    # Plain comparisons instead of min()/max() calls: the same floats, a third of the time.
     while first < count:
         oldest = arrivals[first]
         last = first + max_batch - 1
-        full_at = arrivals[last] if last < count else math.inf
-        dispatch = max(slot, oldest, min(oldest + queue_delay, full_at))
-        end = bisect_right(arrivals, dispatch, first, min(first + max_batch, count))
+        dispatch = oldest + queue_delay
+        if last < count and arrivals[last] < dispatch:
+            dispatch = arrivals[last]
+        if dispatch < oldest:
+            dispatch = oldest
+        if dispatch < slot:
+            dispatch = slot
+        stop = first + max_batch
+        end = (
+            first + 1
+            if max_batch == 1
+            else bisect_right(arrivals, dispatch, first, stop if stop < count else count)
+        )
         run = exec_table[end - first]
-        begin = max(dispatch, free)
-        sizes.append(end - first)
-        dispatches.append(begin)
-        runs.append(run)
-        slot = begin if lookahead else begin + run
+        begin = dispatch if dispatch >= free else free
+        add_size(end - first)
+        add_dispatch(begin)
+        add_run(run)
         free = begin + run
+        slot = begin if lookahead else free
         first = end
     size_arr = np.asarray(sizes)
     start_at = np.repeat(np.asarray(dispatches), size_arr)

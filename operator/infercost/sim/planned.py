@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from infercost.api.pool import AcceleratorPool
 from infercost.engine import planner
@@ -55,6 +56,34 @@ def _finite(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+class _Lists:
+    """A Window's per-deployment figures as Python floats, each converted on first use
+    (indexing a list is cheaper than a numpy scalar, and the values are the same)."""
+
+    def __init__(self, win: Window) -> None:
+        self.win = win
+
+    @cached_property
+    def served_rps(self) -> list[float]:
+        return self.win.served_rps.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def p99_ms(self) -> list[float]:
+        return self.win.p99_ms.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def queue_ms(self) -> list[float]:
+        return self.win.queue_ms.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def batch(self) -> list[float]:
+        return self.win.batch.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def busy(self) -> list[float]:
+        return self.win.busy.tolist()  # type: ignore[no-any-return]
+
+
 class Planned(Policy):
     name = "infercost"
 
@@ -75,6 +104,11 @@ class Planned(Policy):
         self.by_key = [
             {o.key: o.index for o in world.options_of(s)} for s in range(len(world.services))
         ]
+        self.pool_of = [o.pool.metadata.name for o in world.options]
+        self.pool_index = sorted({p.metadata.name for p in world.scenario.pools})
+        self._totals_of: object = None  # the replica array pool_totals were counted on
+        self.pool_totals: dict[str, int] = {}
+        self._views: dict[tuple[str, int], PoolView] = {}
         # Warm start: decide once on the first minute's demand and make that placement ready.
         first = world.rates[:, : max(60 // world.step, 1)].mean(axis=1)
         for svc in self.services:
@@ -84,19 +118,25 @@ class Planned(Policy):
             self._decide(fleet, svc, observation=observation, step=0, instant=True)
 
     def control(self, fleet: Fleet, *, step: int) -> None:
-        win = window(fleet)
+        win = _Lists(window(fleet))
         now = float(step * self.world.step)
+        self._totals_of = None  # recount the pools once per interval
+        ready: list[int] = fleet.ready.tolist()  # a service's scaling changes only its own
         for svc in self.services:
-            self._decide(fleet, svc, observation=self._observe(fleet, win, svc, now), step=step)
+            observation = self._observe(ready, win, svc, now)
+            self._decide(fleet, svc, observation=observation, step=step)
 
-    def _observe(self, fleet: Fleet, win: Window, svc: _Service, now: float) -> Observation | None:
+    def _observe(
+        self, ready: list[int], win: _Lists, svc: _Service, now: float
+    ) -> Observation | None:
         per_deployment = {}
         for key, d in self.by_key[svc.index].items():
-            if fleet.ready[d] == 0 and win.served_rps[d] == 0:
+            served = win.served_rps[d]
+            if ready[d] == 0 and served == 0:
                 continue  # no pods, no series
             per_deployment[key] = DeploymentMetrics(
-                inferences_per_second=float(win.served_rps[d]),
-                requests_per_second=float(win.served_rps[d]),
+                inferences_per_second=served,
+                requests_per_second=served,
                 p99_latency_ms=_finite(win.p99_ms[d]),
                 queue_ms=_finite(win.queue_ms[d]),
                 average_batch=_finite(win.batch[d]),
@@ -113,24 +153,43 @@ class Planned(Policy):
         )
 
     def _pool_views(self, fleet: Fleet, svc: _Service) -> tuple[PoolView, ...]:
+        """The service's pools with the replicas other services hold there right now.
+
+        Per-pool totals are kept up to date as services are scaled one after the other, so
+        each view is exact without summing over every deployment of the fleet."""
+        if self._totals_of is not fleet.replicas:
+            self._count_pools(fleet)
+        own = dict.fromkeys(self.pool_index, 0)
+        for d in self.by_key[svc.index].values():
+            own[self.pool_of[d]] += int(fleet.replicas[d])
         views = []
         for pool in svc.pools:
             name = pool.metadata.name
-            others = sum(
-                int(fleet.replicas[o.index])
-                for o in self.world.options
-                if o.pool.metadata.name == name and o.service != svc.index
-            )
-            views.append(
-                PoolView(
+            others = self.pool_totals[name] - own.get(name, 0)
+            view = self._views.get((name, others))
+            if view is None:
+                view = PoolView(
                     name=name,
                     labels=pool.metadata.labels,
                     spec=pool.spec,
                     hourly_per_node=pool.spec.pricing.hourly_per_node or 0.0,
                     replicas_used_by_others=others,
                 )
-            )
+                self._views[(name, others)] = view
+            views.append(view)
         return tuple(views)
+
+    def _count_pools(self, fleet: Fleet) -> None:
+        self.pool_totals = dict.fromkeys(self.pool_index, 0)
+        for d, name in enumerate(self.pool_of):
+            self.pool_totals[name] += int(fleet.replicas[d])
+        self._totals_of = fleet.replicas
+
+    def _scale(self, fleet: Fleet, d: int, target: int, *, step: int, instant: bool) -> None:
+        before = int(fleet.replicas[d])
+        fleet.scale(d, target, step=step, instant=instant)
+        if self._totals_of is fleet.replicas:
+            self.pool_totals[self.pool_of[d]] += int(fleet.replicas[d]) - before
 
     def _decide(
         self,
@@ -172,7 +231,7 @@ class Planned(Policy):
                 fleet.set_batching(d, allocation.batching)
             target = allocation.replicas if allocation is not None else 0
             if target != fleet.replicas[d]:
-                fleet.scale(d, target, step=step, instant=instant)
+                self._scale(fleet, d, target, step=step, instant=instant)
         name = self.world.services[svc.index].metadata.name
         for action in plan.actions:
             if action.kind != ActionKind.HOLD:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from infercost.sim.fleet import Fleet
+from infercost.sim.fleet import BlockResult, Fleet
 from infercost.sim.oracle import Oracle
 from infercost.sim.planned import Decision, Planned, SinglePool
 from infercost.sim.policy import Hpa, KedaQueue, Policy, StaticPeak
@@ -25,6 +25,7 @@ POLICIES: dict[str, Callable[[], Policy]] = {
 }
 STILL_BLOCKS = 20  # policies that never react are stepped 20 intervals at a time
 Progress = Callable[[int, int], None]  # (steps done, steps in all)
+Sink = Callable[[BlockResult, int, int], None]  # (block's figures, first step, steps)
 
 
 @dataclass
@@ -76,21 +77,54 @@ class Result:
         }
 
 
-def simulate(world: World, policy_name: str, *, progress: Progress | None = None) -> Result:
+def simulate(
+    world: World, policy_name: str, *, progress: Progress | None = None, workers: int = 1
+) -> Result:
+    """Replay the world under one policy. `workers` > 1 splits the services over that many
+    processes where that changes nothing (sim/shard.py); otherwise it is ignored."""
     if policy_name not in POLICIES:
         raise ValueError(f"unknown policy {policy_name!r}; one of {', '.join(POLICIES)}")
+    if workers > 1:
+        from infercost.sim import shard  # shard runs replay itself: imported on use
+
+        if shard.shardable(world, policy_name, workers):
+            return shard.simulate_sharded(world, policy_name, workers=workers, progress=progress)
+    totals = Totals(world)
+    decisions = replay(world, policy_name, sink=totals.add, progress=progress)
+    return totals.result(policy_name, decisions)
+
+
+def replay(
+    world: World, policy_name: str, *, sink: Sink, progress: Progress | None = None
+) -> list[Decision]:
+    """Step the world block by block under the policy; each block's figures go to `sink`."""
     policy = POLICIES[policy_name]()
     weighted = world.scenario.workload.spec.routing == "CapacityWeighted"
     fleet = Fleet(world, capacity_routing=policy.capacity_routing or weighted)
     policy.start(fleet)
-    pools = sorted({o.pool.metadata.name for o in world.options})
-    pool_of = np.array([pools.index(o.pool.metadata.name) for o in world.options])
-    timeline = Timeline(replicas_by_pool={p: [] for p in pools})
-    totals = np.zeros(6)
     block = world.interval_steps if policy.reactive else world.interval_steps * STILL_BLOCKS
     for start in range(0, world.steps, block):
         steps = min(block, world.steps - start)
-        out = fleet.run_block(start, steps, policy.oracle_ready(start, steps))
+        sink(fleet.run_block(start, steps, policy.oracle_ready(start, steps)), start, steps)
+        if start + steps < world.steps:
+            policy.control(fleet, step=start + steps)
+        if progress is not None:
+            progress(start + steps, world.steps)
+    return list(getattr(policy, "timeline", []))
+
+
+class Totals:
+    """Run totals and the timeline, block after block."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.pools = sorted({o.pool.metadata.name for o in world.options})
+        self.pool_of = np.array([self.pools.index(o.pool.metadata.name) for o in world.options])
+        self.timeline = Timeline(replicas_by_pool={p: [] for p in self.pools})
+        self.totals = np.zeros(6)
+
+    def add(self, out: BlockResult, start: int, steps: int) -> None:
+        totals, timeline, step = self.totals, self.timeline, self.world.step
         totals += [
             out.requests.sum(),
             out.good.sum(),
@@ -99,26 +133,25 @@ def simulate(world: World, policy_name: str, *, progress: Progress | None = None
             out.over_accel_seconds.sum(),
             out.budget_violation_seconds.sum(),
         ]
-        timeline.time.append((start + steps) * world.step)
-        timeline.demand.append(float(out.requests.sum()) / (steps * world.step))
+        timeline.time.append((start + steps) * step)
+        timeline.demand.append(float(out.requests.sum()) / (steps * step))
         timeline.p99_ms.append(out.p99_ms)
         timeline.cost.append(float(totals[2]))
-        per_pool = np.bincount(pool_of, weights=out.replicas, minlength=len(pools))
-        for p, name in enumerate(pools):
+        per_pool = np.bincount(self.pool_of, weights=out.replicas, minlength=len(self.pools))
+        for p, name in enumerate(self.pools):
             timeline.replicas_by_pool[name].append(float(per_pool[p]))
-        if start + steps < world.steps:
-            policy.control(fleet, step=start + steps)
-        if progress is not None:
-            progress(start + steps, world.steps)
-    return Result(
-        policy=policy_name,
-        requests=float(totals[0]),
-        good_requests=float(totals[1]),
-        cost_usd=float(totals[2]),
-        accelerator_hours=float(totals[3]) / 3600,
-        overprovisioned_accelerator_hours=float(totals[4]) / 3600,
-        budget_violation_seconds=float(totals[5]),
-        timeline=timeline,
-        decisions=list(getattr(policy, "timeline", [])),
-        slo_ms=[world.slo_ms(s) for s in range(len(world.services))],
-    )
+
+    def result(self, policy_name: str, decisions: list[Decision]) -> Result:
+        totals, world = self.totals, self.world
+        return Result(
+            policy=policy_name,
+            requests=float(totals[0]),
+            good_requests=float(totals[1]),
+            cost_usd=float(totals[2]),
+            accelerator_hours=float(totals[3]) / 3600,
+            overprovisioned_accelerator_hours=float(totals[4]) / 3600,
+            budget_violation_seconds=float(totals[5]),
+            timeline=self.timeline,
+            decisions=decisions,
+            slo_ms=[world.slo_ms(s) for s in range(len(world.services))],
+        )
