@@ -5,6 +5,7 @@ Both travel in `ServiceState`, so the same sequence of inputs always gives the s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from infercost.api.service import InferenceServiceSpec
@@ -54,13 +55,17 @@ def learn_capacity(
     state: ServiceState,
     settings: EngineSettings,
     ceilings: Mapping[Key, float],
+    settled: frozenset[Key] = frozenset(),
 ) -> dict[Key, float]:
     """Updated capacity factors: blend busy-time samples, cut where p99 broke the SLO, and
     never above the per-replica rate at which p99 last broke it (`slo_ceilings`).
 
-    The cut happens once per breach episode (`state.slo_breach_since` is None before it) and
-    only on fully started replicas not known to be idle: repeated every interval of an episode it compounds
-    into a deep over-provision, and an idle replica's latency says nothing about capacity.
+    Samples count only on `settled` deployments (ready count unchanged over the metrics
+    window: a rate over a window in which replicas joined, divided by today's count, reads
+    low). The cut happens once per breach episode (`state.slo_breach_since` is None before
+    it) and only on fully started replicas neither idle nor overloaded: repeated every
+    interval it compounds into a deep over-provision, an idle replica's latency says nothing
+    about capacity, and an overloaded one's is queueing for capacity it already reports.
     """
     learned = dict(state.learned_capacity)
     accelerator = {pool.name: pool.spec.accelerator.type for pool in pools}
@@ -80,7 +85,8 @@ def learn_capacity(
             ready = current[key].ready_replicas
             sample = capacity_sample(metrics, replicas=ready, settings=settings)
         batch = _batch_observed(key, metrics, current, state) if metrics is not None else None
-        if sample is not None and batch is not None and batch >= curve.batch_sizes[0]:
+        usable = key in settled and batch is not None and batch >= curve.batch_sizes[0]
+        if sample is not None and batch is not None and usable:
             learned[key] = blend_capacity_factor(
                 previous=learned.get(key),
                 prior_throughput=curve.throughput_at(batch),
@@ -92,6 +98,7 @@ def learn_capacity(
             new_episode
             and p99.get(key, 0.0) > spec.slo.latency_ms
             and (busy is None or busy >= settings.min_busy_fraction_to_learn)
+            and not overloaded(metrics, settings, slo_ms=spec.slo.latency_ms)
         ):
             cut = learned.get(key, 1.0) * settings.slo_breach_capacity_cut
             learned[key] = clamp_factor(cut, settings)
@@ -110,6 +117,7 @@ def slo_ceilings(
     slo_ms: float,
     headroom: float,
     settings: EngineSettings,
+    bounds: Mapping[Key, float] | None = None,
 ) -> dict[Key, float]:
     """Per-replica rates at which p99 broke the SLO, raised when a higher rate is served well.
 
@@ -118,6 +126,7 @@ def slo_ceilings(
     the busy-time samples pull capacity back up after each breach and scale-down repeats it.
     """
     ceilings = dict(previous)
+    bounds = bounds or {}
     if starting(current):
         return ceilings
     p99 = observed_p99(observation, current)
@@ -128,12 +137,94 @@ def slo_ceilings(
             continue
         per_replica = rate / dep.ready_replicas
         if p99[key] > slo_ms:
-            ceilings[key] = min(ceilings.get(key, per_replica), per_replica)
+            # Overloaded replicas complete no more than their capacity whatever arrives, and a
+            # window that starts before a burst averages it away: neither rate is a ceiling.
+            if not overloaded(metrics, settings, slo_ms=slo_ms):
+                ceilings[key] = min(ceilings.get(key, per_replica), per_replica)
         elif key in ceilings and p99[key] <= settings.latency_margin * slo_ms:
             # Served well at this rate: probe up to the headroom above it, so the ceiling
-            # lifts as fast as the fleet can shrink towards it (a breach brings it back).
-            ceilings[key] = max(ceilings[key], per_replica * (1.0 + headroom))
-    return ceilings
+            # lifts as fast as the fleet can shrink towards it (a breach brings it back), and
+            # recover slowly besides, so a misjudged ceiling does not bind for good.
+            recovered = ceilings[key] * (1.0 + settings.slo_ceiling_recovery)
+            ceilings[key] = max(recovered, per_replica * (1.0 + headroom))
+    # A ceiling above anything the profile could be learned up to binds nothing: forget it.
+    return {key: c for key, c in ceilings.items() if c <= bounds.get(key, math.inf)}
+
+
+def ceiling_bounds(
+    spec: InferenceServiceSpec, pools: tuple[PoolView, ...], settings: EngineSettings
+) -> dict[Key, float]:
+    """Per (variant, pool): the most a replica could be learned to serve (`slo_ceilings`)."""
+    accelerator = {pool.name: pool.spec.accelerator.type for pool in pools}
+    bounds: dict[Key, float] = {}
+    for variant in spec.variants:
+        for pool, kind in accelerator.items():
+            curve = profile_curve(variant, kind)
+            if curve is not None:
+                bounds[(variant.name, pool)] = max(curve.throughputs) * (
+                    settings.learned_capacity_max
+                )
+    return bounds
+
+
+def overloaded(
+    metrics: DeploymentMetrics | None, settings: EngineSettings, *, slo_ms: float
+) -> bool:
+    """One deployment's replicas are overloaded: busy, or queueing past what batching waits."""
+    if metrics is None:
+        return False
+    if metrics.queue_ms is not None and metrics.queue_ms > settings.latency_margin * slo_ms:
+        return True
+    busy = metrics.busy_fraction
+    return busy is not None and busy >= settings.saturated_busy_fraction
+
+
+def arrivals(
+    observation: Observation, previous: Mapping[Key, tuple[float, float]], *, max_gap: float
+) -> tuple[float, dict[Key, tuple[float, float]]]:
+    """Demand with the growth of the request queues added, and the pending counts to keep.
+
+    Completions under-state arrivals once replicas are saturated: what they cannot serve
+    waits in the queue, so the queue's growth since the last observation (no older than
+    `max_gap`) is demand too. Without pending counts this is the completions' rate.
+    """
+    demand = observation.demand_rps or 0.0
+    seen: dict[Key, tuple[float, float]] = {}
+    growth = 0.0
+    for key, metrics in observation.per_deployment.items():
+        pending = metrics.pending_requests
+        if pending is None or not math.isfinite(pending) or pending < 0:
+            continue
+        last = previous.get(key)
+        elapsed = observation.time - last[0] if last is not None else 0.0
+        if last is not None and 0.0 < elapsed <= max_gap:
+            growth += max(0.0, (pending - last[1]) / elapsed)
+        seen[key] = (observation.time, pending)
+    return demand + growth, seen
+
+
+def settled_keys(
+    current: Mapping[Key, CurrentDeployment],
+    previous: Mapping[Key, tuple[float, int]],
+    *,
+    now: float,
+    window: float,
+) -> tuple[frozenset[Key], dict[Key, tuple[float, int]]]:
+    """Deployments whose ready count has not changed for `window` seconds, and the new record.
+
+    A deployment seen for the first time counts as settled (nothing says it changed).
+    """
+    since: dict[Key, tuple[float, int]] = {}
+    for key, dep in current.items():
+        last = previous.get(key)
+        if last is None:
+            since[key] = (now - window, dep.ready_replicas)
+        elif last[1] != dep.ready_replicas:
+            since[key] = (now, dep.ready_replicas)
+        else:
+            since[key] = last
+    settled = frozenset(key for key, (t, _) in since.items() if now - t >= window)
+    return settled, since
 
 
 def breach_since(
@@ -217,3 +308,11 @@ def remember_demand(
     kept = [(t, rps) for t, rps in history if now - keep_seconds <= t < now]
     kept.append((now, demand))
     return tuple(kept[-max_points:])
+
+
+def recently_ready(
+    ready_since: Mapping[Key, tuple[float, int]], *, now: float, window: float
+) -> bool:
+    """Some deployment's ready count changed within the metrics window: its latency window
+    still holds the time before, so a breach then says nothing about the fleet that runs now."""
+    return any(now - since < window for since, _ in ready_since.values())

@@ -83,6 +83,10 @@ class DeploymentMetrics:
     queue_ms: float | None = None
     average_batch: float | None = None
     busy_fraction: float | None = None  # mean over ready replicas, 0..1
+    # Requests queued and not yet executing, summed over the replicas, at the scrape
+    # (Triton's nv_inference_pending_request_count). Its growth between two observations is
+    # the part of demand that completions cannot show once the replicas are saturated.
+    pending_requests: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +136,12 @@ class EngineSettings:
     overload_max_scale_up: float = (
         1.0  # under overload, capacity grows by at most this per interval
     )
+    # An SLO ceiling (learned from a breach at a per-replica rate) rises by this fraction per
+    # healthy interval, so one misjudged breach does not cap capacity for the rest of the run.
+    slo_ceiling_recovery: float = 0.01
+    # The metrics' rate window: capacity is learned on a deployment only once its ready
+    # replica count has been unchanged this long (a window that mixes counts mis-divides).
+    metrics_window_seconds: float = 60.0
     forecast_window_seconds: float = 600.0  # demand history the trend is fitted on
     forecast_max_growth: float = 2.0  # forecast never exceeds this x observed demand
     history_max_points: int = 256  # demand samples kept in ServiceState
@@ -154,6 +164,11 @@ class ServiceState:
     # Per (variant, pool): inferences/s per replica at which p99 last broke the SLO; the
     # learned capacity stays below it until a higher rate is seen inside the SLO.
     slo_ceiling: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    # Per (variant, pool): (time, pending requests) of the last observation that had them,
+    # to turn queue growth into the arrivals that completions under-state.
+    pending_seen: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    # Per (variant, pool): (since when, ready replicas) as last observed.
+    ready_since: Mapping[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from infercost.api.service import BudgetAction
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.forecast import linear_forecast, window_max
-from infercost.engine.learning import saturated, starting
+from infercost.engine.learning import recently_ready, saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.moves import move_unsafe, move_waits_for
 from infercost.engine.options import Key, Option
@@ -114,8 +114,11 @@ def _target(
     demand: float,
 ) -> Target:
     by_key = {option.key: option for option in options}
-    # Replicas kept only while their replacements start are not capacity to plan with.
-    current = {k: d for k, d in current.items() if k not in state.migrating_from}
+    # Replicas kept only while their replacements start are not capacity to plan with;
+    # but when a changed plan marked every deployment as leaving, what runs is all there is
+    # (planning from nothing would be a first placement that forgets the scale-down delay).
+    staying = {k: d for k, d in current.items() if k not in state.migrating_from}
+    current = staying or current
     # Replicas on options that no longer serve (pool deselected, SLO unmet) add no capacity.
     capacities = [by_key[k].throughput for k in current if k in by_key and by_key[k].throughput > 0]
     running = Current(
@@ -136,7 +139,10 @@ def _target(
     )
     observation = inp.observation
     p99 = None
-    if observation is not None and demand > 0 and not starting(current):
+    fleet_changed = recently_ready(
+        state.ready_since, now=inp.now, window=settings.metrics_window_seconds
+    )
+    if observation is not None and demand > 0 and not starting(current) and not fleet_changed:
         p99 = observation.p99_latency_ms
     return scaling_target(
         spec=inp.spec,

@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from infercost.engine.learning import (
+    arrivals,
     breach_since,
+    ceiling_bounds,
     learn_capacity,
     observed_p99,
     remember_demand,
     saturated,
+    settled_keys,
     slo_ceilings,
 )
 from infercost.engine.model import CurrentDeployment, DecisionInput, ServiceState
@@ -41,7 +44,12 @@ def prepare(inp: DecisionInput) -> Prepared:
     state = inp.state
     demand = 0.0
     if fresh and observation is not None:
-        demand = observation.demand_rps or 0.0
+        demand, pending = arrivals(
+            observation, state.pending_seen, max_gap=settings.metrics_stale_seconds
+        )
+        settled, ready_since = settled_keys(
+            current, state.ready_since, now=inp.now, window=settings.metrics_window_seconds
+        )
         keep = max(settings.forecast_window_seconds, spec.scaling.scale_down_delay_seconds)
         ceilings = slo_ceilings(
             state.slo_ceiling,
@@ -50,9 +58,12 @@ def prepare(inp: DecisionInput) -> Prepared:
             slo_ms=spec.slo.latency_ms,
             headroom=spec.scaling.headroom,
             settings=settings,
+            bounds=ceiling_bounds(spec, inp.pools, settings),
         )
         state = replace(
             state,
+            pending_seen=pending,
+            ready_since=ready_since,
             slo_ceiling=ceilings,
             learned_capacity=learn_capacity(
                 spec=spec,
@@ -62,6 +73,7 @@ def prepare(inp: DecisionInput) -> Prepared:
                 state=state,
                 settings=settings,
                 ceilings=ceilings,
+                settled=settled,
             ),
             demand_history=remember_demand(
                 state.demand_history,

@@ -101,6 +101,8 @@ class Planned(Policy):
                 queue_ms=_finite(win.queue_ms[d]),
                 average_batch=_finite(win.batch[d]),
                 busy_fraction=_finite(win.busy[d]),
+                # Triton's pending-request gauge at the scrape: the backlog waiting now.
+                pending_requests=float(fleet.backlog[d]),
             )
         if not per_deployment:
             return None
