@@ -96,6 +96,7 @@ def learn_capacity(
         busy = metrics.busy_fraction if metrics is not None else None
         if (
             new_episode
+            and key in settled
             and p99.get(key, 0.0) > spec.slo.latency_ms
             and (busy is None or busy >= settings.min_busy_fraction_to_learn)
             and not overloaded(metrics, settings, slo_ms=spec.slo.latency_ms)
@@ -118,6 +119,7 @@ def slo_ceilings(
     headroom: float,
     settings: EngineSettings,
     bounds: Mapping[Key, float] | None = None,
+    settled: frozenset[Key] | None = None,
 ) -> dict[Key, float]:
     """Per-replica rates at which p99 broke the SLO, raised when a higher rate is served well.
 
@@ -135,6 +137,8 @@ def slo_ceilings(
         rate = metrics.inferences_per_second if metrics is not None else None
         if key not in p99 or rate is None or rate <= 0 or dep.ready_replicas <= 0:
             continue
+        if settled is not None and key not in settled:
+            continue  # the window's rate and p99 are partly from before the count changed
         per_replica = rate / dep.ready_replicas
         if p99[key] > slo_ms:
             # Overloaded replicas complete no more than their capacity whatever arrives, and a

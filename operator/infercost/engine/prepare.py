@@ -15,6 +15,7 @@ from infercost.engine.learning import (
     ceiling_bounds,
     learn_capacity,
     observed_p99,
+    recently_ready,
     remember_demand,
     saturated,
     settled_keys,
@@ -59,6 +60,7 @@ def prepare(inp: DecisionInput) -> Prepared:
             headroom=spec.scaling.headroom,
             settings=settings,
             bounds=ceiling_bounds(spec, inp.pools, settings),
+            settled=settled,
         )
         state = replace(
             state,
@@ -91,6 +93,8 @@ def prepare(inp: DecisionInput) -> Prepared:
         )
     # Under overload p99 is queueing, not batching: a smaller batch would only cut throughput.
     overloaded = fresh and saturated(observation, current, settings, slo_ms=spec.slo.latency_ms)
+    # Nor is a window that began before replicas joined or left this fleet's latency.
+    changed = recently_ready(state.ready_since, now=inp.now, window=settings.metrics_window_seconds)
     options = build_options(
         spec=spec,
         pools=inp.pools,
@@ -101,7 +105,9 @@ def prepare(inp: DecisionInput) -> Prepared:
             **state.batching,
             **{key: dep.batching for key, dep in current.items() if dep.batching is not None},
         },
-        observed_p99=observed_p99(observation, current) if fresh and not overloaded else {},
+        observed_p99=observed_p99(observation, current)
+        if fresh and not overloaded and not changed
+        else {},
     )
     options = [_stall_bound(option, current.get(option.key)) for option in options]
     return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)

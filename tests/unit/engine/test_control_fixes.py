@@ -1,0 +1,185 @@
+"""decide() on the failure modes the bursty simulator scenarios showed (issue 6).
+
+Each test failed before the engine change it names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from engine_factories import GPU, KEY, NOW, decision, pool, running, service
+
+from infercost.engine.model import DeploymentMetrics, Reason, ServiceState
+from infercost.engine.planner import decide
+
+pytestmark = pytest.mark.unit
+SPEC = service([GPU], scaling={"maxReplicas": 50})
+
+
+def overloaded(rate: float, *, pending: float | None = None) -> DeploymentMetrics:
+    return DeploymentMetrics(
+        inferences_per_second=rate,
+        busy_fraction=0.98,
+        average_batch=8.0,
+        queue_ms=900.0,
+        pending_requests=pending,
+    )
+
+
+def healthy(rate: float, *, busy: float) -> DeploymentMetrics:
+    return DeploymentMetrics(
+        inferences_per_second=rate, busy_fraction=busy, average_batch=8.0, queue_ms=5.0
+    )
+
+
+def test_an_overloaded_breach_sets_no_ceiling_and_cuts_no_capacity() -> None:
+    # A burst began late in the 1-minute window: the window's mean rate (100/s per replica)
+    # is far below what the saturated replicas execute. Before the fix that rate became the
+    # SLO ceiling (capacity collapsed to a quarter of the profile) and capacity was cut 10%.
+    def learn(p99: float) -> ServiceState:
+        return decide(
+            decision(
+                SPEC,
+                [pool("l4")],
+                demand=200.0,
+                p99=p99,
+                current={KEY: running(2)},
+                per_deployment={KEY: overloaded(200.0)},
+            )
+        ).state
+
+    breach, calm = learn(5000.0), learn(20.0)
+    assert KEY not in breach.slo_ceiling
+    # Busy-time samples still count; only the breach's cut (x0.9) is withheld.
+    assert breach.learned_capacity[KEY] == pytest.approx(calm.learned_capacity[KEY])
+
+
+def test_queue_growth_is_demand() -> None:
+    # Saturated replicas complete 1600/s; the queue grew by 30,000 in 15 s: 2000/s more
+    # arrive than they serve. Completions alone would size the fleet for 1600/s.
+    spec = service([GPU], scaling={"maxReplicas": 50, "headroom": 0.0})
+    first = decide(
+        decision(
+            spec,
+            [pool("l4")],
+            demand=1600.0,
+            p99=30.0,
+            current={KEY: running(4)},
+            per_deployment={KEY: overloaded(1600.0, pending=0.0)},
+        )
+    )
+    second = decide(
+        decision(
+            spec,
+            [pool("l4")],
+            demand=1600.0,
+            p99=30.0,
+            current={KEY: running(4)},
+            per_deployment={KEY: overloaded(1600.0, pending=30000.0)},
+            state=first.state,
+            now=NOW + 15,
+        )
+    )
+    assert second.demand_rps == pytest.approx(3600.0)
+    # 3600/s needs 9 replicas of 400/s; HPA's step (max(4, 100%)) allows 8 this interval.
+    assert sum(a.replicas for a in second.allocations) == 8
+    assert sum(a.replicas for a in first.allocations) == 4
+
+
+def test_a_ceiling_recovers_while_p99_is_healthy() -> None:
+    state = ServiceState(slo_ceiling={KEY: 100.0})
+    now = NOW
+    for _ in range(10):
+        now += 15
+        state = decide(
+            decision(
+                SPEC,
+                [pool("l4")],
+                demand=200.0,
+                p99=10.0,
+                current={KEY: running(4)},
+                per_deployment={KEY: healthy(200.0, busy=0.3)},
+                state=state,
+                now=now,
+            )
+        ).state
+    assert state.slo_ceiling[KEY] == pytest.approx(100.0 * 1.01**10)
+
+
+def test_a_ceiling_beyond_the_profile_is_forgotten() -> None:
+    state = ServiceState(slo_ceiling={KEY: 4999.0})  # profile 500/s x learned max 10
+    plan = decide(
+        decision(
+            SPEC,
+            [pool("l4")],
+            demand=200.0,
+            p99=10.0,
+            current={KEY: running(4)},
+            per_deployment={KEY: healthy(200.0, busy=0.3)},
+            state=state,
+        )
+    )
+    assert KEY not in plan.state.slo_ceiling
+
+
+def test_capacity_is_not_learned_while_the_window_mixes_replica_counts() -> None:
+    # 2 replicas were ready at the last decision, 4 now: the window's rate was served by
+    # fewer replicas for most of it, so rate / 4 / busy reads low. Learn nothing yet.
+    state = ServiceState(ready_since={KEY: (NOW - 300.0, 2)}, learned_capacity={KEY: 1.0})
+    plan = decide(
+        decision(
+            SPEC,
+            [pool("l4")],
+            demand=400.0,
+            p99=10.0,
+            current={KEY: running(4)},
+            per_deployment={KEY: healthy(400.0, busy=0.5)},  # 200/s per busy second
+            state=state,
+        )
+    )
+    assert plan.state.learned_capacity[KEY] == pytest.approx(1.0)
+    assert plan.state.ready_since[KEY] == (NOW, 4)
+
+
+def test_p99_from_before_new_replicas_served_does_not_scale_up() -> None:
+    # Replicas became ready 15 s ago: the window's p99 is the overload they just ended.
+    state = ServiceState(ready_since={KEY: (NOW - 15.0, 4)})
+    plan = decide(
+        decision(
+            SPEC,
+            [pool("l4")],
+            demand=1000.0,
+            p99=3000.0,
+            current={KEY: running(4)},
+            per_deployment={KEY: healthy(1000.0, busy=0.6)},
+            state=state,
+        )
+    )
+    assert sum(a.replicas for a in plan.allocations) == 4
+    assert Reason.LATENCY_ABOVE_SLO not in {a.reason for a in plan.actions}
+
+
+def test_a_plan_change_mid_migration_keeps_the_scale_down_delay() -> None:
+    # Every deployment is marked as leaving (the plan changed while replacements started).
+    # Before the fix the target planned from nothing (a first placement for the demand of
+    # the moment) and dropped 9 replicas at once despite the peak inside the delay.
+    spot = ("gpu", "l4-spot")
+    pools = [pool("l4"), pool("l4-spot", price=0.9)]
+    history = tuple((NOW - 200.0 + 15.0 * i, 3000.0) for i in range(5))
+    state = ServiceState(
+        migrating_from=(KEY, spot),
+        demand_history=history,
+        scale_down_candidate_since=NOW - 600.0,
+    )
+    inp = decision(
+        SPEC,
+        pools,
+        demand=100.0,
+        p99=10.0,
+        current={KEY: running(9), spot: running(1, ready=0)},
+        state=state,
+    )
+    plan = decide(replace(inp, state=state))
+    capacity = sum(a.replicas * a.throughput_per_replica for a in plan.allocations)
+    assert capacity >= 3000.0
