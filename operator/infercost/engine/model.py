@@ -120,6 +120,10 @@ class EngineSettings:
     """Operator-wide knobs of the engine; each has a documented default (docs/settings.md)."""
 
     control_interval_seconds: float = 15.0
+    # One Kubernetes Service spreads requests in equal shares per replica, so a mixed fleet
+    # serves N x its weakest replica (engine/routing.py); False behind a capacity-weighted
+    # gateway, where capacities add up.
+    equal_share_routing: bool = True
     metrics_stale_seconds: float = 120.0  # older observations count as missing
     min_busy_fraction_to_learn: float = 0.2  # near-idle replicas teach nothing about capacity
     learned_capacity_weight: float = 0.3  # blend of an observation into learned capacity

@@ -18,8 +18,9 @@ from infercost.engine.learning import recently_ready, saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.moves import move_unsafe, move_waits_for
 from infercost.engine.options import Key, Option
-from infercost.engine.placement import Problem, Solution, single_option, solve
+from infercost.engine.placement import Problem, Solution, single_option
 from infercost.engine.prepare import Prepared, prepare
+from infercost.engine.routing import fleet_capacity, solve_routed
 from infercost.engine.scaling import Current, Target, scaling_target
 
 
@@ -123,7 +124,11 @@ def _target(
     capacities = [by_key[k].throughput for k in current if k in by_key and by_key[k].throughput > 0]
     running = Current(
         total=sum(dep.replicas for dep in current.values()),
-        capacity=sum(by_key[k].throughput * _serving(d) for k, d in current.items() if k in by_key),
+        capacity=fleet_capacity(
+            {k: _serving(d) for k, d in current.items()},
+            {k: by_key[k].throughput for k in current if k in by_key},
+            equal_share=inp.settings.equal_share_routing,
+        ),
         smallest_replica=min(capacities, default=0.0),
     )
     feasible = [option for option in options if option.feasible]
@@ -193,7 +198,8 @@ def _place(
     spec = inp.spec
     problem = _problem(inp=inp, options=options, current=current, target=target)
     held = problem.current or {}
-    best = solve(problem)
+    equal_share = inp.settings.equal_share_routing
+    best = solve_routed(problem, equal_share=equal_share)
     moved_to = set(best.replicas) - set(held)
     if not held or not moved_to:
         return Outcome(
@@ -202,7 +208,10 @@ def _place(
             solution=best,
             reason=_reason(target, best, spec.scaling.max_replicas),
         )
-    stay = solve(replace(problem, options=tuple(o for o in problem.options if o.key in held)))
+    stay = solve_routed(
+        replace(problem, options=tuple(o for o in problem.options if o.key in held)),
+        equal_share=equal_share,
+    )
     saving = stay.hourly_cost - best.hourly_cost
     stay_serves = stay.met or (not best.met and stay.capacity >= best.capacity)
     small = saving < spec.placement.min_savings_to_move * stay.hourly_cost

@@ -104,8 +104,12 @@ def scaling_target(
             scale_down_since=None,
         )
     if current.capacity - current.smallest_replica < required or current.total <= min_total:
+        # Placement may pick another mix for this demand, but not one with less capacity
+        # than the peak inside the scale-down delay needs: that would be a scale-down that
+        # skips the delay (a cheaper pool's smaller fleet the moment a burst ends).
+        peak = min(window_demand * headroom, current.capacity * (1 - _HOLD_TOLERANCE))
         return Target(
-            required=required,
+            required=max(required, peak),
             min_total=min_total,
             max_total=max_total,
             reason=Reason.STEADY,

@@ -68,8 +68,11 @@ class Planned(Policy):
     def start(self, fleet: Fleet) -> None:
         world = fleet.world
         self.world = world
+        workload = world.scenario.workload.spec
         self.settings = EngineSettings(
-            control_interval_seconds=float(world.scenario.workload.spec.control_interval)
+            control_interval_seconds=float(workload.control_interval),
+            # The engine must know how the Service spreads requests, as the operator does.
+            equal_share_routing=workload.routing == "PerReplica",
         )
         self.services = [_Service(s, self.pools_for(world, s)) for s in range(len(world.services))]
         self.by_key = [
