@@ -174,10 +174,16 @@ def ceiling_bounds(
 def overloaded(
     metrics: DeploymentMetrics | None, settings: EngineSettings, *, slo_ms: float
 ) -> bool:
-    """One deployment's replicas are overloaded: busy, or queueing past what batching waits."""
+    """One deployment's replicas are overloaded: busy, or queueing past what batching waits,
+    over the window or now (the pending queue takes longer than that to drain at the
+    window's rate: a burst late in the window, which the window's means average away)."""
     if metrics is None:
         return False
-    if metrics.queue_ms is not None and metrics.queue_ms > settings.latency_margin * slo_ms:
+    limit = settings.latency_margin * slo_ms
+    if metrics.queue_ms is not None and metrics.queue_ms > limit:
+        return True
+    rate, pending = metrics.inferences_per_second, metrics.pending_requests
+    if pending is not None and pending > 0 and (not rate or pending / rate * 1e3 > limit):
         return True
     busy = metrics.busy_fraction
     return busy is not None and busy >= settings.saturated_busy_fraction

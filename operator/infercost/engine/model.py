@@ -130,6 +130,7 @@ class EngineSettings:
     learned_capacity_min: float = 0.1  # learned factor on the profile never goes below this
     learned_capacity_max: float = 10.0  # ... nor above this: past it, re-benchmark the model
     latency_margin: float = 0.8  # batching keeps queue delay + execution under margin x SLO
+    scale_down_tolerance: float = 0.1  # a replica goes only if the rest has this much spare
     max_scale_up_step: int = 4  # like HPA: at most max(this, 100%) new replicas per interval
     move_cost_hours: float = 0.25  # one-off cost of starting a replica, in hours of its price
     move_payback_hours: float = 24.0  # a move's start-up cost must pay back within this long

@@ -217,14 +217,18 @@ def _place(
     small = saving < spec.placement.min_savings_to_move * stay.hourly_cost
     last = inp.state.last_move_time
     cooling = last is not None and inp.now - last < inp.settings.move_cooldown_seconds
+    # A scale-up starts replicas whether it moves or not: starting no more of them where
+    # the fleet ends up cheaper is no riskier than growing the pools that run now (the old
+    # replicas stay until the new ones are ready), so it need not wait for a settled fleet.
+    growing = 0 < _starts(best.replicas, held) <= _starts(stay.replicas, held)
     # A move waits while the fleet is unsettled (when staying serves) or when it would take
     # ready capacity away (whenever staying keeps something running).
-    unsettled = move_waits_for(inp, current, target) if stay_serves else None
+    unsettled = move_waits_for(inp, current, target) if stay_serves and not growing else None
     if unsettled is None and stay.replicas:
         unsettled = move_unsafe(
             inp=inp, options=options, current=current, target=target, wanted=best.replicas
         )
-    if (stay_serves and (small or cooling)) or unsettled is not None:
+    if (stay_serves and (small or cooling) and not growing) or unsettled is not None:
         note = (
             f"moving would save ${saving:.2f}/h, below "
             f"{spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
@@ -251,6 +255,11 @@ def _place(
     return Outcome(
         target=target, solution=best, reason=reason, moved=True, cap_budget=problem.budget
     )
+
+
+def _starts(wanted: Mapping[Key, int], held: Mapping[Key, int]) -> int:
+    """Replicas a placement must start from what runs."""
+    return sum(max(0, n - held.get(key, 0)) for key, n in wanted.items())
 
 
 def _serving(dep: CurrentDeployment) -> int:
