@@ -5,7 +5,6 @@ Both travel in `ServiceState`, so the same sequence of inputs always gives the s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 from infercost.api.service import InferenceServiceSpec
@@ -25,6 +24,7 @@ from infercost.engine.model import (
     ServiceState,
 )
 from infercost.engine.options import Key
+from infercost.engine.signals import overloaded
 
 
 def observed_p99(
@@ -54,11 +54,13 @@ def learn_capacity(
     current: Mapping[Key, CurrentDeployment],
     state: ServiceState,
     settings: EngineSettings,
-    ceilings: Mapping[Key, float],
     settled: frozenset[Key] = frozenset(),
 ) -> dict[Key, float]:
-    """Updated capacity factors: blend busy-time samples, cut where p99 broke the SLO, and
-    never above the per-replica rate at which p99 last broke it (`slo_ceilings`).
+    """Updated capacity factors: blend busy-time samples and cut where p99 broke the SLO.
+
+    What a replica executes is the pool's; the load at which the SLO breaks is the
+    traffic's, kept apart (`ceilings.slo_ceilings`) and applied to every pool when options
+    are priced, so a pool's factor recovers with its own samples.
 
     Samples count only on `settled` deployments (ready count unchanged over the metrics
     window: a rate over a window in which replicas joined, divided by today's count, reads
@@ -103,138 +105,7 @@ def learn_capacity(
         ):
             cut = learned.get(key, 1.0) * settings.slo_breach_capacity_cut
             learned[key] = clamp_factor(cut, settings)
-        ceiling = ceilings.get(key)
-        prior = curve.throughput_at(_batch_observed(key, None, current, state))
-        if ceiling is not None and prior > 0 and learned.get(key, 1.0) * prior > ceiling:
-            learned[key] = clamp_factor(ceiling / prior, settings)
     return learned
-
-
-def slo_ceilings(
-    previous: Mapping[Key, float],
-    *,
-    observation: Observation,
-    current: Mapping[Key, CurrentDeployment],
-    slo_ms: float,
-    headroom: float,
-    settings: EngineSettings,
-    bounds: Mapping[Key, float] | None = None,
-    settled: frozenset[Key] | None = None,
-) -> dict[Key, float]:
-    """Per-replica rates at which p99 broke the SLO, raised when a higher rate is served well.
-
-    Busy time says what a replica can execute; the SLO holds only below some lower load
-    that depends on the traffic's burstiness, which no profile knows. Without this memory
-    the busy-time samples pull capacity back up after each breach and scale-down repeats it.
-    """
-    ceilings = dict(previous)
-    bounds = bounds or {}
-    if starting(current):
-        return ceilings
-    p99 = observed_p99(observation, current)
-    for key, dep in current.items():
-        metrics = observation.per_deployment.get(key)
-        rate = metrics.inferences_per_second if metrics is not None else None
-        if key not in p99 or rate is None or rate <= 0 or dep.ready_replicas <= 0:
-            continue
-        if settled is not None and key not in settled:
-            continue  # the window's rate and p99 are partly from before the count changed
-        per_replica = rate / dep.ready_replicas
-        if p99[key] > slo_ms:
-            # Overloaded replicas complete no more than their capacity whatever arrives, and a
-            # window that starts before a burst averages it away: neither rate is a ceiling.
-            if not overloaded(metrics, settings, slo_ms=slo_ms):
-                ceilings[key] = min(ceilings.get(key, per_replica), per_replica)
-        elif key in ceilings and p99[key] <= settings.latency_margin * slo_ms:
-            # Served well at this rate: probe up to the headroom above it, so the ceiling
-            # lifts as fast as the fleet can shrink towards it (a breach brings it back), and
-            # recover slowly besides, so a misjudged ceiling does not bind for good.
-            recovered = ceilings[key] * (1.0 + settings.slo_ceiling_recovery)
-            ceilings[key] = max(recovered, per_replica * (1.0 + headroom))
-    # A ceiling above anything the profile could be learned up to binds nothing: forget it.
-    return {key: c for key, c in ceilings.items() if c <= bounds.get(key, math.inf)}
-
-
-def ceiling_bounds(
-    spec: InferenceServiceSpec, pools: tuple[PoolView, ...], settings: EngineSettings
-) -> dict[Key, float]:
-    """Per (variant, pool): the most a replica could be learned to serve (`slo_ceilings`)."""
-    accelerator = {pool.name: pool.spec.accelerator.type for pool in pools}
-    bounds: dict[Key, float] = {}
-    for variant in spec.variants:
-        for pool, kind in accelerator.items():
-            curve = profile_curve(variant, kind)
-            if curve is not None:
-                bounds[(variant.name, pool)] = max(curve.throughputs) * (
-                    settings.learned_capacity_max
-                )
-    return bounds
-
-
-def overloaded(
-    metrics: DeploymentMetrics | None, settings: EngineSettings, *, slo_ms: float
-) -> bool:
-    """One deployment's replicas are overloaded: busy, or queueing past what batching waits,
-    over the window or now (the pending queue takes longer than that to drain at the
-    window's rate: a burst late in the window, which the window's means average away)."""
-    if metrics is None:
-        return False
-    limit = settings.latency_margin * slo_ms
-    if metrics.queue_ms is not None and metrics.queue_ms > limit:
-        return True
-    rate, pending = metrics.inferences_per_second, metrics.pending_requests
-    if pending is not None and pending > 0 and (not rate or pending / rate * 1e3 > limit):
-        return True
-    busy = metrics.busy_fraction
-    return busy is not None and busy >= settings.saturated_busy_fraction
-
-
-def arrivals(
-    observation: Observation, previous: Mapping[Key, tuple[float, float]], *, max_gap: float
-) -> tuple[float, dict[Key, tuple[float, float]]]:
-    """Demand with the growth of the request queues added, and the pending counts to keep.
-
-    Completions under-state arrivals once replicas are saturated: what they cannot serve
-    waits in the queue, so the queue's growth since the last observation (no older than
-    `max_gap`) is demand too. Without pending counts this is the completions' rate.
-    """
-    demand = observation.demand_rps or 0.0
-    seen: dict[Key, tuple[float, float]] = {}
-    growth = 0.0
-    for key, metrics in observation.per_deployment.items():
-        pending = metrics.pending_requests
-        if pending is None or not math.isfinite(pending) or pending < 0:
-            continue
-        last = previous.get(key)
-        elapsed = observation.time - last[0] if last is not None else 0.0
-        if last is not None and 0.0 < elapsed <= max_gap:
-            growth += max(0.0, (pending - last[1]) / elapsed)
-        seen[key] = (observation.time, pending)
-    return demand + growth, seen
-
-
-def settled_keys(
-    current: Mapping[Key, CurrentDeployment],
-    previous: Mapping[Key, tuple[float, int]],
-    *,
-    now: float,
-    window: float,
-) -> tuple[frozenset[Key], dict[Key, tuple[float, int]]]:
-    """Deployments whose ready count has not changed for `window` seconds, and the new record.
-
-    A deployment seen for the first time counts as settled (nothing says it changed).
-    """
-    since: dict[Key, tuple[float, int]] = {}
-    for key, dep in current.items():
-        last = previous.get(key)
-        if last is None:
-            since[key] = (now - window, dep.ready_replicas)
-        elif last[1] != dep.ready_replicas:
-            since[key] = (now, dep.ready_replicas)
-        else:
-            since[key] = last
-    settled = frozenset(key for key, (t, _) in since.items() if now - t >= window)
-    return settled, since
 
 
 def breach_since(
@@ -318,11 +189,3 @@ def remember_demand(
     kept = [(t, rps) for t, rps in history if now - keep_seconds <= t < now]
     kept.append((now, demand))
     return tuple(kept[-max_points:])
-
-
-def recently_ready(
-    ready_since: Mapping[Key, tuple[float, int]], *, now: float, window: float
-) -> bool:
-    """Some deployment's ready count changed within the metrics window: its latency window
-    still holds the time before, so a breach then says nothing about the fleet that runs now."""
-    return any(now - since < window for since, _ in ready_since.values())

@@ -14,14 +14,21 @@ from dataclasses import dataclass, replace
 from infercost.api.service import BudgetAction
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.forecast import linear_forecast, window_max
-from infercost.engine.learning import recently_ready, saturated, starting
+from infercost.engine.learning import saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
-from infercost.engine.moves import move_unsafe, move_waits_for
+from infercost.engine.moves import (
+    cheaper_only_below_peak,
+    continue_migration,
+    move_unsafe,
+    move_waits_for,
+    starts,
+)
 from infercost.engine.options import Key, Option
 from infercost.engine.placement import Problem, Solution, single_option
 from infercost.engine.prepare import Prepared, prepare
 from infercost.engine.routing import fleet_capacity, solve_routed
 from infercost.engine.scaling import Current, Target, scaling_target
+from infercost.engine.signals import recently_ready
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,6 +207,9 @@ def _place(
     held = problem.current or {}
     equal_share = inp.settings.equal_share_routing
     best = solve_routed(problem, equal_share=equal_share)
+    going_on = continue_migration(inp, problem, current)
+    if going_on is not None:
+        problem, best = going_on
     moved_to = set(best.replicas) - set(held)
     if not held or not moved_to:
         return Outcome(
@@ -220,10 +230,12 @@ def _place(
     # A scale-up starts replicas whether it moves or not: starting no more of them where
     # the fleet ends up cheaper is no riskier than growing the pools that run now (the old
     # replicas stay until the new ones are ready), so it need not wait for a settled fleet.
-    growing = 0 < _starts(best.replicas, held) <= _starts(stay.replicas, held)
+    growing = 0 < starts(best.replicas, held) <= starts(stay.replicas, held)
     # A move waits while the fleet is unsettled (when staying serves) or when it would take
     # ready capacity away (whenever staying keeps something running).
     unsettled = move_waits_for(inp, current, target) if stay_serves and not growing else None
+    if unsettled is None and stay_serves and not growing:
+        unsettled = cheaper_only_below_peak(inp, problem, moved_to)
     if unsettled is None and stay.replicas:
         unsettled = move_unsafe(
             inp=inp, options=options, current=current, target=target, wanted=best.replicas
@@ -255,11 +267,6 @@ def _place(
     return Outcome(
         target=target, solution=best, reason=reason, moved=True, cap_budget=problem.budget
     )
-
-
-def _starts(wanted: Mapping[Key, int], held: Mapping[Key, int]) -> int:
-    """Replicas a placement must start from what runs."""
-    return sum(max(0, n - held.get(key, 0)) for key, n in wanted.items())
 
 
 def _serving(dep: CurrentDeployment) -> int:
