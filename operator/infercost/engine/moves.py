@@ -97,8 +97,10 @@ def cheaper_only_below_peak(inp: DecisionInput, problem: Problem, moved_to: set[
     peak = window_max(history, now=inp.now, window=settings.move_cooldown_seconds) * headroom
     if peak <= problem.required:
         return None
+    # The peak's fleet, not this interval's: no scale-up step bound.
     at_peak = solve_routed(
-        replace(problem, required=peak), equal_share=settings.equal_share_routing
+        replace(problem, required=peak, max_total=inp.spec.scaling.max_replicas),
+        equal_share=settings.equal_share_routing,
     )
     if moved_to <= set(at_peak.replicas):
         return None

@@ -234,7 +234,7 @@ def _place(
     # A move waits while the fleet is unsettled (when staying serves) or when it would take
     # ready capacity away (whenever staying keeps something running).
     unsettled = move_waits_for(inp, current, target) if stay_serves and not growing else None
-    if unsettled is None and stay_serves and not growing:
+    if unsettled is None and stay_serves:
         unsettled = cheaper_only_below_peak(inp, problem, moved_to)
     if unsettled is None and stay.replicas:
         unsettled = move_unsafe(

@@ -299,3 +299,62 @@ def test_equal_share_routing_does_not_mix_replica_sizes() -> None:
     assert {a.pool for a in shared.allocations} == {"l4"}
     assert sum(a.replicas for a in shared.allocations) == 3
     assert "spot" in {a.pool for a in weighted.allocations}
+
+
+def test_a_ceiling_learned_on_one_pool_binds_every_pool() -> None:
+    # p99 broke the SLO on L4 at half its profile with calm replicas: the traffic's
+    # burstiness, which a T4 replica meets at half its profile too. Before the fix only L4
+    # got a ceiling, so the untried T4 pool looked better and placement moved there.
+    spec = service([T4_AND_L4], scaling={"maxReplicas": 20})
+    plan = decide(
+        decision(
+            spec,
+            TWO_POOLS,
+            demand=400.0,
+            p99=80.0,
+            current={L4_KEY: running(2)},
+            per_deployment={L4_KEY: healthy(400.0, busy=0.5)},
+        )
+    )
+    assert plan.state.slo_ceiling[L4_KEY] == pytest.approx(200.0)
+    assert plan.state.slo_ceiling[T4] == pytest.approx(100.0)
+
+
+def test_a_migration_under_way_is_not_reversed_while_its_destination_serves() -> None:
+    # Replicas are moving from T4 to L4 and demand fell meanwhile, so two T4 replicas
+    # would now be cheapest. Before the fix the plan turned back, dropping the starting L4s.
+    spec = service([T4_AND_L4], scaling={"maxReplicas": 20})
+    plan = decide(
+        decision(
+            spec,
+            [pool("t4", accelerator="nvidia-t4", price=0.3), pool("l4", price=0.8)],
+            demand=300.0,
+            p99=10.0,
+            current={T4: running(3), L4_KEY: running(2, ready=0)},
+            state=ServiceState(migrating_from=(T4,)),
+        )
+    )
+    wanted = {(a.variant, a.pool): a.replicas for a in plan.allocations}
+    assert wanted.get(L4_KEY, 0) >= 1
+    assert T4 in plan.state.migrating_from  # still only kept until L4 is ready
+
+
+def test_a_move_for_savings_must_win_at_the_last_hours_peak() -> None:
+    # At 150/s one T4 replica ($0.45/h) undercuts one L4 ($0.80/h), but 40 minutes ago
+    # demand was 2000/s, where L4 replicas are cheaper (6 x $0.80 < 12 x $0.45). Before the
+    # fix the fleet moved to T4 for the trough and would move back at the next surge, a
+    # cold start each way.
+    spec = service([T4_AND_L4], scaling={"maxReplicas": 20})
+    history = ((NOW - 2400.0, 2000.0), (NOW - 600.0, 150.0), (NOW - 300.0, 150.0))
+    inp = decision(
+        spec,
+        [pool("t4", accelerator="nvidia-t4", price=0.45), pool("l4", price=0.8)],
+        demand=150.0,
+        p99=10.0,
+        current={L4_KEY: running(1)},
+        state=ServiceState(demand_history=history),
+    )
+    plan = decide(inp)
+    assert {(a.variant, a.pool) for a in plan.allocations} == {L4_KEY}
+    quiet = decide(replace(inp, state=ServiceState(demand_history=history[1:])))
+    assert T4 in {(a.variant, a.pool) for a in quiet.allocations}  # the move itself is sound
