@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from infercost.api.service import BudgetAction
+from infercost.engine.actions import Outcome
 from infercost.engine.allocations import ready_capacity_kept
 from infercost.engine.forecast import window_max
 from infercost.engine.learning import starting
@@ -105,3 +106,22 @@ def cheaper_only_below_peak(inp: DecisionInput, problem: Problem, moved_to: set[
     if moved_to <= set(at_peak.replicas):
         return None
     return f"the pools it moves to lose at the last hour's peak ({peak:.0f}/s with headroom)"
+
+
+def explain_stall(
+    inp: DecisionInput, current: Mapping[Key, CurrentDeployment], outcome: Outcome
+) -> Outcome:
+    """Name the stall as the reason when replicas had to be placed away from it."""
+    stalled = sorted(key for key, dep in current.items() if dep.stalled)
+    if not stalled:
+        return outcome
+    spot = {pool.name for pool in inp.pools if pool.spec.capacity_type.value == "Spot"}
+    key = stalled[0]
+    reason = Reason.SPOT_RECLAIMED if key[1] in spot else Reason.POOL_CAPACITY_EXHAUSTED
+    dep = current[key]
+    moved = bool(set(outcome.solution.replicas) - set(current)) or outcome.moved
+    note = (
+        f"{reason.value}: {key[0]} on {key[1]} has {dep.ready_replicas} of {dep.replicas} "
+        "replicas ready past the progress deadline; placing the rest elsewhere"
+    )
+    return replace(outcome, reason=reason, moved=moved, note=note, note_reason=reason)

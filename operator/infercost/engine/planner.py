@@ -19,6 +19,7 @@ from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reaso
 from infercost.engine.moves import (
     cheaper_only_below_peak,
     continue_migration,
+    explain_stall,
     move_unsafe,
     move_waits_for,
     starts,
@@ -60,7 +61,7 @@ def decide(inp: DecisionInput) -> Plan:
             demand=ready.demand,
         )
     outcome = _place(inp=inp, options=ready.options, current=ready.current, target=target)
-    outcome = _explain_stall(inp, ready.current, outcome)
+    outcome = explain_stall(inp, ready.current, outcome)
     voluntary = outcome.moved and outcome.reason == Reason.MOVED_TO_CHEAPER_POOL
     state = replace(
         ready.state,
@@ -272,25 +273,6 @@ def _place(
 def _serving(dep: CurrentDeployment) -> int:
     """Replicas to count as capacity: a stalled rollout's missing replicas will not come."""
     return dep.ready_replicas if dep.stalled else dep.replicas
-
-
-def _explain_stall(
-    inp: DecisionInput, current: Mapping[Key, CurrentDeployment], outcome: Outcome
-) -> Outcome:
-    """Name the stall as the reason when replicas had to be placed away from it."""
-    stalled = sorted(key for key, dep in current.items() if dep.stalled)
-    if not stalled:
-        return outcome
-    spot = {pool.name for pool in inp.pools if pool.spec.capacity_type.value == "Spot"}
-    key = stalled[0]
-    reason = Reason.SPOT_RECLAIMED if key[1] in spot else Reason.POOL_CAPACITY_EXHAUSTED
-    dep = current[key]
-    moved = bool(set(outcome.solution.replicas) - set(current)) or outcome.moved
-    note = (
-        f"{reason.value}: {key[0]} on {key[1]} has {dep.ready_replicas} of {dep.replicas} "
-        "replicas ready past the progress deadline; placing the rest elsewhere"
-    )
-    return replace(outcome, reason=reason, moved=moved, note=note, note_reason=reason)
 
 
 def _reason(target: Target, solution: Solution, max_replicas: int) -> Reason:
