@@ -141,7 +141,10 @@ def _target(
     )
     feasible = [option for option in options if option.feasible]
     # Forecast over the slowest start among the options: capacity must be there in time.
-    horizon = max((option.startup_seconds for option in feasible), default=0.0)
+    # Forecast over the start of the pools that would grow: those running, or, for a first
+    # placement, the slowest feasible option (the trend to a far pool's start over-reaches).
+    running_options = [option for option in feasible if option.key in current]
+    horizon = max((option.startup_seconds for option in running_options or feasible), default=0.0)
     settings = inp.settings
     forecast = linear_forecast(
         state.demand_history,

@@ -358,3 +358,22 @@ def test_a_move_for_savings_must_win_at_the_last_hours_peak() -> None:
     assert {(a.variant, a.pool) for a in plan.allocations} == {L4_KEY}
     quiet = decide(replace(inp, state=ServiceState(demand_history=history[1:])))
     assert T4 in {(a.variant, a.pool) for a in quiet.allocations}  # the move itself is sound
+
+
+def test_the_forecast_looks_as_far_ahead_as_the_running_pools_start() -> None:
+    # Demand rose 1/s for five minutes. The running pool starts replicas in 90 s; a far
+    # pool nobody would pick takes 960 s. Before the fix the trend was read 960 s ahead
+    # (twice the demand) and a third replica ordered; 90 s ahead two replicas still fit.
+    pools = [pool("l4", provisioning=30), pool("slow", price=5.0, provisioning=900)]
+    history = tuple((NOW - 300.0 + 30.0 * i, 100.0 + 30.0 * i) for i in range(10))
+    plan = decide(
+        decision(
+            SPEC,
+            pools,
+            demand=400.0,
+            p99=10.0,
+            current={KEY: running(2)},
+            state=ServiceState(demand_history=history),
+        )
+    )
+    assert sum(a.replicas for a in plan.allocations) == 2
