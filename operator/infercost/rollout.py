@@ -1,7 +1,8 @@
 """Live batching changes: after a reconcile, bring each (variant, pool)'s Triton pods to the plan.
 
-The plan's batching is also persisted in the ConfigMap (manifests), so new pods start with
-it; this step changes the pods already running without restarting them. It remembers what
+The plan's batching is also recorded in the ConfigMap (manifests); the pod template carries
+none of it, so a batching change never restarts a pod. This step loads it into the running
+pods, and into each new pod once it is ready (the ready count changes). It remembers what
 it applied per (variant, pool) and the ready replicas then, so a steady service costs no
 Triton calls. A failure posts one Warning Event per distinct message and is retried at the
 next reconcile (nothing is remembered as applied); the pods keep the config they had.

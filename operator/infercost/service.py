@@ -12,8 +12,8 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,6 +33,7 @@ from infercost.engine.model import (
     DecisionInput,
     Observation,
     Plan,
+    PoolView,
     Reason,
     ServiceState,
 )
@@ -162,7 +163,9 @@ class Reconciler:
             current = (
                 dict(memory.dry_current) if self.settings.dry_run else self.picture.current(key)
             )
-            observation = observation_for(await self.observe(now), key, now=now)
+            observation = _by_full_names(
+                observation_for(await self.observe(now), _labelled(key), now=now), spec, pools
+            )
             plan = planner.decide(
                 DecisionInput(
                     spec=spec,
@@ -316,3 +319,24 @@ class Reconciler:
                 action=action.kind.value,
             )
         memory.last_events = keys
+
+
+def _labelled(key: ServiceKey) -> ServiceKey:
+    """The service as its metrics name it: label values are cut to 63 characters (hashed)."""
+    namespace, name = key
+    return namespace, manifests.short_name(name)
+
+
+def _by_full_names(
+    observation: Observation | None, spec: InferenceServiceSpec, pools: Sequence[PoolView]
+) -> Observation | None:
+    """Per-deployment metrics keyed by the full (variant, pool) names the engine plans with."""
+    if observation is None or not observation.per_deployment:
+        return observation
+    full = {
+        (manifests.short_name(v.name), manifests.short_name(p.name)): (v.name, p.name)
+        for v in spec.variants
+        for p in pools
+    }
+    renamed = {full.get(k, k): m for k, m in observation.per_deployment.items()}
+    return replace(observation, per_deployment=renamed)

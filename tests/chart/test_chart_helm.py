@@ -22,6 +22,8 @@ from chartkit import (
     tool,
 )
 
+from infercost.settings import Settings
+
 pytestmark = pytest.mark.chart
 
 RESTRICTED_CONTAINER = {
@@ -154,6 +156,23 @@ def test_all_on_args_and_settings(all_on_render: Render) -> None:
     assert image.endswith(
         "@sha256:" + "4a5e0c8f1b0f9d3e2c7a6b5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"
     )
+
+
+def test_child_network_policy_values_reach_the_operator_settings(
+    default_render: Render, all_on_render: Render, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "INFERCOST_NETWORK_POLICY" not in _env(default_render)
+    env = {k: v for k, v in _env(all_on_render).items() if k.startswith("INFERCOST_NETWORK")}
+    # The operator's own settings class must read what the chart writes (labels as JSON).
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.network_policy is True
+    assert settings.network_policy_prometheus_namespace == "observability"
+    assert settings.network_policy_prometheus_labels == {
+        "app.kubernetes.io/name": "prometheus",
+        "app.kubernetes.io/instance": "k8s",
+    }
 
 
 def test_credentials_are_files_from_the_secret_never_env_values(all_on_render: Render) -> None:

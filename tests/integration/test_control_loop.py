@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from infercost.engine.model import DeploymentMetrics, Observation
+from infercost.manifests import short_name
 from infercost.sandbox.apiserver import ApiServer
 from tests.integration import objects as o
 from tests.integration.conftest import (
@@ -230,3 +232,43 @@ async def test_dry_run_reports_but_creates_no_children(
 async def _with_placement(api: ApiServer, name: str) -> dict[str, Any] | None:
     status = await status_of(api, name)
     return status if status.get("placement") else None
+
+
+async def test_long_names_find_their_metrics_under_the_hashed_labels(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    # Label values stop at 63 characters, so the pods of a longer service carry a hashed
+    # name and so do its metrics. FAKE metrics keyed as Prometheus reports them (by label).
+    name = "bert-" + "x" * 70
+    await call(api, "POST", o.POOLS, o.INF2)
+    await call(api, "POST", o.ISVC, o.service(name, o.NEURON_VARIANT))
+    operator = await start_operator()
+    labelled = short_name(name)
+    assert labelled != name
+    assert len(labelled) <= 63
+    deployment = (short_name(o.NEURON_VARIANT["name"]), short_name("inf2-xlarge"))
+
+    def load(rps: float) -> None:
+        per_deployment = {
+            deployment: DeploymentMetrics(inferences_per_second=rps, p99_latency_ms=5.0)
+        }
+        operator.metrics.set(
+            o.NS,
+            labelled,
+            Observation(
+                time=0.0, demand_rps=rps, p99_latency_ms=5.0, per_deployment=per_deployment
+            ),
+        )
+
+    load(1000.0)
+    first = await eventually(lambda: replicas_by_pool(api, labelled), what="first placement")
+    await make_ready(api, labelled)
+    load(20000.0)
+
+    async def scaled_up() -> dict[str, int] | None:
+        now = await replicas_by_pool(api, labelled)
+        return now if now.get("inf2-xlarge", 0) > first["inf2-xlarge"] else None
+
+    await eventually(scaled_up, what="a scale-up driven by the hashed-label metrics")
+    available = condition(await status_of(api, name), "MetricsAvailable")
+    assert available["status"] == "True", available

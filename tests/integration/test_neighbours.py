@@ -60,3 +60,30 @@ async def test_peering_lets_replicas_coordinate(
 
     await eventually(announced, what="the operator's presence in the peering object")
     await operator.stop()
+
+
+async def test_peering_in_one_namespace_uses_the_namespaced_peering(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    # `run --namespace ml --peering infercost` (the chart with watchNamespace and peering):
+    # kopf keeps its presence in a KopfPeering of that namespace, not the cluster-wide kind.
+    peering = {
+        "apiVersion": "kopf.dev/v1",
+        "kind": "KopfPeering",
+        "metadata": {"name": "infercost", "namespace": o.NS},
+        "status": {},
+    }
+    url = f"/apis/kopf.dev/v1/namespaces/{o.NS}/kopfpeerings"
+    await call(api, "POST", url, peering)
+    await call(api, "POST", o.POOLS, o.INF2)
+    await call(api, "POST", o.ISVC, o.service("bert", o.NEURON_VARIANT))
+    operator = await start_operator(peering="infercost", namespace=o.NS, all_namespaces=False)
+    operator.load(o.NS, "bert", rps=1000.0, p99_ms=5.0)  # FAKE metrics
+    await eventually(lambda: deployments(api, "bert"), what="children under namespaced peering")
+
+    async def announced() -> bool:
+        body = await call(api, "GET", f"{url}/infercost")
+        return bool(body.get("status"))
+
+    await eventually(announced, what="the operator's presence in the namespaced peering")
+    await operator.stop()

@@ -7,7 +7,6 @@ import pytest
 
 from infercost.api.service import ProfilePoint
 from infercost.sim.latency import LOAD_GRID, SLO_INDEX, ExecCurve, latency_table
-from infercost.sim.oracle import cheapest_cover
 
 pytestmark = pytest.mark.sim
 
@@ -45,23 +44,6 @@ def test_a_queue_delay_costs_latency_at_low_load() -> None:
     fast = latency_table(_curve(), max_batch=8, queue_delay_us=0, slo_ms=100.0)
     slow = latency_table(_curve(), max_batch=8, queue_delay_us=10_000, slo_ms=100.0)
     assert slow.quantile_ms(0.1, 0.5) > fast.quantile_ms(0.1, 0.5) + 5
-
-
-def test_cheapest_cover_is_exact_for_two_options() -> None:
-    demand = np.array([0.0, 90.0, 150.0, 1000.0])
-    best = cheapest_cover(
-        demand, capacity=np.array([100.0, 30.0]), price=np.array([1.0, 0.4]), minimum=1
-    )
-    cost = best[0] * 1.0 + best[1] * 0.4
-    # brute force over small counts
-    for step, need in enumerate(demand):
-        brute = min(
-            a * 1.0 + b * 0.4
-            for a in range(12)
-            for b in range(40)
-            if a * 100 + b * 30 >= need and a + b >= 1
-        )
-        assert cost[step] == pytest.approx(brute)
 
 
 @pytest.mark.parametrize("package", ["infercost.sim", "infercost.localtriton"])

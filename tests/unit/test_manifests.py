@@ -95,17 +95,14 @@ def test_accelerator_resources_per_pool_kind() -> None:
     }
 
 
-def test_batching_change_changes_the_pod_template_hash_and_the_config() -> None:
+def test_batching_change_keeps_the_pod_template_and_changes_the_config() -> None:
     small = build(allocation("neuron-bf16", "inf2-xlarge", batch=4))
     large = build(allocation("neuron-bf16", "inf2-xlarge", batch=16))
     key = ("Deployment", "bert-neuron-bf16-inf2-xlarge")
-
-    def pod_hash(built: dict) -> str:
-        return built[key]["spec"]["template"]["metadata"]["annotations"][
-            "infercost.io/batching-hash"
-        ]
-
-    assert pod_hash(small) != pod_hash(large)
+    # A changed template would roll every pod (a cold start per tuning step); batching is
+    # loaded live instead, so the template must not depend on it.
+    assert small[key]["spec"]["template"] == large[key]["spec"]["template"]
+    assert small[key]["metadata"]["annotations"] != large[key]["metadata"]["annotations"]
     config = large[("ConfigMap", "bert-model-config")]["data"]["neuron-bf16-inf2-xlarge.pbtxt"]
     assert "max_batch_size: 16" in config
     assert "max_queue_delay_microseconds: 500" in config

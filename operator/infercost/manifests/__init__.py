@@ -18,7 +18,6 @@ from infercost.api.service import InferenceServiceSpec
 from infercost.engine.model import Allocation
 from infercost.manifests.common import (
     ANNOTATION_BATCHING,
-    ANNOTATION_BATCHING_HASH,
     ANNOTATION_HASH,
     FIELD_MANAGER,
     LABEL_POOL,
@@ -48,7 +47,6 @@ from infercost.manifests.triton import (
 
 __all__ = [
     "ANNOTATION_BATCHING",
-    "ANNOTATION_BATCHING_HASH",
     "ANNOTATION_HASH",
     "FIELD_MANAGER",
     "LABEL_POOL",

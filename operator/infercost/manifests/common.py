@@ -15,7 +15,6 @@ LABEL_VARIANT = "infercost.io/variant"  # contract
 LABEL_POOL = "infercost.io/pool"  # contract
 ANNOTATION_HASH = "infercost.io/applied-hash"
 ANNOTATION_BATCHING = "infercost.io/batching"
-ANNOTATION_BATCHING_HASH = "infercost.io/batching-hash"
 FIELD_MANAGER = "infercost"
 HTTP_PORT, GRPC_PORT, METRICS_PORT = 8000, 8001, 8002  # Triton's defaults
 MAX_NAME = 63

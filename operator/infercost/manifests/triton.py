@@ -10,7 +10,6 @@ from infercost.api.service import InferenceServiceSpec, Variant
 from infercost.engine.model import Allocation, BatchConfig
 from infercost.manifests.common import (
     ANNOTATION_BATCHING,
-    ANNOTATION_BATCHING_HASH,
     CONFIG_MOUNT,
     CPU_RESOURCE,
     GRPC_PORT,
@@ -22,7 +21,6 @@ from infercost.manifests.common import (
     ManifestSettings,
     Owner,
     common_labels,
-    content_hash,
     deployment_name,
     metadata_for,
     short_name,
@@ -158,7 +156,6 @@ def deployment(
     }
     labels = {**common_labels(owner), **selector}
     key = config_key(allocation.variant, allocation.pool)
-    config_text = model_config_text(model=spec.model.name, batching=allocation.batching)
     pod_spec: dict[str, Any] = {
         "nodeSelector": dict(pool.node_selector),
         "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in pool.tolerations],
@@ -197,16 +194,10 @@ def deployment(
                     # Serving capacity must not dip during a rollout: surge, never take down first.
                     "rollingUpdate": {"maxSurge": settings.rollout_max_surge, "maxUnavailable": 0},
                 },
-                "template": {
-                    "metadata": {
-                        "labels": labels,
-                        # A batching change rolls the pods so new ones start with it.
-                        "annotations": {
-                            ANNOTATION_BATCHING_HASH: content_hash({"config": config_text})
-                        },
-                    },
-                    "spec": pod_spec,
-                },
+                # The pod template carries nothing batching-specific: a batching change
+                # is loaded live into the running pods (rollout.py), never a restart,
+                # which would cost a cold start per tuning step.
+                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
             },
         }
     )

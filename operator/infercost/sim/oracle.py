@@ -1,10 +1,12 @@
 """The oracle: knows every step's demand, gets replicas instantly and balances load ideally.
 
-Per step it buys the cheapest mix of replicas over all (variant, pool) options whose
-capacity at the SLO covers the step's demand: a lower bound on what any policy pays for
-the same SLO. The mix is one "main" option filled to capacity plus one option for the
-remainder, which is the exact optimum for up to two options and within one replica of it
-for more.
+Per step it buys the cheapest integer mix of replicas over the service's (variant, pool)
+options whose capacity at the SLO covers the step's demand, under every rule the planner
+honours: the pool selector, maxSpotFraction, min/maxReplicas, pool maxReplicas (shared
+with the other services on the pool) and a Cap budget (`sim/cover.py`, solved exactly).
+Where the rules cannot cover the demand it serves as much as they allow, as cheaply as
+possible. So it is a lower bound on what any policy pays for the same SLO under the same
+constraints: it differs from infercost only in foresight, start-up time and routing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from infercost.api.pool import CapacityType
+from infercost.api.service import BudgetAction
 from infercost.engine.options import selects
+from infercost.sim.cover import Frontier, Group, Rules, cheapest, payable
 from infercost.sim.fleet import Fleet
 from infercost.sim.policy import Policy
 from infercost.sim.world import Option, World
@@ -23,36 +27,8 @@ IntArray = NDArray[np.int64]
 CHUNK_STEPS = 3600  # plan this many steps at a time to bound memory on long runs
 
 
-def cheapest_cover(
-    demand: FloatArray, *, capacity: FloatArray, price: FloatArray, minimum: int
-) -> IntArray:
-    """Replicas per option ([option, step]) covering demand at the least price."""
-    count = len(capacity)
-    best_cost = np.full(demand.shape, np.inf)
-    best = np.zeros((count, len(demand)), dtype=np.int64)
-    for main in range(count):
-        for rest in range(count):
-            for back_off in (0, 1):
-                n_main = np.maximum(np.floor(demand / capacity[main]) - back_off, 0)
-                remainder = np.maximum(demand - n_main * capacity[main], 0)
-                n_rest = np.ceil(remainder / capacity[rest] - 1e-9)
-                total = n_main + n_rest
-                # minReplicas: top up with the remainder option.
-                n_rest = n_rest + np.maximum(minimum - total, 0)
-                cost = n_main * price[main] + n_rest * price[rest]
-                better = cost < best_cost - 1e-12
-                best_cost = np.where(better, cost, best_cost)
-                best[:, better] = 0
-                best[main, better] += n_main[better].astype(np.int64)
-                best[rest, better] += n_rest[better].astype(np.int64)
-    return best
-
-
 def allowed(world: World, option: Option) -> bool:
-    """The service's own placement rules: its pool selector, and no spot when it forbids spot.
-
-    A spot share between 0 and 1 is relaxed (spot allowed): the bound stays a lower bound.
-    """
+    """The service's pool selector; spot pools only where some spot share is allowed."""
     placement = world.services[option.service].spec.placement
     if not selects(placement.pool_selector, option.pool.metadata.labels):
         return False
@@ -68,21 +44,21 @@ class Oracle(Policy):
     def start(self, fleet: Fleet) -> None:
         world: World = fleet.world
         self.world = world
-        self.groups = []
+        pools = [p.metadata.name for p in world.scenario.pools]
+        room = tuple(p.spec.max_replicas for p in world.scenario.pools)
+        self.index: list[IntArray] = []
+        rules: list[Rules] = []
         for s in range(len(world.services)):
             options = [o for o in world.options_of(s) if allowed(world, o)]
             for option in options:
                 fleet.set_batching(option.index, world.best_batching(option))
-            capacity = np.array([world.slo_capacity(o, fleet.batching[o.index]) for o in options])
-            usable = capacity > 0
-            self.groups.append(
-                (
-                    np.array([o.index for o in options])[usable],
-                    capacity[usable],
-                    np.array([o.price_per_replica for o in options])[usable],
-                    world.services[s].spec.scaling.min_replicas,
-                )
-            )
+            usable = [o for o in options if world.slo_capacity(o, fleet.batching[o.index]) > 0]
+            self.index.append(np.array([o.index for o in usable], dtype=np.int64))
+            rules.append(_rules(world, s, usable, fleet=fleet, pools=pools))
+        self.members = _coupled(world, self.index, room)
+        self.groups = [payable(Group(tuple(rules[s] for s in m), room)) for m in self.members]
+        self.frontiers: dict[Group, Frontier] = {}
+        self.joint: dict[tuple[float, ...], IntArray] = {}
         self.chunk_start = -1
         self.chunk = np.zeros((len(world.options), 0), dtype=np.int64)
 
@@ -93,14 +69,83 @@ class Oracle(Policy):
         offset = start - self.chunk_start
         return self.chunk[:, offset : offset + steps]
 
+    def _frontier(self, rules: Rules, room: tuple[int | None, ...]) -> Frontier:
+        key = Group((rules,), room)
+        if key not in self.frontiers:
+            self.frontiers[key] = Frontier(key)
+        return self.frontiers[key]
+
     def _plan(self, begin: int) -> None:
         end = min(begin + CHUNK_STEPS, self.world.steps)
         self.chunk = np.zeros((len(self.world.options), end - begin), dtype=np.int64)
-        for s, (index, capacity, price, minimum) in enumerate(self.groups):
-            if not len(index):
-                continue
-            demand = self.world.rates[s, begin:end].astype(np.float64)
-            self.chunk[index] = cheapest_cover(
-                demand, capacity=capacity, price=price, minimum=minimum
-            )
+        for group, members in zip(self.groups, self.members, strict=True):
+            demand = self.world.rates[members, begin:end].astype(np.float64)
+            alone = [
+                self._frontier(rules, group.room).lookup(demand[k])
+                for k, rules in enumerate(group.services)
+            ]
+            if len(members) > 1:
+                alone = self._share(group, demand, alone)
+            for s, counts in zip(members, alone, strict=True):
+                self.chunk[self.index[s]] = counts
         self.chunk_start = begin
+
+    def _share(self, group: Group, demand: FloatArray, alone: list[IntArray]) -> list[IntArray]:
+        """Steps where the services' separate optima overfill a shared pool: solve jointly."""
+        stacked = np.concatenate(alone, axis=0)  # [option of the group, step]
+        pools = np.concatenate([np.asarray(r.pool, dtype=np.int64) for r in group.services])
+        over = np.zeros(stacked.shape[1], dtype=bool)
+        for p, room in enumerate(group.room):
+            if room is not None and np.any(pools == p):
+                over |= stacked[pools == p].sum(axis=0) > room
+        for step in np.flatnonzero(over):
+            key = tuple(float(d) for d in demand[:, step])
+            if key not in self.joint:
+                self.joint[key] = cheapest(group, key)[0]
+            stacked[:, step] = self.joint[key]
+        bounds = np.cumsum([0] + [len(r.capacity) for r in group.services])
+        return [stacked[bounds[k] : bounds[k + 1]] for k in range(len(group.services))]
+
+
+def _rules(
+    world: World, service: int, usable: list[Option], *, fleet: Fleet, pools: list[str]
+) -> Rules:
+    spec = world.services[service].spec
+    budget = spec.budget
+    cap = budget.max_hourly_cost if budget and budget.on_exceeded == BudgetAction.CAP else None
+    return Rules(
+        capacity=tuple(world.slo_capacity(o, fleet.batching[o.index]) for o in usable),
+        price=tuple(o.price_per_replica for o in usable),
+        spot=tuple(o.pool.spec.capacity_type == CapacityType.SPOT for o in usable),
+        pool=tuple(pools.index(o.pool.metadata.name) for o in usable),
+        min_total=spec.scaling.min_replicas if usable else 0,
+        max_total=spec.scaling.max_replicas,
+        max_spot_fraction=spec.placement.max_spot_fraction,
+        budget=cap,
+    )
+
+
+def _coupled(world: World, index: list[IntArray], room: tuple[int | None, ...]) -> list[list[int]]:
+    """Services joined (transitively) by a pool with maxReplicas that both may use."""
+    parent = list(range(len(index)))
+
+    def root(s: int) -> int:
+        while parent[s] != s:
+            s = parent[s]
+        return s
+
+    names = [p.metadata.name for p in world.scenario.pools]
+    owner: dict[int, int] = {}
+    for s, options in enumerate(index):
+        for d in options:
+            p = names.index(world.options[int(d)].pool.metadata.name)
+            if room[p] is None:
+                continue
+            if p in owner:
+                parent[root(s)] = root(owner[p])
+            else:
+                owner[p] = s
+    groups: dict[int, list[int]] = {}
+    for s in range(len(index)):
+        groups.setdefault(root(s), []).append(s)
+    return list(groups.values())

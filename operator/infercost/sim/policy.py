@@ -19,12 +19,14 @@ from infercost.sim.traces import PEAK_WINDOW_SECONDS
 from infercost.sim.world import Option, World
 
 IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
 
 HPA_TARGET_UTILISATION = 0.7  # of a replica's throughput at the SLO; HPA's usual 70%
 HPA_TOLERANCE = 0.1  # HPA v2 default: no change within 10% of the target
 HPA_SCALE_UP_PODS = 4  # HPA v2 default scale-up policy: max(4 pods, 100%) per 15 s
 HPA_SCALE_UP_PERCENT = 100
 HPA_STABILISATION_SECONDS = 300  # HPA v2 default scale-down stabilisation window
+KEDA_RATE_WINDOW_SECONDS = 60  # HTTP add-on request-rate window default (1 minute)
 
 
 class Policy:
@@ -83,37 +85,36 @@ class StaticPeak(Policy):
 
 
 class ReactiveScaler(Policy):
-    """HPA v2's algorithm on one metric per replica; subclasses choose the metric."""
+    """The HPA v2 controller around one replica proposal per interval; subclasses propose."""
 
     def start(self, fleet: Fleet) -> None:
         world = fleet.world
         self.options = baseline_options(world)
         self.index = np.array([o.index for o in self.options])
+        self.service = np.array([o.service for o in self.options])
         bounds = [replica_bounds(world, o) for o in self.options]
         self.low = np.array([b[0] for b in bounds])
         self.high = np.array([b[1] for b in bounds])
         self.per_replica = np.array(
             [world.slo_capacity(o, fleet.batching[o.index]) for o in self.options]
         )
+        # The rate one replica should carry: HPA's target utilisation of its SLO capacity.
+        self.target_rate = self.per_replica * HPA_TARGET_UTILISATION
         history = max(HPA_STABILISATION_SECONDS // world.scenario.workload.spec.control_interval, 1)
-        first = np.ceil(
-            world.rates[:, :60].mean(axis=1) / (self.per_replica * HPA_TARGET_UTILISATION)
-        )
+        first = np.ceil(world.rates[:, :60].mean(axis=1)[self.service] / self.target_rate)
         initial = np.clip(first.astype(np.int64), self.low, self.high)
         self.recommendations = np.repeat(initial[:, None], history, axis=1)
         self.slot = 0
         for option, count in zip(self.options, initial, strict=True):
             fleet.scale(option.index, int(count), step=0, instant=True)
 
-    def metric_ratio(self, fleet: Fleet) -> NDArray[np.float64]:
+    def propose(self, fleet: Fleet, *, step: int) -> IntArray:
+        """Desired replicas per deployment before stabilisation and rate limits."""
         raise NotImplementedError
 
     def control(self, fleet: Fleet, *, step: int) -> None:
         current = fleet.replicas[self.index]
-        ratio = self.metric_ratio(fleet)
-        within = np.abs(ratio - 1.0) <= HPA_TOLERANCE
-        raw = np.where(within, current, np.ceil(ratio * np.maximum(current, 1)).astype(np.int64))
-        raw = np.clip(raw, self.low, self.high)
+        raw = np.clip(self.propose(fleet, step=step), self.low, self.high)
         self.recommendations[:, self.slot] = raw
         self.slot = (self.slot + 1) % self.recommendations.shape[1]
         # Scale-down uses the highest recommendation of the window; scale-up is rate limited.
@@ -129,25 +130,72 @@ class ReactiveScaler(Policy):
                 fleet.scale(int(d), int(target), step=step)
 
 
+def pods_metric_replicas(*, usage: FloatArray, ready: IntArray, replicas: IntArray) -> IntArray:
+    """HPA v2's replica count for a per-pod metric (usage: sum over ready pods / target).
+
+    Pods still starting report no metric: "missing" pods count as 100% of the target when
+    scaling down and 0% when scaling up; a proposal that then flips direction, falls within
+    the tolerance, or moves against its ratio keeps the current count (kube-controller-manager
+    replica_calculator, and the "Algorithm details" of the HPA documentation).
+    """
+    out = replicas.copy()
+    for k in range(len(usage)):
+        have, now = int(ready[k]), int(replicas[k])
+        if have == 0:
+            continue  # no metrics at all: the HPA cannot compute and holds
+        ratio = usage[k] / have
+        missing = max(now - have, 0)
+        if missing == 0:
+            if abs(ratio - 1.0) > HPA_TOLERANCE:
+                out[k] = math.ceil(ratio * have)
+            continue
+        filled = usage[k] + (missing if ratio < 1.0 else 0.0)
+        new = filled / (have + missing)
+        flips = (ratio > 1.0 > new) or (ratio < 1.0 < new)
+        if flips or abs(new - 1.0) <= HPA_TOLERANCE:
+            continue
+        proposal = math.ceil(new * (have + missing))
+        if (new < 1.0 and proposal > now) or (new > 1.0 and proposal < now):
+            continue
+        out[k] = proposal
+    return out
+
+
+def external_metric_replicas(
+    *, total: FloatArray, target: FloatArray, replicas: IntArray
+) -> IntArray:
+    """HPA v2's replica count for an External metric with an AverageValue target (what KEDA
+    exposes): ceil(total / target), unless total / (target x replicas) is within tolerance."""
+    ratio = total / (target * np.maximum(replicas, 1))
+    wanted = np.ceil(total / target - 1e-9).astype(np.int64)
+    out: IntArray = np.where(np.abs(ratio - 1.0) <= HPA_TOLERANCE, replicas, wanted)
+    return out
+
+
 class Hpa(ReactiveScaler):
-    """HPA on per-replica throughput as a share of its capacity at the SLO (utilisation)."""
+    """HPA v2 on a Pods metric: inferences/s per replica, target 70% of its SLO capacity."""
 
     name = "hpa"
 
-    def metric_ratio(self, fleet: Fleet) -> NDArray[np.float64]:
+    def propose(self, fleet: Fleet, *, step: int) -> IntArray:
         served = window(fleet).served_rps[self.index]
-        # Unready replicas count as idle when scaling up, as HPA does.
-        replicas = np.maximum(fleet.replicas[self.index], 1)
-        ratio: NDArray[np.float64] = served / (replicas * self.per_replica * HPA_TARGET_UTILISATION)
-        return ratio
+        return pods_metric_replicas(
+            usage=served / self.target_rate,
+            ready=fleet.ready[self.index],
+            replicas=fleet.replicas[self.index],
+        )
 
 
 class KedaQueue(ReactiveScaler):
-    """KEDA scaling on pending requests per replica, counted as its HTTP add-on does.
+    """KEDA's HTTP add-on: pending requests (concurrency) and request-rate targets, the larger
+    proposal wins, on HPA v2's default behaviour.
 
-    Pending = requests in flight (queued or running): Triton's queued-only gauge is near zero
-    at any healthy load and makes a useless scaling signal, so the add-on's count is the
-    stronger baseline.
+    Concurrency = requests inside the replicas (Little's law on the window, the model's
+    latency without queueing) plus the requests queued in front of them now. Its target is
+    that figure for one replica at the hpa operating point (70% of its SLO capacity); the
+    request-rate target is that rate. Both count arrivals, not completions, so a queue is seen
+    at once; the rate target keeps a scale-down from undershooting where in-flight requests
+    fall faster than load (a replica's latency shrinks as it empties).
     """
 
     name = "keda-queue"
@@ -155,17 +203,26 @@ class KedaQueue(ReactiveScaler):
     def start(self, fleet: Fleet) -> None:
         super().start(fleet)
         tables = fleet.world.tables
-        # Target: the queue a replica holds at the HPA's operating point, so both aim alike.
         targets = []
-        for option in self.options:
+        for option, rate in zip(self.options, self.target_rate, strict=True):
             t = int(fleet.table[option.index])
-            load = HPA_TARGET_UTILISATION * tables.tables[t].load_at_slo()
-            rate = load * tables.capacity[t]
-            targets.append(max(rate * float(np.interp(load, LOAD_GRID, tables.mean[t])), 1.0))
-        self.target = np.array(targets)
+            load = rate / tables.capacity[t]
+            targets.append(max(rate * float(np.interp(load, LOAD_GRID, tables.mean[t])), 1e-6))
+        self.target_pending = np.array(targets)
+        self.rate_steps = max(KEDA_RATE_WINDOW_SECONDS // fleet.world.step, 1)
 
-    def metric_ratio(self, fleet: Fleet) -> NDArray[np.float64]:
-        pending = window(fleet).in_flight[self.index] + fleet.backlog[self.index]
-        replicas = np.maximum(fleet.replicas[self.index], 1)
-        ratio: NDArray[np.float64] = pending / (replicas * self.target)
-        return ratio
+    def propose(self, fleet: Fleet, *, step: int) -> IntArray:
+        win = window(fleet)
+        every = np.arange(len(fleet.svc))
+        latency = fleet.blend(fleet.world.tables.mean, every, win.load)
+        inside = (win.served / float(fleet.world.step) * latency).mean(axis=1)[self.index]
+        pending = inside + fleet.backlog[self.index]
+        arrivals = fleet.world.rates[self.service, max(step - self.rate_steps, 0) : step]
+        rate = arrivals.mean(axis=1) if arrivals.shape[1] else np.zeros(len(self.index))
+        replicas = fleet.replicas[self.index]
+        by_queue = external_metric_replicas(
+            total=pending, target=self.target_pending, replicas=replicas
+        )
+        by_rate = external_metric_replicas(total=rate, target=self.target_rate, replicas=replicas)
+        out: IntArray = np.maximum(by_queue, by_rate)
+        return out
