@@ -148,7 +148,7 @@ class EngineSettings:
     # replica count has been unchanged this long (a window that mixes counts mis-divides).
     metrics_window_seconds: float = 60.0
     forecast_window_seconds: float = 600.0  # demand history the trend is fitted on
-    forecast_max_growth: float = 2.0  # forecast never exceeds this x observed demand
+    forecast_max_growth: float = 1.0  # forecast never exceeds this x demand (1: trend off)
     history_max_points: int = 256  # demand samples kept in ServiceState
 
 

@@ -374,6 +374,7 @@ def test_the_forecast_looks_as_far_ahead_as_the_running_pools_start() -> None:
             p99=10.0,
             current={KEY: running(2)},
             state=ServiceState(demand_history=history),
+            settings=EngineSettings(forecast_max_growth=2.0),  # the trend on
         )
     )
     assert sum(a.replicas for a in plan.allocations) == 2
