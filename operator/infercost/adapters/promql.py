@@ -36,6 +36,8 @@ DEFAULT_QUERIES: Mapping[str, str] = {
     "execs": "sum by ($by) (rate(nv_inference_exec_count[$window]))",
     "busy": "sum by ($by) (rate(nv_inference_compute_infer_duration_us[$window]))",
     "age": "time() - max by ($by) (timestamp(nv_inference_count))",
+    # Requests waiting for execution now (a gauge): its growth is demand beyond capacity.
+    "pending": "sum by ($by) (nv_inference_pending_request_count)",
 }
 # OpenCost (by node) and kube-state-metrics' node labels, for pools priced by OpenCost.
 PRICE_QUERIES: Mapping[str, str] = {
@@ -142,6 +144,7 @@ def deployment_metrics(pods: _Pods) -> DeploymentMetrics:
         queue_ms=_ratio(_sum(v["queue"]), requests, 1e-3),
         average_batch=batch,
         busy_fraction=busy,
+        pending_requests=_sum(v["pending"]),
     )
 
 

@@ -24,6 +24,7 @@ from infercost.engine.model import (
     ServiceState,
 )
 from infercost.engine.options import Key
+from infercost.engine.signals import overloaded
 
 
 def observed_p99(
@@ -53,14 +54,20 @@ def learn_capacity(
     current: Mapping[Key, CurrentDeployment],
     state: ServiceState,
     settings: EngineSettings,
-    ceilings: Mapping[Key, float],
+    settled: frozenset[Key] = frozenset(),
 ) -> dict[Key, float]:
-    """Updated capacity factors: blend busy-time samples, cut where p99 broke the SLO, and
-    never above the per-replica rate at which p99 last broke it (`slo_ceilings`).
+    """Updated capacity factors: blend busy-time samples and cut where p99 broke the SLO.
 
-    The cut happens once per breach episode (`state.slo_breach_since` is None before it) and
-    only on fully started replicas not known to be idle: repeated every interval of an episode it compounds
-    into a deep over-provision, and an idle replica's latency says nothing about capacity.
+    What a replica executes is the pool's; the load at which the SLO breaks is the
+    traffic's, kept apart (`ceilings.slo_ceilings`) and applied to every pool when options
+    are priced, so a pool's factor recovers with its own samples.
+
+    Samples count only on `settled` deployments (ready count unchanged over the metrics
+    window: a rate over a window in which replicas joined, divided by today's count, reads
+    low). The cut happens once per breach episode (`state.slo_breach_since` is None before
+    it) and only on fully started replicas neither idle nor overloaded: repeated every
+    interval it compounds into a deep over-provision, an idle replica's latency says nothing
+    about capacity, and an overloaded one's is queueing for capacity it already reports.
     """
     learned = dict(state.learned_capacity)
     accelerator = {pool.name: pool.spec.accelerator.type for pool in pools}
@@ -80,7 +87,8 @@ def learn_capacity(
             ready = current[key].ready_replicas
             sample = capacity_sample(metrics, replicas=ready, settings=settings)
         batch = _batch_observed(key, metrics, current, state) if metrics is not None else None
-        if sample is not None and batch is not None and batch >= curve.batch_sizes[0]:
+        usable = key in settled and batch is not None and batch >= curve.batch_sizes[0]
+        if sample is not None and batch is not None and usable:
             learned[key] = blend_capacity_factor(
                 previous=learned.get(key),
                 prior_throughput=curve.throughput_at(batch),
@@ -90,50 +98,14 @@ def learn_capacity(
         busy = metrics.busy_fraction if metrics is not None else None
         if (
             new_episode
+            and key in settled
             and p99.get(key, 0.0) > spec.slo.latency_ms
             and (busy is None or busy >= settings.min_busy_fraction_to_learn)
+            and not overloaded(metrics, settings, slo_ms=spec.slo.latency_ms)
         ):
             cut = learned.get(key, 1.0) * settings.slo_breach_capacity_cut
             learned[key] = clamp_factor(cut, settings)
-        ceiling = ceilings.get(key)
-        prior = curve.throughput_at(_batch_observed(key, None, current, state))
-        if ceiling is not None and prior > 0 and learned.get(key, 1.0) * prior > ceiling:
-            learned[key] = clamp_factor(ceiling / prior, settings)
     return learned
-
-
-def slo_ceilings(
-    previous: Mapping[Key, float],
-    *,
-    observation: Observation,
-    current: Mapping[Key, CurrentDeployment],
-    slo_ms: float,
-    headroom: float,
-    settings: EngineSettings,
-) -> dict[Key, float]:
-    """Per-replica rates at which p99 broke the SLO, raised when a higher rate is served well.
-
-    Busy time says what a replica can execute; the SLO holds only below some lower load
-    that depends on the traffic's burstiness, which no profile knows. Without this memory
-    the busy-time samples pull capacity back up after each breach and scale-down repeats it.
-    """
-    ceilings = dict(previous)
-    if starting(current):
-        return ceilings
-    p99 = observed_p99(observation, current)
-    for key, dep in current.items():
-        metrics = observation.per_deployment.get(key)
-        rate = metrics.inferences_per_second if metrics is not None else None
-        if key not in p99 or rate is None or rate <= 0 or dep.ready_replicas <= 0:
-            continue
-        per_replica = rate / dep.ready_replicas
-        if p99[key] > slo_ms:
-            ceilings[key] = min(ceilings.get(key, per_replica), per_replica)
-        elif key in ceilings and p99[key] <= settings.latency_margin * slo_ms:
-            # Served well at this rate: probe up to the headroom above it, so the ceiling
-            # lifts as fast as the fleet can shrink towards it (a breach brings it back).
-            ceilings[key] = max(ceilings[key], per_replica * (1.0 + headroom))
-    return ceilings
 
 
 def breach_since(

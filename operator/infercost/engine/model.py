@@ -83,6 +83,10 @@ class DeploymentMetrics:
     queue_ms: float | None = None
     average_batch: float | None = None
     busy_fraction: float | None = None  # mean over ready replicas, 0..1
+    # Requests queued and not yet executing, summed over the replicas, at the scrape
+    # (Triton's nv_inference_pending_request_count). Its growth between two observations is
+    # the part of demand that completions cannot show once the replicas are saturated.
+    pending_requests: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,12 +120,17 @@ class EngineSettings:
     """Operator-wide knobs of the engine; each has a documented default (docs/settings.md)."""
 
     control_interval_seconds: float = 15.0
+    # One Kubernetes Service spreads requests in equal shares per replica, so a mixed fleet
+    # serves N x its weakest replica (engine/routing.py); False behind a capacity-weighted
+    # gateway, where capacities add up.
+    equal_share_routing: bool = True
     metrics_stale_seconds: float = 120.0  # older observations count as missing
     min_busy_fraction_to_learn: float = 0.2  # near-idle replicas teach nothing about capacity
     learned_capacity_weight: float = 0.3  # blend of an observation into learned capacity
     learned_capacity_min: float = 0.1  # learned factor on the profile never goes below this
     learned_capacity_max: float = 10.0  # ... nor above this: past it, re-benchmark the model
     latency_margin: float = 0.8  # batching keeps queue delay + execution under margin x SLO
+    scale_down_tolerance: float = 0.1  # a replica goes only if the rest has this much spare
     max_scale_up_step: int = 4  # like HPA: at most max(this, 100%) new replicas per interval
     move_cost_hours: float = 0.25  # one-off cost of starting a replica, in hours of its price
     move_payback_hours: float = 24.0  # a move's start-up cost must pay back within this long
@@ -132,8 +141,14 @@ class EngineSettings:
     overload_max_scale_up: float = (
         1.0  # under overload, capacity grows by at most this per interval
     )
+    # An SLO ceiling (learned from a breach at a per-replica rate) rises by this fraction per
+    # healthy interval, so one misjudged breach does not cap capacity for the rest of the run.
+    slo_ceiling_recovery: float = 0.01
+    # The metrics' rate window: capacity is learned on a deployment only once its ready
+    # replica count has been unchanged this long (a window that mixes counts mis-divides).
+    metrics_window_seconds: float = 60.0
     forecast_window_seconds: float = 600.0  # demand history the trend is fitted on
-    forecast_max_growth: float = 2.0  # forecast never exceeds this x observed demand
+    forecast_max_growth: float = 1.0  # forecast never exceeds this x demand (1: trend off)
     history_max_points: int = 256  # demand samples kept in ServiceState
 
 
@@ -154,6 +169,11 @@ class ServiceState:
     # Per (variant, pool): inferences/s per replica at which p99 last broke the SLO; the
     # learned capacity stays below it until a higher rate is seen inside the SLO.
     slo_ceiling: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    # Per (variant, pool): (time, pending requests) of the last observation that had them,
+    # to turn queue growth into the arrivals that completions under-state.
+    pending_seen: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    # Per (variant, pool): (since when, ready replicas) as last observed.
+    ready_since: Mapping[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

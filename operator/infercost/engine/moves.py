@@ -8,12 +8,17 @@ replicas can stay until the new ones are ready (a Cap budget or maxReplicas may 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from infercost.api.service import BudgetAction
+from infercost.engine.actions import Outcome
 from infercost.engine.allocations import ready_capacity_kept
+from infercost.engine.forecast import window_max
 from infercost.engine.learning import starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Reason
 from infercost.engine.options import Key, Option
+from infercost.engine.placement import Problem, Solution
+from infercost.engine.routing import solve_routed
 from infercost.engine.scaling import Target
 
 
@@ -56,3 +61,67 @@ def move_unsafe(
     if kept < min(now, carried) * (1 - 1e-9):
         return "the old replicas could not stay (budget or maxReplicas) until new ones are ready"
     return None
+
+
+def starts(wanted: Mapping[Key, int], held: Mapping[Key, int]) -> int:
+    """Replicas a placement must start from what runs."""
+    return sum(max(0, n - held.get(key, 0)) for key, n in wanted.items())
+
+
+def continue_migration(
+    inp: DecisionInput, problem: Problem, current: Mapping[Key, CurrentDeployment]
+) -> tuple[Problem, Solution] | None:
+    """The placement without the pools being left, while a migration is under way and its
+    destination still serves; None otherwise.
+
+    Turning back to the pools being left (a little cheaper at this moment's demand) throws
+    the starting replicas away, and demand swings the choice back and forth.
+    """
+    leaving = set(inp.state.migrating_from)
+    if not leaving or not set(current) - leaving:
+        return None
+    onward = replace(problem, options=tuple(o for o in problem.options if o.key not in leaving))
+    going_on = solve_routed(onward, equal_share=inp.settings.equal_share_routing)
+    return (onward, going_on) if going_on.met else None
+
+
+def cheaper_only_below_peak(inp: DecisionInput, problem: Problem, moved_to: set[Key]) -> str | None:
+    """Why a move for savings must wait: at the peak demand of the last move cooldown the
+    pools it moves to would not be chosen; None when they would.
+
+    A move cannot be undone within the cooldown, so it must suit the demand that period
+    has seen, not just this moment's trough (smaller replicas that win at the trough lose
+    their saving, and more, on the next surge, each a cold start).
+    """
+    settings, headroom = inp.settings, 1.0 + inp.spec.scaling.headroom
+    history = inp.state.demand_history
+    peak = window_max(history, now=inp.now, window=settings.move_cooldown_seconds) * headroom
+    if peak <= problem.required:
+        return None
+    # The peak's fleet, not this interval's: no scale-up step bound.
+    at_peak = solve_routed(
+        replace(problem, required=peak, max_total=inp.spec.scaling.max_replicas),
+        equal_share=settings.equal_share_routing,
+    )
+    if moved_to <= set(at_peak.replicas):
+        return None
+    return f"the pools it moves to lose at the last hour's peak ({peak:.0f}/s with headroom)"
+
+
+def explain_stall(
+    inp: DecisionInput, current: Mapping[Key, CurrentDeployment], outcome: Outcome
+) -> Outcome:
+    """Name the stall as the reason when replicas had to be placed away from it."""
+    stalled = sorted(key for key, dep in current.items() if dep.stalled)
+    if not stalled:
+        return outcome
+    spot = {pool.name for pool in inp.pools if pool.spec.capacity_type.value == "Spot"}
+    key = stalled[0]
+    reason = Reason.SPOT_RECLAIMED if key[1] in spot else Reason.POOL_CAPACITY_EXHAUSTED
+    dep = current[key]
+    moved = bool(set(outcome.solution.replicas) - set(current)) or outcome.moved
+    note = (
+        f"{reason.value}: {key[0]} on {key[1]} has {dep.ready_replicas} of {dep.replicas} "
+        "replicas ready past the progress deadline; placing the rest elsewhere"
+    )
+    return replace(outcome, reason=reason, moved=moved, note=note, note_reason=reason)

@@ -16,11 +16,20 @@ from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.forecast import linear_forecast, window_max
 from infercost.engine.learning import saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
-from infercost.engine.moves import move_unsafe, move_waits_for
+from infercost.engine.moves import (
+    cheaper_only_below_peak,
+    continue_migration,
+    explain_stall,
+    move_unsafe,
+    move_waits_for,
+    starts,
+)
 from infercost.engine.options import Key, Option
-from infercost.engine.placement import Problem, Solution, single_option, solve
+from infercost.engine.placement import Problem, Solution, single_option
 from infercost.engine.prepare import Prepared, prepare
+from infercost.engine.routing import fleet_capacity, solve_routed
 from infercost.engine.scaling import Current, Target, scaling_target
+from infercost.engine.signals import recently_ready
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +61,7 @@ def decide(inp: DecisionInput) -> Plan:
             demand=ready.demand,
         )
     outcome = _place(inp=inp, options=ready.options, current=ready.current, target=target)
-    outcome = _explain_stall(inp, ready.current, outcome)
+    outcome = explain_stall(inp, ready.current, outcome)
     voluntary = outcome.moved and outcome.reason == Reason.MOVED_TO_CHEAPER_POOL
     state = replace(
         ready.state,
@@ -114,18 +123,28 @@ def _target(
     demand: float,
 ) -> Target:
     by_key = {option.key: option for option in options}
-    # Replicas kept only while their replacements start are not capacity to plan with.
-    current = {k: d for k, d in current.items() if k not in state.migrating_from}
+    # Replicas kept only while their replacements start are not capacity to plan with;
+    # but when a changed plan marked every deployment as leaving, what runs is all there is
+    # (planning from nothing would be a first placement that forgets the scale-down delay).
+    staying = {k: d for k, d in current.items() if k not in state.migrating_from}
+    current = staying or current
     # Replicas on options that no longer serve (pool deselected, SLO unmet) add no capacity.
     capacities = [by_key[k].throughput for k in current if k in by_key and by_key[k].throughput > 0]
     running = Current(
         total=sum(dep.replicas for dep in current.values()),
-        capacity=sum(by_key[k].throughput * _serving(d) for k, d in current.items() if k in by_key),
+        capacity=fleet_capacity(
+            {k: _serving(d) for k, d in current.items()},
+            {k: by_key[k].throughput for k in current if k in by_key},
+            equal_share=inp.settings.equal_share_routing,
+        ),
         smallest_replica=min(capacities, default=0.0),
     )
     feasible = [option for option in options if option.feasible]
     # Forecast over the slowest start among the options: capacity must be there in time.
-    horizon = max((option.startup_seconds for option in feasible), default=0.0)
+    # Forecast over the start of the pools that would grow: those running, or, for a first
+    # placement, the slowest feasible option (the trend to a far pool's start over-reaches).
+    running_options = [option for option in feasible if option.key in current]
+    horizon = max((option.startup_seconds for option in running_options or feasible), default=0.0)
     settings = inp.settings
     forecast = linear_forecast(
         state.demand_history,
@@ -136,7 +155,10 @@ def _target(
     )
     observation = inp.observation
     p99 = None
-    if observation is not None and demand > 0 and not starting(current):
+    fleet_changed = recently_ready(
+        state.ready_since, now=inp.now, window=settings.metrics_window_seconds
+    )
+    if observation is not None and demand > 0 and not starting(current) and not fleet_changed:
         p99 = observation.p99_latency_ms
     return scaling_target(
         spec=inp.spec,
@@ -187,7 +209,11 @@ def _place(
     spec = inp.spec
     problem = _problem(inp=inp, options=options, current=current, target=target)
     held = problem.current or {}
-    best = solve(problem)
+    equal_share = inp.settings.equal_share_routing
+    best = solve_routed(problem, equal_share=equal_share)
+    going_on = continue_migration(inp, problem, current)
+    if going_on is not None:
+        problem, best = going_on
     moved_to = set(best.replicas) - set(held)
     if not held or not moved_to:
         return Outcome(
@@ -196,20 +222,29 @@ def _place(
             solution=best,
             reason=_reason(target, best, spec.scaling.max_replicas),
         )
-    stay = solve(replace(problem, options=tuple(o for o in problem.options if o.key in held)))
+    stay = solve_routed(
+        replace(problem, options=tuple(o for o in problem.options if o.key in held)),
+        equal_share=equal_share,
+    )
     saving = stay.hourly_cost - best.hourly_cost
     stay_serves = stay.met or (not best.met and stay.capacity >= best.capacity)
     small = saving < spec.placement.min_savings_to_move * stay.hourly_cost
     last = inp.state.last_move_time
     cooling = last is not None and inp.now - last < inp.settings.move_cooldown_seconds
+    # A scale-up starts replicas whether it moves or not: starting no more of them where
+    # the fleet ends up cheaper is no riskier than growing the pools that run now (the old
+    # replicas stay until the new ones are ready), so it need not wait for a settled fleet.
+    growing = 0 < starts(best.replicas, held) <= starts(stay.replicas, held)
     # A move waits while the fleet is unsettled (when staying serves) or when it would take
     # ready capacity away (whenever staying keeps something running).
-    unsettled = move_waits_for(inp, current, target) if stay_serves else None
+    unsettled = move_waits_for(inp, current, target) if stay_serves and not growing else None
+    if unsettled is None and stay_serves:
+        unsettled = cheaper_only_below_peak(inp, problem, moved_to)
     if unsettled is None and stay.replicas:
         unsettled = move_unsafe(
             inp=inp, options=options, current=current, target=target, wanted=best.replicas
         )
-    if (stay_serves and (small or cooling)) or unsettled is not None:
+    if (stay_serves and (small or cooling) and not growing) or unsettled is not None:
         note = (
             f"moving would save ${saving:.2f}/h, below "
             f"{spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
@@ -241,25 +276,6 @@ def _place(
 def _serving(dep: CurrentDeployment) -> int:
     """Replicas to count as capacity: a stalled rollout's missing replicas will not come."""
     return dep.ready_replicas if dep.stalled else dep.replicas
-
-
-def _explain_stall(
-    inp: DecisionInput, current: Mapping[Key, CurrentDeployment], outcome: Outcome
-) -> Outcome:
-    """Name the stall as the reason when replicas had to be placed away from it."""
-    stalled = sorted(key for key, dep in current.items() if dep.stalled)
-    if not stalled:
-        return outcome
-    spot = {pool.name for pool in inp.pools if pool.spec.capacity_type.value == "Spot"}
-    key = stalled[0]
-    reason = Reason.SPOT_RECLAIMED if key[1] in spot else Reason.POOL_CAPACITY_EXHAUSTED
-    dep = current[key]
-    moved = bool(set(outcome.solution.replicas) - set(current)) or outcome.moved
-    note = (
-        f"{reason.value}: {key[0]} on {key[1]} has {dep.ready_replicas} of {dep.replicas} "
-        "replicas ready past the progress deadline; placing the rest elsewhere"
-    )
-    return replace(outcome, reason=reason, moved=moved, note=note, note_reason=reason)
 
 
 def _reason(target: Target, solution: Solution, max_replicas: int) -> Reason:

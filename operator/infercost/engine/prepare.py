@@ -9,17 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from infercost.engine.ceilings import profile_priors, slo_ceilings
+from infercost.engine.cost import clamp_factor
 from infercost.engine.learning import (
     breach_since,
     learn_capacity,
     observed_p99,
     remember_demand,
     saturated,
-    slo_ceilings,
 )
-from infercost.engine.model import CurrentDeployment, DecisionInput, ServiceState
+from infercost.engine.model import (
+    BatchConfig,
+    CurrentDeployment,
+    DecisionInput,
+    EngineSettings,
+    ServiceState,
+)
 from infercost.engine.options import Key, Option, build_options
 from infercost.engine.scaling import metrics_fresh
+from infercost.engine.signals import arrivals, recently_ready, settled_keys
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,8 +49,17 @@ def prepare(inp: DecisionInput) -> Prepared:
     state = inp.state
     demand = 0.0
     if fresh and observation is not None:
-        demand = observation.demand_rps or 0.0
-        keep = max(settings.forecast_window_seconds, spec.scaling.scale_down_delay_seconds)
+        demand, pending = arrivals(
+            observation, state.pending_seen, max_gap=settings.metrics_stale_seconds
+        )
+        settled, ready_since = settled_keys(
+            current, state.ready_since, now=inp.now, window=settings.metrics_window_seconds
+        )
+        keep = max(
+            settings.forecast_window_seconds,
+            spec.scaling.scale_down_delay_seconds,
+            settings.move_cooldown_seconds,  # moves are judged on the peak of this window
+        )
         ceilings = slo_ceilings(
             state.slo_ceiling,
             observation=observation,
@@ -50,9 +67,13 @@ def prepare(inp: DecisionInput) -> Prepared:
             slo_ms=spec.slo.latency_ms,
             headroom=spec.scaling.headroom,
             settings=settings,
+            priors=profile_priors(spec, inp.pools, _batching(state, current)),
+            settled=settled,
         )
         state = replace(
             state,
+            pending_seen=pending,
+            ready_since=ready_since,
             slo_ceiling=ceilings,
             learned_capacity=learn_capacity(
                 spec=spec,
@@ -61,7 +82,7 @@ def prepare(inp: DecisionInput) -> Prepared:
                 current=current,
                 state=state,
                 settings=settings,
-                ceilings=ceilings,
+                settled=settled,
             ),
             demand_history=remember_demand(
                 state.demand_history,
@@ -79,17 +100,22 @@ def prepare(inp: DecisionInput) -> Prepared:
         )
     # Under overload p99 is queueing, not batching: a smaller batch would only cut throughput.
     overloaded = fresh and saturated(observation, current, settings, slo_ms=spec.slo.latency_ms)
+    # Nor is a window that began before replicas joined or left this fleet's latency.
+    changed = recently_ready(state.ready_since, now=inp.now, window=settings.metrics_window_seconds)
     options = build_options(
         spec=spec,
         pools=inp.pools,
         settings=settings,
-        learned=state.learned_capacity,
+        learned=_within_ceilings(
+            state,
+            priors=profile_priors(spec, inp.pools, _batching(state, current)),
+            settings=settings,
+        ),
         # What runs is the truth; what the engine last chose covers deployments not reporting it.
-        previous_batching={
-            **state.batching,
-            **{key: dep.batching for key, dep in current.items() if dep.batching is not None},
-        },
-        observed_p99=observed_p99(observation, current) if fresh and not overloaded else {},
+        previous_batching=_batching(state, current),
+        observed_p99=observed_p99(observation, current)
+        if fresh and not overloaded and not changed
+        else {},
     )
     options = [_stall_bound(option, current.get(option.key)) for option in options]
     return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
@@ -103,3 +129,24 @@ def _stall_bound(option: Option, dep: CurrentDeployment | None) -> Option:
     if option.free_replicas is not None:
         room = min(room, option.free_replicas)
     return replace(option, free_replicas=room)
+
+
+def _batching(state: ServiceState, current: dict[Key, CurrentDeployment]) -> dict[Key, BatchConfig]:
+    """What runs is the truth; what the engine last chose covers deployments not reporting it."""
+    return {
+        **state.batching,
+        **{key: dep.batching for key, dep in current.items() if dep.batching is not None},
+    }
+
+
+def _within_ceilings(
+    state: ServiceState, *, priors: dict[Key, float], settings: EngineSettings
+) -> dict[Key, float]:
+    """Learned factors, each no higher than its SLO ceiling allows: the ceiling binds pools
+    not running too (it is the traffic's), without being written into what was learned."""
+    learned = dict(state.learned_capacity)
+    for key, ceiling in state.slo_ceiling.items():
+        prior = priors.get(key, 0.0)
+        if prior > 0:
+            learned[key] = clamp_factor(min(learned.get(key, 1.0), ceiling / prior), settings)
+    return learned

@@ -103,9 +103,18 @@ def scaling_target(
             message=f"{planned:.1f}/s (+{bounds.headroom:.0%}) above capacity {current.capacity:.1f}/s",
             scale_down_since=None,
         )
-    if current.capacity - current.smallest_replica < required or current.total <= min_total:
+    # Like HPA's tolerance: a replica goes only if the rest still has this much to spare, so
+    # demand hovering at a replica boundary does not flap the fleet (each flap a cold start).
+    spare = 1.0 + settings.scale_down_tolerance
+    peak_required = max(window_demand, planned) * headroom
+    fewer = current.capacity - current.smallest_replica
+    if fewer < required or fewer < peak_required * spare or current.total <= min_total:
+        # Placement may pick another mix for this demand, but not one with less capacity
+        # than the peak inside the scale-down delay needs: that would be a scale-down that
+        # skips the delay (a cheaper pool's smaller fleet the moment a burst ends).
+        peak = min(peak_required * spare, current.capacity * (1 - _HOLD_TOLERANCE))
         return Target(
-            required=required,
+            required=max(required, peak),
             min_total=min_total,
             max_total=max_total,
             reason=Reason.STEADY,

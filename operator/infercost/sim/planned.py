@@ -97,8 +97,11 @@ class Planned(Policy):
     def start(self, fleet: Fleet) -> None:
         world = fleet.world
         self.world = world
+        workload = world.scenario.workload.spec
         self.settings = EngineSettings(
-            control_interval_seconds=float(world.scenario.workload.spec.control_interval)
+            control_interval_seconds=float(workload.control_interval),
+            # The engine must know how the Service spreads requests, as the operator does.
+            equal_share_routing=workload.routing == "PerReplica",
         )
         self.services = [_Service(s, self.pools_for(world, s)) for s in range(len(world.services))]
         self.by_key = [
@@ -141,6 +144,8 @@ class Planned(Policy):
                 queue_ms=_finite(win.queue_ms[d]),
                 average_batch=_finite(win.batch[d]),
                 busy_fraction=_finite(win.busy[d]),
+                # Triton's pending-request gauge at the scrape: the backlog waiting now.
+                pending_requests=float(fleet.backlog[d]),
             )
         if not per_deployment:
             return None

@@ -236,10 +236,16 @@ def test_learned_capacity_from_busy_time_ignores_idle_replicas() -> None:
 
 def test_rising_demand_is_forecast_over_the_startup_time() -> None:
     history = tuple((NOW - 300 + 60 * i, 100.0 + 100.0 * i) for i in range(5))  # +100/s a minute
-    flat = decide(decision(service([GPU]), [pool("l4")], demand=600.0))
+    # The trend is off by default (forecast_max_growth 1): turned on, it must work.
+    trend = EngineSettings(forecast_max_growth=2.0)
+    flat = decide(decision(service([GPU]), [pool("l4")], demand=600.0, settings=trend))
     rising = decide(
         decision(
-            service([GPU]), [pool("l4")], demand=600.0, state=ServiceState(demand_history=history)
+            service([GPU]),
+            [pool("l4")],
+            demand=600.0,
+            state=ServiceState(demand_history=history),
+            settings=trend,
         )
     )
     assert sum(replicas(rising).values()) > sum(replicas(flat).values())

@@ -1,0 +1,92 @@
+"""What the metrics say beyond their face value: arrivals hidden in the queue, overload a
+window's means average away, and whether a window describes the fleet that runs now.
+
+Pure functions of observations and the small records kept in `ServiceState`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from infercost.engine.model import (
+    CurrentDeployment,
+    DeploymentMetrics,
+    EngineSettings,
+    Observation,
+)
+from infercost.engine.options import Key
+
+
+def overloaded(
+    metrics: DeploymentMetrics | None, settings: EngineSettings, *, slo_ms: float
+) -> bool:
+    """One deployment's replicas are overloaded: busy, or queueing past what batching waits,
+    over the window or now (the pending queue takes longer than that to drain at the
+    window's rate: a burst late in the window, which the window's means average away)."""
+    if metrics is None:
+        return False
+    limit = settings.latency_margin * slo_ms
+    if metrics.queue_ms is not None and metrics.queue_ms > limit:
+        return True
+    rate, pending = metrics.inferences_per_second, metrics.pending_requests
+    if pending is not None and pending > 0 and (not rate or pending / rate * 1e3 > limit):
+        return True
+    busy = metrics.busy_fraction
+    return busy is not None and busy >= settings.saturated_busy_fraction
+
+
+def arrivals(
+    observation: Observation, previous: Mapping[Key, tuple[float, float]], *, max_gap: float
+) -> tuple[float, dict[Key, tuple[float, float]]]:
+    """Demand with the growth of the request queues added, and the pending counts to keep.
+
+    Completions under-state arrivals once replicas are saturated: what they cannot serve
+    waits in the queue, so the queue's growth since the last observation (no older than
+    `max_gap`) is demand too. Without pending counts this is the completions' rate.
+    """
+    demand = observation.demand_rps or 0.0
+    seen: dict[Key, tuple[float, float]] = {}
+    growth = 0.0
+    for key, metrics in observation.per_deployment.items():
+        pending = metrics.pending_requests
+        if pending is None or not math.isfinite(pending) or pending < 0:
+            continue
+        last = previous.get(key)
+        elapsed = observation.time - last[0] if last is not None else 0.0
+        if last is not None and 0.0 < elapsed <= max_gap:
+            growth += max(0.0, (pending - last[1]) / elapsed)
+        seen[key] = (observation.time, pending)
+    return demand + growth, seen
+
+
+def settled_keys(
+    current: Mapping[Key, CurrentDeployment],
+    previous: Mapping[Key, tuple[float, int]],
+    *,
+    now: float,
+    window: float,
+) -> tuple[frozenset[Key], dict[Key, tuple[float, int]]]:
+    """Deployments whose ready count has not changed for `window` seconds, and the new record.
+
+    A deployment seen for the first time counts as settled (nothing says it changed).
+    """
+    since: dict[Key, tuple[float, int]] = {}
+    for key, dep in current.items():
+        last = previous.get(key)
+        if last is None:
+            since[key] = (now - window, dep.ready_replicas)
+        elif last[1] != dep.ready_replicas:
+            since[key] = (now, dep.ready_replicas)
+        else:
+            since[key] = last
+    settled = frozenset(key for key, (t, _) in since.items() if now - t >= window)
+    return settled, since
+
+
+def recently_ready(
+    ready_since: Mapping[Key, tuple[float, int]], *, now: float, window: float
+) -> bool:
+    """Some deployment's ready count changed within the metrics window: its latency window
+    still holds the time before, so a breach then says nothing about the fleet that runs now."""
+    return any(now - since < window for since, _ in ready_since.values())
