@@ -125,12 +125,13 @@ class Planned(Policy):
         now = float(step * self.world.step)
         self._totals_of = None  # recount the pools once per interval
         ready: list[int] = fleet.ready.tolist()  # a service's scaling changes only its own
+        backlog: list[float] = fleet.backlog.tolist()
         for svc in self.services:
-            observation = self._observe(ready, win, svc, now)
+            observation = self._observe(ready, backlog, win, svc, now)
             self._decide(fleet, svc, observation=observation, step=step)
 
     def _observe(
-        self, ready: list[int], win: _Lists, svc: _Service, now: float
+        self, ready: list[int], backlog: list[float], win: _Lists, svc: _Service, now: float
     ) -> Observation | None:
         per_deployment = {}
         for key, d in self.by_key[svc.index].items():
@@ -145,7 +146,7 @@ class Planned(Policy):
                 average_batch=_finite(win.batch[d]),
                 busy_fraction=_finite(win.busy[d]),
                 # Triton's pending-request gauge at the scrape: the backlog waiting now.
-                pending_requests=float(fleet.backlog[d]),
+                pending_requests=backlog[d],
             )
         if not per_deployment:
             return None
