@@ -2,7 +2,7 @@
 
 Real: `infercost run` as its own process (what a Pod runs), reading a kubeconfig that points
 at the sandbox API server served over HTTP by this test, and a real Prometheus scraping an
-exposition of Triton's metric names (4,000 inferences/s on the first pool). The test plays
+exposition of Triton's metric names (3,600 inferences/s on the first pool). The test plays
 the Deployment controller (kmock runs none): it reports replicas ready when it chooses.
 
 Story: the service runs on g6-xlarge (L4); the L4 price rises; the operator starts the
@@ -97,7 +97,9 @@ async def test_sigkill_mid_migration_then_restart_converges(tmp_path: Path) -> N
     prom = LocalPrometheus().start()
     t0 = time.time() - 3600
     # Near-idle compute (busy 4%): capacity stays as profiled, nothing learned from it.
-    pod = Pod(rate=4000, batch=8, exec_ms=0.01, queue_ms=1, p99_us=8e3)
+    # 3,600/s: two replicas on either pool with the 20% headroom (4,000 would sit on the L4
+    # boundary, 2 x 2,400 = 1.2 x 4,000, and a scrape of 4,001/s would tip it to g5).
+    pod = Pod(rate=3600, batch=8, exec_ms=0.01, queue_ms=1, p99_us=8e3)
     exposition = Exposition(lambda: pod.render(t0))
     labels = {"namespace": o.NS, "infercost_io_service": "bert", "infercost_io_variant": "gpu-fp16"}
     prom.add_target(exposition.address, {**labels, "infercost_io_pool": OLD, "pod": "bert-0"})
