@@ -131,13 +131,8 @@ class Settings(BaseSettings):
     )
 
     def for_engine(self) -> EngineSettings:
-        """The engine's knobs, with this operator's control interval and metrics window (the
-        range of rate() it queries: the engine must wait that long after replicas join)."""
-        return replace(
-            self.engine,
-            control_interval_seconds=self.control_interval_seconds,
-            metrics_window_seconds=_seconds(self.prometheus_rate_window),
-        )
+        """The engine's knobs, with this operator's control interval."""
+        return replace(self.engine, control_interval_seconds=self.control_interval_seconds)
 
     def manifests(self) -> ManifestSettings:
         """The children's shape knobs."""
@@ -149,8 +144,3 @@ class Settings(BaseSettings):
             prometheus_namespace=self.network_policy_prometheus_namespace,
             prometheus_pod_labels=tuple(sorted(self.network_policy_prometheus_labels.items())),
         )
-
-
-def _seconds(duration: str) -> float:
-    """A Prometheus duration of one unit (`90s`, `1m`, `2h`) in seconds."""
-    return float(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]

@@ -25,17 +25,6 @@ def test_environment_sets_operator_and_engine_knobs(monkeypatch: pytest.MonkeyPa
     assert engine.move_cost_hours == 0.5
 
 
-def test_engine_metrics_window_is_the_prometheus_rate_window(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The sandbox queries rate() over 8 s: an engine still waiting 60 s after replicas join
-    # would hold p99-driven scale-ups for 15 of its 4 s intervals.
-    monkeypatch.setenv("INFERCOST_PROMETHEUS_RATE_WINDOW", "8s")
-    assert Settings().for_engine().metrics_window_seconds == 8.0
-    monkeypatch.setenv("INFERCOST_PROMETHEUS_RATE_WINDOW", "2m")
-    assert Settings().for_engine().metrics_window_seconds == 120.0
-
-
 def test_defaults() -> None:
     settings = Settings()
     assert settings.control_interval_seconds == 15.0
