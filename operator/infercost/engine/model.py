@@ -138,8 +138,6 @@ class EngineSettings:
     # A move for savings must also win at the highest demand held this long (docs/settings.md):
     # longer than the period of recurring spikes, which the demand history does not reach.
     move_peak_window_seconds: float = 10800.0
-    # A first placement uses only the pools with the best cost per throughput (docs/settings.md).
-    first_placement_best_value: bool = True
     batch_increase_step: int = 2  # additive increase of max_batch_size per interval after a cut
     slo_breach_capacity_cut: float = 0.9  # learned capacity x this once per SLO breach episode
     saturated_busy_fraction: float = 0.8  # replicas this busy are overloaded, not mis-batched

@@ -21,9 +21,6 @@ from infercost.engine.placement import Problem, Solution
 from infercost.engine.routing import solve_routed
 from infercost.engine.scaling import Target
 
-# Cost per throughput within this fraction counts as equal (floating-point noise only).
-_SAME_VALUE = 1e-9
-
 
 def move_waits_for(
     inp: DecisionInput, current: Mapping[Key, CurrentDeployment], target: Target
@@ -114,22 +111,6 @@ def cheaper_only_below_peak(inp: DecisionInput, problem: Problem, moved_to: set[
     if moved_to <= set(at_peak.replicas):
         return None
     return f"the pools it moves to lose at the peak demand held ({peak:.0f}/s with headroom)"
-
-
-def best_value_only(problem: Problem) -> Problem:
-    """The problem with only the options at least as cost-effective ($ per inference/s) as
-    the best on-demand one (spot pools cheaper still stay, within maxSpotFraction).
-
-    A first placement has seen one minute of demand and no peak: a small replica that
-    wins at that minute loses to the pool a growing fleet is cheapest on at the first
-    burst, and moving there then costs a cold start while the small replicas overload.
-    """
-    on_demand = [o.hourly_cost / o.throughput for o in problem.options if not o.spot]
-    if not on_demand:
-        return problem
-    best = min(on_demand) * (1.0 + _SAME_VALUE)
-    kept = tuple(o for o in problem.options if o.hourly_cost / o.throughput <= best)
-    return replace(problem, options=kept)
 
 
 def explain_stall(

@@ -17,7 +17,6 @@ from infercost.engine.forecast import linear_forecast, window_max
 from infercost.engine.learning import saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.moves import (
-    best_value_only,
     cheaper_only_below_peak,
     continue_migration,
     explain_stall,
@@ -63,10 +62,7 @@ def decide(inp: DecisionInput) -> Plan:
         )
     outcome = _place(inp=inp, options=ready.options, current=ready.current, target=target)
     outcome = explain_stall(inp, ready.current, outcome)
-    # A first placement is judged on no history: a move for savings waits the cooldown
-    # after it too, so the pools are compared on the peak of a cooldown's demand.
     voluntary = outcome.moved and outcome.reason == Reason.MOVED_TO_CHEAPER_POOL
-    voluntary = voluntary or target.reason == Reason.INITIAL_PLACEMENT
     state = replace(
         ready.state,
         scale_down_candidate_since=target.scale_down_since,
@@ -215,9 +211,6 @@ def _place(
     held = problem.current or {}
     equal_share = inp.settings.equal_share_routing
     best = solve_routed(problem, equal_share=equal_share)
-    if not held and inp.settings.first_placement_best_value:
-        first = solve_routed(best_value_only(problem), equal_share=equal_share)
-        best = first if first.met or not best.met else best
     going_on = continue_migration(inp, problem, current)
     if going_on is not None:
         problem, best = going_on

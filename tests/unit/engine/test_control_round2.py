@@ -71,17 +71,3 @@ def test_decide_remembers_the_peak_beyond_the_history() -> None:
         state=ServiceState(demand_peak=(NOW - 5400.0, 2000.0)),
     )
     assert decide(inp).state.demand_peak == (NOW - 5400.0, 2000.0)
-
-
-def test_a_first_placement_uses_the_pool_with_the_best_cost_per_throughput() -> None:
-    # azure-code-bert: 1,375/s in the first minute chose one T4 (cheapest for that minute);
-    # bursts of 16,000/s followed, and the T4s overloaded for the ~4 minutes an L4 takes to
-    # start. Here 150/s fits one T4 ($0.45/h) but the L4 serves at $0.002/h per inference/s
-    # against the T4's $0.00225: the first placement goes to the L4 and starts the cooldown.
-    spec = service([T4_AND_L4], scaling={"maxReplicas": 20})
-    inp = decision(spec, POOLS, demand=150.0, p99=None, current={})
-    plan = decide(inp)
-    assert {(a.variant, a.pool) for a in plan.allocations} == {L4}
-    assert plan.state.last_move_time == NOW
-    off = replace(inp, settings=replace(inp.settings, first_placement_best_value=False))
-    assert {(a.variant, a.pool) for a in decide(off).allocations} == {T4}
