@@ -40,3 +40,22 @@ def linear_forecast(
 def window_max(history: Sequence[tuple[float, float]], *, now: float, window: float) -> float:
     """Highest demand seen in the last `window` seconds (0 when none): HPA's scale-down guard."""
     return max((rps for t, rps in history if now - window <= t <= now), default=0.0)
+
+
+def held_peak(
+    previous: tuple[float, float] | None,
+    *,
+    history: Sequence[tuple[float, float]],
+    now: float,
+    window: float,
+) -> tuple[float, float] | None:
+    """(time, rps) of the highest demand in the last `window` seconds, held in one record.
+
+    The history is bounded by a count of samples; a peak held apart reaches further back at
+    no cost (recurring spikes hours apart). Once the held peak is older than `window`, the
+    highest sample the history still holds takes its place.
+    """
+    latest = max(history, key=lambda sample: sample[1], default=None)
+    if previous is not None and now - window <= previous[0]:
+        return previous if latest is None or previous[1] >= latest[1] else latest
+    return latest

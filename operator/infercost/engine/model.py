@@ -135,6 +135,9 @@ class EngineSettings:
     move_cost_hours: float = 0.25  # one-off cost of starting a replica, in hours of its price
     move_payback_hours: float = 24.0  # a move's start-up cost must pay back within this long
     move_cooldown_seconds: float = 3600.0  # moves for savings at most this often (docs/settings.md)
+    # A move for savings must also win at the highest demand held this long (docs/settings.md):
+    # longer than the period of recurring spikes, which the demand history does not reach.
+    move_peak_window_seconds: float = 10800.0
     batch_increase_step: int = 2  # additive increase of max_batch_size per interval after a cut
     slo_breach_capacity_cut: float = 0.9  # learned capacity x this once per SLO breach episode
     saturated_busy_fraction: float = 0.8  # replicas this busy are overloaded, not mis-batched
@@ -174,6 +177,8 @@ class ServiceState:
     pending_seen: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     # Per (variant, pool): (since when, ready replicas) as last observed.
     ready_since: Mapping[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+    # (time, rps) of the highest demand within move_peak_window_seconds (held, not a history).
+    demand_peak: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -86,8 +86,9 @@ def continue_migration(
 
 
 def cheaper_only_below_peak(inp: DecisionInput, problem: Problem, moved_to: set[Key]) -> str | None:
-    """Why a move for savings must wait: at the peak demand of the last move cooldown the
-    pools it moves to would not be chosen; None when they would.
+    """Why a move for savings must wait: at the peak demand of the last move cooldown (or
+    the peak held for `move_peak_window_seconds`) the pools it moves to would not be
+    chosen; None when they would.
 
     A move cannot be undone within the cooldown, so it must suit the demand that period
     has seen, not just this moment's trough (smaller replicas that win at the trough lose
@@ -95,7 +96,11 @@ def cheaper_only_below_peak(inp: DecisionInput, problem: Problem, moved_to: set[
     """
     settings, headroom = inp.settings, 1.0 + inp.spec.scaling.headroom
     history = inp.state.demand_history
-    peak = window_max(history, now=inp.now, window=settings.move_cooldown_seconds) * headroom
+    held = inp.state.demand_peak
+    recent = window_max(history, now=inp.now, window=settings.move_cooldown_seconds)
+    if held is not None and inp.now - held[0] <= settings.move_peak_window_seconds:
+        recent = max(recent, held[1])
+    peak = recent * headroom
     if peak <= problem.required:
         return None
     # The peak's fleet, not this interval's: no scale-up step bound.
@@ -105,7 +110,7 @@ def cheaper_only_below_peak(inp: DecisionInput, problem: Problem, moved_to: set[
     )
     if moved_to <= set(at_peak.replicas):
         return None
-    return f"the pools it moves to lose at the last hour's peak ({peak:.0f}/s with headroom)"
+    return f"the pools it moves to lose at the peak demand held ({peak:.0f}/s with headroom)"
 
 
 def explain_stall(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from infercost.engine.ceilings import profile_priors, slo_ceilings
 from infercost.engine.cost import clamp_factor
+from infercost.engine.forecast import held_peak
 from infercost.engine.learning import (
     breach_since,
     learn_capacity,
@@ -84,12 +85,20 @@ def prepare(inp: DecisionInput) -> Prepared:
                 settings=settings,
                 settled=settled,
             ),
-            demand_history=remember_demand(
-                state.demand_history,
+            demand_history=(
+                history := remember_demand(
+                    state.demand_history,
+                    now=inp.now,
+                    demand=demand,
+                    keep_seconds=keep,
+                    max_points=settings.history_max_points,
+                )
+            ),
+            demand_peak=held_peak(
+                state.demand_peak,
+                history=history,
                 now=inp.now,
-                demand=demand,
-                keep_seconds=keep,
-                max_points=settings.history_max_points,
+                window=settings.move_peak_window_seconds,
             ),
             slo_breach_since=breach_since(
                 observation,

@@ -1,0 +1,73 @@
+"""decide() on the failure modes round 2 of the bursty bench scenarios showed (issue 6).
+
+Each test failed before the engine change it names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from engine_factories import NOW, decision, pool, running, service, variant
+
+from infercost.engine.forecast import held_peak
+from infercost.engine.model import ServiceState
+from infercost.engine.planner import decide
+
+pytestmark = pytest.mark.unit
+T4_AND_L4 = variant(
+    "gpu",
+    accelerators={
+        "nvidia-t4": [(8, 200.0, 20.0)],
+        "nvidia-l4": [(8, 400.0, 20.0)],
+    },
+)
+T4 = ("gpu", "t4")
+L4 = ("gpu", "l4")
+POOLS = [pool("t4", accelerator="nvidia-t4", price=0.45), pool("l4", price=0.8)]
+
+
+def test_a_move_for_savings_must_win_at_a_spike_older_than_the_demand_history() -> None:
+    # Spikes recur every ~2 h (twitter-bert); the demand history holds ~1 h. Before the
+    # held peak, a trough an hour after a 2000/s spike moved the fleet to T4 (cheaper at
+    # 150/s) and the next spike moved it back, a cold start each way.
+    spec = service([T4_AND_L4], scaling={"maxReplicas": 20})
+    trough = ((NOW - 600.0, 150.0), (NOW - 300.0, 150.0))
+    inp = decision(
+        spec,
+        POOLS,
+        demand=150.0,
+        p99=10.0,
+        current={L4: running(1)},
+        state=ServiceState(demand_history=trough, demand_peak=(NOW - 5400.0, 2000.0)),
+    )
+    assert {(a.variant, a.pool) for a in decide(inp).allocations} == {L4}
+    # A peak older than move_peak_window_seconds (3 h by default) binds nothing.
+    old = replace(
+        inp, state=ServiceState(demand_history=trough, demand_peak=(NOW - 12000.0, 2000.0))
+    )
+    assert T4 in {(a.variant, a.pool) for a in decide(old).allocations}
+
+
+def test_the_held_peak_outlives_the_history_then_yields_to_it() -> None:
+    history = ((NOW - 60.0, 300.0), (NOW, 200.0))
+    assert held_peak(None, history=history, now=NOW, window=3600.0) == (NOW - 60.0, 300.0)
+    kept = held_peak((NOW - 3000.0, 900.0), history=history, now=NOW, window=3600.0)
+    assert kept == (NOW - 3000.0, 900.0)
+    expired = held_peak((NOW - 4000.0, 900.0), history=history, now=NOW, window=3600.0)
+    assert expired == (NOW - 60.0, 300.0)
+    higher = held_peak((NOW - 3000.0, 250.0), history=history, now=NOW, window=3600.0)
+    assert higher == (NOW - 60.0, 300.0)
+
+
+def test_decide_remembers_the_peak_beyond_the_history() -> None:
+    spec = service([T4_AND_L4], scaling={"maxReplicas": 20})
+    inp = decision(
+        spec,
+        POOLS,
+        demand=150.0,
+        p99=10.0,
+        current={L4: running(1)},
+        state=ServiceState(demand_peak=(NOW - 5400.0, 2000.0)),
+    )
+    assert decide(inp).state.demand_peak == (NOW - 5400.0, 2000.0)
