@@ -24,7 +24,7 @@ from infercost.engine.model import (
     ServiceState,
 )
 from infercost.engine.options import Key
-from infercost.engine.signals import overloaded
+from infercost.engine.signals import overloaded, queueing
 
 
 def observed_p99(
@@ -138,8 +138,7 @@ def saturated(
         for key, dep in current.items()
         if dep.ready_replicas > 0 and (metrics := observation.per_deployment.get(key)) is not None
     ]
-    queue_limit = settings.latency_margin * slo_ms
-    if any(m.queue_ms is not None and m.queue_ms > queue_limit for _, m in ready):
+    if any(queueing(m, settings, slo_ms=slo_ms) for _, m in ready):
         return True
     busy = [(n, m.busy_fraction) for n, m in ready if m.busy_fraction is not None]
     replicas = sum(n for n, _ in busy)

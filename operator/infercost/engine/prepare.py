@@ -49,6 +49,9 @@ def prepare(inp: DecisionInput) -> Prepared:
     fresh = metrics_fresh(observation, now=inp.now, settings=settings)
     state = inp.state
     demand = 0.0
+    # Learning below never changes the batching a deployment runs, so these hold throughout.
+    batching = _batching(state, current)
+    priors = profile_priors(spec, inp.pools, batching)
     if fresh and observation is not None:
         demand, pending = arrivals(
             observation, state.pending_seen, max_gap=settings.metrics_stale_seconds
@@ -68,7 +71,7 @@ def prepare(inp: DecisionInput) -> Prepared:
             slo_ms=spec.slo.latency_ms,
             headroom=spec.scaling.headroom,
             settings=settings,
-            priors=profile_priors(spec, inp.pools, _batching(state, current)),
+            priors=priors,
             settled=settled,
         )
         state = replace(
@@ -115,13 +118,8 @@ def prepare(inp: DecisionInput) -> Prepared:
         spec=spec,
         pools=inp.pools,
         settings=settings,
-        learned=_within_ceilings(
-            state,
-            priors=profile_priors(spec, inp.pools, _batching(state, current)),
-            settings=settings,
-        ),
-        # What runs is the truth; what the engine last chose covers deployments not reporting it.
-        previous_batching=_batching(state, current),
+        learned=_within_ceilings(state, priors=priors, settings=settings),
+        previous_batching=batching,
         observed_p99=observed_p99(observation, current)
         if fresh and not overloaded and not changed
         else {},

@@ -18,6 +18,12 @@ from infercost.engine.model import (
 from infercost.engine.options import Key
 
 
+def queueing(metrics: DeploymentMetrics, settings: EngineSettings, *, slo_ms: float) -> bool:
+    """Requests wait in the queue longer than batching ever waits (batching keeps its delay
+    under margin x SLO): they wait for capacity."""
+    return metrics.queue_ms is not None and metrics.queue_ms > settings.latency_margin * slo_ms
+
+
 def overloaded(
     metrics: DeploymentMetrics | None, settings: EngineSettings, *, slo_ms: float
 ) -> bool:
@@ -26,9 +32,9 @@ def overloaded(
     window's rate: a burst late in the window, which the window's means average away)."""
     if metrics is None:
         return False
-    limit = settings.latency_margin * slo_ms
-    if metrics.queue_ms is not None and metrics.queue_ms > limit:
+    if queueing(metrics, settings, slo_ms=slo_ms):
         return True
+    limit = settings.latency_margin * slo_ms
     rate, pending = metrics.inferences_per_second, metrics.pending_requests
     if pending is not None and pending > 0 and (not rate or pending / rate * 1e3 > limit):
         return True
