@@ -18,7 +18,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from infercost.engine.model import Action, ActionKind, ConditionVerdict, Observation, Plan
+from infercost.engine.model import (
+    Action,
+    ActionKind,
+    BatchConfig,
+    ConditionVerdict,
+    Observation,
+    Plan,
+)
 
 CONDITION_TYPES = ("Ready", "Placed", "MetricsAvailable", "WithinBudget")
 INVALID_SPEC = "InvalidSpec"
@@ -128,6 +135,7 @@ def desired_status(
             "readyReplicas": ready.get((a.variant, a.pool), 0),
             "maxBatchSize": a.batching.max_batch_size,
             "maxQueueDelayMicroseconds": a.batching.max_queue_delay_us,
+            **_queue_timeout(a.batching),
         }
         for a in live
     ]
@@ -144,6 +152,7 @@ def desired_status(
         else {
             "maxBatchSize": largest.batching.max_batch_size,
             "maxQueueDelayMicroseconds": largest.batching.max_queue_delay_us,
+            **_queue_timeout(largest.batching),
         },
         "cost": {
             "hourly": _round(plan.hourly_cost),
@@ -219,3 +228,10 @@ def same_hold(action: Action, announced: Mapping[str, Any] | None) -> bool:
         and announced.get("reason") == action.reason.value
         and announced.get("message") == action.message
     )
+
+
+def _queue_timeout(batching: BatchConfig) -> dict[str, int]:
+    """The queue timeout as status shows it: only where Triton rejects late requests."""
+    if batching.queue_timeout_us <= 0:
+        return {}
+    return {"queueTimeoutMicroseconds": batching.queue_timeout_us}

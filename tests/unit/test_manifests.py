@@ -135,3 +135,20 @@ def test_batching_off_has_no_dynamic_batcher() -> None:
     text = manifests.model_config_text(model="bert", batching=off)
     assert "dynamic_batching" not in text
     assert "max_batch_size: 1" in text
+
+
+def test_a_queue_timeout_becomes_triton_s_reject_policy() -> None:
+    batching = BatchConfig(
+        max_batch_size=1, max_queue_delay_us=0, queue_timeout_us=35000, preferred_batch_sizes=()
+    )
+    text = manifests.model_config_text(model="bert", batching=batching)
+    # Even without batching: the queue policy lives in the dynamic_batching block.
+    assert "dynamic_batching {" in text
+    assert "    timeout_action: REJECT\n    default_timeout_microseconds: 35000\n" in text
+    annotation = manifests.batching_annotation(batching)
+    assert manifests.batching_from_annotation(annotation) == batching
+    # Annotations written before the timeout existed read as "no timeout".
+    old = '{"maxBatchSize": 1, "maxQueueDelayMicroseconds": 0, "preferredBatchSizes": []}'
+    assert manifests.batching_from_annotation(old) == BatchConfig(
+        max_batch_size=1, max_queue_delay_us=0
+    )

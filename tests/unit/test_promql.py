@@ -52,6 +52,21 @@ def test_a_stale_pod_is_left_out_and_a_nan_quantile_ignored() -> None:
     assert bert.per_deployment[("gpu", "g5")].busy_fraction == pytest.approx(0.3)
 
 
+def test_rejected_requests_are_read_per_deployment() -> None:
+    observed = promql.observations(
+        results(
+            demand=[sample("a", 300.0), sample("b", 200.0)],
+            rejected=[sample("a", 40.0), sample("b", 10.0)],
+        ),
+        now=NOW,
+        stale_after=120,
+    )
+    metrics = observed[("ml", "bert")].per_deployment[("gpu", "g5")]
+    assert metrics.rejected_per_second == pytest.approx(50.0)
+    assert metrics.inferences_per_second == pytest.approx(500.0)  # completions only
+    assert 'reason="REJECTED"' in promql.queries({}, window="1m")["rejected"]
+
+
 def test_series_without_the_contract_labels_are_not_a_service() -> None:
     stray = {"metric": {"namespace": "ml", "pod": "x"}, "value": [NOW, "5"]}
     observed = promql.observations(results(demand=[stray]), now=NOW, stale_after=120)

@@ -58,3 +58,39 @@ def test_triton_listing_max_as_the_preferred_size_is_the_same_config() -> None:
     running = {"max_batch_size": 1, "dynamic_batching": {"preferred_batch_size": [1]}}
     assert runs(running, asked)
     assert not runs(running, BatchConfig(max_batch_size=2, max_queue_delay_us=0))
+
+
+def test_the_queue_timeout_is_sent_read_back_and_lifted() -> None:
+    base = {"name": "synth", "max_batch_size": 8, "dynamic_batching": {}}
+    timed = BatchConfig(max_batch_size=8, max_queue_delay_us=0, queue_timeout_us=40000)
+    sent = with_batching(base, timed)
+    assert sent["dynamic_batching"]["default_queue_policy"] == {
+        "timeout_action": "REJECT",
+        "default_timeout_microseconds": 40000,
+    }
+    assert batching_of(sent).queue_timeout_us == 40000
+    assert not runs(base, timed)  # a server without the timeout must be reloaded
+    # Triton's JSON: uint64 as strings, and its own defaults filled in.
+    running = {
+        "max_batch_size": 8,
+        "dynamic_batching": {
+            "default_queue_policy": {
+                "timeout_action": "REJECT",
+                "default_timeout_microseconds": "40000",
+                "max_queue_size": 0,
+            }
+        },
+    }
+    assert runs(running, timed)
+    lifted = with_batching(running, BatchConfig(max_batch_size=8, max_queue_delay_us=0))
+    assert batching_of(lifted).queue_timeout_us == 0
+    # A DELAY policy (the user's own) is not a timeout infercost set: it stays as it was.
+    delay = {
+        "max_batch_size": 8,
+        "dynamic_batching": {
+            "default_queue_policy": {"timeout_action": "DELAY", "default_timeout_microseconds": 9}
+        },
+    }
+    kept = with_batching(delay, BatchConfig(max_batch_size=8, max_queue_delay_us=0))
+    assert kept["dynamic_batching"]["default_queue_policy"]["default_timeout_microseconds"] == 9
+    assert batching_of(kept).queue_timeout_us == 0

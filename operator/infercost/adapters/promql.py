@@ -38,6 +38,8 @@ DEFAULT_QUERIES: Mapping[str, str] = {
     "age": "time() - max by ($by) (timestamp(nv_inference_count))",
     # Requests waiting for execution now (a gauge): its growth is demand beyond capacity.
     "pending": "sum by ($by) (nv_inference_pending_request_count)",
+    # Requests Triton's queue policy rejected (rejectLateRequests): arrivals not served.
+    "rejected": 'sum by ($by) (rate(nv_inference_request_failure{reason="REJECTED"}[$window]))',
 }
 # OpenCost (by node) and kube-state-metrics' node labels, for pools priced by OpenCost.
 PRICE_QUERIES: Mapping[str, str] = {
@@ -145,6 +147,7 @@ def deployment_metrics(pods: _Pods) -> DeploymentMetrics:
         average_batch=batch,
         busy_fraction=busy,
         pending_requests=_sum(v["pending"]),
+        rejected_per_second=_sum(v["rejected"]),
     )
 
 

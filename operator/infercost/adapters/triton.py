@@ -39,26 +39,38 @@ def with_batching(config: Mapping[str, Any], batching: BatchConfig) -> dict[str,
     dynamic = dict(config.get("dynamic_batching") or {})
     dynamic["max_queue_delay_microseconds"] = max(0, batching.max_queue_delay_us)
     dynamic["preferred_batch_size"] = preferred
+    policy = dict(dynamic.get("default_queue_policy") or {})
+    if batching.queue_timeout_us > 0:
+        policy["timeout_action"] = "REJECT"
+        policy["default_timeout_microseconds"] = batching.queue_timeout_us
+    elif policy.get("timeout_action") == "REJECT":
+        policy["default_timeout_microseconds"] = 0  # a timeout we set earlier: lift it
+    if policy:
+        dynamic["default_queue_policy"] = policy
     return {**config, "max_batch_size": size, "dynamic_batching": dynamic}
 
 
 def batching_of(config: Mapping[str, Any]) -> BatchConfig:
     """What a model config runs (Triton's JSON gives uint64 fields as strings)."""
     dynamic = config.get("dynamic_batching") or {}
+    policy = dynamic.get("default_queue_policy") or {}
+    rejects = policy.get("timeout_action") == "REJECT"
     return BatchConfig(
         max_batch_size=int(config.get("max_batch_size") or 0),
         max_queue_delay_us=int(dynamic.get("max_queue_delay_microseconds") or 0),
         preferred_batch_sizes=tuple(
             sorted(int(b) for b in dynamic.get("preferred_batch_size") or ())
         ),
+        queue_timeout_us=int(policy.get("default_timeout_microseconds") or 0) if rejects else 0,
     )
 
 
 def same(a: BatchConfig, b: BatchConfig) -> bool:
     """Equal as Triton runs them: it lists max_batch_size as preferred when none is given."""
-    return (a.max_batch_size, a.max_queue_delay_us) == (
+    return (a.max_batch_size, a.max_queue_delay_us, a.queue_timeout_us) == (
         b.max_batch_size,
         b.max_queue_delay_us,
+        b.queue_timeout_us,
     ) and (
         set(a.preferred_batch_sizes) - {a.max_batch_size}
         == set(b.preferred_batch_sizes) - {b.max_batch_size}

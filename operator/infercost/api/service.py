@@ -136,6 +136,16 @@ class Batching(Model):
         le=10_000_000,
         description="Upper bound (Auto) or exact value (Fixed) of the batcher's queue delay.",
     )
+    reject_late_requests: bool = Field(
+        strict=True,
+        default=False,
+        description=(
+            "Triton rejects a request still queued when it can no longer meet the SLO "
+            "(default_queue_policy REJECT after latencyMargin x SLO minus one batch's "
+            "execution): an overload fails the excess requests fast instead of making every "
+            "request late; rejections count as demand."
+        ),
+    )
 
     @model_validator(mode="after")
     def _fixed_needs_size(self) -> Batching:

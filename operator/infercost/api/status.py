@@ -22,6 +22,11 @@ class PlacementStatus(Model):
     max_queue_delay_microseconds: int | None = Field(
         strict=True, default=None, description="Triton max_queue_delay_microseconds in use."
     )
+    queue_timeout_microseconds: int | None = Field(
+        strict=True,
+        default=None,
+        description="Triton default_queue_policy timeout in use (REJECT); absent: no timeout.",
+    )
 
 
 class BatchingStatus(Model):
@@ -32,6 +37,11 @@ class BatchingStatus(Model):
     )
     max_queue_delay_microseconds: int | None = Field(
         strict=True, default=None, description="Triton max_queue_delay_microseconds."
+    )
+    queue_timeout_microseconds: int | None = Field(
+        strict=True,
+        default=None,
+        description="Triton default_queue_policy timeout (REJECT); absent: no timeout.",
     )
 
 

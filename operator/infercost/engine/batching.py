@@ -8,7 +8,7 @@ breach (multiplicative decrease), creep back by a few per interval (additive inc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from infercost.api.service import Batching, BatchingMode
 from infercost.engine.cost import ProfileCurve
@@ -107,6 +107,15 @@ def _model_batching(
     )
 
 
+def queue_timeout_us(*, execution_ms: float, delay_us: int, slo_ms: float, margin: float) -> int:
+    """How long a request may wait in Triton's queue and still meet the SLO.
+
+    Past margin x SLO less one batch's execution it cannot finish inside the margin; it
+    never undercuts the batcher's own delay (batching keeps delay + execution under it).
+    """
+    return max(delay_us, int((margin * slo_ms - execution_ms) * 1000), 1)
+
+
 def choose_batching(
     curve: ProfileCurve,
     *,
@@ -116,7 +125,39 @@ def choose_batching(
     previous: BatchConfig | None,
     observed_p99_ms: float | None,
 ) -> BatchChoice | None:
-    """Batching for one (variant, pool); None when the SLO cannot be met at any batch size."""
+    """Batching for one (variant, pool); None when the SLO cannot be met at any batch size.
+
+    With `rejectLateRequests` the choice carries Triton's queue timeout for its batch.
+    """
+    choice = _choose_batching(
+        curve,
+        spec=spec,
+        slo_ms=slo_ms,
+        settings=settings,
+        previous=previous,
+        observed_p99_ms=observed_p99_ms,
+    )
+    if choice is None or not spec.reject_late_requests:
+        return choice
+    config = choice.config
+    timeout = queue_timeout_us(
+        execution_ms=curve.latency_at(config.max_batch_size),
+        delay_us=config.max_queue_delay_us,
+        slo_ms=slo_ms,
+        margin=settings.latency_margin,
+    )
+    return replace(choice, config=replace(config, queue_timeout_us=timeout))
+
+
+def _choose_batching(
+    curve: ProfileCurve,
+    *,
+    spec: Batching,
+    slo_ms: float,
+    settings: EngineSettings,
+    previous: BatchConfig | None,
+    observed_p99_ms: float | None,
+) -> BatchChoice | None:
     if spec.mode == BatchingMode.OFF:
         return _respecting(curve, OFF, Reason.BATCHING_OFF, slo_ms, settings)
     if spec.mode == BatchingMode.FIXED:

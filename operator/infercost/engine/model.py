@@ -71,6 +71,9 @@ class BatchConfig:
     max_batch_size: int
     max_queue_delay_us: int
     preferred_batch_sizes: tuple[int, ...] = ()
+    # Triton's default_queue_policy: a request still queued after this long is rejected
+    # (timeout_action REJECT); 0 = requests wait as long as it takes.
+    queue_timeout_us: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +90,8 @@ class DeploymentMetrics:
     # (Triton's nv_inference_pending_request_count). Its growth between two observations is
     # the part of demand that completions cannot show once the replicas are saturated.
     pending_requests: float | None = None
+    # Requests Triton rejected (queue timeout): demand the replicas did not serve.
+    rejected_per_second: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -38,6 +38,9 @@ def overloaded(
     rate, pending = metrics.inferences_per_second, metrics.pending_requests
     if pending is not None and pending > 0 and (not rate or pending / rate * 1e3 > limit):
         return True
+    rejected = metrics.rejected_per_second
+    if rejected is not None and rejected > 0:
+        return True  # Triton turned requests away: they waited past the queue timeout
     busy = metrics.busy_fraction
     return busy is not None and busy >= settings.saturated_busy_fraction
 
@@ -45,16 +48,21 @@ def overloaded(
 def arrivals(
     observation: Observation, previous: Mapping[Key, tuple[float, float]], *, max_gap: float
 ) -> tuple[float, dict[Key, tuple[float, float]]]:
-    """Demand with the growth of the request queues added, and the pending counts to keep.
+    """Demand with the growth of the request queues and the rejections added, and the
+    pending counts to keep.
 
     Completions under-state arrivals once replicas are saturated: what they cannot serve
     waits in the queue, so the queue's growth since the last observation (no older than
-    `max_gap`) is demand too. Without pending counts this is the completions' rate.
+    `max_gap`) is demand too, and so are the requests Triton rejected after its queue
+    timeout. Without pending counts or rejections this is the completions' rate.
     """
     demand = observation.demand_rps or 0.0
     seen: dict[Key, tuple[float, float]] = {}
     growth = 0.0
     for key, metrics in observation.per_deployment.items():
+        rejected = metrics.rejected_per_second
+        if rejected is not None and math.isfinite(rejected) and rejected > 0:
+            demand += rejected
         pending = metrics.pending_requests
         if pending is None or not math.isfinite(pending) or pending < 0:
             continue

@@ -35,12 +35,18 @@ def config_key(variant: str, pool: str) -> str:
 def model_config_text(*, model: str, batching: BatchConfig) -> str:
     """The Triton config.pbtxt override that carries the batching of one (variant, pool)."""
     lines = [f'name: "{model}"', f"max_batch_size: {batching.max_batch_size}"]
-    if batching.max_batch_size > 1 or batching.max_queue_delay_us > 0:
+    timeout = batching.queue_timeout_us
+    if batching.max_batch_size > 1 or batching.max_queue_delay_us > 0 or timeout > 0:
         preferred = ", ".join(str(size) for size in batching.preferred_batch_sizes)
         lines.append("dynamic_batching {")
         lines.append(f"  max_queue_delay_microseconds: {batching.max_queue_delay_us}")
         if preferred:
             lines.append(f"  preferred_batch_size: [ {preferred} ]")
+        if timeout > 0:
+            lines.append("  default_queue_policy {")
+            lines.append("    timeout_action: REJECT")
+            lines.append(f"    default_timeout_microseconds: {timeout}")
+            lines.append("  }")
         lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -51,6 +57,7 @@ def batching_annotation(batching: BatchConfig) -> str:
             "maxBatchSize": batching.max_batch_size,
             "maxQueueDelayMicroseconds": batching.max_queue_delay_us,
             "preferredBatchSizes": list(batching.preferred_batch_sizes),
+            "queueTimeoutMicroseconds": batching.queue_timeout_us,
         },
         sort_keys=True,
     )
@@ -66,6 +73,7 @@ def batching_from_annotation(text: str | None) -> BatchConfig | None:
             max_batch_size=int(data["maxBatchSize"]),
             max_queue_delay_us=int(data["maxQueueDelayMicroseconds"]),
             preferred_batch_sizes=tuple(int(s) for s in data.get("preferredBatchSizes", [])),
+            queue_timeout_us=int(data.get("queueTimeoutMicroseconds", 0)),
         )
     except (ValueError, KeyError, TypeError):
         return None

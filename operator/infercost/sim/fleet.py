@@ -62,8 +62,13 @@ class Fleet:
         budgets = [svc.spec.budget for svc in world.services]
         self.budget = np.array([b.max_hourly_cost if b else np.inf for b in budgets])
         self.timeout = world.scenario.workload.spec.request_timeout_seconds
-        # Rolling per-step history for observations: served count, load, wait (s), p99 (s).
-        self.hist = np.zeros((4, d_count, HISTORY_STEPS))
+        # Per deployment: how long a request may wait (the client's timeout, or Triton's
+        # queue timeout where it rejects late requests: then Triton counts the rejections).
+        self.wait_limit = np.full(d_count, float(self.timeout))
+        self.rejects = np.zeros(d_count, dtype=bool)
+        # Rolling per-step history for observations: served count, load, wait (s), p99 (s),
+        # requests Triton rejected.
+        self.hist = np.zeros((5, d_count, HISTORY_STEPS))
         self._slo_load_tables = -1
         self._slo_load_by_table = np.zeros(0)
         self.hist_pos = 0
@@ -73,6 +78,9 @@ class Fleet:
     def set_batching(self, d: int, batching: BatchConfig) -> None:
         option = self.world.options[d]
         self.batching[d] = batching
+        timeout = batching.queue_timeout_us / 1e6
+        self.rejects[d] = 0 < timeout < self.timeout
+        self.wait_limit[d] = timeout if self.rejects[d] else float(self.timeout)
         self.table[d] = self.world.tables.index(
             option.curve, batching, self.world.slo_ms(option.service)
         )
@@ -128,14 +136,20 @@ class Fleet:
         act = np.flatnonzero(ready.any(axis=1) | (self.backlog > 0))
         a_ready, a_cap, a_arr = ready[act], cap_rate[act], arrivals[act]
         capacity = a_ready * a_cap * MAX_LOAD * dt
-        served, backlog, wait = self._queue(act, a_arr, capacity)
+        if self.rejects[act].any():
+            served, backlog, wait, dropped = self._queue_exact(act, a_arr, capacity)
+        else:
+            served, backlog, wait = self._queue(act, a_arr, capacity)
+            dropped = np.zeros_like(served)
         load = np.minimum(a_arr / (np.maximum(a_ready, 1) * a_cap * dt), MAX_LOAD)
         good_frac, p99_s = self._lookup(act, load, wait)
-        self._remember(act, steps, served, load, wait, p99_s)
+        rejected = np.where(self.rejects[act][:, None], dropped, 0.0)
+        self._remember(act, steps, served, load, wait, p99_s, rejected)
         self.backlog[:] = 0.0
         self.backlog[act] = backlog
         good = np.zeros(len(self.svc))
-        good[act] = (a_arr * good_frac).sum(axis=1)
+        # Requests dropped at a timeout are never good, whatever the wait of the rest.
+        good[act] = (np.maximum(a_arr - dropped, 0.0) * good_frac).sum(axis=1)
         hourly = self._per_service(replicas * self.price[:, None])
         held = self._per_service(replicas * self.accel[:, None])
         needed = self._per_service(arrivals / dt / (cap_rate * slo_load) * self.accel[:, None])
@@ -181,6 +195,32 @@ class Fleet:
         wait = np.divide(pending, 2 * drain, out=np.full_like(queue, np.inf), where=drain > 0)
         wait = np.where(pending > 0, wait, 0.0)
         return served, queue[:, -1].copy(), wait
+
+    def _queue_exact(
+        self, act: IntArray, arrivals: FloatArray, capacity: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """`_queue` step by step, for queues bounded by a short timeout (Triton rejecting
+        late requests): the backlog is clipped at the bound every step, so a queue that
+        overflowed empties as soon as the load falls (the closed form would keep it full
+        for the rest of the block). Also returns the requests dropped per step."""
+        limit = capacity / float(self.world.step) * self.wait_limit[act][:, None]
+        queue = np.empty_like(arrivals)
+        served = np.empty_like(arrivals)
+        dropped = np.empty_like(arrivals)
+        q = self.backlog[act].copy()
+        for t in range(arrivals.shape[1]):
+            offered = q + arrivals[:, t]
+            served[:, t] = np.minimum(offered, capacity[:, t])
+            rest = offered - served[:, t]
+            q = np.minimum(rest, limit[:, t])
+            dropped[:, t] = rest - q
+            queue[:, t] = q
+        before = np.concatenate([self.backlog[act][:, None], queue[:, :-1]], axis=1)
+        drain = capacity / float(self.world.step)
+        pending = before + queue
+        wait = np.divide(pending, 2 * drain, out=np.full_like(queue, np.inf), where=drain > 0)
+        wait = np.where(pending > 0, wait, 0.0)
+        return served, queue[:, -1].copy(), wait, dropped
 
     def _rows(self, act: IntArray, load: FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
         """Table id, lower load-grid row and blend weight per (deployment, step)."""

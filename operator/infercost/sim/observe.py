@@ -20,12 +20,18 @@ class Window:
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
-        self.served, self.load, self.wait, self.p99 = fleet.hist
+        self.served, self.load, self.wait, self.p99, self.rejected = fleet.hist
         self.seconds = HISTORY_STEPS * float(fleet.world.step)
 
     @cached_property
     def served_rps(self) -> FloatArray:
         out: FloatArray = self.served.sum(axis=1) / self.seconds
+        return out
+
+    @cached_property
+    def rejected_rps(self) -> FloatArray:
+        """Requests Triton's queue policy rejected (0 where it rejects none)."""
+        out: FloatArray = self.rejected.sum(axis=1) / self.seconds
         return out
 
     @cached_property

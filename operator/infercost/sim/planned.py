@@ -83,6 +83,13 @@ class _Lists:
     def busy(self) -> list[float]:
         return self.win.busy.tolist()  # type: ignore[no-any-return]
 
+    @cached_property
+    def rejected(self) -> list[float | None]:
+        """Triton's REJECTED rate where its queue policy rejects late requests, else None."""
+        rates: list[float] = self.win.rejected_rps.tolist()
+        flags: list[bool] = self.win.fleet.rejects.tolist()
+        return [rate if flag else None for rate, flag in zip(rates, flags, strict=True)]
+
 
 class Planned(Policy):
     name = "infercost"
@@ -147,6 +154,8 @@ class Planned(Policy):
                 busy_fraction=_finite(win.busy[d]),
                 # Triton's pending-request gauge at the scrape: the backlog waiting now.
                 pending_requests=backlog[d],
+                # Triton's REJECTED failures, where its queue policy rejects late requests.
+                rejected_per_second=win.rejected[d],
             )
         if not per_deployment:
             return None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from infercost.api.pool import AcceleratorPool
 from infercost.api.service import InferenceService, Variant
-from infercost.engine.model import BatchConfig
+from infercost.engine.batching import queue_timeout_us
+from infercost.engine.model import BatchConfig, EngineSettings
 from infercost.sim.latency import LOAD_GRID, REL_GRID, ExecCurve, LatencyTable, latency_table
 from infercost.sim.scenario import Scenario
 from infercost.sim.traces import rate_per_step
@@ -104,7 +105,8 @@ class World:
         return self.services[service].spec.slo.latency_ms
 
     def best_batching(self, option: Option) -> BatchConfig:
-        """Fixed batching with the most throughput within the SLO (the baselines' choice)."""
+        """Fixed batching with the most throughput within the SLO (the baselines' choice),
+        with the queue timeout the spec's `rejectLateRequests` asks Triton for."""
         slo = self.slo_ms(option.service)
         best, best_rate = BatchConfig(max_batch_size=1, max_queue_delay_us=0), -1.0
         for size in option.curve.batch:
@@ -113,7 +115,16 @@ class World:
             rate = table.capacity * table.load_at_slo()
             if rate > best_rate:
                 best, best_rate = config, rate
-        return best
+        if not self.services[option.service].spec.batching.reject_late_requests:
+            return best
+        execution_ms = float(option.curve.exec_seconds(np.array([best.max_batch_size]))[0]) * 1e3
+        timeout = queue_timeout_us(
+            execution_ms=execution_ms,
+            delay_us=best.max_queue_delay_us,
+            slo_ms=slo,
+            margin=EngineSettings().latency_margin,
+        )
+        return replace(best, queue_timeout_us=timeout)
 
     def slo_capacity(self, option: Option, batching: BatchConfig) -> float:
         """Inferences/s one replica serves with 99% of requests inside the SLO."""

@@ -1,0 +1,91 @@
+"""Triton rejecting late requests (`rejectLateRequests`) in the simulator: an overload costs
+the excess requests, not every request, and the rejections are what the planner reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infercost.sim.fleet import Fleet
+from infercost.sim.observe import window
+from infercost.sim.run import simulate
+from infercost.sim.scenario import load_scenario
+from infercost.sim.world import World, build_world
+
+pytestmark = pytest.mark.sim
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _world(tmp_path: Path, rates: list[float], *, reject: bool) -> World:
+    service = (EXAMPLES / "services" / "bert-base.yaml").read_text()
+    assert "rejectLateRequests: true" in service
+    if not reject:
+        service = service.replace("rejectLateRequests: true", "rejectLateRequests: false")
+    (tmp_path / f"bert-{reject}.yaml").write_text(service)
+    # One file per trace: traces are read once per path (sim/traces.py caches them).
+    trace = tmp_path / f"rates-{len(rates)}-{rates[-1]:.0f}.txt"
+    trace.write_text("\n".join(str(r) for r in rates))
+    path = tmp_path / f"step-{reject}.yaml"
+    path.write_text(
+        f"""apiVersion: sim.infercost.io/v1alpha1
+kind: Workload
+metadata: {{name: step}}
+spec:
+  duration: {len(rates)}
+  baselinePool: g6-xlarge
+  include: [{EXAMPLES / "pools"}, {tmp_path / f"bert-{reject}.yaml"}]
+  services:
+  - {{name: bert-base, namespace: ml, trace: {{path: {trace}, format: rate-series}}}}
+"""
+    )
+    return build_world(load_scenario(path))
+
+
+def _overload(world: World) -> tuple[float, float, float]:
+    """One L4 replica, 3x its capacity for two minutes: good fraction, rejected/s, served/s."""
+    fleet = Fleet(world)
+    (l4,) = [o.index for o in world.options if o.pool.metadata.name == "g6-xlarge"]
+    fleet.scale(l4, 1, step=0, instant=True)
+    requests = good = 0.0
+    for start in range(0, world.steps, world.interval_steps):
+        result = fleet.run_block(start, world.interval_steps)
+        requests += float(result.requests.sum())
+        good += float(result.good.sum())
+    win = window(fleet)
+    return good / requests, float(win.rejected_rps[l4]), float(win.served_rps[l4])
+
+
+def test_an_overload_fails_the_excess_not_every_request(tmp_path: Path) -> None:
+    probe = _world(tmp_path, [1.0] * 30, reject=True)
+    (l4,) = [o for o in probe.options if o.pool.metadata.name == "g6-xlarge"]
+    capacity = probe.slo_capacity(l4, probe.best_batching(l4))
+    rates = [3 * capacity] * 120
+    shed_good, rejected, served = _overload(_world(tmp_path, rates, reject=True))
+    wait_good, none_rejected, _ = _overload(_world(tmp_path, rates, reject=False))
+    print(f"good fraction: rejecting {shed_good:.3f}, queueing {wait_good:.3f}")
+    # Rejecting: what the replica serves is on time (about a third of the arrivals).
+    assert shed_good > 0.25
+    # Queueing: the backlog grows to the client timeout and almost nothing is on time.
+    assert wait_good < 0.1
+    # Triton counts the rejections: served + rejected = what arrived.
+    assert none_rejected == 0.0
+    assert served + rejected == pytest.approx(3 * capacity, rel=0.02)
+
+
+def test_the_planner_scales_to_the_arrivals_it_rejected(tmp_path: Path) -> None:
+    # 2,000/s then a jump to 40,000/s: the planner sees completions capped by capacity plus
+    # Triton's rejections, so it starts enough replicas at once.
+    rates = [2000.0] * 300 + [40000.0] * 900
+    results = {
+        reject: simulate(_world(tmp_path, rates, reject=reject), "infercost")
+        for reject in (True, False)
+    }
+    shed, wait = results[True], results[False]
+    print(
+        f"SLO attainment: rejecting {shed.slo_attainment:.3f}, queueing {wait.slo_attainment:.3f}"
+    )
+    assert shed.slo_attainment > wait.slo_attainment + 0.05
+    peak = max(np.sum(list(shed.timeline.replicas_by_pool.values()), axis=0))
+    assert peak >= 4  # 40,000/s needs at least four of the largest replicas

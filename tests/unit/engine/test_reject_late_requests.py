@@ -1,0 +1,84 @@
+"""`spec.batching.rejectLateRequests`: Triton's queue timeout from the SLO, and rejected
+requests read as demand (issue 6: an overload fails the excess, not every request)."""
+
+from __future__ import annotations
+
+import pytest
+from engine_factories import GPU, KEY, decision, pool, running, service
+
+from infercost.api.service import Batching
+from infercost.engine.batching import choose_batching
+from infercost.engine.cost import ProfileCurve
+from infercost.engine.model import DeploymentMetrics, EngineSettings
+from infercost.engine.planner import decide
+from infercost.engine.signals import overloaded
+
+pytestmark = pytest.mark.unit
+
+CURVE = ProfileCurve(
+    batch_sizes=(1, 8, 32),
+    throughputs=(500.0, 1500.0, 2200.0),
+    latencies_ms=(5.0, 20.0, 70.0),
+)
+SETTINGS = EngineSettings(latency_margin=0.8)
+
+
+def timeout_of(spec: dict[str, object], *, slo: float = 50.0) -> tuple[int, int, int]:
+    choice = choose_batching(
+        CURVE,
+        spec=Batching.model_validate(spec),
+        slo_ms=slo,
+        settings=SETTINGS,
+        previous=None,
+        observed_p99_ms=None,
+    )
+    assert choice is not None
+    config = choice.config
+    return config.max_batch_size, config.max_queue_delay_us, config.queue_timeout_us
+
+
+def test_the_queue_timeout_is_what_the_slo_leaves_after_one_batch() -> None:
+    batch, delay, timeout = timeout_of({"rejectLateRequests": True})
+    # 0.8 x 50 ms = 40 ms; a full batch executes in latency_at(batch) ms.
+    assert timeout == int((40.0 - CURVE.latency_at(batch)) * 1000)
+    assert timeout >= delay > 0
+    assert timeout_of({})[2] == 0  # Triton's default: requests wait as long as it takes
+    # Fixed and Off batching get the timeout too (Off: a batch of one).
+    assert timeout_of({"mode": "Off", "rejectLateRequests": True}) == (1, 0, 35000)
+    fixed = timeout_of({"mode": "Fixed", "maxBatchSize": 8, "rejectLateRequests": True})
+    assert fixed == (8, 0, 20000)
+
+
+def test_rejections_are_demand_and_overload() -> None:
+    spec = service([GPU], scaling={"maxReplicas": 50}, batching={"rejectLateRequests": True})
+    # Two replicas serve their 400/s each; Triton rejected another 1,200/s (queue timeout).
+    # The queue never grows past the timeout, so pending growth shows nothing.
+    shedding = DeploymentMetrics(
+        inferences_per_second=800.0,
+        busy_fraction=0.7,
+        average_batch=8.0,
+        queue_ms=20.0,
+        pending_requests=30.0,
+        rejected_per_second=1200.0,
+    )
+    assert overloaded(shedding, EngineSettings(), slo_ms=50.0)
+    plan = decide(
+        decision(
+            spec,
+            [pool("l4")],
+            demand=800.0,
+            p99=30.0,
+            current={KEY: running(2)},
+            per_deployment={KEY: shedding},
+        )
+    )
+    (allocation,) = [a for a in plan.allocations if (a.variant, a.pool) == KEY]
+    assert allocation.replicas >= 5  # 2,000/s arrive: 800/s seen before counts as 2 replicas
+    assert allocation.batching.queue_timeout_us > 0
+    # The overloaded replicas teach no capacity cut (they served what they could).
+    assert plan.state.learned_capacity.get(KEY, 1.0) >= 0.9
+
+
+def test_without_the_flag_no_timeout_reaches_the_plan() -> None:
+    plan = decide(decision(service([GPU]), [pool("l4")], demand=300.0))
+    assert all(a.batching.queue_timeout_us == 0 for a in plan.allocations)
