@@ -1,0 +1,313 @@
+"""Triton's queue timeout (default_queue_policy REJECT) against a REAL tritonserver.
+
+Real: tritonserver 2.51 (nvidia-pytriton's binary) serving the synthetic python-backend model
+of infercost.localtriton, the Triton batching adapter reloading it live through the sandbox
+API server (kmock with Kubernetes semantics; a pod's `status.podIP` and port annotation point
+at the real server), overload from tritonclient aio, Triton's own /metrics, and Prometheus
+(Debian's) scraping them with the contract labels, queried with the rendered `rejected` query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import kmock
+import numpy as np
+import pytest
+import tritonclient.http.aio as triton_http
+from tritonclient.http import InferInput
+from tritonclient.utils import InferenceServerException
+
+from infercost.adapters import promql
+from infercost.adapters.batching import BatchingTarget
+from infercost.adapters.kubernetes import Credentials, KubeApi
+from infercost.adapters.triton import TritonBatching, batching_of
+from infercost.engine.model import BatchConfig
+from infercost.localtriton import SyntheticModel, TritonServer
+from infercost.sandbox.apiserver import ApiServer
+from infercost.settings import Settings
+from tests.support.prometheus import LocalPrometheus
+
+pytestmark = pytest.mark.e2e
+NS = "ml"
+LABELS = {"infercost.io/service": "bert", "infercost.io/variant": "cpu", "infercost.io/pool": "a"}
+TARGET = BatchingTarget(
+    namespace=NS,
+    service="bert",
+    variant="cpu",
+    pool="a",
+    model="synth",
+    selector="infercost.io/service=bert,infercost.io/variant=cpu,infercost.io/pool=a",
+)
+# One instance: a batch of 4 takes 20 + 2 x 4 = 28 ms, about 143 inferences/s at most.
+MODEL = SyntheticModel(base_ms=20, per_item_ms=2, max_batch_size=4)
+TIMEOUT_US = 50_000
+WITH_TIMEOUT = BatchConfig(
+    max_batch_size=4, max_queue_delay_us=0, preferred_batch_sizes=(4,), queue_timeout_us=TIMEOUT_US
+)
+WITHOUT_TIMEOUT = BatchConfig(max_batch_size=4, max_queue_delay_us=0, preferred_batch_sizes=(4,))
+# The overload: 300 requests sent open loop at 300/s (about twice what the instance serves), so
+# requests keep arriving for a second: about 2.1 s of work, the queue grows all along.
+BURST = 300
+BURST_RATE = 300.0
+# Served requests answer within the 50 ms timeout + a few 28 ms executions + client slack.
+SERVED_WITHIN_S = 0.3
+WINDOW_S = 10
+WINDOW = f"{WINDOW_S}s"  # rate() window of the Prometheus test: ten 1 s scrapes
+REJECTED_SERIES = 'nv_inference_request_failure{reason="REJECTED",infercost_io_service="bert"}'
+
+
+@pytest.fixture(scope="module")
+def triton() -> Iterator[TritonServer]:
+    with TritonServer([MODEL]) as server:
+        yield server
+
+
+@pytest.fixture
+async def applier(triton: TritonServer) -> AsyncIterator[TritonBatching]:
+    """The adapter over the sandbox API server, with one pod pointing at the real Triton."""
+    async with ApiServer() as server, kmock.Server(server):
+        api = KubeApi(Credentials(server=str(server.url)))
+        try:
+            await post_pod(server, "bert-a-0", triton.http_port)
+            yield TritonBatching(api, Settings(triton_timeout_seconds=10))
+        finally:
+            await api.close()
+
+
+async def post_pod(server: ApiServer, name: str, port: int) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": LABELS,
+            "annotations": {"infercost.io/triton-http-port": str(port)},
+        },
+        "spec": {"containers": [{"name": "triton", "image": "triton"}]},
+    }
+    await request(server, "POST", f"/api/v1/namespaces/{NS}/pods", pod)
+    await request(
+        server,
+        "PATCH",
+        f"/api/v1/namespaces/{NS}/pods/{name}/status",
+        {"status": {"podIP": "127.0.0.1", "phase": "Running"}},
+    )
+
+
+async def request(server: ApiServer, method: str, url: str, body: Any = None) -> Any:
+    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
+    data = None if body is None else json.dumps(body)
+    async with server.request(method, url, data=data, headers=headers) as response:
+        payload = await response.json(content_type=None)
+        assert response.status < 300, payload
+        return payload
+
+
+async def config(triton: TritonServer) -> dict[str, Any]:
+    client = triton_http.InferenceServerClient(triton.url)
+    try:
+        return dict(await client.get_model_config("synth"))
+    finally:
+        await client.close()
+
+
+async def apply(applier: TritonBatching, triton: TritonServer, batching: BatchConfig) -> None:
+    outcome = await applier.apply(TARGET, batching)
+    assert outcome.failed is None
+    assert outcome.pods == ("bert-a-0",)
+    assert batching_of(await config(triton)).queue_timeout_us == batching.queue_timeout_us
+
+
+def counters(triton: TritonServer) -> dict[str, float]:
+    """Triton's own counters of model synth, from its /metrics (no Prometheus in between)."""
+    with urllib.request.urlopen(triton.metrics_url, timeout=10) as response:
+        body = response.read().decode()
+    wanted = {
+        'nv_inference_request_failure{model="synth",reason="REJECTED",version="1"}': "rejected",
+        'nv_inference_request_success{model="synth",version="1"}': "success",
+        'nv_inference_queue_duration_us{model="synth",version="1"}': "queue_us",
+    }
+    found: dict[str, float] = {}
+    for line in body.splitlines():
+        series, _, value = line.rpartition(" ")
+        if series in wanted:
+            found[wanted[series]] = float(value)
+    assert set(found) == set(wanted.values()), found
+    return found
+
+
+@dataclass
+class Burst:
+    ok_latencies: list[float]  # seconds, client side, of the requests served
+    timed_out: int  # answered 503 "Request timeout expired"
+    other_errors: list[str]
+    rejected: float  # Triton's REJECTED failures during the burst
+    served: float  # Triton's successes during the burst
+    queue_us: float  # Triton's queue time summed over the burst
+
+
+async def burst(triton: TritonServer, size: int = BURST, rate: float = BURST_RATE) -> Burst:
+    """`size` requests sent `rate` per second, never waiting for answers; counted both sides."""
+    before = counters(triton)
+    client = triton_http.InferenceServerClient(triton.url, conn_limit=size + 10)
+    ok: list[float] = []
+    timed_out = 0
+    others: list[str] = []
+
+    async def one(at: float) -> None:
+        nonlocal timed_out
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        data = InferInput("INPUT0", [1, 1], "FP32")
+        data.set_data_from_numpy(np.ones((1, 1), dtype=np.float32))
+        started = time.perf_counter()
+        try:
+            await client.infer("synth", [data])
+        except InferenceServerException as error:
+            text = f"{error.status()} {error.message()}"
+            if "503" in text and "timeout" in text.lower():
+                timed_out += 1
+            else:
+                others.append(text)
+            return
+        ok.append(time.perf_counter() - started)
+
+    try:
+        start = time.perf_counter() + 0.1
+        await asyncio.gather(*(one(start + i / rate) for i in range(size)))
+    finally:
+        await client.close()
+    after = counters(triton)
+    return Burst(
+        ok_latencies=ok,
+        timed_out=timed_out,
+        other_errors=others,
+        rejected=after["rejected"] - before["rejected"],
+        served=after["success"] - before["success"],
+        queue_us=after["queue_us"] - before["queue_us"],
+    )
+
+
+def report(name: str, b: Burst) -> str:
+    lat = np.array(b.ok_latencies or [float("nan")]) * 1e3
+    mean_queue = b.queue_us / b.served / 1e3 if b.served else float("nan")
+    return (
+        f"{name}: {len(b.ok_latencies)} served, {b.timed_out} timed out (503), "
+        f"{len(b.other_errors)} other errors; Triton REJECTED +{b.rejected:.0f}, "
+        f"success +{b.served:.0f}, mean queue {mean_queue:.1f} ms; client latency of the "
+        f"served: p50 {np.percentile(lat, 50):.0f} ms, max {lat.max():.0f} ms"
+    )
+
+
+async def test_apply_sets_reads_back_and_lifts_the_queue_timeout(
+    triton: TritonServer, applier: TritonBatching
+) -> None:
+    await apply(applier, triton, WITH_TIMEOUT)
+    dynamic = (await config(triton))["dynamic_batching"]
+    policy = dynamic["default_queue_policy"]
+    assert policy["timeout_action"] == "REJECT"
+    assert int(policy["default_timeout_microseconds"]) == TIMEOUT_US  # uint64: a string in JSON
+    assert batching_of(await config(triton)) == WITH_TIMEOUT
+    client = triton_http.InferenceServerClient(triton.url)
+    try:
+        assert await client.is_model_ready("synth")
+    finally:
+        await client.close()
+    # The same config again: nothing to reload.
+    again = await applier.apply(TARGET, WITH_TIMEOUT)
+    assert (again.failed, again.changed) == (None, ())
+
+    lifted = await applier.apply(TARGET, WITHOUT_TIMEOUT)
+    assert (lifted.failed, lifted.changed) == (None, ("bert-a-0",))
+    assert batching_of(await config(triton)).queue_timeout_us == 0
+    assert batching_of(await config(triton)) == WITHOUT_TIMEOUT
+
+
+async def test_overload_is_rejected_with_the_timeout_and_queued_without_it(
+    triton: TritonServer, applier: TritonBatching
+) -> None:
+    await apply(applier, triton, WITH_TIMEOUT)
+    limited = await burst(triton)
+    await apply(applier, triton, WITHOUT_TIMEOUT)
+    unlimited = await burst(triton)
+    print(f"\n{report('queue timeout 50 ms', limited)}\n{report('no queue timeout', unlimited)}")
+
+    # With the timeout: part of the burst is rejected, counted alike by client and server, and
+    # part is served (one instance does about 143/s of the 300/s).
+    assert limited.other_errors == []
+    assert limited.timed_out >= BURST // 6
+    assert len(limited.ok_latencies) >= BURST // 6
+    assert limited.timed_out + len(limited.ok_latencies) == BURST
+    assert limited.rejected == limited.timed_out
+    assert limited.served == len(limited.ok_latencies)
+    # Who was served waited in Triton's queue about the timeout at most (plus the execution
+    # already running, 28 ms), and got the answer within the timeout plus a few executions
+    # (plus the client's own overhead on a small machine).
+    assert limited.queue_us / limited.served <= TIMEOUT_US + 40_000
+    assert max(limited.ok_latencies) <= SERVED_WITHIN_S
+
+    # Without it: the same overload is served in full, late, and nothing is rejected.
+    assert unlimited.other_errors == []
+    assert (unlimited.timed_out, unlimited.rejected) == (0, 0)
+    assert len(unlimited.ok_latencies) == unlimited.served == BURST
+    assert unlimited.queue_us / unlimited.served > 4 * (TIMEOUT_US + 40_000)
+    assert max(unlimited.ok_latencies) > 2 * SERVED_WITHIN_S
+
+
+async def test_prometheus_rejected_query_sees_the_rejections(
+    triton: TritonServer, applier: TritonBatching
+) -> None:
+    prom = LocalPrometheus().start()
+    try:
+        prom.add_target(
+            f"127.0.0.1:{triton.metrics_port}",
+            {
+                "namespace": NS,
+                "infercost_io_service": "bert",
+                "infercost_io_variant": "cpu",
+                "infercost_io_pool": "a",
+                "pod": "bert-a-0",
+            },
+        )
+        rendered = promql.queries({}, window=WINDOW)
+        # Two scrapes of the REJECTED series before the overload: rate() has its baseline.
+        await asyncio.to_thread(prom.wait_for, f"count_over_time({REJECTED_SERIES}[1m]) >= 2")
+        await apply(applier, triton, WITH_TIMEOUT)
+        b = await burst(triton)
+        assert b.rejected > 0
+
+        # Prometheus has scraped the counter as it stands after the burst: the whole burst is in
+        # the rate() window now (it lasted about a second; the window is ten).
+        total = counters(triton)["rejected"]
+        await asyncio.to_thread(prom.wait_for, f"{REJECTED_SERIES} == {total:g}", timeout=15)
+        results = {
+            name: await asyncio.to_thread(prom.query, query) for name, query in rendered.items()
+        }
+        (sample,) = results["rejected"]
+        rate = promql.value_of(sample)
+        labels = sample["metric"]
+        assert (labels["infercost_io_service"], labels["infercost_io_pool"]) == ("bert", "a")
+        observed = promql.observations(results, now=time.time(), stale_after=60)
+        seen = observed[(NS, "bert")].per_deployment[("cpu", "a")]
+        print(
+            f"\nburst: Triton REJECTED +{b.rejected:.0f}; Prometheus rejected rate {rate:.2f}/s "
+            f"({rate * WINDOW_S:.0f} over {WINDOW}); observed rejected_per_second "
+            f"{seen.rejected_per_second}"
+        )
+        assert seen.rejected_per_second is not None
+        assert seen.rejected_per_second > 0
+        assert seen.rejected_per_second == rate
+        # The burst's rejections over the window: rate() extrapolates its samples (9 to 10 s
+        # of them) to the window's edges, about a fifth more here; a band still far from 0
+        # and from double.
+        assert 0.7 * b.rejected <= seen.rejected_per_second * WINDOW_S <= 1.5 * b.rejected
+    finally:
+        prom.close()
+        await apply(applier, triton, WITHOUT_TIMEOUT)
