@@ -113,6 +113,36 @@ def cheaper_only_below_peak(inp: DecisionInput, problem: Problem, moved_to: set[
     return f"the pools it moves to lose at the peak demand held ({peak:.0f}/s with headroom)"
 
 
+def saving_over_band(
+    inp: DecisionInput, problem: Problem, *, best: Solution, stay: Solution
+) -> float:
+    """The hourly saving of moving, averaged over this interval's demand and demand one
+    headroom higher (the band the fleet is sized to carry before it scales again).
+
+    At one demand the move may win by a whole replica's rounding (two large replicas
+    against three small ones) and lose more than it saved once demand grows by the
+    headroom; the move then sits out its cooldown on the dearer pools. The mean weighs
+    both: a large saving with a small risk still moves, a rounding gain does not.
+    """
+    saving = stay.hourly_cost - best.hourly_cost
+    higher = problem.required * (1.0 + inp.spec.scaling.headroom)
+    if higher <= problem.required:
+        return saving
+    equal_share = inp.settings.equal_share_routing
+    wider = replace(problem, required=higher, max_total=inp.spec.scaling.max_replicas)
+    moved = solve_routed(
+        replace(wider, options=tuple(o for o in problem.options if o.key in best.replicas)),
+        equal_share=equal_share,
+    )
+    stayed = solve_routed(
+        replace(wider, options=tuple(o for o in problem.options if o.key in stay.replicas)),
+        equal_share=equal_share,
+    )
+    if not (moved.met and stayed.met):
+        return saving  # one side cannot carry the higher demand: this interval decides
+    return (saving + stayed.hourly_cost - moved.hourly_cost) / 2.0
+
+
 def explain_stall(
     inp: DecisionInput, current: Mapping[Key, CurrentDeployment], outcome: Outcome
 ) -> Outcome:

@@ -22,6 +22,7 @@ from infercost.engine.moves import (
     explain_stall,
     move_unsafe,
     move_waits_for,
+    saving_over_band,
     starts,
 )
 from infercost.engine.options import Key, Option
@@ -226,7 +227,7 @@ def _place(
         replace(problem, options=tuple(o for o in problem.options if o.key in held)),
         equal_share=equal_share,
     )
-    saving = stay.hourly_cost - best.hourly_cost
+    saving = saving_over_band(inp, problem, best=best, stay=stay)
     stay_serves = stay.met or (not best.met and stay.capacity >= best.capacity)
     small = saving < spec.placement.min_savings_to_move * stay.hourly_cost
     last = inp.state.last_move_time
@@ -246,7 +247,8 @@ def _place(
         )
     if (stay_serves and (small or cooling) and not growing) or unsettled is not None:
         note = (
-            f"moving would save ${saving:.2f}/h, below "
+            f"moving would save ${saving:.2f}/h (mean at this demand and one headroom "
+            "higher), below "
             f"{spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
         )
         if unsettled is not None:

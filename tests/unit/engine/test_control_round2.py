@@ -71,3 +71,23 @@ def test_decide_remembers_the_peak_beyond_the_history() -> None:
         state=ServiceState(demand_peak=(NOW - 5400.0, 2000.0)),
     )
     assert decide(inp).state.demand_peak == (NOW - 5400.0, 2000.0)
+
+
+def test_a_move_must_not_win_only_by_rounding_at_this_demand() -> None:
+    # azure-conv-resnet: 2 L4 saw 700/s (840/s with headroom): 2 bigger A10G replicas
+    # ($2.00/h) beat 3 L4 ($2.40/h) by a whole replica's rounding, though the A10G costs
+    # more per inference. 15 s later demand rose, both needed 3 and the fleet sat on
+    # A10G for the hour-long move cooldown (20% over the single-pool run).
+    spec = service(
+        [
+            variant(
+                "gpu",
+                accelerators={"nvidia-l4": [(8, 400.0, 20.0)], "nvidia-a10g": [(8, 450.0, 20.0)]},
+            )
+        ],
+        scaling={"maxReplicas": 20},
+    )
+    pools = [pool("l4", price=0.8), pool("a10g", accelerator="nvidia-a10g", price=1.0)]
+    plan = decide(decision(spec, pools, demand=700.0, p99=10.0, current={L4: running(2)}))
+    placed = {(a.variant, a.pool): a.replicas for a in plan.allocations if a.replicas}
+    assert placed == {L4: 3}
