@@ -11,6 +11,7 @@ Must not import: kopf, kubernetes, aiohttp, asyncio, time or any adapter. `now` 
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
@@ -179,6 +180,13 @@ def _observed(previous: Mapping[str, Any] | None, obs: Observation | None) -> di
     if obs is None or obs.unavailable_reason is not None:
         return dict(previous) if previous else None
     values = {"demandRps": _round(obs.demand_rps, 3), "p99LatencyMs": _round(obs.p99_latency_ms, 3)}
+    rejected = [
+        m.rejected_per_second
+        for m in obs.per_deployment.values()
+        if m.rejected_per_second is not None and math.isfinite(m.rejected_per_second)
+    ]
+    if rejected:
+        values["rejectedRps"] = _round(sum(rejected), 3)
     if previous and all(previous.get(k) == v for k, v in values.items()):
         return dict(previous)  # same picture: keep the time it was first seen
     return {**values, "time": rfc3339(obs.time)}

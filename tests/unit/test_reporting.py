@@ -14,6 +14,7 @@ from infercost.engine.model import (
     Allocation,
     BatchConfig,
     ConditionVerdict,
+    DeploymentMetrics,
     Observation,
     Plan,
     Reason,
@@ -96,3 +97,39 @@ def test_invalid_spec_message_names_the_field() -> None:
     assert invalid["conditions"][0]["reason"] == "InvalidSpec"
     assert invalid["conditions"][0]["status"] == "False"
     assert invalid["observedGeneration"] == 2
+
+
+def test_status_shows_the_queue_timeout_and_the_rejections() -> None:
+    timed = BatchConfig(max_batch_size=8, max_queue_delay_us=100, queue_timeout_us=30000)
+    p = plan()
+    p = Plan(
+        **{
+            **p.__dict__,
+            "allocations": (
+                Allocation(
+                    variant="v",
+                    pool="p",
+                    replicas=2,
+                    batching=timed,
+                    hourly_cost=1.5,
+                    throughput_per_replica=10.0,
+                ),
+            ),
+        }
+    )
+    observation = Observation(
+        time=1000.0,
+        demand_rps=10.0,
+        p99_latency_ms=5.0,
+        per_deployment={("v", "p"): DeploymentMetrics(rejected_per_second=2.5)},
+    )
+    out = reporting.desired_status(
+        None, plan=p, ready={("v", "p"): 2}, observation=observation, generation=3, now=1000.0
+    )
+    assert out["placement"][0]["queueTimeoutMicroseconds"] == 30000
+    assert out["batching"]["queueTimeoutMicroseconds"] == 30000
+    assert out["observed"]["rejectedRps"] == 2.5
+    # Without a timeout or a rejected figure the status carries neither key.
+    plain = status(None, plan(), 1000.0)
+    assert "queueTimeoutMicroseconds" not in plain["placement"][0]
+    assert "rejectedRps" not in plain["observed"]

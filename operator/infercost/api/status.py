@@ -72,6 +72,13 @@ class ObservedStatus(Model):
         default=None,
         description="Observed inferences per second.",
     )
+    rejected_rps: float | None = Field(
+        strict=True,
+        allow_inf_nan=False,
+        default=None,
+        description="Requests per second Triton rejected after its queue timeout "
+        "(spec.batching.rejectLateRequests); absent where nothing reports them.",
+    )
     p99_latency_ms: float | None = Field(
         strict=True,
         allow_inf_nan=False,
