@@ -108,12 +108,15 @@ def _model_batching(
 
 
 def queue_timeout_us(*, execution_ms: float, delay_us: int, slo_ms: float, margin: float) -> int:
-    """How long a request may wait in Triton's queue and still meet the SLO.
+    """How long a request may wait in Triton's queue before it is rejected.
 
-    Past margin x SLO less one batch's execution it cannot finish inside the margin; it
-    never undercuts the batcher's own delay (batching keeps delay + execution under it).
+    Past margin x SLO less one batch's execution it cannot finish inside the margin. It is
+    never shorter than a wait that happens without any overload: the batcher's delay plus
+    one batch executing ahead (one model instance runs one batch at a time), so the
+    timeout only turns away requests that queue for capacity.
     """
-    return max(delay_us, int((margin * slo_ms - execution_ms) * 1000), 1)
+    normal_wait_us = delay_us + int(execution_ms * 1000)
+    return max(normal_wait_us, int((margin * slo_ms - execution_ms) * 1000), 1)
 
 
 def choose_batching(
