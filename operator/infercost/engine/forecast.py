@@ -8,7 +8,22 @@ so one noisy ramp cannot order a fleet.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from operator import itemgetter
+
+RATE = itemgetter(1)  # the rps of a (time, rps) sample
+
+
+def in_window(
+    history: Sequence[tuple[float, float]], *, start: float, end: float
+) -> Sequence[tuple[float, float]]:
+    """The samples with start <= time <= end, of a history in time order (as the engine
+    keeps it): two binary searches and a slice instead of a scan of every sample."""
+    low = bisect_left(history, (start,))  # (t, rps) >= (start,) exactly when t >= start
+    high = bisect_right(history, (end, math.inf))
+    return history[low:high]
 
 
 def linear_forecast(
@@ -20,7 +35,7 @@ def linear_forecast(
     max_growth: float,
 ) -> float | None:
     """Demand expected at `now + horizon`; None without history to fit."""
-    recent = [(t, rps) for t, rps in history if now - window <= t <= now]
+    recent = in_window(history, start=now - window, end=now)
     if not recent:
         return None
     last = recent[-1][1]
@@ -39,7 +54,7 @@ def linear_forecast(
 
 def window_max(history: Sequence[tuple[float, float]], *, now: float, window: float) -> float:
     """Highest demand seen in the last `window` seconds (0 when none): HPA's scale-down guard."""
-    return max((rps for t, rps in history if now - window <= t <= now), default=0.0)
+    return max(map(RATE, in_window(history, start=now - window, end=now)), default=0.0)
 
 
 def held_peak(
@@ -55,7 +70,7 @@ def held_peak(
     no cost (recurring spikes hours apart). Once the held peak is older than `window`, the
     highest sample the history still holds takes its place.
     """
-    latest = max(history, key=lambda sample: sample[1], default=None)
+    latest = max(history, key=RATE, default=None)
     if previous is not None and now - window <= previous[0]:
         return previous if latest is None or previous[1] >= latest[1] else latest
     return latest

@@ -5,6 +5,7 @@ Both travel in `ServiceState`, so the same sequence of inputs always gives the s
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 
 from infercost.api.service import InferenceServiceSpec
@@ -184,7 +185,12 @@ def remember_demand(
     keep_seconds: float,
     max_points: int,
 ) -> tuple[tuple[float, float], ...]:
-    """History with this sample appended, trimmed by age and count (state stays small)."""
-    kept = [(t, rps) for t, rps in history if now - keep_seconds <= t < now]
-    kept.append((now, demand))
-    return tuple(kept[-max_points:])
+    """History with this sample appended, trimmed by age and count (state stays small).
+
+    The history is in time order (this function keeps it so): the samples kept are one
+    slice, found by binary search.
+    """
+    low = bisect_left(history, (now - keep_seconds,))  # first sample with t >= now - keep
+    high = bisect_left(history, (now,))  # first sample with t >= now
+    kept = (*history[low:high], (now, demand))
+    return kept[-max_points:]

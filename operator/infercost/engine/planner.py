@@ -227,15 +227,45 @@ def _place(
         replace(problem, options=tuple(o for o in problem.options if o.key in held)),
         equal_share=equal_share,
     )
-    saving = saving_over_band(inp, problem, best=best, stay=stay)
     stay_serves = stay.met or (not best.met and stay.capacity >= best.capacity)
-    small = saving < spec.placement.min_savings_to_move * stay.hourly_cost
     last = inp.state.last_move_time
     cooling = last is not None and inp.now - last < inp.settings.move_cooldown_seconds
     # A scale-up starts replicas whether it moves or not: starting no more of them where
     # the fleet ends up cheaper is no riskier than growing the pools that run now (the old
     # replicas stay until the new ones are ready), so it need not wait for a settled fleet.
     growing = 0 < starts(best.replicas, held) <= starts(stay.replicas, held)
+    if stay_serves and cooling and not growing:
+        # Within the cooldown nothing else can let a move for savings through: say so
+        # without weighing it further (most intervals of a fleet that moved lately).
+        return Outcome(
+            cap_budget=problem.budget,
+            target=target,
+            solution=stay,
+            reason=_reason(target, stay, spec.scaling.max_replicas),
+            note=(
+                f"moved {inp.now - (last or 0.0):.0f}s ago; "
+                f"${stay.hourly_cost - best.hourly_cost:.2f}/h saving waits"
+            ),
+            note_reason=Reason.MOVE_COOLDOWN,
+        )
+    saving = saving_over_band(inp, problem, best=best, stay=stay)
+    if (
+        stay_serves
+        and not growing
+        and saving < spec.placement.min_savings_to_move * stay.hourly_cost
+    ):
+        return Outcome(
+            cap_budget=problem.budget,
+            target=target,
+            solution=stay,
+            reason=_reason(target, stay, spec.scaling.max_replicas),
+            note=(
+                f"moving would save ${saving:.2f}/h (mean at this demand and one headroom "
+                f"higher), below {spec.placement.min_savings_to_move:.0%} of "
+                f"${stay.hourly_cost:.2f}/h"
+            ),
+            note_reason=Reason.SAVINGS_BELOW_THRESHOLD,
+        )
     # A move waits while the fleet is unsettled (when staying serves) or when it would take
     # ready capacity away (whenever staying keeps something running).
     unsettled = move_waits_for(inp, current, target) if stay_serves and not growing else None
@@ -245,25 +275,14 @@ def _place(
         unsettled = move_unsafe(
             inp=inp, options=options, current=current, target=target, wanted=best.replicas
         )
-    if (stay_serves and (small or cooling) and not growing) or unsettled is not None:
-        note = (
-            f"moving would save ${saving:.2f}/h (mean at this demand and one headroom "
-            "higher), below "
-            f"{spec.placement.min_savings_to_move:.0%} of ${stay.hourly_cost:.2f}/h"
-        )
-        if unsettled is not None:
-            note = f"${saving:.2f}/h saving waits: {unsettled}"
-        elif not small:
-            note = f"moved {inp.now - (last or 0.0):.0f}s ago; ${saving:.2f}/h saving waits"
+    if unsettled is not None:
         return Outcome(
             cap_budget=problem.budget,
             target=target,
             solution=stay,
             reason=_reason(target, stay, spec.scaling.max_replicas),
-            note=note,
-            note_reason=Reason.SAVINGS_BELOW_THRESHOLD
-            if small and unsettled is None
-            else Reason.MOVE_COOLDOWN,
+            note=f"${saving:.2f}/h saving waits: {unsettled}",
+            note_reason=Reason.MOVE_COOLDOWN,
         )
     reason = (
         Reason.MOVED_TO_CHEAPER_POOL
