@@ -10,12 +10,10 @@ at the real server), overload from tritonclient aio, Triton's own /metrics, and 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
 
 import kmock
 import numpy as np
@@ -34,6 +32,7 @@ from infercost.localtriton import SyntheticModel, TritonServer
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
 from tests.support.prometheus import LocalPrometheus
+from tests.support.triton_pods import model_config, post_pod
 
 pytestmark = pytest.mark.e2e
 NS = "ml"
@@ -76,55 +75,17 @@ async def applier(triton: TritonServer) -> AsyncIterator[TritonBatching]:
     async with ApiServer() as server, kmock.Server(server):
         api = KubeApi(Credentials(server=str(server.url)))
         try:
-            await post_pod(server, "bert-a-0", triton.http_port)
+            await post_pod(server, "bert-a-0", triton.http_port, namespace=NS, labels=LABELS)
             yield TritonBatching(api, Settings(triton_timeout_seconds=10))
         finally:
             await api.close()
-
-
-async def post_pod(server: ApiServer, name: str, port: int) -> None:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": NS,
-            "labels": LABELS,
-            "annotations": {"infercost.io/triton-http-port": str(port)},
-        },
-        "spec": {"containers": [{"name": "triton", "image": "triton"}]},
-    }
-    await request(server, "POST", f"/api/v1/namespaces/{NS}/pods", pod)
-    await request(
-        server,
-        "PATCH",
-        f"/api/v1/namespaces/{NS}/pods/{name}/status",
-        {"status": {"podIP": "127.0.0.1", "phase": "Running"}},
-    )
-
-
-async def request(server: ApiServer, method: str, url: str, body: Any = None) -> Any:
-    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
-    data = None if body is None else json.dumps(body)
-    async with server.request(method, url, data=data, headers=headers) as response:
-        payload = await response.json(content_type=None)
-        assert response.status < 300, payload
-        return payload
-
-
-async def config(triton: TritonServer) -> dict[str, Any]:
-    client = triton_http.InferenceServerClient(triton.url)
-    try:
-        return dict(await client.get_model_config("synth"))
-    finally:
-        await client.close()
 
 
 async def apply(applier: TritonBatching, triton: TritonServer, batching: BatchConfig) -> None:
     outcome = await applier.apply(TARGET, batching)
     assert outcome.failed is None
     assert outcome.pods == ("bert-a-0",)
-    assert batching_of(await config(triton)).queue_timeout_us == batching.queue_timeout_us
+    assert batching_of(await model_config(triton)).queue_timeout_us == batching.queue_timeout_us
 
 
 def counters(triton: TritonServer) -> dict[str, float]:
@@ -211,11 +172,11 @@ async def test_apply_sets_reads_back_and_lifts_the_queue_timeout(
     triton: TritonServer, applier: TritonBatching
 ) -> None:
     await apply(applier, triton, WITH_TIMEOUT)
-    dynamic = (await config(triton))["dynamic_batching"]
+    dynamic = (await model_config(triton))["dynamic_batching"]
     policy = dynamic["default_queue_policy"]
     assert policy["timeout_action"] == "REJECT"
     assert int(policy["default_timeout_microseconds"]) == TIMEOUT_US  # uint64: a string in JSON
-    assert batching_of(await config(triton)) == WITH_TIMEOUT
+    assert batching_of(await model_config(triton)) == WITH_TIMEOUT
     client = triton_http.InferenceServerClient(triton.url)
     try:
         assert await client.is_model_ready("synth")
@@ -227,8 +188,8 @@ async def test_apply_sets_reads_back_and_lifts_the_queue_timeout(
 
     lifted = await applier.apply(TARGET, WITHOUT_TIMEOUT)
     assert (lifted.failed, lifted.changed) == (None, ("bert-a-0",))
-    assert batching_of(await config(triton)).queue_timeout_us == 0
-    assert batching_of(await config(triton)) == WITHOUT_TIMEOUT
+    assert batching_of(await model_config(triton)).queue_timeout_us == 0
+    assert batching_of(await model_config(triton)) == WITHOUT_TIMEOUT
 
 
 async def test_overload_is_rejected_with_the_timeout_and_queued_without_it(
@@ -329,14 +290,14 @@ async def test_the_engine_s_timeout_spares_moderate_load(
     engine_us = queue_timeout_us(execution_ms=execution_ms, delay_us=0, slo_ms=45.0, margin=0.8)
     margin_only_us = int((0.8 * 45.0 - execution_ms) * 1000)
     assert engine_us == int(execution_ms * 1000) > margin_only_us == 8000
-    moderate = {"size": 360, "rate": 60.0}  # 60/s against about 143/s: 42% load
+    size, rate = 360, 60.0  # 60/s against about 143/s: 42% load
     results = {}
     for name, timeout in (("engine", engine_us), ("margin only", margin_only_us)):
         await apply(applier, triton, replace(WITHOUT_TIMEOUT, queue_timeout_us=timeout))
-        results[name] = await burst(triton, **moderate)
+        results[name] = await burst(triton, size=size, rate=rate)
         print(f"\n{report(f'{name} timeout {timeout / 1000:.0f} ms, 60/s', results[name])}")
     await apply(applier, triton, WITHOUT_TIMEOUT)
     engine, margin_only = results["engine"], results["margin only"]
     assert engine.other_errors == margin_only.other_errors == []
-    assert engine.timed_out <= 0.05 * moderate["size"]
+    assert engine.timed_out <= 0.05 * size
     assert margin_only.timed_out >= 4 * max(engine.timed_out, 1)

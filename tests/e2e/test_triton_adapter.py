@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import kmock
 import pytest
@@ -27,6 +26,7 @@ from infercost.rollout import FAILED, BatchingRollout
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
 from tests.support.prometheus import free_port
+from tests.support.triton_pods import model_config, post_pod, request
 
 pytestmark = pytest.mark.e2e
 NS = "ml"
@@ -71,44 +71,6 @@ async def kube() -> AsyncIterator[tuple[ApiServer, KubeApi]]:
             await api.close()
 
 
-async def post_pod(server: ApiServer, name: str, port: int) -> None:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": NS,
-            "labels": LABELS,
-            "annotations": {"infercost.io/triton-http-port": str(port)},
-        },
-        "spec": {"containers": [{"name": "triton", "image": "triton"}]},
-    }
-    await request(server, "POST", f"/api/v1/namespaces/{NS}/pods", pod)
-    await request(
-        server,
-        "PATCH",
-        f"/api/v1/namespaces/{NS}/pods/{name}/status",
-        {"status": {"podIP": "127.0.0.1", "phase": "Running"}},
-    )
-
-
-async def request(server: ApiServer, method: str, url: str, body: Any = None) -> Any:
-    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
-    data = None if body is None else json.dumps(body)
-    async with server.request(method, url, data=data, headers=headers) as response:
-        payload = await response.json(content_type=None)
-        assert response.status < 300, payload
-        return payload
-
-
-async def config(triton: TritonServer) -> dict[str, Any]:
-    client = triton_http.InferenceServerClient(triton.url)
-    try:
-        return dict(await client.get_model_config("synth"))
-    finally:
-        await client.close()
-
-
 def plan(batching: BatchConfig) -> Plan:
     allocation = Allocation(
         variant="cpu",
@@ -133,7 +95,7 @@ async def test_triton_itself_rejects_preferred_above_max_and_keeps_serving_the_o
     triton: TritonServer,
 ) -> None:
     # Why the adapter never sends such a config: checked against the real server.
-    old = await config(triton)
+    old = await model_config(triton)
     bad = {**old, "max_batch_size": 2, "dynamic_batching": {"preferred_batch_size": [4]}}
     client = triton_http.InferenceServerClient(triton.url)
     try:
@@ -142,7 +104,7 @@ async def test_triton_itself_rejects_preferred_above_max_and_keeps_serving_the_o
         assert await client.is_model_ready("synth")
     finally:
         await client.close()
-    assert batching_of(await config(triton)) == batching_of(old)
+    assert batching_of(await model_config(triton)) == batching_of(old)
 
 
 async def test_rollout_reloads_live_reads_back_and_stops_at_a_failing_pod(
@@ -153,13 +115,13 @@ async def test_rollout_reloads_live_reads_back_and_stops_at_a_failing_pod(
     rollout = BatchingRollout(api=api, applier=applier)
     current = {("cpu", "a"): CurrentDeployment(replicas=2, ready_replicas=2)}
     want = BatchConfig(max_batch_size=4, max_queue_delay_us=2000, preferred_batch_sizes=(4, 16))
-    before = batching_of(await config(triton))
+    before = batching_of(await model_config(triton))
 
     # Pods are visited by name: "a-0" cannot be reached, so "b-1" must be left alone.
-    await post_pod(server, "bert-a-0", free_port())
-    await post_pod(server, "bert-b-1", triton.http_port)
+    await post_pod(server, "bert-a-0", free_port(), namespace=NS, labels=LABELS)
+    await post_pod(server, "bert-b-1", triton.http_port, namespace=NS, labels=LABELS)
     await rollout.run(body=BODY, spec=SPEC, plan=plan(want), current=current)
-    assert batching_of(await config(triton)) == before
+    assert batching_of(await model_config(triton)) == before
     events = await request(server, "GET", f"/api/v1/namespaces/{NS}/events")
     warnings = [e for e in events["items"] if e["reason"] == FAILED]
     assert len(warnings) == 1
@@ -178,7 +140,7 @@ async def test_rollout_reloads_live_reads_back_and_stops_at_a_failing_pod(
         {"metadata": {"annotations": {"infercost.io/triton-http-port": str(triton.http_port)}}},
     )
     await rollout.run(body=BODY, spec=SPEC, plan=plan(want), current=current)
-    after = batching_of(await config(triton))
+    after = batching_of(await model_config(triton))
     assert after == BatchConfig(
         max_batch_size=4, max_queue_delay_us=2000, preferred_batch_sizes=(4,)
     )
@@ -214,7 +176,7 @@ async def test_no_preferred_sizes_reloads_once_not_every_interval(
 ) -> None:
     # Triton reads back preferred_batch_size [max] when none was given: still the same config.
     server, api = kube
-    await post_pod(server, "bert-c-0", triton.http_port)
+    await post_pod(server, "bert-c-0", triton.http_port, namespace=NS, labels=LABELS)
     applier = TritonBatching(api, Settings(triton_timeout_seconds=10))
     target = BatchingTarget(
         namespace=NS,

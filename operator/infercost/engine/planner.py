@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from infercost.api.service import BudgetAction
+from infercost.api.service import BudgetAction, InferenceServiceSpec
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.forecast import linear_forecast, window_max
 from infercost.engine.learning import saturated, starting
@@ -237,35 +237,23 @@ def _place(
     if stay_serves and cooling and not growing:
         # Within the cooldown nothing else can let a move for savings through: say so
         # without weighing it further (most intervals of a fleet that moved lately).
-        return Outcome(
-            cap_budget=problem.budget,
-            target=target,
-            solution=stay,
-            reason=_reason(target, stay, spec.scaling.max_replicas),
-            note=(
-                f"moved {inp.now - (last or 0.0):.0f}s ago; "
-                f"${stay.hourly_cost - best.hourly_cost:.2f}/h saving waits"
-            ),
-            note_reason=Reason.MOVE_COOLDOWN,
+        note = (
+            f"moved {inp.now - (last or 0.0):.0f}s ago; "
+            f"${stay.hourly_cost - best.hourly_cost:.2f}/h saving waits"
         )
+        return _staying(problem, target, stay, spec, note=note, why=Reason.MOVE_COOLDOWN)
     saving = saving_over_band(inp, problem, best=best, stay=stay)
     if (
         stay_serves
         and not growing
         and saving < spec.placement.min_savings_to_move * stay.hourly_cost
     ):
-        return Outcome(
-            cap_budget=problem.budget,
-            target=target,
-            solution=stay,
-            reason=_reason(target, stay, spec.scaling.max_replicas),
-            note=(
-                f"moving would save ${saving:.2f}/h (mean at this demand and one headroom "
-                f"higher), below {spec.placement.min_savings_to_move:.0%} of "
-                f"${stay.hourly_cost:.2f}/h"
-            ),
-            note_reason=Reason.SAVINGS_BELOW_THRESHOLD,
+        note = (
+            f"moving would save ${saving:.2f}/h (mean at this demand and one headroom "
+            f"higher), below {spec.placement.min_savings_to_move:.0%} of "
+            f"${stay.hourly_cost:.2f}/h"
         )
+        return _staying(problem, target, stay, spec, note=note, why=Reason.SAVINGS_BELOW_THRESHOLD)
     # A move waits while the fleet is unsettled (when staying serves) or when it would take
     # ready capacity away (whenever staying keeps something running).
     unsettled = move_waits_for(inp, current, target) if stay_serves and not growing else None
@@ -276,14 +264,8 @@ def _place(
             inp=inp, options=options, current=current, target=target, wanted=best.replicas
         )
     if unsettled is not None:
-        return Outcome(
-            cap_budget=problem.budget,
-            target=target,
-            solution=stay,
-            reason=_reason(target, stay, spec.scaling.max_replicas),
-            note=f"${saving:.2f}/h saving waits: {unsettled}",
-            note_reason=Reason.MOVE_COOLDOWN,
-        )
+        note = f"${saving:.2f}/h saving waits: {unsettled}"
+        return _staying(problem, target, stay, spec, note=note, why=Reason.MOVE_COOLDOWN)
     reason = (
         Reason.MOVED_TO_CHEAPER_POOL
         if stay_serves
@@ -291,6 +273,26 @@ def _place(
     )
     return Outcome(
         target=target, solution=best, reason=reason, moved=True, cap_budget=problem.budget
+    )
+
+
+def _staying(
+    problem: Problem,
+    target: Target,
+    stay: Solution,
+    spec: InferenceServiceSpec,
+    *,
+    note: str,
+    why: Reason,
+) -> Outcome:
+    """The outcome that keeps the pools running now, with why a move waits."""
+    return Outcome(
+        cap_budget=problem.budget,
+        target=target,
+        solution=stay,
+        reason=_reason(target, stay, spec.scaling.max_replicas),
+        note=note,
+        note_reason=why,
     )
 
 
