@@ -86,3 +86,17 @@ def test_rejections_are_demand_and_overload() -> None:
 def test_without_the_flag_no_timeout_reaches_the_plan() -> None:
     plan = decide(decision(service([GPU]), [pool("l4")], demand=300.0))
     assert all(a.batching.queue_timeout_us == 0 for a in plan.allocations)
+
+
+def test_auto_batching_gives_up_queue_delay_so_shed_overload_stays_on_time() -> None:
+    # Batch 8 runs 20 ms; Auto would wait 20 ms to fill it (40 ms of the 0.8 x 50 ms).
+    # Under overload a request waits the whole timeout, then its batch runs: the floor
+    # (delay + one batch ahead = 40 ms) would make that 60 ms, past the SLO. With the delay
+    # given up the timeout is 20 ms and a shed overload's requests finish in 40 ms.
+    assert timeout_of({"maxBatchSize": 8}) == (8, 20000, 0)
+    batch, delay, timeout = timeout_of({"maxBatchSize": 8, "rejectLateRequests": True})
+    assert (batch, delay, timeout) == (8, 0, 20000)
+    assert timeout / 1000 + CURVE.latency_at(batch) <= 0.8 * 50.0
+    # Fixed batching keeps the delay the user chose; the timeout's floor covers it.
+    fixed = {"mode": "Fixed", "maxBatchSize": 8, "maxQueueDelayMicroseconds": 20000}
+    assert timeout_of({**fixed, "rejectLateRequests": True}) == (8, 20000, 40000)
