@@ -142,9 +142,9 @@ class Batching(Model):
         description=(
             "Triton rejects a request still queued when it can no longer meet the SLO "
             "(default_queue_policy REJECT after latencyMargin x SLO minus one batch's "
-            "execution, never sooner than the batcher's delay plus one batch): an overload "
-            "fails the excess requests fast instead of making every request late; rejections "
-            "count as demand."
+            "execution, never sooner than the batcher's delay plus one batch; Auto batching "
+            "shortens its delay to keep both inside the margin): an overload fails the excess "
+            "requests fast instead of making every request late; rejections count as demand."
         ),
     )
 
