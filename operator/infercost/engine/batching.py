@@ -144,21 +144,15 @@ def choose_batching(
         return choice
     config = choice.config
     execution_ms = curve.latency_at(config.max_batch_size)
-    if spec.mode != BatchingMode.AUTO:  # the delay the user fixed stays; the floor guards it
-        timeout = queue_timeout_us(
-            execution_ms=execution_ms,
-            delay_us=config.max_queue_delay_us,
-            slo_ms=slo_ms,
-            margin=settings.latency_margin,
-        )
-        return replace(choice, config=replace(config, queue_timeout_us=timeout))
-    # Under overload a request waits the whole timeout, then its batch runs: that is on
-    # time only if the timeout is margin x SLO less one execution, which the timeout's
-    # floor (delay + one batch ahead) allows only while delay + 2 executions fit the
-    # margin. The delay gives way first: at the load where shedding matters, batches fill
-    # without waiting.
-    room_us = int((settings.latency_margin * slo_ms - 2 * execution_ms) * 1000)
-    delay = max(0, min(config.max_queue_delay_us, room_us))
+    delay = config.max_queue_delay_us  # Fixed and Off: as the user set it; the floor guards it
+    if spec.mode == BatchingMode.AUTO:
+        # Under overload a request waits the whole timeout, then its batch runs: that is on
+        # time only if the timeout is margin x SLO less one execution, which the timeout's
+        # floor (delay + one batch ahead) allows only while delay + 2 executions fit the
+        # margin. The delay gives way first: at the load where shedding matters, batches
+        # fill without waiting.
+        room_us = int((settings.latency_margin * slo_ms - 2 * execution_ms) * 1000)
+        delay = max(0, min(delay, room_us))
     timeout = queue_timeout_us(
         execution_ms=execution_ms,
         delay_us=delay,

@@ -136,20 +136,23 @@ class Fleet:
         act = np.flatnonzero(ready.any(axis=1) | (self.backlog > 0))
         a_ready, a_cap, a_arr = ready[act], cap_rate[act], arrivals[act]
         capacity = a_ready * a_cap * MAX_LOAD * dt
+        # Requests dropped at a timeout are never good, whatever the wait of the rest; only
+        # Triton's own timeout is counted as rejected (the history's last row stays 0 else).
+        kept: FloatArray = a_arr
+        rejected: tuple[FloatArray, ...] = ()
         if self.rejects[act].any():
             served, backlog, wait, dropped = self._queue_exact(act, a_arr, capacity)
+            kept = np.maximum(a_arr - dropped, 0.0)
+            rejected = (np.where(self.rejects[act][:, None], dropped, 0.0),)
         else:
             served, backlog, wait = self._queue(act, a_arr, capacity)
-            dropped = np.zeros_like(served)
         load = np.minimum(a_arr / (np.maximum(a_ready, 1) * a_cap * dt), MAX_LOAD)
         good_frac, p99_s = self._lookup(act, load, wait)
-        rejected = np.where(self.rejects[act][:, None], dropped, 0.0)
-        self._remember(act, steps, served, load, wait, p99_s, rejected)
+        self._remember(act, steps, served, load, wait, p99_s, *rejected)
         self.backlog[:] = 0.0
         self.backlog[act] = backlog
         good = np.zeros(len(self.svc))
-        # Requests dropped at a timeout are never good, whatever the wait of the rest.
-        good[act] = (np.maximum(a_arr - dropped, 0.0) * good_frac).sum(axis=1)
+        good[act] = (kept * good_frac).sum(axis=1)
         hourly = self._per_service(replicas * self.price[:, None])
         held = self._per_service(replicas * self.accel[:, None])
         needed = self._per_service(arrivals / dt / (cap_rate * slo_load) * self.accel[:, None])
@@ -190,11 +193,7 @@ class Fleet:
         # Requests dropped at the timeout were never executed: a replica completes at most its
         # capacity, which is what Triton's inference counters (and so the planner) would see.
         served = np.minimum(np.maximum(arrivals + before - queue, 0.0), capacity)
-        drain = capacity / float(self.world.step)
-        pending = before + queue
-        wait = np.divide(pending, 2 * drain, out=np.full_like(queue, np.inf), where=drain > 0)
-        wait = np.where(pending > 0, wait, 0.0)
-        return served, queue[:, -1].copy(), wait
+        return served, queue[:, -1].copy(), self._wait(before, queue, capacity)
 
     def _queue_exact(
         self, act: IntArray, arrivals: FloatArray, capacity: FloatArray
@@ -216,11 +215,15 @@ class Fleet:
             dropped[:, t] = rest - q
             queue[:, t] = q
         before = np.concatenate([self.backlog[act][:, None], queue[:, :-1]], axis=1)
+        return served, queue[:, -1].copy(), self._wait(before, queue, capacity), dropped
+
+    def _wait(self, before: FloatArray, queue: FloatArray, capacity: FloatArray) -> FloatArray:
+        """The wait of each step's arrivals: the mean backlog over the step at the drain rate."""
         drain = capacity / float(self.world.step)
         pending = before + queue
         wait = np.divide(pending, 2 * drain, out=np.full_like(queue, np.inf), where=drain > 0)
-        wait = np.where(pending > 0, wait, 0.0)
-        return served, queue[:, -1].copy(), wait, dropped
+        out: FloatArray = np.where(pending > 0, wait, 0.0)
+        return out
 
     def _rows(self, act: IntArray, load: FloatArray) -> tuple[IntArray, IntArray, FloatArray]:
         """Table id, lower load-grid row and blend weight per (deployment, step)."""
