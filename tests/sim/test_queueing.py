@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from infercost.api.service import ProfilePoint
-from infercost.sim.latency import LOAD_GRID, SLO_INDEX, ExecCurve, latency_table
+from infercost.sim.latency import LOAD_GRID, REL_GRID, SLO_INDEX, ExecCurve, latency_table
 
 pytestmark = pytest.mark.sim
 
@@ -44,6 +44,25 @@ def test_a_queue_delay_costs_latency_at_low_load() -> None:
     fast = latency_table(_curve(), max_batch=8, queue_delay_us=0, slo_ms=100.0)
     slow = latency_table(_curve(), max_batch=8, queue_delay_us=10_000, slo_ms=100.0)
     assert slow.quantile_ms(0.1, 0.5) > fast.quantile_ms(0.1, 0.5) + 5
+
+
+def test_a_queue_timeout_rejects_below_capacity_and_more_with_load() -> None:
+    # Half a full batch's execution (36 ms): a request arriving as a batch starts waits longer.
+    plain = latency_table(_curve(), max_batch=8, queue_delay_us=0, slo_ms=100.0)
+    strict = latency_table(
+        _curve(), max_batch=8, queue_delay_us=0, slo_ms=100.0, queue_timeout_us=18_000
+    )
+    half = int(np.flatnonzero(np.isclose(LOAD_GRID, 0.5))[0])
+    assert not plain.rejected.any()
+    assert strict.rejected[0] == 0.0  # no traffic, nothing to reject
+    assert 0.05 < strict.rejected[half] < strict.rejected[-1] < 1.0
+    assert np.all(np.diff(strict.rejected) >= 0.0)
+    # What is served waited at most the timeout: done within it plus one batch of 8.
+    within = int(np.searchsorted(REL_GRID, (18 + 36 + 1) / 100.0))
+    assert np.all(strict.cdf[1:, within] == 1.0)
+    # A rejected request is not a good one: the timeout costs SLO capacity here.
+    assert np.all(strict.good_share() <= strict.cdf[:, SLO_INDEX])
+    assert strict.load_at_slo() < plain.load_at_slo()
 
 
 @pytest.mark.parametrize("package", ["infercost.sim", "infercost.localtriton"])

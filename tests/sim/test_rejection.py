@@ -89,3 +89,64 @@ def test_the_planner_scales_to_the_arrivals_it_rejected(tmp_path: Path) -> None:
     assert shed.slo_attainment > wait.slo_attainment + 0.05
     peak = max(np.sum(list(shed.timeline.replicas_by_pool.values()), axis=0))
     assert peak >= 4  # 40,000/s needs at least four of the largest replicas
+
+
+SLOW_SERVICE = """apiVersion: infercost.io/v1alpha1
+kind: InferenceService
+metadata: {name: slow, namespace: ml}
+spec:
+  model: {name: slow}
+  variants:
+  - name: cpu
+    acceleratorTypes: [cpu]
+    image: nvcr.io/nvidia/tritonserver:24.08-py3
+    modelRepository: s3://models/slow
+    acceleratorsPerReplica: 2
+    profile:  # 20 ms + 2 ms per item: a batch of 4 in 28 ms
+    - {acceleratorType: cpu, batchSize: 1, throughput: 45.45, p99LatencyMs: 22}
+    - {acceleratorType: cpu, batchSize: 4, throughput: 142.86, p99LatencyMs: 28}
+  slo: {latencyMs: 60}
+  batching: {rejectLateRequests: true}
+"""
+
+
+def test_a_slow_model_s_timeout_rejects_below_capacity_and_triton_counts_it(
+    tmp_path: Path,
+) -> None:
+    # A 28 ms batch against a 60 ms SLO: the timeout is one batch's execution (the floor),
+    # and a request arriving just after a batch started waits about that long at 60% load.
+    (tmp_path / "slow.yaml").write_text(SLOW_SERVICE)
+    trace = tmp_path / "rates.txt"
+    trace.write_text("\n".join(["85.0"] * 120))  # 60% of one replica's 143/s
+    path = tmp_path / "slow-workload.yaml"
+    path.write_text(
+        f"""apiVersion: sim.infercost.io/v1alpha1
+kind: Workload
+metadata: {{name: slow}}
+spec:
+  duration: 120
+  baselinePool: c7i-2xlarge-cpu
+  include: [{EXAMPLES / "pools" / "c7i-2xlarge-cpu.yaml"}, {tmp_path / "slow.yaml"}]
+  services:
+  - {{name: slow, namespace: ml, trace: {{path: {trace}, format: rate-series}}}}
+"""
+    )
+    world = build_world(load_scenario(path))
+    (option,) = world.options
+    batching = world.best_batching(option)
+    assert batching.queue_timeout_us == pytest.approx(28_000, abs=5)
+    fleet = Fleet(world)
+    fleet.scale(option.index, 1, step=0, instant=True)
+    requests = good = 0.0
+    for start in range(0, world.steps, world.interval_steps):
+        result = fleet.run_block(start, world.interval_steps)
+        requests += float(result.requests.sum())
+        good += float(result.good.sum())
+    win = window(fleet)
+    rejected, served = float(win.rejected_rps[0]), float(win.served_rps[0])
+    print(
+        f"85/s on one replica: served {served:.1f}/s, rejected {rejected:.1f}/s, good {good / requests:.3f}"
+    )
+    assert served + rejected == pytest.approx(85.0, rel=0.01)
+    assert 0.02 * 85.0 < rejected < 0.2 * 85.0
+    assert good / requests <= 1.0 - rejected / 85.0 + 1e-9  # a rejected request is never good

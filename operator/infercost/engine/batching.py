@@ -113,7 +113,8 @@ def queue_timeout_us(*, execution_ms: float, delay_us: int, slo_ms: float, margi
     Past margin x SLO less one batch's execution it cannot finish inside the margin. It is
     never shorter than a wait that happens without any overload: the batcher's delay plus
     one batch executing ahead (one model instance runs one batch at a time), so the
-    timeout only turns away requests that queue for capacity.
+    timeout turns away requests that queue for capacity and the tail that waited behind more
+    than one batch (measured on tritonserver 2.51, a 72 ms batch: 1-3% at 60% load, 8% at 85%).
     """
     normal_wait_us = delay_us + int(execution_ms * 1000)
     return max(normal_wait_us, int((margin * slo_ms - execution_ms) * 1000), 1)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import numpy as np
 import tritonclient.http.aio as triton_http
 from numpy.typing import NDArray
 from tritonclient.http import InferInput
+from tritonclient.utils import InferenceServerException
 
 
 async def _one(client: triton_http.InferenceServerClient, model: str) -> float:
@@ -21,8 +24,37 @@ async def _one(client: triton_http.InferenceServerClient, model: str) -> float:
     return time.perf_counter() - sent
 
 
-async def poisson_load(
+async def _one_or_rejected(client: triton_http.InferenceServerClient, model: str) -> float:
+    """`_one`, or NaN where Triton's queue policy rejected the request (HTTP 503)."""
+    try:
+        return await _one(client, model)
+    except InferenceServerException as error:
+        text = f"{error.status()} {error.message()}"  # "503 ... Request timeout expired"
+        if "503" in text and "timeout" in text.lower():
+            return float("nan")
+        raise
+
+
+async def poisson_rejections(
     url: str, *, model: str, rate: float, seconds: float, seed: int = 0
+) -> tuple[NDArray[np.float64], int]:
+    """`poisson_load` against a model that rejects late requests: the latencies of the
+    requests served, and how many were rejected."""
+    outcomes = await poisson_load(
+        url, model=model, rate=rate, seconds=seconds, seed=seed, one=_one_or_rejected
+    )
+    served = outcomes[~np.isnan(outcomes)]
+    return served, int(outcomes.size - served.size)
+
+
+async def poisson_load(
+    url: str,
+    *,
+    model: str,
+    rate: float,
+    seconds: float,
+    seed: int = 0,
+    one: Callable[[triton_http.InferenceServerClient, str], Coroutine[Any, Any, float]] = _one,
 ) -> NDArray[np.float64]:
     """Latencies (seconds) of requests sent at Poisson times of `rate` per second.
 
@@ -40,7 +72,7 @@ async def poisson_load(
             delay = start + offset - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_one(client, model)))
+            tasks.append(asyncio.create_task(one(client, model)))
         latencies = await asyncio.gather(*tasks)
     finally:
         await client.close()

@@ -35,6 +35,7 @@ class SyntheticModel:
     per_item_ms: float = 2.0
     max_batch_size: int = 8
     max_queue_delay_us: int = 0
+    queue_timeout_us: int = 0  # > 0: Triton rejects a request queued this long (REJECT)
 
     def exec_ms(self, batch: int) -> float:
         return self.base_ms + self.per_item_ms * batch
@@ -44,8 +45,14 @@ class SyntheticModel:
         return batch / (self.exec_ms(batch) / 1e3)
 
     def config(self) -> str:
+        policy = (
+            f" default_queue_policy {{ timeout_action: REJECT"
+            f" default_timeout_microseconds: {self.queue_timeout_us} }}"
+            if self.queue_timeout_us > 0
+            else ""
+        )
         batching = (
-            f"dynamic_batching {{ max_queue_delay_microseconds: {self.max_queue_delay_us} }}"
+            f"dynamic_batching {{ max_queue_delay_microseconds: {self.max_queue_delay_us}{policy} }}"
             if self.max_batch_size > 1
             else ""
         )

@@ -136,17 +136,24 @@ class Fleet:
         act = np.flatnonzero(ready.any(axis=1) | (self.backlog > 0))
         a_ready, a_cap, a_arr = ready[act], cap_rate[act], arrivals[act]
         capacity = a_ready * a_cap * MAX_LOAD * dt
+        load = np.minimum(a_arr / (np.maximum(a_ready, 1) * a_cap * dt), MAX_LOAD)
         # Requests dropped at a timeout are never good, whatever the wait of the rest; only
         # Triton's own timeout is counted as rejected (the history's last row stays 0 else).
         kept: FloatArray = a_arr
         rejected: tuple[FloatArray, ...] = ()
         if self.rejects[act].any():
             served, backlog, wait, dropped = self._queue_exact(act, a_arr, capacity)
-            kept = np.maximum(a_arr - dropped, 0.0)
-            rejected = (np.where(self.rejects[act][:, None], dropped, 0.0),)
+            # Below capacity Triton still rejects a request that waited out the timeout
+            # behind running batches (the table's share at this load); a step with a backlog
+            # has its rejections from the backlog's bound instead.
+            late = np.where(
+                wait > 0, 0.0, a_arr * self.blend(self.world.tables.rejected, act, load)
+            )
+            kept = np.maximum(a_arr - dropped - late, 0.0)
+            served = np.maximum(served - late, 0.0)
+            rejected = (np.where(self.rejects[act][:, None], dropped, 0.0) + late,)
         else:
             served, backlog, wait = self._queue(act, a_arr, capacity)
-        load = np.minimum(a_arr / (np.maximum(a_ready, 1) * a_cap * dt), MAX_LOAD)
         good_frac, p99_s = self._lookup(act, load, wait)
         self._remember(act, steps, served, load, wait, p99_s, *rejected)
         self.backlog[:] = 0.0

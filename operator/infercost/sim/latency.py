@@ -3,15 +3,18 @@
 A replica runs one batch at a time; a batch of b takes `exec_seconds(b)` = b / throughput(b)
 from the profile (piecewise linear in b between profile points). Triton's dynamic batcher
 dispatches when the instance is free and either `max_batch_size` requests wait or the oldest
-has waited `max_queue_delay`. A short event simulation of exactly that rule under Poisson
-arrivals, at a grid of loads, gives a `LatencyTable`: the latency CDF (relative to the SLO),
-busy fraction, mean batch and queue length per load. The step loop only interpolates tables,
+has waited `max_queue_delay`; with a queue timeout (`default_queue_policy` REJECT) a request
+not in a batch that long after it arrived is rejected. A short event simulation of exactly
+that rule under Poisson arrivals, at a grid of loads, gives a `LatencyTable`: the latency
+CDF of served requests (relative to the SLO), the share rejected, busy fraction, mean batch
+and queue length per load. The step loop only interpolates tables,
 so a week of traffic costs array arithmetic, not per-request Python.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -72,15 +75,21 @@ class LatencyTable:
 
     capacity: float  # inferences/s at full batches
     slo_seconds: float
-    cdf: FloatArray  # [load, REL_GRID] fraction of requests with latency <= rel * SLO
+    cdf: FloatArray  # [load, REL_GRID] fraction of served requests with latency <= rel * SLO
     busy: FloatArray  # [load] fraction of time executing
     mean_batch: FloatArray  # [load]
-    queue_seconds: FloatArray  # [load] mean wait before execution starts
+    queue_seconds: FloatArray  # [load] mean wait of served requests before execution starts
     mean_seconds: FloatArray  # [load] mean latency (in-flight requests = rate x this)
+    rejected: FloatArray  # [load] share of arrivals rejected at the queue timeout (0 without)
+
+    def good_share(self) -> FloatArray:
+        """[load] share of arrivals served within the SLO (a rejected request is not)."""
+        out: FloatArray = self.cdf[:, SLO_INDEX] * (1.0 - self.rejected)
+        return out
 
     def load_at_slo(self, attainment: float = 0.99) -> float:
         """Highest load on the grid at which `attainment` of requests meet the SLO."""
-        ok = np.flatnonzero(self.cdf[:, SLO_INDEX] >= attainment)
+        ok = np.flatnonzero(self.good_share() >= attainment)
         return float(LOAD_GRID[ok.max()]) if ok.size else 0.0
 
     def quantile_ms(self, load: float, q: float) -> float:
@@ -89,12 +98,28 @@ class LatencyTable:
         return float(np.interp(q, np.maximum.accumulate(row), REL_GRID) * self.slo_seconds * 1e3)
 
 
-def simulate_batcher(
-    curve: ExecCurve, *, rate: float, max_batch: int, queue_delay: float, gaps: FloatArray
-) -> tuple[FloatArray, float, float, float]:
-    """Latencies of Poisson arrivals (unit gaps scaled by 1/rate) through one dynamic batcher.
+@dataclass(frozen=True)
+class Batched:
+    """What one run of the batcher gives, after a 10% warm-up."""
 
-    Returns (latencies, busy fraction, mean batch, mean queue wait) after a 10% warm-up.
+    latencies: FloatArray  # seconds, of the requests served
+    busy: float  # fraction of time executing
+    mean_batch: float
+    queue_seconds: float  # mean wait of the served requests before their batch ran
+    rejected: float  # share of arrivals rejected at the queue timeout
+
+
+def simulate_batcher(
+    curve: ExecCurve,
+    *,
+    rate: float,
+    max_batch: int,
+    queue_delay: float,
+    gaps: FloatArray,
+    queue_timeout: float = math.inf,
+) -> Batched:
+    """Poisson arrivals (unit gaps scaled by 1/rate) through one dynamic batcher.
+
     The loop runs once per batch on plain floats; per-request work is vectorised after it.
     """
     # Measured against a real tritonserver (tests/sim/test_calibration.py): with no queue delay
@@ -108,9 +133,11 @@ def simulate_batcher(
     count = len(arrivals)
     exec_table = curve.exec_seconds(np.arange(max_batch + 1)).tolist()
     sizes: list[int] = []
+    firsts: list[int] = []
     dispatches: list[float] = []
     runs: list[float] = []
-    add_size, add_dispatch, add_run = sizes.append, dispatches.append, runs.append
+    add_size, add_first = sizes.append, firsts.append
+    add_dispatch, add_run = dispatches.append, runs.append
     free = slot = 0.0
     first = 0
     # Plain comparisons instead of min()/max() calls: the same floats, a third of the time.
@@ -124,6 +151,11 @@ def simulate_batcher(
             dispatch = oldest
         if dispatch < slot:
             dispatch = slot
+        if dispatch - oldest > queue_timeout:
+            # Triton rejects what is still queued `queue_timeout` after it arrived: every
+            # request older than that when this batch is cut; the next oldest is looked at anew.
+            first = bisect_left(arrivals, dispatch - queue_timeout, first + 1, count)
+            continue
         stop = first + max_batch
         end = (
             first + 1
@@ -133,6 +165,7 @@ def simulate_batcher(
         run = exec_table[end - first]
         begin = dispatch if dispatch >= free else free
         add_size(end - first)
+        add_first(first)
         add_dispatch(begin)
         add_run(run)
         free = begin + run
@@ -142,15 +175,33 @@ def simulate_batcher(
     start_at = np.repeat(np.asarray(dispatches), size_arr)
     done_at = start_at + np.repeat(np.asarray(runs), size_arr)
     skip = count // 10
-    latency = (done_at - arrivals_np)[skip:]
-    queue_wait = float((start_at - arrivals_np)[skip:].mean())
+    served = int(size_arr.sum())
+    if served == count:  # nothing rejected: every request, in arrival order
+        arrived, kept = arrivals_np, slice(skip, None)
+        rejected = 0.0
+    else:  # the served requests' indices: each batch is a run of consecutive arrivals
+        offsets = np.arange(served) - np.repeat(np.cumsum(size_arr) - size_arr, size_arr)
+        index = np.repeat(np.asarray(firsts), size_arr) + offsets
+        arrived, kept = arrivals_np[index], index >= skip
+        rejected = 1.0 - int(kept.sum()) / (count - skip)
     busy = min(float(np.sum(runs)) / max(free, 1e-12), 1.0)
-    return latency, busy, count / len(sizes), queue_wait
+    return Batched(
+        latencies=(done_at - arrived)[kept],
+        busy=busy,
+        mean_batch=served / len(sizes) if sizes else 0.0,
+        queue_seconds=float((start_at - arrived)[kept].mean()) if served else 0.0,
+        rejected=rejected,
+    )
 
 
 @lru_cache(maxsize=4096)
 def latency_table(
-    curve: ExecCurve, *, max_batch: int, queue_delay_us: int, slo_ms: float
+    curve: ExecCurve,
+    *,
+    max_batch: int,
+    queue_delay_us: int,
+    slo_ms: float,
+    queue_timeout_us: int = 0,
 ) -> LatencyTable:
     """Build (once per distinct argument set) the table of one replica's behaviour."""
     max_batch = max(1, min(max_batch, curve.max_batch))
@@ -162,22 +213,29 @@ def latency_table(
     mean_batch = np.ones(len(LOAD_GRID))
     queue = np.zeros(len(LOAD_GRID))
     mean = np.zeros(len(LOAD_GRID))
+    rejected = np.zeros(len(LOAD_GRID))
+    timeout = queue_timeout_us / 1e6 if queue_timeout_us > 0 else math.inf
     idle_latency = float(curve.exec_seconds(np.array([1]))[0]) + queue_delay_us / 1e6
     for row, load in enumerate(LOAD_GRID):
         if load == 0.0:
             cdf[row] = (REL_GRID * slo >= idle_latency).astype(np.float64)
             mean[row] = idle_latency
             continue
-        lat, busy[row], mean_batch[row], queue[row] = simulate_batcher(
+        run = simulate_batcher(
             curve,
             rate=load * capacity,
             max_batch=max_batch,
             queue_delay=queue_delay_us / 1e6,
             gaps=gaps,
+            queue_timeout=timeout,
         )
-        lat.sort()
-        mean[row] = float(lat.mean())
-        cdf[row] = np.searchsorted(lat, REL_GRID * slo, side="right") / len(lat)
-    # Higher load is never faster: keep the table monotone against sampling noise.
+        busy[row], mean_batch[row], queue[row] = run.busy, run.mean_batch, run.queue_seconds
+        rejected[row] = run.rejected
+        lat = np.sort(run.latencies)
+        mean[row] = float(lat.mean()) if lat.size else idle_latency
+        if lat.size:
+            cdf[row] = np.searchsorted(lat, REL_GRID * slo, side="right") / len(lat)
+    # Higher load is never faster nor rejects less: keep the table monotone against noise.
     cdf = np.minimum.accumulate(cdf, axis=0)
-    return LatencyTable(capacity, slo, cdf, busy, mean_batch, queue, mean)
+    rejected = np.maximum.accumulate(rejected)
+    return LatencyTable(capacity, slo, cdf, busy, mean_batch, queue, mean, rejected)

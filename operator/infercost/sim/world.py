@@ -42,23 +42,28 @@ class Tables:
     """All latency tables in use, stacked so a step gathers rows for every deployment at once."""
 
     tables: list[LatencyTable] = field(default_factory=list)
-    keys: dict[tuple[ExecCurve, int, int, float], int] = field(default_factory=dict)
+    keys: dict[tuple[ExecCurve, int, int, float, int], int] = field(default_factory=dict)
     cdf: FloatArray = field(default_factory=lambda: np.zeros((0, len(LOAD_GRID), len(REL_GRID))))
     p99_rel: FloatArray = field(default_factory=lambda: np.zeros((0, len(LOAD_GRID))))
     busy: FloatArray = field(default_factory=lambda: np.zeros((0, len(LOAD_GRID))))
     batch: FloatArray = field(default_factory=lambda: np.zeros((0, len(LOAD_GRID))))
     queue: FloatArray = field(default_factory=lambda: np.zeros((0, len(LOAD_GRID))))
     mean: FloatArray = field(default_factory=lambda: np.zeros((0, len(LOAD_GRID))))
+    rejected: FloatArray = field(default_factory=lambda: np.zeros((0, len(LOAD_GRID))))
     capacity: FloatArray = field(default_factory=lambda: np.zeros(0))
     slo_seconds: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     def index(self, curve: ExecCurve, batching: BatchConfig, slo_ms: float) -> int:
-        # Queue delays are rounded to 2 significant digits so near-equal configs share a table.
+        # Queue delays and timeouts are rounded to 2 significant digits so near-equal configs
+        # share a table.
         delay = int(float(f"{batching.max_queue_delay_us:.2g}"))
+        timeout = int(float(f"{batching.queue_timeout_us:.2g}"))
         size = max(1, min(batching.max_batch_size, curve.max_batch))
-        key = (curve, size, delay, slo_ms)
+        key = (curve, size, delay, slo_ms, timeout)
         if key not in self.keys:
-            table = latency_table(curve, max_batch=size, queue_delay_us=delay, slo_ms=slo_ms)
+            table = latency_table(
+                curve, max_batch=size, queue_delay_us=delay, slo_ms=slo_ms, queue_timeout_us=timeout
+            )
             self.keys[key] = len(self.tables)
             self.tables.append(table)
             self._stack()
@@ -74,6 +79,7 @@ class Tables:
         self.batch = np.stack([t.mean_batch for t in ts])
         self.queue = np.stack([t.queue_seconds for t in ts])
         self.mean = np.stack([t.mean_seconds for t in ts])
+        self.rejected = np.stack([t.rejected for t in ts])
         self.capacity = np.array([t.capacity for t in ts])
         self.slo_seconds = np.array([t.slo_seconds for t in ts])
 
