@@ -150,3 +150,31 @@ spec:
     assert served + rejected == pytest.approx(85.0, rel=0.01)
     assert 0.02 * 85.0 < rejected < 0.2 * 85.0
     assert good / requests <= 1.0 - rejected / 85.0 + 1e-9  # a rejected request is never good
+
+
+def test_the_first_window_rates_cover_the_steps_simulated_so_far(tmp_path: Path) -> None:
+    # Prometheus's rate() over [1m] on a series 15 s old covers those 15 s: at the first
+    # decision a fleet serving 85/s reads 85/s, not a quarter of it.
+    (tmp_path / "slow.yaml").write_text(SLOW_SERVICE)
+    trace = tmp_path / "first-window.txt"
+    trace.write_text("\n".join(["85.0"] * 30))
+    path = tmp_path / "first-window.yaml"
+    path.write_text(
+        f"""apiVersion: sim.infercost.io/v1alpha1
+kind: Workload
+metadata: {{name: first-window}}
+spec:
+  duration: 30
+  baselinePool: c7i-2xlarge-cpu
+  include: [{EXAMPLES / "pools" / "c7i-2xlarge-cpu.yaml"}, {tmp_path / "slow.yaml"}]
+  services:
+  - {{name: slow, namespace: ml, trace: {{path: {trace}, format: rate-series}}}}
+"""
+    )
+    world = build_world(load_scenario(path))
+    fleet = Fleet(world)
+    fleet.scale(0, 2, step=0, instant=True)  # two replicas: 30% load, almost no rejection
+    fleet.run_block(0, world.interval_steps)
+    win = window(fleet)
+    assert float(win.served_rps[0] + win.rejected_rps[0]) == pytest.approx(85.0, rel=0.01)
+    assert 0.5 < float(win.busy[0]) < 0.9  # partial batches: busier than the load; not diluted

@@ -49,11 +49,14 @@ def _candidates(curve: ProfileCurve, upper: int) -> list[int]:
 def _delay_us(curve: ProfileCurve, *, batch: int, budget_ms: float, cap_us: int | None) -> int:
     """Queue delay for `batch`: the slack left in the budget, at most one batch's execution.
 
-    Waiting longer than one execution buys nothing: the next batch fills while this one runs.
+    The budget holds the request's own execution and one batch executing ahead of it (one
+    model instance runs one batch at a time: a request arriving as a batch starts waits for
+    it with no overload at all); the delay gets what is left. Waiting longer than one
+    execution buys nothing: the next batch fills while this one runs.
     """
     if batch <= 1:
         return 0
-    slack_ms = max(0.0, budget_ms - curve.latency_at(batch))
+    slack_ms = max(0.0, budget_ms - 2 * curve.latency_at(batch))
     delay = int(min(slack_ms, curve.latency_at(batch)) * 1000)
     return delay if cap_us is None else min(delay, cap_us)
 
@@ -145,26 +148,17 @@ def choose_batching(
         return choice
     config = choice.config
     execution_ms = curve.latency_at(config.max_batch_size)
-    delay = config.max_queue_delay_us  # Fixed and Off: as the user set it; the floor guards it
-    if spec.mode == BatchingMode.AUTO:
-        # Under overload a request waits the whole timeout, then its batch runs: that is on
-        # time only if the timeout is margin x SLO less one execution, which the timeout's
-        # floor (delay + one batch ahead) allows only while delay + 2 executions fit the
-        # margin. The delay gives way first: at the load where shedding matters, batches
-        # fill without waiting.
-        room_us = int((settings.latency_margin * slo_ms - 2 * execution_ms) * 1000)
-        delay = max(0, min(delay, room_us))
+    # Fixed and Off: the delay as the user set it, the timeout's floor guards it. Auto keeps
+    # delay + 2 executions inside margin x SLO (`_delay_us`), so a request served after
+    # waiting the whole timeout during an overload is still on time.
+    delay = config.max_queue_delay_us
     timeout = queue_timeout_us(
         execution_ms=execution_ms,
         delay_us=delay,
         slo_ms=slo_ms,
         margin=settings.latency_margin,
     )
-    return replace(
-        choice,
-        config=replace(config, max_queue_delay_us=delay, queue_timeout_us=timeout),
-        predicted_latency_ms=execution_ms + delay / 1000,
-    )
+    return replace(choice, config=replace(config, queue_timeout_us=timeout))
 
 
 def _choose_batching(

@@ -146,6 +146,12 @@ class EngineSettings:
     batch_increase_step: int = 2  # additive increase of max_batch_size per interval after a cut
     slo_breach_capacity_cut: float = 0.9  # learned capacity x this once per SLO breach episode
     saturated_busy_fraction: float = 0.8  # replicas this busy are overloaded, not mis-batched
+    # Triton rejecting more than this share of requests below capacity (queue timeout)
+    # breaches the SLO as a p99 above it does: the p99 objective lets 1% of requests be late.
+    rejected_share_limit: float = 0.01
+    # Rejections count as below capacity where the requests served waited less than this
+    # share of the timeout on average; a full queue (overload) makes them wait about all of it.
+    rejected_tail_queue_fraction: float = 0.5
     overload_max_scale_up: float = (
         1.0  # under overload, capacity grows by at most this per interval
     )
@@ -174,6 +180,9 @@ class ServiceState:
     migrating_from: tuple[tuple[str, str], ...] = ()
     last_move_time: float | None = None  # last move to a cheaper placement (for the cooldown)
     slo_breach_since: float | None = None  # start of the current p99-above-SLO episode
+    # First of the consecutive observations in which Triton rejected more than
+    # rejected_share_limit of requests below capacity (signals.tail_rejected_share).
+    tail_rejecting_since: float | None = None
     # Per (variant, pool): inferences/s per replica at which p99 last broke the SLO; the
     # learned capacity stays below it until a higher rate is seen inside the SLO.
     slo_ceiling: Mapping[tuple[str, str], float] = field(default_factory=dict)

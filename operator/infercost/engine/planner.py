@@ -30,7 +30,7 @@ from infercost.engine.placement import Problem, Solution, single_option
 from infercost.engine.prepare import Prepared, prepare
 from infercost.engine.routing import fleet_capacity, solve_routed
 from infercost.engine.scaling import Current, Target, scaling_target
-from infercost.engine.signals import recently_ready
+from infercost.engine.signals import recently_ready, tail_rejected_share
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,11 +156,18 @@ def _target(
     )
     observation = inp.observation
     p99 = None
+    rejected = 0.0
     fleet_changed = recently_ready(
         state.ready_since, now=inp.now, window=settings.metrics_window_seconds
     )
     if observation is not None and demand > 0 and not starting(current) and not fleet_changed:
         p99 = observation.p99_latency_ms
+        since = state.tail_rejecting_since
+        # For a whole metrics window: a burst's rejections linger in the window that long
+        # after its queue has emptied (while it lasts its queue is full: not a tail, and
+        # demand counts its rejections already).
+        if since is not None and inp.now - since >= settings.metrics_window_seconds:
+            rejected = tail_rejected_share(observation, current, settings)
     return scaling_target(
         spec=inp.spec,
         demand=demand,
@@ -169,6 +176,7 @@ def _target(
             state.demand_history, now=inp.now, window=inp.spec.scaling.scale_down_delay_seconds
         ),
         p99_ms=p99,
+        rejected_share=rejected,
         saturated=saturated(observation, current, settings, slo_ms=inp.spec.slo.latency_ms),
         current=running,
         since=state.scale_down_candidate_since,

@@ -28,7 +28,7 @@ from infercost.engine.model import (
 )
 from infercost.engine.options import Key, Option, build_options
 from infercost.engine.scaling import metrics_fresh
-from infercost.engine.signals import arrivals, recently_ready, settled_keys
+from infercost.engine.signals import arrivals, recently_ready, settled_keys, tail_rejected_share
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +108,12 @@ def prepare(inp: DecisionInput) -> Prepared:
                 slo_ms=spec.slo.latency_ms,
                 previous=state.slo_breach_since,
                 now=inp.now,
+            ),
+            tail_rejecting_since=(
+                (state.tail_rejecting_since or inp.now)
+                if tail_rejected_share(observation, current, settings)
+                > settings.rejected_share_limit
+                else None
             ),
         )
     # Under overload p99 is queueing, not batching: a smaller batch would only cut throughput.

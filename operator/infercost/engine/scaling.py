@@ -57,6 +57,7 @@ def scaling_target(
     forecast: float | None,
     window_demand: float,
     p99_ms: float | None,
+    rejected_share: float = 0.0,
     saturated: bool = False,
     current: Current,
     since: float | None,
@@ -80,18 +81,28 @@ def scaling_target(
         )
     step = max(settings.max_scale_up_step, current.total)
     max_total = max(min(max_total, current.total + step), min_total)
-    if p99_ms is not None and p99_ms > spec.slo.latency_ms:
+    late = p99_ms is not None and p99_ms > spec.slo.latency_ms
+    if late or rejected_share > settings.rejected_share_limit:
         # Overloaded replicas report only what they completed, so demand under-states the
         # arrivals: grow capacity with how far p99 is above the SLO, HPA-like (bounded).
+        # (Rejected requests are in demand already: they need no growth of their own.)
         growth = 0.0
-        if saturated:
+        if saturated and p99_ms is not None and late:
             growth = min(settings.overload_max_scale_up, p99_ms / spec.slo.latency_ms - 1.0)
+        message = (
+            f"p99 {p99_ms:.1f} ms above SLO {spec.slo.latency_ms:g} ms"
+            if p99_ms is not None and late
+            else (
+                f"{rejected_share:.1%} of requests rejected at the queue timeout "
+                f"(the SLO allows {settings.rejected_share_limit:.0%})"
+            )
+        )
         return Target(
             required=max(required, current.capacity * (1.0 + growth)),
             min_total=min(max(min_total, current.total + 1), max_total),
             max_total=max_total,
             reason=Reason.LATENCY_ABOVE_SLO,
-            message=f"p99 {p99_ms:.1f} ms above SLO {spec.slo.latency_ms:g} ms",
+            message=message,
             scale_down_since=None,
         )
     if required > current.capacity:

@@ -45,6 +45,37 @@ def overloaded(
     return busy is not None and busy >= settings.saturated_busy_fraction
 
 
+def tail_rejected_share(
+    observation: Observation,
+    current: Mapping[Key, CurrentDeployment],
+    settings: EngineSettings,
+) -> float:
+    """Share of the service's requests Triton rejected below capacity: at its queue timeout
+    on deployments whose served requests waited well under that timeout on average.
+
+    Those are the tail of the waiting times at this load, which more replicas shorten.
+    Rejections from a full queue (the served requests waited about the whole timeout too)
+    are an overload, which demand shows already: it counts them (`arrivals`).
+    """
+    tail = total = 0.0
+    for key, metrics in observation.per_deployment.items():
+        served = metrics.requests_per_second
+        served = metrics.inferences_per_second if served is None else served
+        rejected = _rate(metrics.rejected_per_second)
+        total += rejected + _rate(served)
+        dep = current.get(key)
+        timeout_ms = dep.batching.queue_timeout_us / 1000 if dep and dep.batching else 0.0
+        queue_ms = metrics.queue_ms
+        limit_ms = settings.rejected_tail_queue_fraction * timeout_ms
+        if rejected > 0 and queue_ms is not None and queue_ms < limit_ms:
+            tail += rejected
+    return tail / total if total > 0 else 0.0
+
+
+def _rate(value: float | None) -> float:
+    return value if value is not None and math.isfinite(value) and value > 0 else 0.0
+
+
 def arrivals(
     observation: Observation, previous: Mapping[Key, tuple[float, float]], *, max_gap: float
 ) -> tuple[float, dict[Key, tuple[float, float]]]:

@@ -72,6 +72,7 @@ class Fleet:
         self._slo_load_tables = -1
         self._slo_load_by_table = np.zeros(0)
         self.hist_pos = 0
+        self.hist_steps = 0  # steps recorded so far, up to HISTORY_STEPS
         for option in world.options:
             self.set_batching(option.index, world.best_batching(option))
 
@@ -285,6 +286,7 @@ class Fleet:
         for row, values in enumerate(series):
             self.hist[row][np.ix_(act, cols)] = values
         self.hist_pos = (self.hist_pos + steps) % HISTORY_STEPS
+        self.hist_steps = min(self.hist_steps + steps, HISTORY_STEPS)
 
 
 def weighted_p99(counts: FloatArray, p99: FloatArray) -> FloatArray:

@@ -7,21 +7,24 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
-from infercost.sim.fleet import HISTORY_STEPS, Fleet, weighted_p99
+from infercost.sim.fleet import Fleet, weighted_p99
 
 FloatArray = NDArray[np.float64]
 
 
 class Window:
-    """Per deployment, over the last HISTORY_STEPS steps (a `rate(...[1m])` window).
+    """Per deployment, over the last minute of steps (a `rate(...[1m])` window).
 
     Each figure is computed on first use: the baselines read one, the planner reads all.
     """
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
-        self.served, self.load, self.wait, self.p99, self.rejected = fleet.hist
-        self.seconds = HISTORY_STEPS * float(fleet.world.step)
+        # Early in a run the window holds only the steps simulated so far (the ring fills
+        # from its start): Prometheus's rate() covers the samples there are, not a full minute.
+        filled = fleet.hist_steps
+        self.served, self.load, self.wait, self.p99, self.rejected = fleet.hist[:, :, :filled]
+        self.seconds = max(filled, 1) * float(fleet.world.step)
 
     @cached_property
     def served_rps(self) -> FloatArray:

@@ -131,7 +131,6 @@ def running(replicas: int, ready: int | None = None) -> CurrentDeployment:
     return CurrentDeployment(
         replicas=replicas,
         ready_replicas=replicas if ready is None else ready,
-        batching=BatchConfig(
-            max_batch_size=8, max_queue_delay_us=20000, preferred_batch_sizes=(8,)
-        ),
+        # Batch 8 runs 20 ms: with one batch ahead that fills 0.8 x 50 ms, no room to delay.
+        batching=BatchConfig(max_batch_size=8, max_queue_delay_us=0, preferred_batch_sizes=(8,)),
     )

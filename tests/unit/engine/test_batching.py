@@ -47,14 +47,16 @@ def choose(
 @pytest.mark.parametrize(
     ("spec", "slo", "previous", "p99", "expected"),
     [
-        # Budget 0.8 x 50 = 40 ms: batch 16 interpolates to 36.7 ms -> 3.3 ms of queue delay.
-        pytest.param({}, 50.0, None, None, (16, 3333, Reason.BATCHING_TUNED), id="tuned"),
-        # Budget 80 ms lets the measured batch 32 (70 ms) in, with the 10 ms slack as delay.
-        pytest.param({}, 100.0, None, None, (32, 10000, Reason.BATCHING_TUNED), id="loose-slo"),
+        # Budget 0.8 x 50 = 40 ms: batch 16 interpolates to 36.7 ms. No queue delay: the
+        # budget holds no second execution (the batch a request may wait behind), let alone
+        # a delay.
+        pytest.param({}, 50.0, None, None, (16, 0, Reason.BATCHING_TUNED), id="tuned"),
+        # Budget 160 ms holds batch 32 (70 ms) twice with 20 ms to spare: that is the delay.
+        pytest.param({}, 200.0, None, None, (32, 20000, Reason.BATCHING_TUNED), id="loose-slo"),
         # The user's maxBatchSize and maxQueueDelayMicroseconds are upper bounds in Auto.
         pytest.param(
             {"maxBatchSize": 8, "maxQueueDelayMicroseconds": 1000},
-            50.0,
+            200.0,
             None,
             None,
             (8, 1000, Reason.BATCHING_TUNED),
@@ -75,16 +77,18 @@ def choose(
             50.0,
             BatchConfig(max_batch_size=16, max_queue_delay_us=7500),
             60.0,
-            (8, 3750, Reason.BATCHING_REDUCED_FOR_LATENCY),
+            (8, 0, Reason.BATCHING_REDUCED_FOR_LATENCY),
             id="decrease",
         ),
-        # Room again (p99 under margin x SLO): climb back by the step (additive increase).
+        # Room again (p99 under margin x SLO): climb back by the step (additive increase);
+        # at SLO 100 batch 10 (24.2 ms) runs twice in 80 ms with 31.7 ms to spare, of which
+        # the delay takes one execution.
         pytest.param(
             {},
-            50.0,
+            100.0,
             BatchConfig(max_batch_size=8, max_queue_delay_us=3750),
-            20.0,
-            (10, 15833, Reason.BATCHING_TUNED),
+            40.0,
+            (10, 24166, Reason.BATCHING_TUNED),
             id="increase",
         ),
         # No p99 yet: hold what runs rather than jump back.
@@ -93,7 +97,7 @@ def choose(
             50.0,
             BatchConfig(max_batch_size=8, max_queue_delay_us=3750),
             None,
-            (8, 20000, Reason.BATCHING_TUNED),
+            (8, 0, Reason.BATCHING_TUNED),
             id="hold-without-evidence",
         ),
     ],

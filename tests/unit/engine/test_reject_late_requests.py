@@ -4,12 +4,20 @@ requests read as demand (issue 6: an overload fails the excess, not every reques
 from __future__ import annotations
 
 import pytest
-from engine_factories import GPU, KEY, decision, pool, running, service
+from engine_factories import GPU, KEY, NOW, decision, pool, running, service
 
 from infercost.api.service import Batching
 from infercost.engine.batching import choose_batching
 from infercost.engine.cost import ProfileCurve
-from infercost.engine.model import DeploymentMetrics, EngineSettings
+from infercost.engine.model import (
+    ActionKind,
+    BatchConfig,
+    CurrentDeployment,
+    DeploymentMetrics,
+    EngineSettings,
+    Reason,
+    ServiceState,
+)
 from infercost.engine.planner import decide
 from infercost.engine.signals import overloaded
 
@@ -89,14 +97,82 @@ def test_without_the_flag_no_timeout_reaches_the_plan() -> None:
 
 
 def test_auto_batching_gives_up_queue_delay_so_shed_overload_stays_on_time() -> None:
-    # Batch 8 runs 20 ms; Auto would wait 20 ms to fill it (40 ms of the 0.8 x 50 ms).
-    # Under overload a request waits the whole timeout, then its batch runs: the floor
-    # (delay + one batch ahead = 40 ms) would make that 60 ms, past the SLO. With the delay
-    # given up the timeout is 20 ms and a shed overload's requests finish in 40 ms.
-    assert timeout_of({"maxBatchSize": 8}) == (8, 20000, 0)
+    # Batch 8 runs 20 ms. Waiting 20 ms to fill it would leave no room in 0.8 x 50 ms for
+    # the batch executing ahead; and under overload a request waits the whole timeout, then
+    # its batch runs: the floor (delay + one batch ahead = 40 ms) would make that 60 ms,
+    # past the SLO. With no delay the timeout is 20 ms and a shed overload's requests
+    # finish in 40 ms.
+    assert timeout_of({"maxBatchSize": 8}) == (8, 0, 0)
     batch, delay, timeout = timeout_of({"maxBatchSize": 8, "rejectLateRequests": True})
     assert (batch, delay, timeout) == (8, 0, 20000)
     assert timeout / 1000 + CURVE.latency_at(batch) <= 0.8 * 50.0
     # Fixed batching keeps the delay the user chose; the timeout's floor covers it.
     fixed = {"mode": "Fixed", "maxBatchSize": 8, "maxQueueDelayMicroseconds": 20000}
     assert timeout_of({**fixed, "rejectLateRequests": True}) == (8, 20000, 40000)
+
+
+def test_auto_delay_is_the_room_left_after_two_executions() -> None:
+    # 0.8 x 200 ms = 160 ms holds batch 32 (70 ms) running, one ahead (70 ms) and 20 ms of
+    # delay: a request arriving as a batch starts waits for it with no overload at all.
+    assert timeout_of({}, slo=200.0) == (32, 20000, 0)
+
+
+# Two replicas of 400/s at batch 8 (20 ms), with Triton's timeout of 20 ms.
+TIMED = CurrentDeployment(
+    replicas=2,
+    ready_replicas=2,
+    batching=BatchConfig(
+        max_batch_size=8, max_queue_delay_us=0, preferred_batch_sizes=(8,), queue_timeout_us=20000
+    ),
+)
+
+
+def rejecting(*, queue_ms: float, since: float | None) -> tuple[int, str, ServiceState]:
+    """Replicas planned for 500/s served at 62% load while Triton rejects 15/s (2.9%)."""
+    metrics = DeploymentMetrics(
+        inferences_per_second=500.0,
+        requests_per_second=500.0,
+        busy_fraction=0.6,
+        average_batch=6.0,
+        queue_ms=queue_ms,
+        rejected_per_second=15.0,
+    )
+    plan = decide(
+        decision(
+            service([GPU], batching={"rejectLateRequests": True}),
+            [pool("l4")],
+            demand=500.0,
+            p99=30.0,
+            current={KEY: TIMED},
+            per_deployment={KEY: metrics},
+            state=ServiceState(tail_rejecting_since=since),
+        )
+    )
+    total = sum(a.replicas for a in plan.allocations)
+    scale_ups = [a for a in plan.actions if a.kind == ActionKind.SCALE_UP]
+    return total, " ".join(f"{a.reason.value}: {a.message}" for a in scale_ups), plan.state
+
+
+def test_rejections_below_capacity_breach_the_slo_once_they_outlast_the_window() -> None:
+    # Served requests waited 4 ms on average, a fifth of the timeout: the queue is not full,
+    # these are the waiting-time tail at this load, which one more replica shortens.
+    total, why, state = rejecting(queue_ms=4.0, since=NOW - 60.0)
+    assert total == 3
+    assert why == (
+        f"{Reason.LATENCY_ABOVE_SLO.value}: 2 -> 3 replicas: 2.9% of requests rejected at the "
+        "queue timeout (the SLO allows 1%)"
+    )
+    assert state.tail_rejecting_since == NOW - 60.0
+    # Seen for the first time: a burst's rejections linger in the metrics window after its
+    # queue emptied, so the planner waits a window before reading them as a breach.
+    total, _, state = rejecting(queue_ms=4.0, since=None)
+    assert total == 2
+    assert state.tail_rejecting_since == NOW
+
+
+def test_rejections_from_a_full_queue_are_overload_not_a_tail() -> None:
+    # Served requests waited 18 ms of the 20 ms timeout: the queue was full (an overload,
+    # whose rejections demand counts already): no breach episode starts.
+    total, _, state = rejecting(queue_ms=18.0, since=NOW - 60.0)
+    assert total == 2
+    assert state.tail_rejecting_since is None
