@@ -1,4 +1,5 @@
-"""SLO ceilings: the per-replica load at which p99 broke the SLO, a property of the traffic.
+"""SLO ceilings: the per-replica load at which p99 broke the SLO (or Triton's queue timeout
+rejected more of the waiting-time tail than the SLO allows), a property of the traffic.
 
 Busy time says what a replica can execute; the SLO holds only below some lower load that
 depends on the traffic's burstiness, which no profile knows. A breach on one pool says the
@@ -37,6 +38,7 @@ def slo_ceilings(
     settings: EngineSettings,
     priors: Mapping[Key, float],
     settled: frozenset[Key] | None = None,
+    tail_rejecting: frozenset[Key] = frozenset(),
 ) -> dict[Key, float]:
     """Per-replica rates at which p99 broke the SLO, raised when a higher rate is served well.
 
@@ -61,7 +63,13 @@ def slo_ceilings(
         if settled is not None and key not in settled:
             continue  # the window's rate and p99 are partly from before the count changed
         share = rate / dep.ready_replicas / prior
-        if p99[key] > slo_ms:
+        if key in tail_rejecting:
+            # Triton rejects the waiting-time tail at this load (below capacity): the load
+            # offered, served and rejected, is where the SLO broke.
+            rejected = metrics.rejected_per_second if metrics is not None else None
+            share = (rate + (rejected or 0.0)) / dep.ready_replicas / prior
+            breach = share if breach is None else min(breach, share)
+        elif p99[key] > slo_ms:
             # Overloaded replicas complete no more than their capacity whatever arrives, and a
             # window that starts before a burst averages it away: neither rate is a ceiling.
             if not overloaded(metrics, settings, slo_ms=slo_ms):

@@ -28,7 +28,13 @@ from infercost.engine.model import (
 )
 from infercost.engine.options import Key, Option, build_options
 from infercost.engine.scaling import metrics_fresh
-from infercost.engine.signals import arrivals, recently_ready, settled_keys, tail_rejected_share
+from infercost.engine.signals import (
+    arrivals,
+    recently_ready,
+    settled_keys,
+    tail_rejected_share,
+    tail_rejecting_keys,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,9 +70,21 @@ def prepare(inp: DecisionInput) -> Prepared:
             spec.scaling.scale_down_delay_seconds,
             settings.move_cooldown_seconds,  # moves are judged on the peak of this window
         )
+        tail_since = (
+            (state.tail_rejecting_since or inp.now)
+            if tail_rejected_share(observation, current, settings) > settings.rejected_share_limit
+            else None
+        )
+        # A tail of rejections that outlasted the metrics window breaks the SLO (planner.py).
+        tail = (
+            tail_rejecting_keys(observation, current, settings)
+            if tail_since is not None and inp.now - tail_since >= settings.metrics_window_seconds
+            else frozenset()
+        )
         ceilings = slo_ceilings(
             state.slo_ceiling,
             observation=observation,
+            tail_rejecting=tail,
             current=current,
             slo_ms=spec.slo.latency_ms,
             headroom=spec.scaling.headroom,
@@ -109,12 +127,7 @@ def prepare(inp: DecisionInput) -> Prepared:
                 previous=state.slo_breach_since,
                 now=inp.now,
             ),
-            tail_rejecting_since=(
-                (state.tail_rejecting_since or inp.now)
-                if tail_rejected_share(observation, current, settings)
-                > settings.rejected_share_limit
-                else None
-            ),
+            tail_rejecting_since=tail_since,
         )
     # Under overload p99 is queueing, not batching: a smaller batch would only cut throughput.
     overloaded = fresh and saturated(observation, current, settings, slo_ms=spec.slo.latency_ms)

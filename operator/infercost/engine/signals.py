@@ -59,17 +59,42 @@ def tail_rejected_share(
     """
     tail = total = 0.0
     for key, metrics in observation.per_deployment.items():
-        served = metrics.requests_per_second
-        served = metrics.inferences_per_second if served is None else served
-        rejected = _rate(metrics.rejected_per_second)
-        total += rejected + _rate(served)
-        dep = current.get(key)
-        timeout_ms = dep.batching.queue_timeout_us / 1000 if dep and dep.batching else 0.0
-        queue_ms = metrics.queue_ms
-        limit_ms = settings.rejected_tail_queue_fraction * timeout_ms
-        if rejected > 0 and queue_ms is not None and queue_ms < limit_ms:
-            tail += rejected
+        rejected, served = _rejected_and_served(metrics)
+        total += rejected + served
+        tail += rejected if _below_capacity(metrics, current.get(key), settings) else 0.0
     return tail / total if total > 0 else 0.0
+
+
+def tail_rejecting_keys(
+    observation: Observation,
+    current: Mapping[Key, CurrentDeployment],
+    settings: EngineSettings,
+) -> frozenset[Key]:
+    """Deployments whose own tail of rejections (`tail_rejected_share`) is over the limit."""
+    keys = set()
+    for key, metrics in observation.per_deployment.items():
+        rejected, served = _rejected_and_served(metrics)
+        share = rejected / (rejected + served) if rejected > 0 else 0.0
+        if share > settings.rejected_share_limit and _below_capacity(
+            metrics, current.get(key), settings
+        ):
+            keys.add(key)
+    return frozenset(keys)
+
+
+def _below_capacity(
+    metrics: DeploymentMetrics, dep: CurrentDeployment | None, settings: EngineSettings
+) -> bool:
+    """The requests served waited well under the queue timeout: the queue was not full."""
+    timeout_ms = dep.batching.queue_timeout_us / 1000 if dep and dep.batching else 0.0
+    queue_ms = metrics.queue_ms
+    return queue_ms is not None and queue_ms < settings.rejected_tail_queue_fraction * timeout_ms
+
+
+def _rejected_and_served(metrics: DeploymentMetrics) -> tuple[float, float]:
+    served = metrics.requests_per_second
+    served = metrics.inferences_per_second if served is None else served
+    return _rate(metrics.rejected_per_second), _rate(served)
 
 
 def _rate(value: float | None) -> float:

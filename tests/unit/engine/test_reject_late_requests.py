@@ -158,6 +158,9 @@ def test_rejections_below_capacity_breach_the_slo_once_they_outlast_the_window()
     # these are the waiting-time tail at this load, which one more replica shortens.
     total, why, state = rejecting(queue_ms=4.0, since=NOW - 60.0)
     assert total == 3
+    # The load offered there (served and rejected: 257.5/s per replica) is remembered as
+    # where the SLO breaks, so the fleet stays below it when demand comes back.
+    assert state.slo_ceiling[KEY] == pytest.approx(515.0 / 2)
     assert why == (
         f"{Reason.LATENCY_ABOVE_SLO.value}: 2 -> 3 replicas: 2.9% of requests rejected at the "
         "queue timeout (the SLO allows 1%)"
@@ -168,6 +171,7 @@ def test_rejections_below_capacity_breach_the_slo_once_they_outlast_the_window()
     total, _, state = rejecting(queue_ms=4.0, since=None)
     assert total == 2
     assert state.tail_rejecting_since == NOW
+    assert KEY not in state.slo_ceiling
 
 
 def test_rejections_from_a_full_queue_are_overload_not_a_tail() -> None:
@@ -176,3 +180,4 @@ def test_rejections_from_a_full_queue_are_overload_not_a_tail() -> None:
     total, _, state = rejecting(queue_ms=18.0, since=NOW - 60.0)
     assert total == 2
     assert state.tail_rejecting_since is None
+    assert KEY not in state.slo_ceiling
