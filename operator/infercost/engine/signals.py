@@ -54,7 +54,7 @@ def tail_rejected_share(
     on deployments whose served requests waited well under that timeout on average.
 
     Those are the tail of the waiting times at this load, which more replicas shorten.
-    Rejections from a full queue (the served requests waited about the whole timeout too)
+    Rejections from a full queue (the served requests waited longer: most of the timeout)
     are an overload, which demand shows already: it counts them (`arrivals`).
     """
     tail = total = 0.0
