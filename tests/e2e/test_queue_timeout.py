@@ -26,9 +26,23 @@ from infercost.adapters import promql
 from infercost.adapters.batching import BatchingTarget
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.triton import TritonBatching, batching_of
+from infercost.api.pool import AcceleratorPoolSpec
+from infercost.api.service import InferenceServiceSpec
 from infercost.engine.batching import queue_timeout_us
-from infercost.engine.model import BatchConfig
+from infercost.engine.model import (
+    ActionKind,
+    BatchConfig,
+    CurrentDeployment,
+    DecisionInput,
+    EngineSettings,
+    PoolView,
+    Reason,
+    ServiceState,
+)
+from infercost.engine.planner import decide
+from infercost.engine.signals import tail_rejected_share
 from infercost.localtriton import SyntheticModel, TritonServer
+from infercost.localtriton.loadgen import poisson_rejections
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
 from tests.support.prometheus import LocalPrometheus
@@ -301,3 +315,114 @@ async def test_the_engine_s_timeout_spares_moderate_load(
     assert engine.other_errors == margin_only.other_errors == []
     assert engine.timed_out <= 0.05 * size
     assert margin_only.timed_out >= 4 * max(engine.timed_out, 1)
+
+
+async def test_the_planner_reads_the_timeout_s_tail_from_real_prometheus(
+    triton: TritonServer, applier: TritonBatching
+) -> None:
+    """Below capacity, the engine's floored timeout still rejects the waiting-time tail.
+
+    For a 60 ms SLO the timeout is one batch's execution (28 ms; the margin would allow 20).
+    At 60% load a real tritonserver rejects a few percent of requests (measured 2.7-7.3% at
+    40-60%) while those served waited about 0.44 of the timeout on average (0.56 at 130%
+    load, an overload): the planner reads that as an SLO breach and adds a replica.
+    """
+    execution_ms = MODEL.exec_ms(4)
+    timeout_us = queue_timeout_us(execution_ms=execution_ms, delay_us=0, slo_ms=60.0, margin=0.8)
+    assert timeout_us == int(execution_ms * 1000)
+    config = replace(WITHOUT_TIMEOUT, queue_timeout_us=timeout_us)
+    prom = LocalPrometheus().start()
+    try:
+        prom.add_target(
+            f"127.0.0.1:{triton.metrics_port}",
+            {
+                "namespace": NS,
+                "infercost_io_service": "bert",
+                "infercost_io_variant": "cpu",
+                "infercost_io_pool": "a",
+                "pod": "bert-a-0",
+            },
+        )
+        await asyncio.to_thread(prom.wait_for, f"count_over_time({REJECTED_SERIES}[1m]) >= 2")
+        await apply(applier, triton, config)
+        rate = 0.6 * MODEL.throughput(4)
+        served, rejected = await poisson_rejections(
+            triton.url, model=MODEL.name, rate=rate, seconds=WINDOW_S + 2, seed=11
+        )
+        total = counters(triton)["rejected"]
+        await asyncio.to_thread(prom.wait_for, f"{REJECTED_SERIES} == {total:g}", timeout=15)
+        rendered = promql.queries({}, window=WINDOW)
+        results = {
+            name: await asyncio.to_thread(prom.query, query) for name, query in rendered.items()
+        }
+        now = time.time()
+        observation = promql.observations(results, now=now, stale_after=60)[(NS, "bert")]
+        seen = observation.per_deployment[("cpu", "a")]
+        current = {("cpu", "a"): CurrentDeployment(replicas=1, ready_replicas=1, batching=config)}
+        settings = EngineSettings()
+        share = tail_rejected_share(observation, current, settings)
+        print(
+            f"\n{rate:.0f}/s: client {rejected}/{rejected + len(served)} rejected; Prometheus "
+            f"rejected {seen.rejected_per_second:.1f}/s, served {seen.requests_per_second:.1f}/s, "
+            f"mean queue {seen.queue_ms:.1f} ms of a {timeout_us / 1000:.0f} ms timeout; "
+            f"tail share {share:.3f}"
+        )
+        assert rejected > 0.01 * (rejected + len(served))
+        assert seen.queue_ms is not None
+        assert seen.queue_ms < settings.rejected_tail_queue_fraction * timeout_us / 1000
+        assert share > settings.rejected_share_limit
+        plan = decide(
+            DecisionInput(
+                spec=SLOW_SPEC,
+                pools=(CPU_POOL,),
+                observation=observation,
+                current=current,
+                state=ServiceState(tail_rejecting_since=now - settings.metrics_window_seconds),
+                now=now,
+                settings=settings,
+            )
+        )
+        (scale_up,) = [a for a in plan.actions if a.kind == ActionKind.SCALE_UP]
+        assert (scale_up.reason, scale_up.to_replicas) == (Reason.LATENCY_ABOVE_SLO, 2)
+        assert "rejected at the queue timeout" in scale_up.message
+    finally:
+        prom.close()
+        await apply(applier, triton, WITHOUT_TIMEOUT)
+
+
+# The synthetic model as a service would declare it (its profile: MODEL's execution times).
+SLOW_SPEC = InferenceServiceSpec.model_validate(
+    {
+        "model": {"name": MODEL.name},
+        "variants": [
+            {
+                "name": "cpu",
+                "acceleratorTypes": ["cpu"],
+                "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+                "modelRepository": "s3://models/synth",
+                "profile": [
+                    {
+                        "acceleratorType": "cpu",
+                        "batchSize": batch,
+                        "throughput": MODEL.throughput(batch),
+                        "p99LatencyMs": MODEL.exec_ms(batch),
+                    }
+                    for batch in (1, 4)
+                ],
+            }
+        ],
+        "slo": {"latencyMs": 60},
+        "batching": {"rejectLateRequests": True},
+    }
+)
+CPU_POOL = PoolView(
+    name="a",
+    labels={},
+    spec=AcceleratorPoolSpec.model_validate(
+        {
+            "accelerator": {"type": "cpu", "resourceName": "cpu", "perNode": 8},
+            "pricing": {"hourlyPerNode": 0.357},
+        }
+    ),
+    hourly_per_node=0.357,
+)
