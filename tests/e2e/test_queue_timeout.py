@@ -237,21 +237,26 @@ async def test_overload_is_rejected_with_the_timeout_and_queued_without_it(
     assert max(unlimited.ok_latencies) > 2 * SERVED_WITHIN_S
 
 
+def scrape(prom: LocalPrometheus, triton: TritonServer) -> None:
+    """Prometheus scrapes the server as the pod of (bert, cpu, a), with the contract labels."""
+    prom.add_target(
+        f"127.0.0.1:{triton.metrics_port}",
+        {
+            "namespace": NS,
+            "infercost_io_service": "bert",
+            "infercost_io_variant": "cpu",
+            "infercost_io_pool": "a",
+            "pod": "bert-a-0",
+        },
+    )
+
+
 async def test_prometheus_rejected_query_sees_the_rejections(
     triton: TritonServer, applier: TritonBatching
 ) -> None:
     prom = LocalPrometheus().start()
     try:
-        prom.add_target(
-            f"127.0.0.1:{triton.metrics_port}",
-            {
-                "namespace": NS,
-                "infercost_io_service": "bert",
-                "infercost_io_variant": "cpu",
-                "infercost_io_pool": "a",
-                "pod": "bert-a-0",
-            },
-        )
+        scrape(prom, triton)
         rendered = promql.queries({}, window=WINDOW)
         # Two scrapes of the REJECTED series before the overload: rate() has its baseline.
         await asyncio.to_thread(prom.wait_for, f"count_over_time({REJECTED_SERIES}[1m]) >= 2")
@@ -334,16 +339,7 @@ async def test_the_planner_reads_the_timeout_s_tail_from_real_prometheus() -> No
     try:
         with TritonServer([replace(MODEL, queue_timeout_us=timeout_us)]) as triton:
             assert batching_of(await model_config(triton)).queue_timeout_us == timeout_us
-            prom.add_target(
-                f"127.0.0.1:{triton.metrics_port}",
-                {
-                    "namespace": NS,
-                    "infercost_io_service": "bert",
-                    "infercost_io_variant": "cpu",
-                    "infercost_io_pool": "a",
-                    "pod": "bert-a-0",
-                },
-            )
+            scrape(prom, triton)
             await asyncio.to_thread(prom.wait_for, f"count_over_time({REJECTED_SERIES}[1m]) >= 2")
             rate = 0.6 * MODEL.throughput(4)
             served, rejected = await poisson_rejections(

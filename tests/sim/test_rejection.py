@@ -114,28 +114,34 @@ spec:
 """
 
 
-def test_a_slow_model_s_timeout_rejects_below_capacity_and_triton_counts_it(
-    tmp_path: Path,
-) -> None:
-    # A 28 ms batch against a 60 ms SLO: the timeout is one batch's execution (the floor),
-    # and a request arriving just after a batch started waits about that long at 60% load.
+def _slow_world(tmp_path: Path, rates: list[float]) -> World:
+    """SLOW_SERVICE alone on the CPU pool, replaying `rates` (one per second)."""
     (tmp_path / "slow.yaml").write_text(SLOW_SERVICE)
-    trace = tmp_path / "rates.txt"
-    trace.write_text("\n".join(["85.0"] * 120))  # 60% of one replica's 143/s
+    # One file per trace: traces are read once per path (sim/traces.py caches them).
+    trace = tmp_path / f"slow-{len(rates)}-{sum(rates):.0f}.txt"
+    trace.write_text("\n".join(f"{rate:.1f}" for rate in rates))
     path = tmp_path / "slow-workload.yaml"
     path.write_text(
         f"""apiVersion: sim.infercost.io/v1alpha1
 kind: Workload
 metadata: {{name: slow}}
 spec:
-  duration: 120
+  duration: {len(rates)}
   baselinePool: c7i-2xlarge-cpu
   include: [{EXAMPLES / "pools" / "c7i-2xlarge-cpu.yaml"}, {tmp_path / "slow.yaml"}]
   services:
   - {{name: slow, namespace: ml, trace: {{path: {trace}, format: rate-series}}}}
 """
     )
-    world = build_world(load_scenario(path))
+    return build_world(load_scenario(path))
+
+
+def test_a_slow_model_s_timeout_rejects_below_capacity_and_triton_counts_it(
+    tmp_path: Path,
+) -> None:
+    # A 28 ms batch against a 60 ms SLO: the timeout is one batch's execution (the floor),
+    # and a request arriving just after a batch started waits about that long at 60% load.
+    world = _slow_world(tmp_path, [85.0] * 120)  # 60% of one replica's 143/s
     (option,) = world.options
     batching = world.best_batching(option)
     assert batching.queue_timeout_us == pytest.approx(28_000, abs=5)
@@ -159,23 +165,7 @@ spec:
 def test_the_first_window_rates_cover_the_steps_simulated_so_far(tmp_path: Path) -> None:
     # Prometheus's rate() over [1m] on a series 15 s old covers those 15 s: at the first
     # decision a fleet serving 85/s reads 85/s, not a quarter of it.
-    (tmp_path / "slow.yaml").write_text(SLOW_SERVICE)
-    trace = tmp_path / "first-window.txt"
-    trace.write_text("\n".join(["85.0"] * 30))
-    path = tmp_path / "first-window.yaml"
-    path.write_text(
-        f"""apiVersion: sim.infercost.io/v1alpha1
-kind: Workload
-metadata: {{name: first-window}}
-spec:
-  duration: 30
-  baselinePool: c7i-2xlarge-cpu
-  include: [{EXAMPLES / "pools" / "c7i-2xlarge-cpu.yaml"}, {tmp_path / "slow.yaml"}]
-  services:
-  - {{name: slow, namespace: ml, trace: {{path: {trace}, format: rate-series}}}}
-"""
-    )
-    world = build_world(load_scenario(path))
+    world = _slow_world(tmp_path, [85.0] * 30)
     fleet = Fleet(world)
     fleet.scale(0, 2, step=0, instant=True)  # two replicas: 30% load, almost no rejection
     fleet.run_block(0, world.interval_steps)
@@ -184,38 +174,19 @@ spec:
     assert 0.5 < float(win.busy[0]) < 0.9  # partial batches: busier than the load; not diluted
 
 
-def _slow_world(tmp_path: Path, duration: int) -> World:
-    (tmp_path / "slow.yaml").write_text(SLOW_SERVICE)
-    trace = tmp_path / f"sine-{duration}.txt"
-    trace.write_text("\n".join(f"{400 + 300 * math.sin(t / 600):.1f}" for t in range(duration)))
-    path = tmp_path / "sine.yaml"
-    path.write_text(
-        f"""apiVersion: sim.infercost.io/v1alpha1
-kind: Workload
-metadata: {{name: sine}}
-spec:
-  duration: {duration}
-  baselinePool: c7i-2xlarge-cpu
-  include: [{EXAMPLES / "pools" / "c7i-2xlarge-cpu.yaml"}, {tmp_path / "slow.yaml"}]
-  services:
-  - {{name: slow, namespace: ml, trace: {{path: {trace}, format: rate-series}}}}
-"""
-    )
-    return build_world(load_scenario(path))
-
-
 def test_the_planner_adds_replicas_while_the_timeout_s_tail_breaks_the_slo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # 100-700/s of the slow model: at the load a 20% headroom plans, Triton rejects 4-10% of
     # requests that waited behind a running batch, while p99 of those served stays on time.
-    reading = simulate(_slow_world(tmp_path, 1800), "infercost")
+    sine = [400 + 300 * math.sin(t / 600) for t in range(1800)]
+    reading = simulate(_slow_world(tmp_path, sine), "infercost")
     # The same run with the breach switched off (a settings override, not a fake: the
     # limit at 100% of requests never binds).
     monkeypatch.setattr(
         planned, "EngineSettings", functools.partial(EngineSettings, rejected_share_limit=1.0)
     )
-    blind = simulate(_slow_world(tmp_path, 1800), "infercost")
+    blind = simulate(_slow_world(tmp_path, sine), "infercost")
     print(
         f"SLO attainment: reading the tail {reading.slo_attainment:.3f} "
         f"(${reading.cost_usd:.3f}), blind to it {blind.slo_attainment:.3f} (${blind.cost_usd:.3f})"
