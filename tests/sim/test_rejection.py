@@ -28,20 +28,33 @@ def _world(tmp_path: Path, rates: list[float], *, reject: bool) -> World:
     if not reject:
         service = service.replace("rejectLateRequests: true", "rejectLateRequests: false")
     (tmp_path / f"bert-{reject}.yaml").write_text(service)
+    return _replay(
+        tmp_path,
+        rates,
+        include=[EXAMPLES / "pools", tmp_path / f"bert-{reject}.yaml"],
+        service="bert-base",
+        baseline="g6-xlarge",
+    )
+
+
+def _replay(
+    tmp_path: Path, rates: list[float], *, include: list[Path], service: str, baseline: str
+) -> World:
+    """A world replaying `rates` (one per second) for one service of namespace ml."""
     # One file per trace: traces are read once per path (sim/traces.py caches them).
-    trace = tmp_path / f"rates-{len(rates)}-{rates[-1]:.0f}.txt"
-    trace.write_text("\n".join(str(r) for r in rates))
-    path = tmp_path / f"step-{reject}.yaml"
+    trace = tmp_path / f"rates-{len(rates)}-{sum(rates):.0f}.txt"
+    trace.write_text("\n".join(f"{rate:.1f}" for rate in rates))
+    path = tmp_path / f"replay-{len(rates)}-{sum(rates):.0f}-{service}.yaml"
     path.write_text(
         f"""apiVersion: sim.infercost.io/v1alpha1
 kind: Workload
-metadata: {{name: step}}
+metadata: {{name: replay}}
 spec:
   duration: {len(rates)}
-  baselinePool: g6-xlarge
-  include: [{EXAMPLES / "pools"}, {tmp_path / f"bert-{reject}.yaml"}]
+  baselinePool: {baseline}
+  include: [{", ".join(str(p) for p in include)}]
   services:
-  - {{name: bert-base, namespace: ml, trace: {{path: {trace}, format: rate-series}}}}
+  - {{name: {service}, namespace: ml, trace: {{path: {trace}, format: rate-series}}}}
 """
     )
     return build_world(load_scenario(path))
@@ -117,23 +130,13 @@ spec:
 def _slow_world(tmp_path: Path, rates: list[float]) -> World:
     """SLOW_SERVICE alone on the CPU pool, replaying `rates` (one per second)."""
     (tmp_path / "slow.yaml").write_text(SLOW_SERVICE)
-    # One file per trace: traces are read once per path (sim/traces.py caches them).
-    trace = tmp_path / f"slow-{len(rates)}-{sum(rates):.0f}.txt"
-    trace.write_text("\n".join(f"{rate:.1f}" for rate in rates))
-    path = tmp_path / "slow-workload.yaml"
-    path.write_text(
-        f"""apiVersion: sim.infercost.io/v1alpha1
-kind: Workload
-metadata: {{name: slow}}
-spec:
-  duration: {len(rates)}
-  baselinePool: c7i-2xlarge-cpu
-  include: [{EXAMPLES / "pools" / "c7i-2xlarge-cpu.yaml"}, {tmp_path / "slow.yaml"}]
-  services:
-  - {{name: slow, namespace: ml, trace: {{path: {trace}, format: rate-series}}}}
-"""
+    return _replay(
+        tmp_path,
+        rates,
+        include=[EXAMPLES / "pools" / "c7i-2xlarge-cpu.yaml", tmp_path / "slow.yaml"],
+        service="slow",
+        baseline="c7i-2xlarge-cpu",
     )
-    return build_world(load_scenario(path))
 
 
 def test_a_slow_model_s_timeout_rejects_below_capacity_and_triton_counts_it(
