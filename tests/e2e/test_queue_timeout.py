@@ -40,7 +40,7 @@ from infercost.engine.model import (
     ServiceState,
 )
 from infercost.engine.planner import decide
-from infercost.engine.signals import tail_rejected_share
+from infercost.engine.signals import tail_rejections
 from infercost.localtriton import SyntheticModel, TritonServer
 from infercost.localtriton.loadgen import poisson_rejections
 from infercost.sandbox.apiserver import ApiServer
@@ -358,7 +358,7 @@ async def test_the_planner_reads_the_timeout_s_tail_from_real_prometheus() -> No
     seen = observation.per_deployment[("cpu", "a")]
     current = {("cpu", "a"): CurrentDeployment(replicas=1, ready_replicas=1, batching=config)}
     settings = EngineSettings()
-    share = tail_rejected_share(observation, current, settings)
+    share = tail_rejections(observation, current, settings).share
     print(
         f"\n{rate:.0f}/s: client {rejected}/{rejected + len(served)} rejected; Prometheus "
         f"rejected {seen.rejected_per_second:.1f}/s, served {seen.requests_per_second:.1f}/s, "

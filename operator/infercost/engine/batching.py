@@ -147,14 +147,12 @@ def choose_batching(
     if choice is None or not spec.reject_late_requests:
         return choice
     config = choice.config
-    execution_ms = curve.latency_at(config.max_batch_size)
     # Fixed and Off: the delay as the user set it, the timeout's floor guards it. Auto keeps
     # delay + 2 executions inside margin x SLO (`_delay_us`), so a request served after
     # waiting the whole timeout during an overload is still on time.
-    delay = config.max_queue_delay_us
     timeout = queue_timeout_us(
-        execution_ms=execution_ms,
-        delay_us=delay,
+        execution_ms=curve.latency_at(config.max_batch_size),
+        delay_us=config.max_queue_delay_us,
         slo_ms=slo_ms,
         margin=settings.latency_margin,
     )

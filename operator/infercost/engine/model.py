@@ -182,7 +182,7 @@ class ServiceState:
     last_move_time: float | None = None  # last move to a cheaper placement (for the cooldown)
     slo_breach_since: float | None = None  # start of the current p99-above-SLO episode
     # First of the consecutive observations in which Triton rejected more than
-    # rejected_share_limit of requests below capacity (signals.tail_rejected_share).
+    # rejected_share_limit of requests below capacity (signals.tail_rejections).
     tail_rejecting_since: float | None = None
     # Per (variant, pool): inferences/s per replica at which p99 last broke the SLO; the
     # learned capacity stays below it until a higher rate is seen inside the SLO.

@@ -30,7 +30,7 @@ from infercost.engine.placement import Problem, Solution, single_option
 from infercost.engine.prepare import Prepared, prepare
 from infercost.engine.routing import fleet_capacity, solve_routed
 from infercost.engine.scaling import Current, Target, scaling_target
-from infercost.engine.signals import recently_ready, tail_rejected_share
+from infercost.engine.signals import recently_ready, tail_rejections
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,7 +167,7 @@ def _target(
         # after its queue has emptied (while it lasts its queue is full: not a tail, and
         # demand counts its rejections already).
         if since is not None and inp.now - since >= settings.metrics_window_seconds:
-            rejected = tail_rejected_share(observation, current, settings)
+            rejected = tail_rejections(observation, current, settings).share
     return scaling_target(
         spec=inp.spec,
         demand=demand,

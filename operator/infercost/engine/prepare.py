@@ -32,8 +32,7 @@ from infercost.engine.signals import (
     arrivals,
     recently_ready,
     settled_keys,
-    tail_rejected_share,
-    tail_rejecting_keys,
+    tail_rejections,
 )
 
 
@@ -70,21 +69,18 @@ def prepare(inp: DecisionInput) -> Prepared:
             spec.scaling.scale_down_delay_seconds,
             settings.move_cooldown_seconds,  # moves are judged on the peak of this window
         )
+        tail = tail_rejections(observation, current, settings)
         tail_since = (
             (state.tail_rejecting_since or inp.now)
-            if tail_rejected_share(observation, current, settings) > settings.rejected_share_limit
+            if tail.share > settings.rejected_share_limit
             else None
         )
         # A tail of rejections that outlasted the metrics window breaks the SLO (planner.py).
-        tail = (
-            tail_rejecting_keys(observation, current, settings)
-            if tail_since is not None and inp.now - tail_since >= settings.metrics_window_seconds
-            else frozenset()
-        )
+        lasted = tail_since is not None and inp.now - tail_since >= settings.metrics_window_seconds
         ceilings = slo_ceilings(
             state.slo_ceiling,
             observation=observation,
-            tail_rejecting=tail,
+            tail_rejecting=tail.keys if lasted else frozenset(),
             current=current,
             slo_ms=spec.slo.latency_ms,
             headroom=spec.scaling.headroom,

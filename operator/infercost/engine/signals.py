@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from infercost.engine.model import (
     CurrentDeployment,
@@ -45,41 +46,36 @@ def overloaded(
     return busy is not None and busy >= settings.saturated_busy_fraction
 
 
-def tail_rejected_share(
-    observation: Observation,
-    current: Mapping[Key, CurrentDeployment],
-    settings: EngineSettings,
-) -> float:
-    """Share of the service's requests Triton rejected below capacity: at its queue timeout
-    on deployments whose served requests waited well under that timeout on average.
+@dataclass(frozen=True, kw_only=True)
+class TailRejections:
+    """What Triton rejected below capacity: at its queue timeout on deployments whose served
+    requests waited well under that timeout on average.
 
     Those are the tail of the waiting times at this load, which more replicas shorten.
     Rejections from a full queue (the served requests waited longer: most of the timeout)
     are an overload, which demand shows already: it counts them (`arrivals`).
     """
-    tail = total = 0.0
-    for key, metrics in observation.per_deployment.items():
-        rejected, served = _rejected_and_served(metrics)
-        total += rejected + served
-        tail += rejected if _below_capacity(metrics, current.get(key), settings) else 0.0
-    return tail / total if total > 0 else 0.0
+
+    share: float  # of all the service's requests
+    keys: frozenset[Key]  # deployments whose own tail is over rejected_share_limit
 
 
-def tail_rejecting_keys(
+def tail_rejections(
     observation: Observation,
     current: Mapping[Key, CurrentDeployment],
     settings: EngineSettings,
-) -> frozenset[Key]:
-    """Deployments whose own tail of rejections (`tail_rejected_share`) is over the limit."""
+) -> TailRejections:
+    """The service's tail of rejections (`TailRejections`), in one pass over deployments."""
+    tail = total = 0.0
     keys = set()
     for key, metrics in observation.per_deployment.items():
         rejected, served = _rejected_and_served(metrics)
-        share = rejected / (rejected + served) if rejected > 0 else 0.0
-        if share > settings.rejected_share_limit and _below_capacity(
-            metrics, current.get(key), settings
-        ):
-            keys.add(key)
-    return frozenset(keys)
+        total += rejected + served
+        if rejected > 0 and _below_capacity(metrics, current.get(key), settings):
+            tail += rejected
+            if rejected / (rejected + served) > settings.rejected_share_limit:
+                keys.add(key)
+    return TailRejections(share=tail / total if total > 0 else 0.0, keys=frozenset(keys))
 
 
 def _below_capacity(
@@ -116,9 +112,7 @@ def arrivals(
     seen: dict[Key, tuple[float, float]] = {}
     growth = 0.0
     for key, metrics in observation.per_deployment.items():
-        rejected = metrics.rejected_per_second
-        if rejected is not None and math.isfinite(rejected) and rejected > 0:
-            demand += rejected
+        demand += _rate(metrics.rejected_per_second)
         pending = metrics.pending_requests
         if pending is None or not math.isfinite(pending) or pending < 0:
             continue
