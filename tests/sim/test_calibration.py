@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from infercost.api.service import ProfilePoint
+from infercost.engine.queueing import LOAD_GRID, ExecCurve, latency_table
 from infercost.localtriton import SyntheticModel, TritonServer
 from infercost.localtriton.loadgen import (
     batch_latency,
@@ -34,7 +35,6 @@ from infercost.localtriton.loadgen import (
     poisson_load,
     poisson_rejections,
 )
-from infercost.sim.latency import LOAD_GRID, ExecCurve, latency_table
 
 pytestmark = pytest.mark.sim
 

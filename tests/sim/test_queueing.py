@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from infercost.api.service import ProfilePoint
-from infercost.sim.latency import LOAD_GRID, REL_GRID, SLO_INDEX, ExecCurve, latency_table
+from infercost.engine.queueing import LOAD_GRID, REL_GRID, SLO_INDEX, ExecCurve, latency_table
 
 pytestmark = pytest.mark.sim
 

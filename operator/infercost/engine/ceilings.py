@@ -7,6 +7,11 @@ same about every pool (requests reach replicas in equal shares whatever they run
 ceiling is kept per (variant, pool) as a rate but set and recovered for all of them as a
 fraction of each one's profiled throughput: otherwise a pool never tried looks better than
 the one that just breached, and placement churns between them re-learning each.
+
+Before any breach, a ceiling comes from the batcher's queueing model (engine/queueing.py)
+where it predicts the SLO breaks below what the option is priced at: a model slow against
+its SLO (a 28 ms batch under 60 ms) breaks it well below its throughput, and learning that
+from breaches costs one episode per step of the fleet.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from infercost.api.service import InferenceServiceSpec
+from infercost.api.service import InferenceServiceSpec, Variant
 from infercost.engine.cost import profile_curve
 from infercost.engine.learning import observed_p99, starting
 from infercost.engine.model import (
@@ -24,7 +29,8 @@ from infercost.engine.model import (
     Observation,
     PoolView,
 )
-from infercost.engine.options import Key
+from infercost.engine.options import Key, Option
+from infercost.engine.queueing import MAX_LOAD, ExecCurve, slo_safe_share, table_key
 from infercost.engine.signals import overloaded
 
 
@@ -110,3 +116,36 @@ def profile_priors(
             batch = config.max_batch_size if config is not None else curve.max_batch
             priors[(variant.name, pool)] = curve.throughput_at(float(batch))
     return priors
+
+
+def modelled_ceilings(
+    spec: InferenceServiceSpec, options: list[Option], *, known: Mapping[Key, float]
+) -> dict[Key, float]:
+    """Per option holding no ceiling yet: the per-replica rate at which the queueing model
+    (Poisson arrivals, the option's batching and queue timeout) serves less than the SLO's
+    percentile within its latency, where that is below the load the headroom plans for.
+
+    Only such a limit counts: the fleet is sized to carry demand x (1 + headroom), so in a
+    steady state its replicas run below throughput / (1 + headroom) and a limit above that
+    binds only while it scales anyway; a fast model keeps learning from metrics alone."""
+    attainment = spec.slo.percentile / 100.0
+    planned = 1.0 / (1.0 + spec.scaling.headroom)
+    variants = {variant.name: variant for variant in spec.variants}
+    ceilings: dict[Key, float] = {}
+    for option in options:
+        if option.key in known or option.batching is None or option.throughput <= 0:
+            continue
+        curve = _exec_curve(variants[option.variant], option.accelerator_type)
+        if curve is None:
+            continue
+        key = table_key(curve, option.batching.config, spec.slo.latency_ms)
+        share = slo_safe_share(key, attainment)
+        rate = share * curve.capacity(key[1])
+        if share < MAX_LOAD and rate < option.throughput * planned:
+            ceilings[option.key] = rate
+    return ceilings
+
+
+def _exec_curve(variant: Variant, accelerator_type: str) -> ExecCurve | None:
+    points = [point for point in variant.profile if point.accelerator_type == accelerator_type]
+    return ExecCurve.from_profile(points) if points else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from infercost.engine.ceilings import profile_priors, slo_ceilings
+from infercost.engine.ceilings import modelled_ceilings, profile_priors, slo_ceilings
 from infercost.engine.cost import clamp_factor
 from infercost.engine.forecast import held_peak
 from infercost.engine.learning import (
@@ -129,16 +129,29 @@ def prepare(inp: DecisionInput) -> Prepared:
     overloaded = fresh and saturated(observation, current, settings, slo_ms=spec.slo.latency_ms)
     # Nor is a window that began before replicas joined or left this fleet's latency.
     changed = recently_ready(state.ready_since, now=inp.now, window=settings.metrics_window_seconds)
-    options = build_options(
-        spec=spec,
-        pools=inp.pools,
-        settings=settings,
-        learned=_within_ceilings(state, priors=priors, settings=settings),
-        previous_batching=batching,
-        observed_p99=observed_p99(observation, current)
-        if fresh and not overloaded and not changed
-        else {},
+    p99 = observed_p99(observation, current) if fresh and not overloaded and not changed else {}
+
+    def price(state: ServiceState) -> list[Option]:
+        return build_options(
+            spec=spec,
+            pools=inp.pools,
+            settings=settings,
+            learned=_within_ceilings(state, priors=priors, settings=settings),
+            previous_batching=batching,
+            observed_p99=p99,
+        )
+
+    options = price(state)
+    # Where the queueing model says the SLO breaks below an option's price, start from there
+    # rather than learn it from breaches; from then on it is a ceiling like a learned one.
+    modelled = (
+        modelled_ceilings(spec, options, known=state.slo_ceiling)
+        if settings.modelled_ceilings
+        else {}
     )
+    if modelled:
+        state = replace(state, slo_ceiling={**state.slo_ceiling, **modelled})
+        options = price(state)
     options = [_stall_bound(option, current.get(option.key)) for option in options]
     return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
 

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from infercost.engine.model import BatchConfig
-from infercost.sim.latency import LOAD_GRID, MAX_LOAD, REL_GRID, SLO_INDEX
+from infercost.engine.queueing import LOAD_GRID, MAX_LOAD, REL_GRID, SLO_INDEX
 from infercost.sim.world import World
 
 FloatArray = NDArray[np.float64]

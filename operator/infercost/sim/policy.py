@@ -12,8 +12,8 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from infercost.engine.queueing import LOAD_GRID
 from infercost.sim.fleet import Fleet
-from infercost.sim.latency import LOAD_GRID
 from infercost.sim.observe import window
 from infercost.sim.traces import PEAK_WINDOW_SECONDS
 from infercost.sim.world import Option, World

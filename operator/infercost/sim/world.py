@@ -11,7 +11,15 @@ from infercost.api.pool import AcceleratorPool
 from infercost.api.service import InferenceService, Variant
 from infercost.engine.batching import queue_timeout_us
 from infercost.engine.model import BatchConfig, EngineSettings
-from infercost.sim.latency import LOAD_GRID, REL_GRID, ExecCurve, LatencyTable, latency_table
+from infercost.engine.queueing import (
+    LOAD_GRID,
+    REL_GRID,
+    ExecCurve,
+    LatencyTable,
+    TableKey,
+    table_key,
+    table_of,
+)
 from infercost.sim.scenario import Scenario
 from infercost.sim.traces import rate_per_step
 
@@ -42,7 +50,7 @@ class Tables:
     """All latency tables in use, stacked so a step gathers rows for every deployment at once."""
 
     tables: list[LatencyTable] = field(default_factory=list)
-    keys: dict[tuple[ExecCurve, int, int, float, int], int] = field(default_factory=dict)
+    keys: dict[TableKey, int] = field(default_factory=dict)
     cdf: FloatArray = field(default_factory=lambda: np.zeros((0, len(LOAD_GRID), len(REL_GRID))))
     p99_rel: FloatArray = field(default_factory=lambda: np.zeros((0, len(LOAD_GRID))))
     busy: FloatArray = field(default_factory=lambda: np.zeros((0, len(LOAD_GRID))))
@@ -54,18 +62,10 @@ class Tables:
     slo_seconds: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     def index(self, curve: ExecCurve, batching: BatchConfig, slo_ms: float) -> int:
-        # Queue delays and timeouts are rounded to 2 significant digits so near-equal configs
-        # share a table.
-        delay = int(float(f"{batching.max_queue_delay_us:.2g}"))
-        timeout = int(float(f"{batching.queue_timeout_us:.2g}"))
-        size = max(1, min(batching.max_batch_size, curve.max_batch))
-        key = (curve, size, delay, slo_ms, timeout)
+        key = table_key(curve, batching, slo_ms)
         if key not in self.keys:
-            table = latency_table(
-                curve, max_batch=size, queue_delay_us=delay, slo_ms=slo_ms, queue_timeout_us=timeout
-            )
             self.keys[key] = len(self.tables)
-            self.tables.append(table)
+            self.tables.append(table_of(key))
             self._stack()
         return self.keys[key]
 

@@ -7,8 +7,12 @@ has waited `max_queue_delay`; with a queue timeout (`default_queue_policy` REJEC
 not in a batch that long after it arrived is rejected. A short event simulation of exactly
 that rule under Poisson arrivals, at a grid of loads, gives a `LatencyTable`: the latency
 CDF of served requests (relative to the SLO), the share rejected, busy fraction, mean batch
-and queue length per load. The step loop only interpolates tables,
-so a week of traffic costs array arithmetic, not per-request Python.
+and queue length per load.
+
+Two users: the engine reads from a table the load at which a replica still meets the SLO
+before any breach has taught it one (engine/ceilings.py), and the simulator's step loop
+interpolates tables for its latencies, so a week of traffic costs array arithmetic, not
+per-request Python. Calibrated against a real tritonserver (tests/sim/test_calibration.py).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from infercost.api.service import ProfilePoint
+from infercost.engine.model import BatchConfig
 
 FloatArray = NDArray[np.float64]
 
@@ -46,12 +51,7 @@ class ExecCurve:
 
     @classmethod
     def from_profile(cls, points: Sequence[ProfilePoint]) -> ExecCurve:
-        best: dict[int, float] = {}
-        for point in points:
-            seconds = point.batch_size / point.throughput
-            best[point.batch_size] = min(best.get(point.batch_size, seconds), seconds)
-        sizes = sorted(best)
-        return cls(tuple(sizes), tuple(best[size] for size in sizes))
+        return _exec_curve(tuple((point.batch_size, point.throughput) for point in points))
 
     @property
     def max_batch(self) -> int:
@@ -67,6 +67,17 @@ class ExecCurve:
     def capacity(self, max_batch: int) -> float:
         """Inferences per second of a replica that always runs full batches."""
         return float(max_batch / self.exec_seconds(np.array([max_batch]))[0])
+
+
+@lru_cache(maxsize=4096)
+def _exec_curve(points: tuple[tuple[int, float], ...]) -> ExecCurve:
+    """(batch size, throughput) points to execution times, the fastest of a repeated batch."""
+    best: dict[int, float] = {}
+    for batch, throughput in points:
+        seconds = batch / throughput
+        best[batch] = min(best.get(batch, seconds), seconds)
+    sizes = sorted(best)
+    return ExecCurve(tuple(sizes), tuple(best[size] for size in sizes))
 
 
 @dataclass(frozen=True)
@@ -239,3 +250,30 @@ def latency_table(
     cdf = np.minimum.accumulate(cdf, axis=0)
     rejected = np.maximum.accumulate(rejected)
     return LatencyTable(capacity, slo, cdf, busy, mean_batch, queue, mean, rejected)
+
+
+TableKey = tuple[ExecCurve, int, int, float, int]  # curve, batch, delay us, SLO ms, timeout us
+
+
+def table_key(curve: ExecCurve, batching: BatchConfig, slo_ms: float) -> TableKey:
+    """The table a batching config is modelled with. Queue delays and timeouts are rounded
+    to 2 significant digits so near-equal configs share a table (each costs ~50 ms)."""
+    delay = int(float(f"{batching.max_queue_delay_us:.2g}"))
+    timeout = int(float(f"{batching.queue_timeout_us:.2g}"))
+    size = max(1, min(batching.max_batch_size, curve.max_batch))
+    return (curve, size, delay, slo_ms, timeout)
+
+
+def table_of(key: TableKey) -> LatencyTable:
+    curve, size, delay, slo_ms, timeout = key
+    return latency_table(
+        curve, max_batch=size, queue_delay_us=delay, slo_ms=slo_ms, queue_timeout_us=timeout
+    )
+
+
+@lru_cache(maxsize=4096)
+def slo_safe_share(key: TableKey, attainment: float) -> float:
+    """The highest load, as a share of the replica's capacity at full batches, at which
+    `attainment` of Poisson arrivals are served within the SLO; `MAX_LOAD` when the grid
+    finds no limit below it."""
+    return table_of(key).load_at_slo(attainment)
