@@ -42,7 +42,7 @@ from infercost.engine.model import (
 from infercost.engine.planner import decide
 from infercost.engine.signals import tail_rejections
 from infercost.localtriton import SyntheticModel, TritonServer
-from infercost.localtriton.loadgen import poisson_rejections
+from infercost.localtriton.loadgen import batch_latency, poisson_rejections
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
 from tests.support.prometheus import LocalPrometheus
@@ -385,31 +385,90 @@ async def test_the_planner_reads_the_timeout_s_tail_from_real_prometheus() -> No
     assert "rejected at the queue timeout" in scale_up.message
 
 
-# The synthetic model as a service would declare it (its profile: MODEL's execution times).
-SLOW_SPEC = InferenceServiceSpec.model_validate(
-    {
-        "model": {"name": MODEL.name},
-        "variants": [
-            {
-                "name": "cpu",
-                "acceleratorTypes": ["cpu"],
-                "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
-                "modelRepository": "s3://models/synth",
-                "profile": [
-                    {
-                        "acceleratorType": "cpu",
-                        "batchSize": batch,
-                        "throughput": MODEL.throughput(batch),
-                        "p99LatencyMs": MODEL.exec_ms(batch),
-                    }
-                    for batch in (1, 4)
-                ],
-            }
-        ],
-        "slo": {"latencyMs": 60},
-        "batching": {"rejectLateRequests": True},
+async def test_the_modelled_ceiling_spares_most_of_the_tail_on_real_triton(
+    triton: TritonServer,
+) -> None:
+    """Before any breach the engine sizes the slow model on the load at which its queueing
+    model says the SLO breaks (engine/ceilings.py), not on the profile's throughput.
+
+    The profile is measured on the real server as perf_analyzer would (one request of each
+    batch size at a time: its execution, overheads included). At the modelled ceiling, with
+    the engine's batching (the timeout one execution), a real tritonserver rejects a few
+    percent of requests (the model: 1%; the backend's jitter around one execution sends
+    more past a timeout that tight); at the load the profile alone plans for (throughput /
+    1.2) it rejects several times more.
+    """
+    execution_ms = {
+        batch: 1000 * await batch_latency(triton.url, model=MODEL.name, batch=batch, repeats=15)
+        for batch in (1, 4)
     }
-)
+    spec = slow_spec(execution_ms)
+    plan = decide(
+        DecisionInput(
+            spec=spec,
+            pools=(CPU_POOL,),
+            observation=None,
+            current={},
+            state=ServiceState(),
+            now=0.0,
+            settings=EngineSettings(),
+        )
+    )
+    ceiling = plan.state.slo_ceiling[("cpu", "a")]
+    (allocation,) = plan.allocations
+    config = allocation.batching
+    throughput = 4 / execution_ms[4] * 1000
+    assert config.max_batch_size == 4
+    assert config.queue_timeout_us == int(execution_ms[4] * 1000)
+    assert ceiling < 0.5 * throughput
+    shares = {}
+    with TritonServer([replace(MODEL, queue_timeout_us=config.queue_timeout_us)]) as timed:
+        for name, rate in (("modelled ceiling", ceiling), ("profile's plan", throughput / 1.2)):
+            served, rejected = await poisson_rejections(
+                timed.url, model=MODEL.name, rate=rate, seconds=20.0, seed=5
+            )
+            count = rejected + len(served)
+            good = int(np.sum(served <= spec.slo.latency_ms / 1000))
+            shares[name] = rejected / count
+            print(
+                f"\n{name} {rate:.1f}/s ({rate / throughput:.0%} of {throughput:.0f}/s, batch "
+                f"of 4 in {execution_ms[4]:.1f} ms): {rejected}/{count} rejected "
+                f"({rejected / count:.3f}), within 60 ms {good / count:.3f}"
+            )
+    assert shares["modelled ceiling"] <= 0.06
+    assert shares["profile's plan"] >= 2 * shares["modelled ceiling"]
+
+
+def slow_spec(execution_ms: dict[int, float]) -> InferenceServiceSpec:
+    """The synthetic model as a service would declare it: per batch size, its execution."""
+    return InferenceServiceSpec.model_validate(
+        {
+            "model": {"name": MODEL.name},
+            "variants": [
+                {
+                    "name": "cpu",
+                    "acceleratorTypes": ["cpu"],
+                    "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+                    "modelRepository": "s3://models/synth",
+                    "profile": [
+                        {
+                            "acceleratorType": "cpu",
+                            "batchSize": batch,
+                            "throughput": batch / ms * 1000,
+                            "p99LatencyMs": ms,
+                        }
+                        for batch, ms in execution_ms.items()
+                    ],
+                }
+            ],
+            "slo": {"latencyMs": 60},
+            "batching": {"rejectLateRequests": True},
+        }
+    )
+
+
+# Its nominal execution times (20 + 2 ms per item).
+SLOW_SPEC = slow_spec({batch: MODEL.exec_ms(batch) for batch in (1, 4)})
 CPU_POOL = PoolView(
     name="a",
     labels={},
