@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from infercost.api.service import Batching, BatchingMode
 from infercost.engine.cost import ProfileCurve
 from infercost.engine.model import BatchConfig, EngineSettings, Reason
+from infercost.engine.queueing import slo_safe_share, table_key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,20 +65,31 @@ def _delay_us(curve: ProfileCurve, *, batch: int, budget_ms: float, cap_us: int 
 # model_batching by (curve, batching spec object, SLO, settings object): a pure function of
 # frozen inputs that every decision asks again. The objects are held so ids stay theirs.
 _MODELLED: dict[
-    tuple[ProfileCurve, int, float, int], tuple[Batching, EngineSettings, BatchChoice | None]
+    tuple[ProfileCurve, int, float, int, float],
+    tuple[Batching, EngineSettings, BatchChoice | None],
 ] = {}
 _MODELLED_MAX = 4096
 
 
 def model_batching(
-    curve: ProfileCurve, *, spec: Batching, slo_ms: float, settings: EngineSettings
+    curve: ProfileCurve,
+    *,
+    spec: Batching,
+    slo_ms: float,
+    settings: EngineSettings,
+    attainment: float = 0.99,
 ) -> BatchChoice | None:
-    """The profile's best batching inside margin x SLO; None when even batch 1 is too slow."""
-    memo = (curve, id(spec), slo_ms, id(settings))
+    """The profile's best batching inside margin x SLO, else the queueing model's; None
+    when neither finds a batch that meets the SLO."""
+    memo = (curve, id(spec), slo_ms, id(settings), attainment)
     hit = _MODELLED.get(memo)
     if hit is not None and hit[0] is spec and hit[1] is settings:
         return hit[2]
     choice = _model_batching(curve, spec=spec, slo_ms=slo_ms, settings=settings)
+    if choice is None and settings.modelled_ceilings:
+        choice = _queueing_batching(
+            curve, spec=spec, slo_ms=slo_ms, settings=settings, attainment=attainment
+        )
     if len(_MODELLED) >= _MODELLED_MAX:
         _MODELLED.clear()
     _MODELLED[memo] = (spec, settings, choice)
@@ -110,6 +122,54 @@ def _model_batching(
     )
 
 
+def _queueing_batching(
+    curve: ProfileCurve,
+    *,
+    spec: Batching,
+    slo_ms: float,
+    settings: EngineSettings,
+    attainment: float,
+) -> BatchChoice | None:
+    """When the profile's p99 exceeds margin x SLO at every batch size: of the measured
+    batches whose p99 is still within the SLO itself, the one at which the queueing model
+    (engine/queueing.py) serves the most within the SLO, with no queue delay; None when
+    there is none.
+
+    A profile point's p99 is measured under load (a batch forming while one executes, often
+    twice the execution), so a model can miss the margin at every batch and still meet the
+    SLO below some load; the option's capacity is then held to that load
+    (engine/ceilings.py)."""
+    upper = min(spec.max_batch_size or curve.max_batch, curve.max_batch)
+    best: tuple[float, int] | None = None
+    measured = (b for b in curve.batch_sizes if b <= upper and curve.latency_at(b) <= slo_ms)
+    for batch in measured:
+        config = config_for(batch, 0)
+        if spec.reject_late_requests:
+            timeout = queue_timeout_us(
+                execution_ms=curve.latency_at(batch),
+                delay_us=0,
+                slo_ms=slo_ms,
+                margin=settings.latency_margin,
+            )
+            config = replace(config, queue_timeout_us=timeout)
+        key = table_key(curve.execution, config, slo_ms)
+        rate = slo_safe_share(key, attainment) * curve.execution.capacity(key[1])
+        if rate > 0 and (best is None or rate > best[0]):
+            best = (rate, batch)
+    if best is None:
+        return None
+    rate, batch = best
+    return BatchChoice(
+        config=config_for(batch, 0),
+        reason=Reason.BATCHING_TUNED,
+        predicted_latency_ms=curve.latency_at(batch),
+        message=(
+            f"batch {batch}: the profile's p99 exceeds {settings.latency_margin:g} x SLO at "
+            f"every batch; the queueing model serves {rate:.0f}/s within the SLO"
+        ),
+    )
+
+
 def queue_timeout_us(*, execution_ms: float, delay_us: int, slo_ms: float, margin: float) -> int:
     """How long a request may wait in Triton's queue before it is rejected.
 
@@ -131,10 +191,12 @@ def choose_batching(
     settings: EngineSettings,
     previous: BatchConfig | None,
     observed_p99_ms: float | None,
+    attainment: float = 0.99,
 ) -> BatchChoice | None:
     """Batching for one (variant, pool); None when the SLO cannot be met at any batch size.
 
-    With `rejectLateRequests` the choice carries Triton's queue timeout for its batch.
+    `attainment` is the SLO's percentile as a share. With `rejectLateRequests` the choice
+    carries Triton's queue timeout for its batch.
     """
     choice = _choose_batching(
         curve,
@@ -143,6 +205,7 @@ def choose_batching(
         settings=settings,
         previous=previous,
         observed_p99_ms=observed_p99_ms,
+        attainment=attainment,
     )
     if choice is None or not spec.reject_late_requests:
         return choice
@@ -167,13 +230,16 @@ def _choose_batching(
     settings: EngineSettings,
     previous: BatchConfig | None,
     observed_p99_ms: float | None,
+    attainment: float,
 ) -> BatchChoice | None:
     if spec.mode == BatchingMode.OFF:
         return _respecting(curve, OFF, Reason.BATCHING_OFF, slo_ms, settings)
     if spec.mode == BatchingMode.FIXED:
         fixed = config_for(spec.max_batch_size or 1, spec.max_queue_delay_microseconds or 0)
         return _respecting(curve, fixed, Reason.BATCHING_FIXED, slo_ms, settings)
-    target = model_batching(curve, spec=spec, slo_ms=slo_ms, settings=settings)
+    target = model_batching(
+        curve, spec=spec, slo_ms=slo_ms, settings=settings, attainment=attainment
+    )
     if target is None or previous is None:
         return target
     budget = settings.latency_margin * slo_ms

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from infercost.api.service import InferenceServiceSpec, Variant
+from infercost.api.service import InferenceServiceSpec
 from infercost.engine.cost import profile_curve
 from infercost.engine.learning import observed_p99, starting
 from infercost.engine.model import (
@@ -30,7 +30,7 @@ from infercost.engine.model import (
     PoolView,
 )
 from infercost.engine.options import Key, Option
-from infercost.engine.queueing import MAX_LOAD, ExecCurve, slo_safe_share, table_key
+from infercost.engine.queueing import MAX_LOAD, slo_safe_share, table_key
 from infercost.engine.signals import overloaded
 
 
@@ -135,17 +135,13 @@ def modelled_ceilings(
     for option in options:
         if option.key in known or option.batching is None or option.throughput <= 0:
             continue
-        curve = _exec_curve(variants[option.variant], option.accelerator_type)
-        if curve is None:
+        profile = profile_curve(variants[option.variant], option.accelerator_type)
+        if profile is None:
             continue
+        curve = profile.execution
         key = table_key(curve, option.batching.config, spec.slo.latency_ms)
         share = slo_safe_share(key, attainment)
         rate = share * curve.capacity(key[1])
         if share < MAX_LOAD and rate < option.throughput * planned:
             ceilings[option.key] = rate
     return ceilings
-
-
-def _exec_curve(variant: Variant, accelerator_type: str) -> ExecCurve | None:
-    points = [point for point in variant.profile if point.accelerator_type == accelerator_type]
-    return ExecCurve.from_profile(points) if points else None

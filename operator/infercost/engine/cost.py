@@ -16,6 +16,7 @@ from functools import cached_property
 
 from infercost.api.service import Variant
 from infercost.engine.model import DeploymentMetrics, EngineSettings, PoolView
+from infercost.engine.queueing import ExecCurve
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +47,15 @@ class ProfileCurve:
     def _seconds(self) -> tuple[float, ...]:
         """Execution time of each measured batch (derived once, not on every call)."""
         return tuple(b / t for b, t in zip(self.batch_sizes, self.throughputs, strict=True))
+
+    @cached_property
+    def execution(self) -> ExecCurve:
+        """The batcher's queueing model of this profile (engine/queueing.py), below the
+        smallest measured batch with that batch's execution time, as `throughput_at` has it
+        (the model's own guess there, a time in proportion to the batch, is optimistic)."""
+        if self.batch_sizes[0] == 1:
+            return ExecCurve(self.batch_sizes, self._seconds)
+        return ExecCurve((1, *self.batch_sizes), (self._seconds[0], *self._seconds))
 
     def latency_at(self, batch: float) -> float:
         return _interpolate(self.batch_sizes, self.latencies_ms, batch)

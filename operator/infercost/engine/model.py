@@ -160,7 +160,8 @@ class EngineSettings:
     # healthy interval, so one misjudged breach does not cap capacity for the rest of the run.
     slo_ceiling_recovery: float = 0.01
     # Before any breach, an option's ceiling is the load at which the batcher's queueing model
-    # (engine/queueing.py, Poisson arrivals) says the SLO breaks, where that binds.
+    # (engine/queueing.py, Poisson arrivals) says the SLO breaks, where that binds; Auto
+    # batching falls back to the model where the profile misses the margin at every batch.
     modelled_ceilings: bool = True
     # The metrics' rate window: capacity is learned on a deployment only once its ready
     # replica count has been unchanged this long (a window that mixes counts mis-divides).

@@ -97,6 +97,7 @@ class _Pricing:
                 settings=self.settings,
                 previous=previous,
                 observed_p99_ms=p99,
+                attainment=self.spec.slo.percentile / 100.0,
             )
         return self.choices[memo]
 

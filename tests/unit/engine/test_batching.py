@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infercost.api.service import Batching
-from infercost.engine.batching import choose_batching, config_for
+from infercost.engine.batching import BatchChoice, choose_batching, config_for
 from infercost.engine.cost import ProfileCurve
 from infercost.engine.model import BatchConfig, EngineSettings, Reason
 
@@ -147,3 +147,38 @@ def test_auto_always_fits_the_budget(
     batch, delay, _ = result
     assert 1 <= batch <= min(cap or 32, 32)
     assert delay_cap is None or delay <= delay_cap
+
+
+# ResNet-50 on a T4 as the bundled example declares it: one derived point whose p99 (21.3 ms,
+# two executions of 10.65 ms) misses 0.8 x a 25 ms SLO at every batch size.
+T4 = ProfileCurve(batch_sizes=(64,), throughputs=(6010.48,), latencies_ms=(21.3,))
+
+
+def test_the_queueing_model_rescues_a_profile_whose_p99_misses_the_margin_everywhere() -> None:
+    def t4(slo: float, **spec: object) -> BatchChoice | None:
+        return choose_batching(
+            T4,
+            spec=Batching.model_validate({"maxBatchSize": 64, **spec}),
+            slo_ms=slo,
+            settings=SETTINGS,
+            previous=None,
+            observed_p99_ms=None,
+        )
+
+    choice = t4(25.0)
+    assert choice is not None
+    # The queueing model meets 25 ms below some load at the batch where it serves the most,
+    # with no queue delay (the margin has none to give).
+    assert choice.config.max_queue_delay_us == 0
+    assert choice.reason == Reason.BATCHING_TUNED
+    assert "queueing model serves" in choice.message
+    served = float(choice.message.split("serves ")[1].split("/s")[0])
+    assert 0 < served < 6010.48
+    # With the queue timeout the same choice carries it (one execution as the profile
+    # states it, the floor).
+    timed = t4(25.0, rejectLateRequests=True)
+    assert timed is not None
+    assert timed.config.queue_timeout_us == 21300
+    # Only a batch whose measured p99 meets the SLO itself is rescued: the model says the
+    # load at which it does, not whether a profile point twice the SLO might.
+    assert t4(20.0) is None
