@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from infercost.api.service import Batching, BatchingMode
 from infercost.engine.cost import ProfileCurve
 from infercost.engine.model import BatchConfig, EngineSettings, Reason
-from infercost.engine.queueing import slo_safe_share, table_key
+from infercost.engine.queueing import slo_safe_load, table_key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,15 +145,8 @@ def _queueing_batching(
     for batch in measured:
         config = config_for(batch, 0)
         if spec.reject_late_requests:
-            timeout = queue_timeout_us(
-                execution_ms=curve.latency_at(batch),
-                delay_us=0,
-                slo_ms=slo_ms,
-                margin=settings.latency_margin,
-            )
-            config = replace(config, queue_timeout_us=timeout)
-        key = table_key(curve.execution, config, slo_ms)
-        rate = slo_safe_share(key, attainment) * curve.execution.capacity(key[1])
+            config = _timed(curve, config, slo_ms=slo_ms, settings=settings)
+        rate = slo_safe_load(table_key(curve.execution, config, slo_ms), attainment).rate
         if rate > 0 and (best is None or rate > best[0]):
             best = (rate, batch)
     if best is None:
@@ -209,17 +202,25 @@ def choose_batching(
     )
     if choice is None or not spec.reject_late_requests:
         return choice
-    config = choice.config
-    # Fixed and Off: the delay as the user set it, the timeout's floor guards it. Auto keeps
-    # delay + 2 executions inside margin x SLO (`_delay_us`), so a request served after
-    # waiting the whole timeout during an overload is still on time.
+    return replace(choice, config=_timed(curve, choice.config, slo_ms=slo_ms, settings=settings))
+
+
+def _timed(
+    curve: ProfileCurve, config: BatchConfig, *, slo_ms: float, settings: EngineSettings
+) -> BatchConfig:
+    """The config with Triton's queue timeout for its batch and delay (`queue_timeout_us`).
+
+    Fixed and Off: the delay as the user set it, the timeout's floor guards it. Auto keeps
+    delay + 2 executions inside margin x SLO (`_delay_us`), so a request served after
+    waiting the whole timeout during an overload is still on time.
+    """
     timeout = queue_timeout_us(
         execution_ms=curve.latency_at(config.max_batch_size),
         delay_us=config.max_queue_delay_us,
         slo_ms=slo_ms,
         margin=settings.latency_margin,
     )
-    return replace(choice, config=replace(config, queue_timeout_us=timeout))
+    return replace(config, queue_timeout_us=timeout)
 
 
 def _choose_batching(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from functools import lru_cache
 
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine.cost import profile_curve
@@ -31,7 +30,7 @@ from infercost.engine.model import (
     PoolView,
 )
 from infercost.engine.options import Key, Option
-from infercost.engine.queueing import MAX_LOAD, ExecCurve, slo_safe_share, table_key
+from infercost.engine.queueing import MAX_LOAD, slo_safe_load, table_key
 from infercost.engine.signals import overloaded
 
 
@@ -139,18 +138,8 @@ def modelled_ceilings(
         profile = profile_curve(variants[option.variant], option.accelerator_type)
         if profile is None:
             continue
-        curve = profile.execution
-        key = table_key(curve, option.batching.config, spec.slo.latency_ms)
-        share = slo_safe_share(key, attainment)
-        if share >= MAX_LOAD:
-            continue  # the common case, decided without the capacity's numpy call
-        rate = share * _capacity(curve, key[1])
-        if rate < option.throughput * planned:
-            ceilings[option.key] = rate
+        key = table_key(profile.execution, option.batching.config, spec.slo.latency_ms)
+        safe = slo_safe_load(key, attainment)
+        if safe.share < MAX_LOAD and safe.rate < option.throughput * planned:
+            ceilings[option.key] = safe.rate
     return ceilings
-
-
-@lru_cache(maxsize=4096)
-def _capacity(curve: ExecCurve, batch: int) -> float:
-    """A replica's rate at full batches (numpy once per curve and batch, not per decision)."""
-    return curve.capacity(batch)

@@ -22,6 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,7 +52,12 @@ class ExecCurve:
 
     @classmethod
     def from_profile(cls, points: Sequence[ProfilePoint]) -> ExecCurve:
-        return _exec_curve(tuple((point.batch_size, point.throughput) for point in points))
+        best: dict[int, float] = {}
+        for point in points:
+            seconds = point.batch_size / point.throughput
+            best[point.batch_size] = min(best.get(point.batch_size, seconds), seconds)
+        sizes = sorted(best)
+        return cls(tuple(sizes), tuple(best[size] for size in sizes))
 
     @property
     def max_batch(self) -> int:
@@ -67,17 +73,6 @@ class ExecCurve:
     def capacity(self, max_batch: int) -> float:
         """Inferences per second of a replica that always runs full batches."""
         return float(max_batch / self.exec_seconds(np.array([max_batch]))[0])
-
-
-@lru_cache(maxsize=4096)
-def _exec_curve(points: tuple[tuple[int, float], ...]) -> ExecCurve:
-    """(batch size, throughput) points to execution times, the fastest of a repeated batch."""
-    best: dict[int, float] = {}
-    for batch, throughput in points:
-        seconds = batch / throughput
-        best[batch] = min(best.get(batch, seconds), seconds)
-    sizes = sorted(best)
-    return ExecCurve(tuple(sizes), tuple(best[size] for size in sizes))
 
 
 @dataclass(frozen=True)
@@ -214,7 +209,7 @@ def latency_table(
     queue_timeout_us: int = 0,
 ) -> LatencyTable:
     """Run the event simulation at every load of the grid (50-160 ms), uncached: `table_of`
-    keeps the tables the simulator reads, `slo_safe_share` only what the engine needs."""
+    keeps the tables the simulator reads, `slo_safe_load` only what the engine needs."""
     max_batch = max(1, min(max_batch, curve.max_batch))
     capacity = curve.capacity(max_batch)
     gaps = np.random.default_rng(20231116).exponential(1.0, EVENT_REQUESTS)
@@ -273,16 +268,22 @@ def table_of(key: TableKey) -> LatencyTable:
     )
 
 
-@lru_cache(maxsize=4096)
-def slo_safe_share(key: TableKey, attainment: float) -> float:
-    """The highest load, as a share of the replica's capacity at full batches, at which
-    `attainment` of Poisson arrivals are served within the SLO; `MAX_LOAD` when the grid
-    finds no limit below it.
+class SafeLoad(NamedTuple):
+    """Where a replica stops meeting the SLO under Poisson arrivals."""
 
-    Only the share is kept: a table holds ~35 kB, and a long-running operator meets many
+    share: float  # of its capacity at full batches; MAX_LOAD when the grid finds no limit
+    rate: float  # inferences/s: share x capacity
+
+
+@lru_cache(maxsize=4096)
+def slo_safe_load(key: TableKey, attainment: float) -> SafeLoad:
+    """The highest load at which `attainment` of Poisson arrivals are served within the SLO.
+
+    Only that is kept: a table holds ~35 kB, and a long-running operator meets many
     batching configs."""
     curve, size, delay, slo_ms, timeout = key
     table = latency_table(
         curve, max_batch=size, queue_delay_us=delay, slo_ms=slo_ms, queue_timeout_us=timeout
     )
-    return table.load_at_slo(attainment)
+    share = table.load_at_slo(attainment)
+    return SafeLoad(share=share, rate=share * table.capacity)
