@@ -259,15 +259,19 @@ def _choose_batching(
             message=f"p99 {observed_p99_ms:.1f} ms above SLO {slo_ms:.1f} ms: batch halved to {batch}",
         )
     if previous.max_batch_size < target.config.max_batch_size:
-        if observed_p99_ms is None or observed_p99_ms > budget:
-            batch = previous.max_batch_size  # no evidence of room yet: hold
-        else:
-            batch = min(
+        hold = observed_p99_ms is None or observed_p99_ms > budget  # no evidence of room yet
+        batch = (
+            previous.max_batch_size
+            if hold
+            else min(
                 target.config.max_batch_size, previous.max_batch_size + settings.batch_increase_step
             )
+        )
         delay = _delay_us(
             curve, batch=batch, budget_ms=budget, cap_us=spec.max_queue_delay_microseconds
         )
+        if hold:  # nor for a longer delay than the one that runs
+            delay = min(delay, previous.max_queue_delay_us)
         return BatchChoice(
             config=config_for(batch, delay),
             reason=Reason.BATCHING_TUNED,

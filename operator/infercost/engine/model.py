@@ -196,6 +196,10 @@ class ServiceState:
     pending_seen: Mapping[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     # Per (variant, pool): (since when, ready replicas) as last observed.
     ready_since: Mapping[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
+    # Per (variant, pool): (since when, batching) as last seen running.
+    batching_since: Mapping[tuple[str, str], tuple[float, BatchConfig]] = field(
+        default_factory=dict
+    )
     # (time, rps) of the highest demand within move_peak_window_seconds (held, not a history).
     demand_peak: tuple[float, float] | None = None
 

@@ -33,6 +33,7 @@ from infercost.engine.signals import (
     recently_ready,
     settled_keys,
     tail_rejections,
+    unchanged_since,
 )
 
 
@@ -130,6 +131,14 @@ def prepare(inp: DecisionInput) -> Prepared:
     # Nor is a window that began before replicas joined or left this fleet's latency.
     changed = recently_ready(state.ready_since, now=inp.now, window=settings.metrics_window_seconds)
     p99 = observed_p99(observation, current) if fresh and not overloaded and not changed else {}
+    # A window that began before a deployment's batching changed holds the old batching's
+    # latency: halving again on it would cut a batch the new one may already fix.
+    window = settings.metrics_window_seconds
+    since = unchanged_since(batching, state.batching_since, now=inp.now, window=window)
+    state = replace(state, batching_since=since)
+    p99 = {
+        key: p for key, p in p99.items() if key not in since or inp.now - since[key][0] >= window
+    }
 
     def price(state: ServiceState) -> list[Option]:
         return build_options(

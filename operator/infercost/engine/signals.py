@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from infercost.engine.model import (
     CurrentDeployment,
@@ -17,6 +18,8 @@ from infercost.engine.model import (
     Observation,
 )
 from infercost.engine.options import Key
+
+T = TypeVar("T")
 
 
 def queueing(metrics: DeploymentMetrics, settings: EngineSettings, *, slo_ms: float) -> bool:
@@ -131,21 +134,34 @@ def settled_keys(
     now: float,
     window: float,
 ) -> tuple[frozenset[Key], dict[Key, tuple[float, int]]]:
-    """Deployments whose ready count has not changed for `window` seconds, and the new record.
-
-    A deployment seen for the first time counts as settled (nothing says it changed).
-    """
-    since: dict[Key, tuple[float, int]] = {}
-    for key, dep in current.items():
-        last = previous.get(key)
-        if last is None:
-            since[key] = (now - window, dep.ready_replicas)
-        elif last[1] != dep.ready_replicas:
-            since[key] = (now, dep.ready_replicas)
-        else:
-            since[key] = last
+    """Deployments whose ready count has not changed for `window` seconds, and the new record."""
+    ready = {key: dep.ready_replicas for key, dep in current.items()}
+    since = unchanged_since(ready, previous, now=now, window=window)
     settled = frozenset(key for key, (t, _) in since.items() if now - t >= window)
     return settled, since
+
+
+def unchanged_since(
+    values: Mapping[Key, T],
+    previous: Mapping[Key, tuple[float, T]],
+    *,
+    now: float,
+    window: float,
+) -> dict[Key, tuple[float, T]]:
+    """Per key, (since when, value): the value unchanged since then.
+
+    A key seen for the first time counts as unchanged for `window` (nothing says it changed).
+    """
+    since: dict[Key, tuple[float, T]] = {}
+    for key, value in values.items():
+        last = previous.get(key)
+        if last is None:
+            since[key] = (now - window, value)
+        elif last[1] != value:
+            since[key] = (now, value)
+        else:
+            since[key] = last
+    return since
 
 
 def recently_ready(

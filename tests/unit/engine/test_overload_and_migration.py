@@ -58,6 +58,45 @@ def test_batch_is_halved_only_when_the_replicas_are_not_overloaded(
     assert (Reason.BATCHING_REDUCED_FOR_LATENCY in reasons(plan)) == (batch < 8)
 
 
+def test_a_breach_from_before_the_batch_was_halved_does_not_halve_it_again() -> None:
+    # The metrics window still holds the latency of the batch that broke the SLO for a
+    # window after the halving: halving again on it cascaded batch 8 to 1 in 45 s on the
+    # Twitter scenario. Once a window has passed under the new batch, a breach halves again.
+    def after(seconds: float, plan: Plan) -> Plan:
+        (allocation,) = plan.allocations
+        runs = replace(running(2), batching=allocation.batching)
+        return decide(
+            decision(
+                service([GPU]),
+                [pool("l4")],
+                demand=240.0,
+                p99=80.0,
+                current={KEY: runs},
+                per_deployment={KEY: metrics(240.0, busy=0.3)},
+                state=plan.state,
+                now=NOW + seconds,
+            )
+        )
+
+    first = decide(
+        decision(
+            service([GPU]),
+            [pool("l4")],
+            demand=240.0,
+            p99=80.0,
+            current={KEY: running(2)},
+            per_deployment={KEY: metrics(240.0, busy=0.3)},
+        )
+    )
+    assert first.allocations[0].batching.max_batch_size == 4
+    held = after(15, first)
+    assert held.allocations[0].batching.max_batch_size == 4
+    assert Reason.BATCHING_REDUCED_FOR_LATENCY not in reasons(held)
+    halved = after(75, held)
+    assert halved.allocations[0].batching.max_batch_size == 2
+    assert Reason.BATCHING_REDUCED_FOR_LATENCY in reasons(halved)
+
+
 def test_overload_scales_up_multiplicatively() -> None:
     # 4 saturated replicas complete 1600/s (their capacity) with p99 at 10x the SLO: the
     # arrivals are unknown but larger; one more replica per interval would take minutes.
