@@ -4,6 +4,11 @@ A least-squares line through the recent demand samples (irregular spacing is fin
 off at `now + horizon`. It is only used to scale up early: the planner takes the larger of
 observed and forecast demand, and the forecast is capped at a multiple of the observation
 so one noisy ramp cannot order a fleet.
+
+Spikes that recur at a steady period (a job on a schedule, traffic at the top of the hour)
+are no trend: each arrives within a minute, faster than any replica starts. The engine
+remembers when recent spikes started (`track_spikes`) and, once their gaps agree, expects
+the next one a period after the last (`expected_spike`).
 """
 
 from __future__ import annotations
@@ -11,7 +16,12 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from itertools import pairwise
 from operator import itemgetter
+from statistics import median
+
+from infercost.engine.model import EngineSettings, SpikeRecord
 
 RATE = itemgetter(1)  # the rps of a (time, rps) sample
 
@@ -74,3 +84,56 @@ def held_peak(
     if previous is not None and now - window <= previous[0]:
         return previous if latest is None or previous[1] >= latest[1] else latest
     return latest
+
+
+def track_spikes(
+    record: SpikeRecord, *, demand: float, now: float, settings: EngineSettings
+) -> SpikeRecord:
+    """The record with one demand sample folded in.
+
+    Demand above spike_ratio x the baseline opens a spike (or raises the open one's peak);
+    a spike starting within spike_min_gap_seconds of the last one's start is the same
+    episode. Outside spikes the baseline follows demand with a time constant of
+    spike_baseline_seconds, so a spike does not raise the level it is measured against.
+    """
+    baseline = record.baseline
+    if baseline is None or record.at is None:
+        return replace(record, baseline=demand, at=now)
+    spikes = record.spikes
+    if baseline > 0 and demand > settings.spike_ratio * baseline:
+        if spikes and (record.open or now - spikes[-1][0] < settings.spike_min_gap_seconds):
+            start, peak = spikes[-1]
+            spikes = (*spikes[:-1], (start, max(peak, demand)))
+        else:
+            spikes = (*spikes, (now, demand))[-settings.spike_repeats :]
+        return replace(record, at=now, spikes=spikes, open=True)
+    weight = 1.0 - math.exp(-max(0.0, now - record.at) / settings.spike_baseline_seconds)
+    return replace(record, baseline=baseline + weight * (demand - baseline), at=now, open=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpectedSpike:
+    at: float  # when the next spike should start
+    peak: float  # rps: the median of the last spikes' peaks
+    period: float  # seconds between the last spikes' starts
+
+
+def expected_spike(
+    record: SpikeRecord, *, now: float, lead: float, settings: EngineSettings
+) -> ExpectedSpike | None:
+    """The next spike, from `lead` seconds before it is due until spike_period_tolerance_seconds
+    after; None outside that window, while a spike is on, or without a steady period."""
+    spikes = record.spikes
+    if record.open or len(spikes) < max(settings.spike_repeats, 2):
+        return None
+    starts = [start for start, _ in spikes[-settings.spike_repeats :]]
+    gaps = [later - earlier for earlier, later in pairwise(starts)]
+    tolerance = settings.spike_period_tolerance_seconds
+    if min(gaps) < settings.spike_min_gap_seconds or max(gaps) - min(gaps) > tolerance:
+        return None
+    period = sum(gaps) / len(gaps)
+    due = starts[-1] + period
+    if not due - lead <= now <= due + tolerance:
+        return None
+    peaks = [peak for _, peak in spikes[-settings.spike_repeats :]]
+    return ExpectedSpike(at=due, peak=median(peaks), period=period)

@@ -39,6 +39,8 @@ class Reason(StrEnum):
     BATCHING_REDUCED_FOR_LATENCY = "BatchingReducedForLatency"
     BATCHING_FIXED = "BatchingFixed"
     BATCHING_OFF = "BatchingOff"
+    # Spikes of demand recurred at a steady period: capacity for the next starts ahead of it.
+    RECURRING_SPIKE_EXPECTED = "RecurringSpikeExpected"
     # Replicas a pool did not start within the deadline (Pending pods: no capacity left),
     # or, on a Spot pool, replicas lost with their nodes and not replaced there.
     POOL_CAPACITY_EXHAUSTED = "PoolCapacityExhausted"
@@ -169,6 +171,26 @@ class EngineSettings:
     forecast_window_seconds: float = 600.0  # demand history the trend is fitted on
     forecast_max_growth: float = 1.0  # forecast never exceeds this x demand (1: trend off)
     history_max_points: int = 256  # demand samples kept in ServiceState
+    # Demand above spike_ratio x its slow baseline is a spike. Where the last spike_repeats
+    # spikes started at a steady period (gaps within spike_period_tolerance_seconds of each
+    # other, at least spike_min_gap_seconds), the next one's capacity starts ahead of it
+    # (docs/settings.md). False: react to spikes only.
+    recurring_spikes: bool = True
+    spike_ratio: float = 2.0
+    spike_baseline_seconds: float = 1800.0  # time constant of the baseline (spikes left out)
+    spike_min_gap_seconds: float = 1800.0
+    spike_period_tolerance_seconds: float = 120.0
+    spike_repeats: int = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpikeRecord:
+    """Demand spikes as the engine remembers them (forecast.track_spikes)."""
+
+    baseline: float | None = None  # slow moving average of demand outside spikes
+    at: float | None = None  # time of the last sample folded in
+    spikes: tuple[tuple[float, float], ...] = ()  # (start, peak rps) of recent spikes
+    open: bool = False  # the last spike is still going on
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,6 +224,7 @@ class ServiceState:
     )
     # (time, rps) of the highest demand within move_peak_window_seconds (held, not a history).
     demand_peak: tuple[float, float] | None = None
+    spikes: SpikeRecord = field(default_factory=SpikeRecord)
 
 
 @dataclass(frozen=True, kw_only=True)

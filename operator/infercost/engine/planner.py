@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from infercost.api.service import BudgetAction, InferenceServiceSpec
 from infercost.engine.actions import Outcome, build_plan, hold_plan
-from infercost.engine.forecast import linear_forecast, window_max
+from infercost.engine.forecast import expected_spike, linear_forecast, window_max
 from infercost.engine.learning import saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.moves import (
@@ -154,6 +154,16 @@ def _target(
         window=settings.forecast_window_seconds,
         max_growth=settings.forecast_max_growth,
     )
+    expected = (
+        expected_spike(
+            state.spikes,
+            now=inp.now,
+            lead=horizon + settings.control_interval_seconds,
+            settings=settings,
+        )
+        if settings.recurring_spikes
+        else None
+    )
     observation = inp.observation
     p99 = None
     rejected = 0.0
@@ -172,6 +182,7 @@ def _target(
         spec=inp.spec,
         demand=demand,
         forecast=forecast,
+        expected=expected,
         window_demand=window_max(
             state.demand_history, now=inp.now, window=inp.spec.scaling.scale_down_delay_seconds
         ),

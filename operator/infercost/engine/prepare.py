@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from infercost.engine.ceilings import modelled_ceilings, profile_priors, slo_ceilings
 from infercost.engine.cost import clamp_factor
-from infercost.engine.forecast import held_peak
+from infercost.engine.forecast import held_peak, track_spikes
 from infercost.engine.learning import (
     breach_since,
     learn_capacity,
@@ -117,6 +117,11 @@ def prepare(inp: DecisionInput) -> Prepared:
                 history=history,
                 now=inp.now,
                 window=settings.move_peak_window_seconds,
+            ),
+            spikes=(
+                track_spikes(state.spikes, demand=demand, now=inp.now, settings=settings)
+                if settings.recurring_spikes
+                else state.spikes
             ),
             slo_breach_since=breach_since(
                 observation,

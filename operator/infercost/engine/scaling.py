@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from infercost.api.service import InferenceServiceSpec
+from infercost.engine.forecast import ExpectedSpike
 from infercost.engine.model import EngineSettings, Observation, Reason
 
 # Placement needs "capacity at least what runs now" without floating-point noise flipping it.
@@ -56,6 +57,7 @@ def scaling_target(
     demand: float,
     forecast: float | None,
     window_demand: float,
+    expected: ExpectedSpike | None = None,
     p99_ms: float | None,
     rejected_share: float = 0.0,
     saturated: bool = False,
@@ -68,6 +70,9 @@ def scaling_target(
     bounds = spec.scaling
     headroom = 1.0 + bounds.headroom
     planned = max(demand, forecast or 0.0)
+    # A recurring spike due within a replica's start: its capacity must be ready when it is.
+    spike = expected is not None and expected.peak > planned
+    planned = max(planned, expected.peak if expected is not None else 0.0)
     required = planned * headroom
     min_total, max_total = bounds.min_replicas, bounds.max_replicas
     if current.total == 0:
@@ -103,6 +108,19 @@ def scaling_target(
             max_total=max_total,
             reason=Reason.LATENCY_ABOVE_SLO,
             message=message,
+            scale_down_since=None,
+        )
+    if required > current.capacity and spike and expected is not None:
+        return Target(
+            required=required,
+            min_total=min_total,
+            max_total=max_total,
+            reason=Reason.RECURRING_SPIKE_EXPECTED,
+            message=(
+                f"spikes to {expected.peak:.1f}/s recurred every {expected.period:.0f}s: the "
+                f"next is due in {max(0.0, expected.at - now):.0f}s (+{bounds.headroom:.0%} "
+                f"above capacity {current.capacity:.1f}/s)"
+            ),
             scale_down_since=None,
         )
     if required > current.capacity:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from engine_factories import GPU, KEY, NOW, decision, pool, running, service
 
-from infercost.engine.model import BatchConfig, CurrentDeployment, Reason, ServiceState
+from infercost.engine.model import (
+    BatchConfig,
+    CurrentDeployment,
+    Reason,
+    ServiceState,
+    SpikeRecord,
+)
 from infercost.engine.planner import decide
 
 pytestmark = pytest.mark.unit
@@ -74,6 +80,20 @@ def test_every_reason_code_is_reachable_through_decide() -> None:
             [pool("l4")],
             demand=50.0,
             current={KEY: old_batch},
+        ),
+        # Spikes to 2,000/s every hour, the next due in 100 s (tests/unit/engine/test_spikes.py).
+        decision(
+            service([GPU]),
+            [pool("l4")],
+            demand=300.0,
+            current={KEY: running(2)},
+            state=ServiceState(
+                spikes=SpikeRecord(
+                    baseline=300.0,
+                    at=NOW - 15,
+                    spikes=tuple((NOW - 3500 - k * 3600, 2000.0) for k in (2, 1, 0)),
+                )
+            ),
         ),
         # Pending past the progress deadline (tests/reliability/test_pool_faults.py).
         decision(
