@@ -105,7 +105,7 @@ def track_spikes(
             start, peak = spikes[-1]
             spikes = (*spikes[:-1], (start, max(peak, demand)))
         else:
-            spikes = (*spikes, (now, demand))[-settings.spike_repeats :]
+            spikes = (*spikes, (now, demand))[-_repeats(settings) :]
         return replace(record, at=now, spikes=spikes, open=True)
     weight = 1.0 - math.exp(-max(0.0, now - record.at) / settings.spike_baseline_seconds)
     return replace(record, baseline=baseline + weight * (demand - baseline), at=now, open=False)
@@ -123,10 +123,10 @@ def expected_spike(
 ) -> ExpectedSpike | None:
     """The next spike, from `lead` seconds before it is due until spike_period_tolerance_seconds
     after; None outside that window, while a spike is on, or without a steady period."""
-    spikes = record.spikes
-    if record.open or len(spikes) < max(settings.spike_repeats, 2):
+    spikes = record.spikes[-_repeats(settings) :]
+    if record.open or len(spikes) < _repeats(settings):
         return None
-    starts = [start for start, _ in spikes[-settings.spike_repeats :]]
+    starts = [start for start, _ in spikes]
     gaps = [later - earlier for earlier, later in pairwise(starts)]
     tolerance = settings.spike_period_tolerance_seconds
     if min(gaps) < settings.spike_min_gap_seconds or max(gaps) - min(gaps) > tolerance:
@@ -135,5 +135,9 @@ def expected_spike(
     due = starts[-1] + period
     if not due - lead <= now <= due + tolerance:
         return None
-    peaks = [peak for _, peak in spikes[-settings.spike_repeats :]]
-    return ExpectedSpike(at=due, peak=median(peaks), period=period)
+    return ExpectedSpike(at=due, peak=median(peak for _, peak in spikes), period=period)
+
+
+def _repeats(settings: EngineSettings) -> int:
+    """Spikes remembered and matched: two at least, one gap (fewer say nothing of a period)."""
+    return max(settings.spike_repeats, 2)
