@@ -186,6 +186,7 @@ def _target(
         window_demand=window_max(
             state.demand_history, now=inp.now, window=inp.spec.scaling.scale_down_delay_seconds
         ),
+        history_seconds=inp.now - state.demand_history[0][0] if state.demand_history else 0.0,
         p99_ms=p99,
         rejected_share=rejected,
         saturated=saturated(observation, current, settings, slo_ms=inp.spec.slo.latency_ms),

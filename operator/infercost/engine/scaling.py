@@ -57,6 +57,7 @@ def scaling_target(
     demand: float,
     forecast: float | None,
     window_demand: float,
+    history_seconds: float = 0.0,
     expected: ExpectedSpike | None = None,
     p99_ms: float | None,
     rejected_share: float = 0.0,
@@ -150,7 +151,11 @@ def scaling_target(
             message=f"capacity {current.capacity:.1f}/s fits {planned:.1f}/s",
             scale_down_since=None,
         )
-    started = now if since is None else since
+    # The window's peak fits fewer replicas, so demand has been low for the whole delay as far
+    # as the demand history reaches; only the rest of the delay, after a restart, is waited.
+    started = (
+        now - min(bounds.scale_down_delay_seconds, history_seconds) if since is None else since
+    )
     if now - started < bounds.scale_down_delay_seconds:
         return Target(
             required=current.capacity * (1 - _HOLD_TOLERANCE),

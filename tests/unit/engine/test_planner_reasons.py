@@ -94,6 +94,27 @@ def test_scale_down_waits_for_the_delay() -> None:
     assert later.state.scale_down_candidate_since == NOW
 
 
+@pytest.mark.parametrize(
+    ("reach", "reason"), [(400, Reason.DEMAND_BELOW_CAPACITY), (60, Reason.SCALE_DOWN_DELAYED)]
+)
+def test_demand_low_for_the_delay_in_the_history_scales_down_at_once(
+    reach: float, reason: Reason
+) -> None:
+    # 100/s for the last `reach` seconds: the window's peak has fitted 1 replica for the
+    # whole 300 s delay, which need not pass a second time. After a restart (a history of
+    # 60 s) only the rest of the delay is waited.
+    history = tuple((NOW - age, 100.0) for age in range(int(reach), 0, -15))
+    state = ServiceState(demand_history=history)
+    inp = decision(
+        service([GPU]), [pool("l4")], demand=100.0, current={KEY: running(5)}, state=state
+    )
+    plan = decide(inp)
+    assert reasons(plan) == {reason}
+    assert replicas(plan) == {KEY: 1 if reason == Reason.DEMAND_BELOW_CAPACITY else 5}
+    if reason == Reason.SCALE_DOWN_DELAYED:
+        assert plan.state.scale_down_candidate_since == NOW - reach
+
+
 def test_scale_down_after_the_delay_to_the_window_peak() -> None:
     history = ((NOW - 250, 900.0), (NOW - 100, 100.0))
     state = ServiceState(scale_down_candidate_since=NOW - 400, demand_history=history)
