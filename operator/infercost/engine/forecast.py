@@ -87,9 +87,15 @@ def held_peak(
 
 
 def track_spikes(
-    record: SpikeRecord, *, demand: float, now: float, settings: EngineSettings
+    record: SpikeRecord,
+    *,
+    demand: float,
+    now: float,
+    previous: float | None,
+    settings: EngineSettings,
 ) -> SpikeRecord:
-    """The record with one demand sample folded in.
+    """The record with one demand sample folded in; `previous` is the time of the last one
+    (the demand history's).
 
     Demand above spike_ratio x the baseline opens a spike (or raises the open one's peak);
     a spike starting within spike_min_gap_seconds of the last one's start is the same
@@ -97,8 +103,8 @@ def track_spikes(
     spike_baseline_seconds, so a spike does not raise the level it is measured against.
     """
     baseline = record.baseline
-    if baseline is None or record.at is None:
-        return replace(record, baseline=demand, at=now)
+    if baseline is None or previous is None:
+        return replace(record, baseline=demand)
     spikes = record.spikes
     if baseline > 0 and demand > settings.spike_ratio * baseline:
         if spikes and (record.open or now - spikes[-1][0] < settings.spike_min_gap_seconds):
@@ -106,9 +112,9 @@ def track_spikes(
             spikes = (*spikes[:-1], (start, max(peak, demand)))
         else:
             spikes = (*spikes, (now, demand))[-_repeats(settings) :]
-        return replace(record, at=now, spikes=spikes, open=True)
-    weight = 1.0 - math.exp(-max(0.0, now - record.at) / settings.spike_baseline_seconds)
-    return replace(record, baseline=baseline + weight * (demand - baseline), at=now, open=False)
+        return replace(record, spikes=spikes, open=True)
+    weight = 1.0 - math.exp(-max(0.0, now - previous) / settings.spike_baseline_seconds)
+    return replace(record, baseline=baseline + weight * (demand - baseline), open=False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -188,7 +188,6 @@ class SpikeRecord:
     """Demand spikes as the engine remembers them (forecast.track_spikes)."""
 
     baseline: float | None = None  # slow moving average of demand outside spikes
-    at: float | None = None  # time of the last sample folded in
     spikes: tuple[tuple[float, float], ...] = ()  # (start, peak rps) of recent spikes
     open: bool = False  # the last spike is still going on
 

@@ -119,7 +119,13 @@ def prepare(inp: DecisionInput) -> Prepared:
                 window=settings.move_peak_window_seconds,
             ),
             spikes=(
-                track_spikes(state.spikes, demand=demand, now=inp.now, settings=settings)
+                track_spikes(
+                    state.spikes,
+                    demand=demand,
+                    now=inp.now,
+                    previous=state.demand_history[-1][0] if state.demand_history else None,
+                    settings=settings,
+                )
                 if settings.recurring_spikes
                 else state.spikes
             ),

@@ -72,8 +72,8 @@ def scaling_target(
     headroom = 1.0 + bounds.headroom
     planned = max(demand, forecast or 0.0)
     # A recurring spike due within a replica's start: its capacity must be ready when it is.
-    spike = expected is not None and expected.peak > planned
-    planned = max(planned, expected.peak if expected is not None else 0.0)
+    spike = expected if expected is not None and expected.peak > planned else None
+    planned = max(planned, spike.peak if spike is not None else 0.0)
     required = planned * headroom
     min_total, max_total = bounds.min_replicas, bounds.max_replicas
     if current.total == 0:
@@ -111,15 +111,15 @@ def scaling_target(
             message=message,
             scale_down_since=None,
         )
-    if required > current.capacity and spike and expected is not None:
+    if spike is not None and required > current.capacity:
         return Target(
             required=required,
             min_total=min_total,
             max_total=max_total,
             reason=Reason.RECURRING_SPIKE_EXPECTED,
             message=(
-                f"spikes to {expected.peak:.1f}/s recurred every {expected.period:.0f}s: the "
-                f"next is due in {max(0.0, expected.at - now):.0f}s (+{bounds.headroom:.0%} "
+                f"spikes to {spike.peak:.1f}/s recurred every {spike.period:.0f}s: the "
+                f"next is due in {max(0.0, spike.at - now):.0f}s (+{bounds.headroom:.0%} "
                 f"above capacity {current.capacity:.1f}/s)"
             ),
             scale_down_since=None,

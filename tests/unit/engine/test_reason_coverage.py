@@ -90,7 +90,6 @@ def test_every_reason_code_is_reachable_through_decide() -> None:
             state=ServiceState(
                 spikes=SpikeRecord(
                     baseline=300.0,
-                    at=NOW - 15,
                     spikes=tuple((NOW - 3500 - k * 3600, 2000.0) for k in (2, 1, 0)),
                 )
             ),

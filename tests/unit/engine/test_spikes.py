@@ -16,9 +16,10 @@ HOUR = 3600.0
 
 
 def replay(samples: list[tuple[float, float]]) -> SpikeRecord:
-    record = SpikeRecord()
+    record, previous = SpikeRecord(), None
     for now, demand in samples:
-        record = track_spikes(record, demand=demand, now=now, settings=SETTINGS)
+        record = track_spikes(record, demand=demand, now=now, previous=previous, settings=SETTINGS)
+        previous = now
     return record
 
 
@@ -67,9 +68,7 @@ def test_the_next_spike_is_expected_a_period_after_the_last() -> None:
         (replay(hourly(2)), "two spikes: one gap says nothing about a period"),
         (replay(hourly(3, late=600)), "the gaps differ by 10 minutes"),
         (
-            SpikeRecord(
-                baseline=300, at=NOW, spikes=tuple((NOW - k * 1200, 2e3) for k in (3, 2, 1))
-            ),
+            SpikeRecord(baseline=300, spikes=tuple((NOW - k * 1200, 2e3) for k in (3, 2, 1))),
             "gaps shorter than spike_min_gap_seconds",
         ),
     ],
@@ -85,7 +84,6 @@ def test_decide_starts_the_spike_s_capacity_ahead_of_it() -> None:
     state = ServiceState(
         spikes=SpikeRecord(
             baseline=300.0,
-            at=NOW - 15,
             spikes=tuple((NOW - 3500 - k * HOUR, 2000.0) for k in (2, 1, 0)),
         )
     )
