@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from infercost import manifests, reporting
 from infercost.adapters.batching import BatchingApplier
 from infercost.adapters.kubernetes import KubeApi
-from infercost.adapters.metrics import MetricsSource, ServiceKey, observation_for
+from infercost.adapters.metrics import DemandSeries, MetricsSource, ServiceKey, observation_for
 from infercost.adapters.prices import PriceSource
 from infercost.adapters.triton import TritonBatching
 from infercost.api.pool import AcceleratorPoolSpec
@@ -37,6 +37,7 @@ from infercost.engine.model import (
     Reason,
     ServiceState,
 )
+from infercost.engine.recall import recall
 from infercost.picture import Picture
 from infercost.pricing import PoolPricing
 from infercost.rollout import BatchingRollout
@@ -68,6 +69,7 @@ class Memory:
     state: ServiceState = field(default_factory=ServiceState)
     applied: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> hash
     loaded: bool = False  # children listed since this process started
+    recalled: bool = False  # demand history read back since this process started
     dry_current: dict[tuple[str, str], CurrentDeployment] = field(default_factory=dict)
     last_events: frozenset[tuple[Any, ...]] = frozenset()
     invalid_generation: int | None = None
@@ -96,6 +98,8 @@ class Reconciler:
         self._locks: defaultdict[ServiceKey, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._observed: tuple[float, Mapping[ServiceKey, Observation]] | None = None
         self._observe_lock = asyncio.Lock()
+        self._recorded: tuple[float, Mapping[ServiceKey, DemandSeries]] | None = None
+        self._recall_lock = asyncio.Lock()
 
     def forget(self, namespace: str, name: str) -> None:
         self.picture.service_gone(namespace, name)
@@ -114,6 +118,36 @@ class Reconciler:
                 if self.pricing is not None:
                     await self.pricing.refresh(self.picture, now=now)
             return self._observed[1]
+
+    async def _recall(self, key: ServiceKey, spec: InferenceServiceSpec, memory: Memory) -> None:
+        """After a start: rebuild the engine's memory of demand from Prometheus' record.
+
+        One range query answers every service met within a control interval (a start meets
+        them all at once); a service met later (created since) asks again.
+        """
+        memory.recalled = True
+        span = self.settings.demand_recall_seconds
+        if span <= 0:
+            return
+        async with self._recall_lock:
+            now, interval = self.clock(), self.settings.control_interval_seconds
+            if self._recorded is None or now - self._recorded[0] >= interval * 0.9:
+                recorded = await self.metrics.demand_history(
+                    start=now - span, end=now, step=interval
+                )
+                self._recorded = (now, recorded)
+        samples = self._recorded[1].get(_labelled(key), ())
+        if samples:
+            memory.state = recall(
+                memory.state, samples, spec=spec, settings=self.settings.for_engine()
+            )
+            logger.info(
+                "%s/%s: demand memory rebuilt from %d recorded samples over the last %.0fs",
+                key[0],
+                key[1],
+                len(samples),
+                now - samples[0][0],
+            )
 
     async def _load_children(self, body: Mapping[str, Any], memory: Memory) -> None:
         """After a restart: learn what was applied before from the children's hash annotations."""
@@ -157,6 +191,8 @@ class Reconciler:
                 await self._report_invalid(body, memory, reporting.validation_message(error), now)
                 return None
             memory.invalid_generation = None
+            if not memory.recalled:
+                await self._recall(key, spec, memory)
             if not memory.loaded and not self.settings.dry_run:
                 await self._load_children(body, memory)
             pools = self.picture.pool_views(key)

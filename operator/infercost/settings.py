@@ -75,6 +75,15 @@ class Settings(BaseSettings):
             "busy, age, node_cost, node_labels); `$by` and `$window` are substituted."
         ),
     )
+    demand_recall_seconds: float = Field(
+        default=21600.0,
+        ge=0,
+        le=7 * 86400,
+        description=(
+            "After a start, the engine's memory of demand is rebuilt from this many seconds "
+            "of Prometheus history (one query for all services); 0: start with none."
+        ),
+    )
     # Triton (adapters/triton.py).
     triton_port_annotation: str = Field(
         default="infercost.io/triton-http-port",

@@ -7,10 +7,12 @@ and p99 directly, because no load or Prometheus runs in this suite (e2e tests do
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
+from infercost.adapters.fake_metrics import FakeMetrics
 from infercost.engine.model import DeploymentMetrics, Observation
 from infercost.manifests import short_name
 from infercost.sandbox.apiserver import ApiServer
@@ -18,6 +20,7 @@ from tests.integration import objects as o
 from tests.integration.conftest import (
     INTERVAL,
     OPERATOR_AGENTS,
+    Operator,
     OperatorFactory,
     call,
     eventually,
@@ -191,6 +194,51 @@ async def test_restart_makes_no_duplicates_and_no_writes(
     assert second.reconciler.memory[(o.NS, "bert")].loaded  # it did reconcile
     assert api.writes(agents=OPERATOR_AGENTS) == writes_before  # ...and wrote nothing
     assert sorted(d["metadata"]["name"] for d in await deployments(api, "bert")) == children
+
+
+async def test_a_start_rebuilds_each_service_s_demand_memory_from_the_record(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    await call(api, "POST", o.POOLS, o.INF2)
+    for name in ("bert", "gpt"):
+        await call(api, "POST", o.ISVC, o.service(name, o.NEURON_VARIANT))
+    metrics = FakeMetrics()  # FAKE metrics: the record a Prometheus would hold
+    now = time.time()
+    metrics.recorded = {
+        (o.NS, "bert"): [(now - 600 + 15 * k, 300.0) for k in range(40)],
+        (o.NS, "gpt"): [(now - 300 + 15 * k, 900.0) for k in range(20)],
+    }
+    operator = await start_operator(metrics=metrics)
+    for name in ("bert", "gpt"):
+        operator.load(o.NS, name, rps=300.0, p99_ms=5.0)
+
+    def remembered(name: str) -> list[tuple[float, float]]:
+        memory = operator.reconciler.memory.get((o.NS, name))
+        return list(memory.state.demand_history) if memory else []
+
+    async def both() -> bool:
+        return len(remembered("bert")) > 40 and len(remembered("gpt")) > 20
+
+    await eventually(both, what="both services' memory with the record")
+    assert remembered("bert")[:40] == metrics.recorded[(o.NS, "bert")]
+    assert remembered("gpt")[:20] == metrics.recorded[(o.NS, "gpt")]
+    start, end, step = metrics.history_calls[0]
+    assert end - start == pytest.approx(21600.0)  # the default span
+    assert step == INTERVAL
+    await operator.stop()
+
+    quiet = FakeMetrics()
+    quiet.recorded = metrics.recorded
+    second = await start_operator(metrics=quiet, demand_recall_seconds=0)
+    second.load(o.NS, "bert", rps=300.0, p99_ms=5.0)
+    await eventually(lambda: _reconciled(second, "bert"), what="a reconcile without recall")
+    assert quiet.history_calls == []
+    assert len(second.reconciler.memory[(o.NS, "bert")].state.demand_history) <= 3
+
+
+async def _reconciled(operator: Operator, name: str) -> bool:
+    memory = operator.reconciler.memory.get((o.NS, name))
+    return memory is not None and bool(memory.state.demand_history)
 
 
 async def test_status_conflict_is_retried(api: ApiServer, start_operator: OperatorFactory) -> None:

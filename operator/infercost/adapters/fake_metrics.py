@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from infercost.adapters.metrics import ServiceKey
+from infercost.adapters.metrics import DemandSeries, ServiceKey
 from infercost.engine.model import Observation
 
 
@@ -18,6 +18,8 @@ class FakeMetrics:
     def __init__(self) -> None:
         self._observations: dict[ServiceKey, Observation] = {}
         self.calls = 0
+        self.recorded: dict[ServiceKey, DemandSeries] = {}  # what demand_history answers
+        self.history_calls: list[tuple[float, float, float]] = []
 
     def set(self, namespace: str, name: str, observation: Observation | None) -> None:
         if observation is None:
@@ -28,3 +30,12 @@ class FakeMetrics:
     async def observe_all(self, *, now: float) -> Mapping[ServiceKey, Observation]:
         self.calls += 1
         return {key: replace(obs, time=now) for key, obs in self._observations.items()}
+
+    async def demand_history(
+        self, *, start: float, end: float, step: float
+    ) -> Mapping[ServiceKey, DemandSeries]:
+        self.history_calls.append((start, end, step))
+        return {
+            key: [(t, rps) for t, rps in series if start <= t <= end]
+            for key, series in self.recorded.items()
+        }

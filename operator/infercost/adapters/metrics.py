@@ -7,13 +7,14 @@ each service its slice (DESIGN.md section 5): per-service queries do not scale.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from infercost.engine.model import Observation
 
 ServiceKey = tuple[str, str]  # (namespace, name)
+DemandSeries = Sequence[tuple[float, float]]  # (epoch seconds, inferences/s), in time order
 
 
 class MetricsSource(Protocol):
@@ -25,6 +26,17 @@ class MetricsSource(Protocol):
         A source that knows why a service has none (Prometheus down, no series) returns an
         `Observed` whose `missing` says so; `observation_for` turns that into an Observation
         with demand None and the reason, so the engine holds and status says why.
+        """
+        ...
+
+    async def demand_history(
+        self, *, start: float, end: float, step: float
+    ) -> Mapping[ServiceKey, DemandSeries]:
+        """Each service's recorded demand from `start` to `end`, a sample every `step`
+        seconds: what rebuilds the engine's memory after a restart (engine/recall.py).
+
+        Services without a record are absent. A source that cannot answer logs why and
+        returns nothing: the operator then starts without that memory, as it would anyway.
         """
         ...
 

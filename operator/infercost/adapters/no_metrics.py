@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from infercost.adapters.metrics import ServiceKey
+from infercost.adapters.metrics import DemandSeries, ServiceKey
 from infercost.engine.model import Observation
 
 
 class NoMetrics:
     async def observe_all(self, *, now: float) -> Mapping[ServiceKey, Observation]:
+        return {}
+
+    async def demand_history(
+        self, *, start: float, end: float, step: float
+    ) -> Mapping[ServiceKey, DemandSeries]:
         return {}

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,10 +29,12 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from infercost.adapters import promql
-from infercost.adapters.metrics import Observed, Unavailable
+from infercost.adapters.metrics import DemandSeries, Observed, ServiceKey, Unavailable
 from infercost.settings import Settings
 
 logger = logging.getLogger("infercost.prometheus")
+Span = tuple[float, float, float]  # a range query's start, end and step, in seconds
+MAX_POINTS = 11_000  # points per series a range query may return (Prometheus' limit)
 
 
 class QueryError(Exception):
@@ -101,18 +105,32 @@ class PrometheusClient:
             timeout=s.prometheus_timeout_seconds,
         )
 
-    def run(self, queries: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
-        """Each query's vector result; QueryError on the first that fails."""
+    def run(
+        self, queries: Mapping[str, str], *, span: Span | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Each query's result: an instant vector, or over `span` (start, end, step in
+        seconds) a range matrix; QueryError on the first that fails."""
         connection = self._connect()
         try:
-            return {name: self._one(connection, name, q) for name, q in queries.items()}
+            return {name: self._one(connection, name, q, span) for name, q in queries.items()}
         finally:
             connection.close()
 
-    def _one(self, connection: PrometheusConnect, name: str, query: str) -> list[dict[str, Any]]:
+    def _one(
+        self, connection: PrometheusConnect, name: str, query: str, span: Span | None
+    ) -> list[dict[str, Any]]:
         where = redact(self.url)
         try:
-            result = connection.custom_query(query)
+            if span is None:
+                result = connection.custom_query(query)
+            else:
+                start, end, step = span
+                result = connection.custom_query_range(
+                    query,
+                    start_time=datetime.fromtimestamp(start, UTC),
+                    end_time=datetime.fromtimestamp(end, UTC),
+                    step=f"{step:g}",
+                )
         except requests.exceptions.SSLError as error:
             raise QueryError(
                 "PrometheusUnreachable", f"{where}: TLS failed: {_tls_cause(error)}"
@@ -132,7 +150,8 @@ class PrometheusClient:
         except ValueError as error:  # a body that is not the query API's JSON
             raise QueryError("PrometheusError", f"{where}: query {name}: {error}") from None
         if not isinstance(result, list):
-            raise QueryError("PrometheusError", f"{where}: query {name} is not an instant vector")
+            shape = "an instant vector" if span is None else "a range matrix"
+            raise QueryError("PrometheusError", f"{where}: query {name} is not {shape}")
         return result
 
 
@@ -166,6 +185,7 @@ class PrometheusMetrics:
         self.queries = promql.queries(
             settings.prometheus_queries, window=settings.prometheus_rate_window
         )
+        self.history_queries = promql.history_queries(self.queries)
         self._last_reason: str | None = None
 
     async def observe_all(self, *, now: float) -> Observed:
@@ -185,6 +205,23 @@ class PrometheusMetrics:
             return Observed(missing=Unavailable(reason="PrometheusError", message=message))
         self._log(None, "")
         return observed
+
+    async def demand_history(
+        self, *, start: float, end: float, step: float
+    ) -> Mapping[ServiceKey, DemandSeries]:
+        # Prometheus answers at most MAX_POINTS per series: a finer step would fail the query.
+        step = max(step, math.ceil((end - start) / MAX_POINTS))
+        try:
+            results = await asyncio.to_thread(
+                self.client.run, self.history_queries, span=(start, end, step)
+            )
+            return promql.demand_series(results)
+        except QueryError as failed:
+            message = failed.message
+        except (KeyError, ValueError, TypeError, IndexError) as error:
+            message = f"unexpected query result: {type(error).__name__}: {error}"
+        logger.warning("demand history unavailable, the engine starts without it: %s", message)
+        return {}
 
     def _log(self, reason: str | None, message: str) -> None:
         # Once per change, not once per interval: a long outage is one warning and one recovery.

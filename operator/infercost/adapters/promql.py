@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from string import Template
 from typing import Any
 
-from infercost.adapters.metrics import Observed, ServiceKey, Unavailable
+from infercost.adapters.metrics import DemandSeries, Observed, ServiceKey, Unavailable
 from infercost.engine.model import DeploymentMetrics, Observation
 
 # The labels every Triton series carries once scraped (PodMonitor podTargetLabels or file_sd).
@@ -47,6 +47,10 @@ PRICE_QUERIES: Mapping[str, str] = {
     "node_labels": "kube_node_labels",
 }
 
+# Demand as the engine counts it (completions and rejections; a recording cannot show the
+# queue's growth between samples), summed per service: the history recalled after a restart.
+HISTORY_QUERIES = ("demand", "rejected")
+
 PodKey = tuple[str, str, str, str, str]  # namespace, service, variant, pool, pod
 Results = Mapping[str, Sequence[Mapping[str, Any]]]  # query name -> Prometheus vector result
 
@@ -68,6 +72,32 @@ def queries(overrides: Mapping[str, str], *, window: str) -> dict[str, str]:
         name: render(overrides.get(name, template), window=window)
         for name, template in DEFAULT_QUERIES.items()
     }
+
+
+def history_queries(rendered: Mapping[str, str]) -> dict[str, str]:
+    """The rendered per-pod queries of HISTORY_QUERIES, summed per service."""
+    return {
+        name: f"sum by ({LABEL_NAMESPACE}, {LABEL_SERVICE}) ({rendered[name]})"
+        for name in HISTORY_QUERIES
+    }
+
+
+def demand_series(results: Results) -> dict[ServiceKey, DemandSeries]:
+    """Each service's (time, inferences/s) from the range results of `history_queries`:
+    the queries' values added at each time; NaN and infinite samples left out."""
+    totals: dict[ServiceKey, dict[float, float]] = defaultdict(dict)
+    for name in HISTORY_QUERIES:
+        for series in results.get(name, ()):
+            labels = series.get("metric") or {}
+            namespace, service = labels.get(LABEL_NAMESPACE), labels.get(LABEL_SERVICE)
+            if not namespace or not service:
+                continue
+            at = totals[(namespace, service)]
+            for time, text in series["values"]:
+                value = float(text)
+                if math.isfinite(value):
+                    at[float(time)] = at.get(float(time), 0.0) + value
+    return {key: sorted(at.items()) for key, at in totals.items() if at}
 
 
 def value_of(sample: Mapping[str, Any]) -> float:

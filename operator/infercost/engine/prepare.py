@@ -11,12 +11,10 @@ from dataclasses import dataclass, replace
 
 from infercost.engine.ceilings import modelled_ceilings, profile_priors, slo_ceilings
 from infercost.engine.cost import clamp_factor
-from infercost.engine.forecast import held_peak, track_spikes
 from infercost.engine.learning import (
     breach_since,
     learn_capacity,
     observed_p99,
-    remember_demand,
     saturated,
 )
 from infercost.engine.model import (
@@ -27,6 +25,7 @@ from infercost.engine.model import (
     ServiceState,
 )
 from infercost.engine.options import Key, Option, build_options
+from infercost.engine.recall import remember
 from infercost.engine.scaling import metrics_fresh
 from infercost.engine.signals import (
     arrivals,
@@ -65,11 +64,6 @@ def prepare(inp: DecisionInput) -> Prepared:
         settled, ready_since = settled_keys(
             current, state.ready_since, now=inp.now, window=settings.metrics_window_seconds
         )
-        keep = max(
-            settings.forecast_window_seconds,
-            spec.scaling.scale_down_delay_seconds,
-            settings.move_cooldown_seconds,  # moves are judged on the peak of this window
-        )
         tail = tail_rejections(observation, current, settings)
         tail_since = (
             (state.tail_rejecting_since or inp.now)
@@ -103,32 +97,6 @@ def prepare(inp: DecisionInput) -> Prepared:
                 settings=settings,
                 settled=settled,
             ),
-            demand_history=(
-                history := remember_demand(
-                    state.demand_history,
-                    now=inp.now,
-                    demand=demand,
-                    keep_seconds=keep,
-                    max_points=settings.history_max_points,
-                )
-            ),
-            demand_peak=held_peak(
-                state.demand_peak,
-                history=history,
-                now=inp.now,
-                window=settings.move_peak_window_seconds,
-            ),
-            spikes=(
-                track_spikes(
-                    state.spikes,
-                    demand=demand,
-                    now=inp.now,
-                    previous=state.demand_history[-1][0] if state.demand_history else None,
-                    settings=settings,
-                )
-                if settings.recurring_spikes
-                else state.spikes
-            ),
             slo_breach_since=breach_since(
                 observation,
                 slo_ms=spec.slo.latency_ms,
@@ -137,6 +105,7 @@ def prepare(inp: DecisionInput) -> Prepared:
             ),
             tail_rejecting_since=tail_since,
         )
+        state = remember(state, demand=demand, now=inp.now, spec=spec, settings=settings)
     # Under overload p99 is queueing, not batching: a smaller batch would only cut throughput.
     overloaded = fresh and saturated(observation, current, settings, slo_ms=spec.slo.latency_ms)
     # Nor is a window that began before replicas joined or left this fleet's latency.
