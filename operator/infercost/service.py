@@ -98,7 +98,7 @@ class Reconciler:
         self._locks: defaultdict[ServiceKey, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._observed: tuple[float, Mapping[ServiceKey, Observation]] | None = None
         self._observe_lock = asyncio.Lock()
-        self._recorded: tuple[float, Mapping[ServiceKey, DemandSeries]] | None = None
+        self._recorded: tuple[float, dict[ServiceKey, DemandSeries]] | None = None
         self._recall_lock = asyncio.Lock()
 
     def forget(self, namespace: str, name: str) -> None:
@@ -115,6 +115,8 @@ class Reconciler:
             interval = self.settings.control_interval_seconds
             if self._observed is None or now - self._observed[0] >= interval * 0.9:
                 self._observed = (now, await self.metrics.observe_all(now=now))
+                if self._recorded is not None and now - self._recorded[0] >= 2 * interval:
+                    self._recorded = None  # the start's services took theirs; free the rest
                 if self.pricing is not None:
                     await self.pricing.refresh(self.picture, now=now)
             return self._observed[1]
@@ -135,8 +137,9 @@ class Reconciler:
                 recorded = await self.metrics.demand_history(
                     start=now - span, end=now, step=interval
                 )
-                self._recorded = (now, recorded)
-        samples = self._recorded[1].get(_labelled(key), ())
+                self._recorded = (now, dict(recorded))
+            # Each service's record is used once: what is left is for services not met yet.
+            samples = self._recorded[1].pop(_labelled(key), ())
         if samples:
             memory.state = recall(
                 memory.state, samples, spec=spec, settings=self.settings.for_engine()

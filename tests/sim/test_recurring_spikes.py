@@ -56,12 +56,13 @@ def test_capacity_for_a_recurring_spike_is_ready_when_it_arrives(
 
 RESTART = 52_200.0  # after the fourth spike (48,735 s) had completed the pattern
 RECORD = 21_600.0  # INFERCOST_DEMAND_RECALL_SECONDS' default
+RATE_WINDOW = 60  # INFERCOST_PROMETHEUS_RATE_WINDOW's default: the record's sample spacing
 
 
 class RestartedWithRecall(planned.Planned):
     """infercost restarted at RESTART: everything the engine held is lost, and its memory
-    of demand is rebuilt from what Prometheus would hold (each interval's completions and
-    rejections), as `infercost run` does at a start (service.py `_recall`)."""
+    of demand is rebuilt from what Prometheus would hold (completions and rejections, a
+    sample per rate window), as `infercost run` does at a start (service.py `_recall`)."""
 
     def start(self, fleet: Fleet) -> None:
         self.record: defaultdict[int, list[tuple[float, float]]] = defaultdict(list)
@@ -79,7 +80,11 @@ class RestartedWithRecall(planned.Planned):
         now = float(step * self.world.step)
         if now == RESTART:
             spec = self.world.services[svc.index].spec
-            kept = [(t, rps) for t, rps in self.record[svc.index] if t > now - RECORD]
+            kept = [
+                (t, rps)
+                for t, rps in self.record[svc.index]
+                if t > now - RECORD and t % RATE_WINDOW == 0
+            ]
             svc.state = recall(ServiceState(), kept, spec=spec, settings=self.settings)
         if observation is not None and observation.demand_rps is not None:
             rejected = sum(

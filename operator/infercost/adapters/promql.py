@@ -74,6 +74,11 @@ def queries(overrides: Mapping[str, str], *, window: str) -> dict[str, str]:
     }
 
 
+def window_seconds(window: str) -> float:
+    """Seconds of a rate window as settings write it (`90s`, `1m`, `2h`)."""
+    return float(window[:-1]) * {"s": 1, "m": 60, "h": 3600}[window[-1]]
+
+
 def history_queries(rendered: Mapping[str, str]) -> dict[str, str]:
     """The rendered per-pod queries of HISTORY_QUERIES, summed per service."""
     return {
