@@ -214,11 +214,14 @@ class PrometheusMetrics:
         # 6 h of 1,000 services at 15 s is 1.4 million points), and Prometheus answers at most
         # MAX_POINTS per series: a finer step would fail the query.
         step = max(step, self.rate_window_seconds, math.ceil((end - start) / MAX_POINTS))
+        totals: promql.Totals = {}
         try:
-            results = await asyncio.to_thread(
-                self.client.run, self.history_queries, span=(start, end, step)
-            )
-            return promql.demand_series(results)
+            for name, query in self.history_queries.items():
+                result = await asyncio.to_thread(
+                    self.client.run, {name: query}, span=(start, end, step)
+                )
+                promql.add_series(totals, result[name])
+            return promql.demand_series(totals)
         except QueryError as failed:
             message = failed.message
         except (KeyError, ValueError, TypeError, IndexError) as error:

@@ -87,21 +87,26 @@ def history_queries(rendered: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def demand_series(results: Results) -> dict[ServiceKey, DemandSeries]:
-    """Each service's (time, inferences/s) from the range results of `history_queries`:
-    the queries' values added at each time; NaN and infinite samples left out."""
-    totals: dict[ServiceKey, dict[float, float]] = defaultdict(dict)
-    for name in HISTORY_QUERIES:
-        for series in results.get(name, ()):
-            labels = series.get("metric") or {}
-            namespace, service = labels.get(LABEL_NAMESPACE), labels.get(LABEL_SERVICE)
-            if not namespace or not service:
-                continue
-            at = totals[(namespace, service)]
-            for time, text in series["values"]:
-                value = float(text)
-                if math.isfinite(value):
-                    at[float(time)] = at.get(float(time), 0.0) + value
+Totals = dict[ServiceKey, dict[float, float]]  # service -> time -> inferences/s
+
+
+def add_series(totals: Totals, result: Sequence[Mapping[str, Any]]) -> None:
+    """Add one range query's per-service values into `totals` at each time (one query at a
+    time: a thousand services' parsed answer is tens of MB); NaN and infinities left out."""
+    for series in result:
+        labels = series.get("metric") or {}
+        namespace, service = labels.get(LABEL_NAMESPACE), labels.get(LABEL_SERVICE)
+        if not namespace or not service:
+            continue
+        at = totals.setdefault((namespace, service), {})
+        for time, text in series["values"]:
+            value = float(text)
+            if math.isfinite(value):
+                at[float(time)] = at.get(float(time), 0.0) + value
+
+
+def demand_series(totals: Totals) -> dict[ServiceKey, DemandSeries]:
+    """Each service's (time, inferences/s) in time order."""
     return {key: sorted(at.items()) for key, at in totals.items() if at}
 
 
