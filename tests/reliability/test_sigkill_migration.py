@@ -11,7 +11,8 @@ killed (SIGKILL: no cleanup, no finalizers) right then, and a new process starts
 process must: create no duplicate Deployment, leave none orphaned, never scale the old
 replicas down before the new ones are ready, and finish the migration once they are.
 The operator runs with --verbose and a Prometheus basic-auth password; its whole log is
-searched for the password afterwards (credentials are never logged).
+searched for the password afterwards (credentials are never logged), and for each start's
+demand record read back from that Prometheus.
 """
 
 from __future__ import annotations
@@ -175,3 +176,5 @@ async def test_sigkill_mid_migration_then_restart_converges(tmp_path: Path) -> N
     assert "Traceback" not in text, text[-3000:]
     assert SECRET not in text
     assert "retrying" not in text or SECRET not in text
+    # Each start read the demand record back from the real Prometheus (basic auth included).
+    assert text.count(f"{o.NS}/bert: demand memory rebuilt from") == 2, text[-3000:]
