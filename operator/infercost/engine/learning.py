@@ -1,11 +1,10 @@
-"""What the engine learns between decisions: capacity factors and demand history.
+"""What the engine learns between decisions: capacity factors (demand history is recall.py).
 
-Both travel in `ServiceState`, so the same sequence of inputs always gives the same plans.
+They travel in `ServiceState`, so the same sequence of inputs always gives the same plans.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Mapping
 
 from infercost.api.service import InferenceServiceSpec
@@ -175,22 +174,3 @@ def _batch_observed(
     if metrics is not None and metrics.average_batch is not None and metrics.average_batch > 0:
         return min(float(configured), max(1.0, metrics.average_batch))
     return float(configured)
-
-
-def remember_demand(
-    history: tuple[tuple[float, float], ...],
-    *,
-    now: float,
-    demand: float,
-    keep_seconds: float,
-    max_points: int,
-) -> tuple[tuple[float, float], ...]:
-    """History with this sample appended, trimmed by age and count (state stays small).
-
-    The history is in time order (this function keeps it so): the samples kept are one
-    slice, found by binary search.
-    """
-    low = bisect_left(history, (now - keep_seconds,))  # first sample with t >= now - keep
-    high = bisect_left(history, (now,))  # first sample with t >= now
-    kept = (*history[low:high], (now, demand))
-    return kept[-max_points:]

@@ -14,22 +14,41 @@ recording does not show (the request queues' growth between samples). Pure: no I
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import replace
 
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine.forecast import held_peak, track_spikes
-from infercost.engine.learning import remember_demand
 from infercost.engine.model import EngineSettings, ServiceState
 
 
-def history_seconds(spec: InferenceServiceSpec, settings: EngineSettings) -> float:
+def history_span(spec: InferenceServiceSpec, settings: EngineSettings) -> float:
     """How far back the demand history reaches: every window a decision reads it over."""
     return max(
         settings.forecast_window_seconds,
         spec.scaling.scale_down_delay_seconds,
         settings.move_cooldown_seconds,  # moves are judged on the peak of this window
     )
+
+
+def remember_demand(
+    history: tuple[tuple[float, float], ...],
+    *,
+    now: float,
+    demand: float,
+    keep_seconds: float,
+    max_points: int,
+) -> tuple[tuple[float, float], ...]:
+    """History with this sample appended, trimmed by age and count (state stays small).
+
+    The history is in time order (this function keeps it so): the samples kept are one
+    slice, found by binary search.
+    """
+    low = bisect_left(history, (now - keep_seconds,))  # first sample with t >= now - keep
+    high = bisect_left(history, (now,))  # first sample with t >= now
+    kept = (*history[low:high], (now, demand))
+    return kept[-max_points:]
 
 
 def remember(
@@ -46,7 +65,7 @@ def remember(
         state.demand_history,
         now=now,
         demand=demand,
-        keep_seconds=history_seconds(spec, settings),
+        keep_seconds=history_span(spec, settings),
         max_points=settings.history_max_points,
     )
     spikes = state.spikes
