@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: reliability demo demo-plan test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator bench-sim clean prometheus triton-venv
+.PHONY: reliability demo demo-plan test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator bench-sim bench-gap clean prometheus triton-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -121,7 +121,11 @@ bench-operator: $(STAMP)
 bench-sim: $(STAMP)
 	$(BIN)/python -m infercost.sim.bench $(BENCH_SIM_ARGS)
 
-bench: bench-engine bench-operator bench-sim
+## Where infercost's cost above the oracle comes from, per bundled scenario (about a minute).
+bench-gap: $(STAMP)
+	$(BIN)/python -m infercost.sim.gap
+
+bench: bench-engine bench-operator bench-sim bench-gap
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(TRITON_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

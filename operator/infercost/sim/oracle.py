@@ -7,6 +7,10 @@ with the other services on the pool) and a Cap budget (`sim/cover.py`, solved ex
 Where the rules cannot cover the demand it serves as much as they allow, as cheaply as
 possible. So it is a lower bound on what any policy pays for the same SLO under the same
 constraints: it differs from infercost only in foresight, start-up time and routing.
+
+`Oracle(plan_seconds=15)` sizes each 15 s block for its highest demand instead: what deciding
+once per control interval costs even with foresight (`make bench-gap`). The bench's oracle
+plans every step.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ class Oracle(Policy):
     name = "oracle"
     capacity_routing = True
     reactive = False
+
+    def __init__(self, *, plan_seconds: int = 1) -> None:
+        self.plan_seconds = plan_seconds
 
     def start(self, fleet: Fleet) -> None:
         world: World = fleet.world
@@ -78,8 +85,9 @@ class Oracle(Policy):
     def _plan(self, begin: int) -> None:
         end = min(begin + CHUNK_STEPS, self.world.steps)
         self.chunk = np.zeros((len(self.world.options), end - begin), dtype=np.int64)
+        block = max(self.plan_seconds // self.world.step, 1)
         for group, members in zip(self.groups, self.members, strict=True):
-            demand = self.world.rates[members, begin:end].astype(np.float64)
+            demand = block_peaks(self.world.rates[members, begin:end].astype(np.float64), block)
             alone = [
                 self._frontier(rules, group.room).lookup(demand[k])
                 for k, rules in enumerate(group.services)
@@ -105,6 +113,16 @@ class Oracle(Policy):
             stacked[:, step] = self.joint[key]
         bounds = np.cumsum([0] + [len(r.capacity) for r in group.services])
         return [stacked[bounds[k] : bounds[k + 1]] for k in range(len(group.services))]
+
+
+def block_peaks(demand: FloatArray, steps: int) -> FloatArray:
+    """Each step's demand raised to the highest of its block of `steps` (the last block may
+    be shorter); blocks start at the first step, as control intervals do."""
+    if steps <= 1:
+        return demand
+    starts = np.arange(0, demand.shape[1], steps)
+    peaks = np.maximum.reduceat(demand, starts, axis=1)
+    return np.repeat(peaks, steps, axis=1)[:, : demand.shape[1]]
 
 
 def _rules(

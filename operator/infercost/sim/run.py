@@ -89,16 +89,22 @@ def simulate(
 
         if shard.shardable(world, policy_name, workers):
             return shard.simulate_sharded(world, policy_name, workers=workers, progress=progress)
+    return simulate_policy(world, POLICIES[policy_name](), name=policy_name, progress=progress)
+
+
+def simulate_policy(
+    world: World, policy: Policy, *, name: str, progress: Progress | None = None
+) -> Result:
+    """Replay the world under a policy object (one the CLI does not name: `make bench-gap`)."""
     totals = Totals(world)
-    decisions = replay(world, policy_name, sink=totals.add, progress=progress)
-    return totals.result(policy_name, decisions)
+    decisions = replay(world, policy, sink=totals.add, progress=progress)
+    return totals.result(name, decisions)
 
 
 def replay(
-    world: World, policy_name: str, *, sink: Sink, progress: Progress | None = None
+    world: World, policy: Policy, *, sink: Sink, progress: Progress | None = None
 ) -> list[Decision]:
     """Step the world block by block under the policy; each block's figures go to `sink`."""
-    policy = POLICIES[policy_name]()
     weighted = world.scenario.workload.spec.routing == "CapacityWeighted"
     fleet = Fleet(world, capacity_routing=policy.capacity_routing or weighted)
     policy.start(fleet)

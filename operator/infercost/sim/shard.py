@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from infercost.sim.fleet import BlockResult
 from infercost.sim.planned import Decision
-from infercost.sim.run import Progress, Result, Totals, replay
+from infercost.sim.run import POLICIES, Progress, Result, Totals, replay
 from infercost.sim.world import Option, Tables, World
 
 FloatArray = NDArray[np.float64]
@@ -129,7 +129,7 @@ def simulate_sharded(
 
 def _part(world: World, policy_name: str, progress: Progress | None) -> Part:
     blocks = Blocks()
-    decisions = replay(world, policy_name, sink=blocks.add, progress=progress)
+    decisions = replay(world, POLICIES[policy_name](), sink=blocks.add, progress=progress)
     return blocks.starts, blocks.stacked(), decisions
 
 
