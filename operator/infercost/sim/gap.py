@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -96,13 +95,13 @@ ORACLES = ("oracle per interval", "oracle")
 
 def figures(path: Path) -> list[tuple[float, float]]:
     """($/1M good, SLO attainment) for each ladder column, then both oracles."""
-    scenario = load_scenario(path)
-    out = []
+    bundled = load_scenario(path)
+    scenario, out = bundled, []
     for _, what_if in LADDER:
         scenario = what_if(scenario)
         result = simulate(build_world(scenario), "infercost")
         out.append((result.cost_per_million_good, result.slo_attainment))
-    world = build_world(load_scenario(path))
+    world = build_world(bundled)
     interval = world.scenario.workload.spec.control_interval
     for plan_seconds in (interval, 1):
         result = simulate_policy(world, Oracle(plan_seconds=plan_seconds), name="oracle")
@@ -135,7 +134,6 @@ def main(argv: list[str] | None = None) -> None:
     with ProcessPoolExecutor(max(args.workers, 1)) as pool:
         rows = list(pool.map(figures, paths))
     print(table([p.stem for p in paths], rows))
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":
