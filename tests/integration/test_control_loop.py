@@ -212,16 +212,13 @@ async def test_a_start_rebuilds_each_service_s_demand_memory_from_the_record(
     for name in ("bert", "gpt"):
         operator.load(o.NS, name, rps=300.0, p99_ms=5.0)
 
-    def remembered(name: str) -> list[tuple[float, float]]:
-        memory = operator.reconciler.memory.get((o.NS, name))
-        return list(memory.state.demand_history) if memory else []
-
     async def both() -> bool:
-        return len(remembered("bert")) > 40 and len(remembered("gpt")) > 20
+        bert, gpt = _remembered(operator, "bert"), _remembered(operator, "gpt")
+        return len(bert) > 40 and len(gpt) > 20
 
     await eventually(both, what="both services' memory with the record")
-    assert remembered("bert")[:40] == metrics.recorded[(o.NS, "bert")]
-    assert remembered("gpt")[:20] == metrics.recorded[(o.NS, "gpt")]
+    assert _remembered(operator, "bert")[:40] == metrics.recorded[(o.NS, "bert")]
+    assert _remembered(operator, "gpt")[:20] == metrics.recorded[(o.NS, "gpt")]
     start, end, step = metrics.history_calls[0]
     assert end - start == pytest.approx(21600.0)  # the default span
     assert step == INTERVAL  # the adapter coarsens it to its rate window (tests/e2e)
@@ -231,14 +228,19 @@ async def test_a_start_rebuilds_each_service_s_demand_memory_from_the_record(
     quiet.recorded = metrics.recorded
     second = await start_operator(metrics=quiet, demand_recall_seconds=0)
     second.load(o.NS, "bert", rps=300.0, p99_ms=5.0)
-    await eventually(lambda: _reconciled(second, "bert"), what="a reconcile without recall")
+
+    async def reconciled() -> list[tuple[float, float]]:
+        return _remembered(second, "bert")
+
+    await eventually(reconciled, what="a reconcile without recall")
     assert quiet.history_calls == []
-    assert len(second.reconciler.memory[(o.NS, "bert")].state.demand_history) <= 3
+    assert len(_remembered(second, "bert")) <= 3
 
 
-async def _reconciled(operator: Operator, name: str) -> bool:
+def _remembered(operator: Operator, name: str) -> list[tuple[float, float]]:
+    """The demand history the operator's engine holds for a service (empty before one)."""
     memory = operator.reconciler.memory.get((o.NS, name))
-    return memory is not None and bool(memory.state.demand_history)
+    return list(memory.state.demand_history) if memory else []
 
 
 async def test_status_conflict_is_retried(api: ApiServer, start_operator: OperatorFactory) -> None:

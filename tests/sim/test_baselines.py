@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.support.scenarios import shortened
 
 from infercost.api.pool import CapacityType
 from infercost.api.service import BudgetAction
@@ -17,7 +18,7 @@ from infercost.sim.fleet import Fleet
 from infercost.sim.oracle import Oracle
 from infercost.sim.policy import external_metric_replicas, pods_metric_replicas
 from infercost.sim.run import simulate
-from infercost.sim.scenario import Scenario, load_scenario
+from infercost.sim.scenario import load_scenario
 from infercost.sim.world import World, build_world
 
 pytestmark = pytest.mark.sim
@@ -128,12 +129,6 @@ def test_services_sharing_a_bounded_pool_are_solved_jointly() -> None:
         assert all(c >= d for c, d in zip(capacities(group, counts), demand, strict=True))
 
 
-def _short(path: Path, seconds: int) -> Scenario:
-    scenario = load_scenario(path)
-    spec = scenario.workload.spec.model_copy(update={"duration": seconds})
-    return replace(scenario, workload=scenario.workload.model_copy(update={"spec": spec}))
-
-
 def _oracle_plan(world: World) -> tuple[Oracle, np.ndarray]:
     oracle = Oracle()
     oracle.start(Fleet(world, capacity_routing=True))
@@ -164,7 +159,7 @@ def _check_rules(world: World, plan: np.ndarray) -> None:
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_the_oracle_keeps_every_rule_and_never_pays_more_than_infercost(path: Path) -> None:
-    world = build_world(_short(path, 1800))
+    world = build_world(shortened(path, 1800))
     _, plan = _oracle_plan(world)
     _check_rules(world, plan)
     oracle, planned = simulate(world, "oracle"), simulate(world, "infercost")

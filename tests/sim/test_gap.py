@@ -3,29 +3,23 @@ plans once per interval is sized for each interval's peak."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.support.scenarios import shortened
 
 from infercost.sim import gap
 from infercost.sim.fleet import Fleet
 from infercost.sim.oracle import Oracle, block_peaks
 from infercost.sim.run import simulate, simulate_policy
-from infercost.sim.scenario import Scenario, load_scenario
+from infercost.sim.scenario import load_scenario
 from infercost.sim.world import build_world
 
 pytestmark = pytest.mark.sim
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE_BERT = ROOT / "examples" / "scenarios" / "azure-code-bert.yaml"
-
-
-def _short(seconds: int) -> Scenario:
-    scenario = load_scenario(CODE_BERT)
-    spec = scenario.workload.spec.model_copy(update={"duration": seconds})
-    return replace(scenario, workload=scenario.workload.model_copy(update={"spec": spec}))
 
 
 def test_block_peaks_raise_each_step_to_its_block_s_highest_demand() -> None:
@@ -51,7 +45,7 @@ def test_the_what_ifs_change_copies_and_only_their_fields() -> None:
 
 
 def test_the_oracle_per_interval_pays_for_each_interval_s_peak() -> None:
-    world = build_world(_short(900))
+    world = build_world(shortened(CODE_BERT, 900))
     every, interval = Oracle(), Oracle(plan_seconds=15)
     for oracle in (every, interval):
         oracle.start(Fleet(world, capacity_routing=True))

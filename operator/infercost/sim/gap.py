@@ -5,8 +5,9 @@ every second and routes by capacity; the bundled services also ask for a scale-d
 and headroom that foresight makes needless. Each column below takes one of those away from
 every bundled scenario, on top of the columns before it, and runs the infercost policy;
 the last two are the oracle deciding once per control interval and the oracle itself. What
-is left between the last infercost column and "oracle per interval" is foresight: the
-planner sees the last minute, the oracle the next seconds.
+is left between the last infercost column and "oracle per interval" is foresight and the
+planner's caution (move cooldowns, learned SLO ceilings): the planner sees the last minute,
+the oracle the next seconds.
 
 Prints figures ($/1M good / SLO attainment, then each as a multiple of the oracle's cost);
 asserts nothing. The what-ifs change copies of the scenarios in memory, never the files.
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from infercost.api.service import InferenceServiceSpec
 from infercost.sim.oracle import Oracle
 from infercost.sim.run import simulate, simulate_policy
 from infercost.sim.scenario import Scenario, load_scenario
@@ -30,41 +32,34 @@ SCENARIOS = Path(__file__).resolve().parents[3] / "examples" / "scenarios"
 WhatIf = Callable[[Scenario], Scenario]
 
 
+def _each_service(
+    scenario: Scenario, change: Callable[[InferenceServiceSpec], dict[str, object]]
+) -> Scenario:
+    """The scenario with every service's spec updated by the fields `change` returns."""
+    services = tuple(
+        svc.model_copy(update={"spec": svc.spec.model_copy(update=change(svc.spec))})
+        for svc in scenario.services
+    )
+    return dataclasses.replace(scenario, services=services)
+
+
 def instant_replicas(scenario: Scenario) -> Scenario:
     """Pools provision and models load in no time."""
     pools = tuple(
         pool.model_copy(update={"spec": pool.spec.model_copy(update={"provisioning_seconds": 0})})
         for pool in scenario.pools
     )
-    services = tuple(
-        svc.model_copy(
-            update={
-                "spec": svc.spec.model_copy(
-                    update={
-                        "variants": [
-                            v.model_copy(update={"startup_seconds": 0}) for v in svc.spec.variants
-                        ]
-                    }
-                )
-            }
-        )
-        for svc in scenario.services
+    loaded = _each_service(
+        scenario,
+        lambda spec: {
+            "variants": [v.model_copy(update={"startup_seconds": 0}) for v in spec.variants]
+        },
     )
-    return dataclasses.replace(scenario, pools=pools, services=services)
+    return dataclasses.replace(loaded, pools=pools)
 
 
 def _scaling(scenario: Scenario, **update: object) -> Scenario:
-    services = tuple(
-        svc.model_copy(
-            update={
-                "spec": svc.spec.model_copy(
-                    update={"scaling": svc.spec.scaling.model_copy(update=update)}
-                )
-            }
-        )
-        for svc in scenario.services
-    )
-    return dataclasses.replace(scenario, services=services)
+    return _each_service(scenario, lambda spec: {"scaling": spec.scaling.model_copy(update=update)})
 
 
 def no_scale_down_delay(scenario: Scenario) -> Scenario:
