@@ -23,8 +23,8 @@ import kopf
 
 from infercost.adapters.fake_metrics import FakeMetrics
 from infercost.engine.model import Observation
-from infercost.runner import run_operator
-from infercost.service import Reconciler
+from infercost.controller.runner import run_operator
+from infercost.controller.service import Reconciler
 from infercost.settings import Settings
 
 AGENTS = "kopf/,infercost/"

@@ -18,8 +18,8 @@ import pytest
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.opencost import OpenCostPrices
 from infercost.api.pool import AcceleratorPoolSpec
-from infercost.picture import Picture
-from infercost.pricing import PoolPricing
+from infercost.controller.picture import Picture
+from infercost.controller.pricing import PoolPricing
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
 from tests.support.prometheus import Exposition, LocalPrometheus, free_port

@@ -28,14 +28,14 @@ import tritonclient.http.aio as triton_http
 from tritonclient.http import InferInput
 
 from infercost.adapters.prometheus import PrometheusMetrics
+from infercost.controller.runner import run_operator
+from infercost.controller.service import Reconciler
+from infercost.controller.telemetry import Telemetry
 from infercost.engine.model import EngineSettings
 from infercost.localtriton import SyntheticModel, TritonServer
 from infercost.localtriton.loadgen import poisson_load
-from infercost.runner import run_operator
 from infercost.sandbox.apiserver import ApiServer
-from infercost.service import Reconciler
 from infercost.settings import Settings
-from infercost.telemetry import Telemetry
 from tests.support.prometheus import LocalPrometheus
 
 pytestmark = pytest.mark.e2e

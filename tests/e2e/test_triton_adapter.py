@@ -20,9 +20,9 @@ from infercost.adapters.batching import BatchingTarget
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.triton import TritonBatching, batching_of
 from infercost.api.service import InferenceServiceSpec
+from infercost.controller.rollout import FAILED, BatchingRollout
 from infercost.engine.model import Allocation, BatchConfig, CurrentDeployment, Plan, ServiceState
 from infercost.localtriton import SyntheticModel, TritonServer
-from infercost.rollout import FAILED, BatchingRollout
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
 from tests.support.prometheus import free_port

@@ -20,10 +20,10 @@ import kopf
 import pytest
 
 from infercost.adapters.fake_metrics import FakeMetrics
+from infercost.controller.runner import run_operator
+from infercost.controller.service import Reconciler
 from infercost.engine.model import Observation
-from infercost.runner import run_operator
 from infercost.sandbox.apiserver import ApiServer
-from infercost.service import Reconciler
 from infercost.settings import Settings
 
 OPERATOR_REQUESTS: list[tuple[str, str, str, str | None]] = []

@@ -20,9 +20,9 @@ import tritonclient.http.aio as triton_http
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.triton import TritonBatching
 from infercost.api.service import InferenceServiceSpec
+from infercost.controller.rollout import FAILED, BatchingRollout
 from infercost.engine.model import Allocation, BatchConfig, CurrentDeployment, Plan, ServiceState
 from infercost.localtriton import SyntheticModel, TritonServer
-from infercost.rollout import FAILED, BatchingRollout
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
 from tests.integration import objects as o

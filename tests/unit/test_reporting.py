@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 from tests.integration import objects as o
 
-from infercost import reporting
 from infercost.api.service import InferenceServiceSpec
+from infercost.controller import reporting
 from infercost.engine.model import (
     Action,
     ActionKind,

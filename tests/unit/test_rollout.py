@@ -9,8 +9,8 @@ import pytest
 from infercost.adapters.fake_batching import FakeBatching
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.api.service import InferenceServiceSpec
+from infercost.controller.rollout import BatchingRollout
 from infercost.engine.model import Allocation, BatchConfig, CurrentDeployment, Plan, ServiceState
-from infercost.rollout import BatchingRollout
 
 pytestmark = pytest.mark.unit
 BODY = {"metadata": {"name": "bert", "namespace": "ml"}}

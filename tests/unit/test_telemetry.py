@@ -10,9 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.unit.engine.engine_factories import NOW, decision, pool, service, variant
 
+from infercost.controller.telemetry import Telemetry
 from infercost.engine import planner
 from infercost.engine.model import CurrentDeployment, Observation
-from infercost.telemetry import Telemetry
 
 pytestmark = pytest.mark.unit
 

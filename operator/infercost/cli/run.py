@@ -35,7 +35,7 @@ def run(
 
     from infercost.adapters.opencost import OpenCostPrices
     from infercost.adapters.prometheus import PrometheusMetrics
-    from infercost.runner import discover_credentials, run_operator
+    from infercost.controller.runner import discover_credentials, run_operator
     from infercost.settings import Settings
 
     if namespace and all_namespaces:

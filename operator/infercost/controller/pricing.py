@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from infercost import reporting
 from infercost.adapters.kubernetes import ApiError, KubeApi
 from infercost.adapters.prices import PoolPrice, PriceSource
 from infercost.api.pool import AcceleratorPoolSpec
-from infercost.picture import Picture
+from infercost.controller import reporting
+from infercost.controller.picture import Picture
 
 logger = logging.getLogger("infercost")
 CONDITION = "PriceAvailable"

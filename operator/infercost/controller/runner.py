@@ -20,9 +20,9 @@ from infercost.adapters.batching import BatchingApplier
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.metrics import MetricsSource
 from infercost.adapters.prices import PriceSource
-from infercost.handlers import build_registry
-from infercost.pool_status import report_forever
-from infercost.service import Reconciler
+from infercost.controller.handlers import build_registry
+from infercost.controller.pool_status import report_forever
+from infercost.controller.service import Reconciler
 from infercost.settings import Settings
 
 Flag = asyncio.Event | asyncio.Future[Any] | threading.Event

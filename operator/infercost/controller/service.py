@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from infercost import manifests, reporting
+from infercost import manifests
 from infercost.adapters.batching import BatchingApplier
 from infercost.adapters.kubernetes import KubeApi
 from infercost.adapters.metrics import DemandSeries, MetricsSource, ServiceKey, observation_for
@@ -26,6 +26,11 @@ from infercost.adapters.prices import PriceSource
 from infercost.adapters.triton import TritonBatching
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
+from infercost.controller import reporting
+from infercost.controller.picture import Picture
+from infercost.controller.pricing import PoolPricing
+from infercost.controller.rollout import BatchingRollout
+from infercost.controller.telemetry import Telemetry
 from infercost.engine import planner
 from infercost.engine.model import (
     Action,
@@ -38,11 +43,7 @@ from infercost.engine.model import (
     ServiceState,
 )
 from infercost.engine.recall import recall
-from infercost.picture import Picture
-from infercost.pricing import PoolPricing
-from infercost.rollout import BatchingRollout
 from infercost.settings import Settings
-from infercost.telemetry import Telemetry
 
 logger = logging.getLogger("infercost")
 CHILD_KINDS = (

@@ -10,9 +10,10 @@ import asyncio
 import logging
 from typing import Any
 
-from infercost import manifests, reporting
+from infercost import manifests
 from infercost.adapters.kubernetes import ApiError
-from infercost.service import Reconciler
+from infercost.controller import reporting
+from infercost.controller.service import Reconciler
 
 logger = logging.getLogger("infercost")
 

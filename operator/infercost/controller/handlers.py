@@ -10,8 +10,8 @@ from typing import Any
 
 import kopf
 
+from infercost.controller.service import Reconciler
 from infercost.manifests import LABEL_SERVICE
-from infercost.service import Reconciler
 
 GROUP, VERSION = "infercost.io", "v1alpha1"
 SERVICES = (GROUP, VERSION, "inferenceservices")

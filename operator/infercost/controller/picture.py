@@ -14,9 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from infercost import manifests, reporting
+from infercost import manifests
 from infercost.adapters.metrics import ServiceKey
 from infercost.api.pool import AcceleratorPoolSpec
+from infercost.controller import reporting
 from infercost.engine.model import CurrentDeployment, PoolView
 
 logger = logging.getLogger("infercost")
