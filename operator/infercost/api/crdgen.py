@@ -96,6 +96,11 @@ def _structural(node: Schema, definitions: Schema) -> Schema:
             name: _structural(child, definitions) for name, child in node["properties"].items()
         }
         node.setdefault("type", "object")
+    if node.get("additionalProperties") is True:
+        # An open model (extra="allow", e.g. a volume's source): the API server keeps what it
+        # does not know instead of pruning it; the declared properties stay typed.
+        del node["additionalProperties"]
+        node["x-kubernetes-preserve-unknown-fields"] = True
     if node.get("additionalProperties") is False:
         # Structural schemas forbid it beside `properties`; the API server prunes unknown fields.
         del node["additionalProperties"]

@@ -15,6 +15,7 @@ from infercost.api.common import (
     cel,
     cel_rules,
 )
+from infercost.api.pod import SPEC_RULES, PodSettings, variant_pod_errors
 from infercost.api.status import ServiceStatus
 
 # Re-exported: callers import the variant types from here too.
@@ -44,8 +45,13 @@ class ModelRef(Model):
     )
     version: str | None = Field(
         default=None,
-        max_length=32,
-        description="Model version to serve; empty for Triton's policy.",
+        max_length=19,
+        pattern=r"^[1-9][0-9]*$",
+        description=(
+            "Model version to serve (a numbered folder of the model in the repository); the "
+            "model config then carries version_policy {specific {versions: [N]}}. Empty: "
+            "Triton's policy (the model's own, by default the latest version)."
+        ),
     )
 
 
@@ -218,6 +224,7 @@ class InferenceServiceSpec(Model):
             MSG_UNIQUE_VARIANTS,
             ".variants",
         ),
+        *SPEC_RULES,
     )
 
     model: ModelRef = Field(description="The Triton model to serve.")
@@ -232,6 +239,20 @@ class InferenceServiceSpec(Model):
     batching: Batching = Field(default_factory=Batching, description="Triton dynamic batching.")
     placement: Placement = Field(default_factory=Placement, description="Pool choice rules.")
     budget: Budget | None = Field(default=None, description="Hourly cost limit; empty: none.")
+    pod: PodSettings = Field(
+        default_factory=PodSettings,
+        description=(
+            "What every Triton pod of the service gets besides what the operator sets: service "
+            "account, env, image pull Secrets, volumes, labels, annotations, priority, spread."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _pods_fit(self) -> InferenceServiceSpec:
+        errors = variant_pod_errors(self.pod, self.variants)
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
 
     @model_validator(mode="after")
     def _unique_variant_names(self) -> InferenceServiceSpec:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from infercost.api.common import AcceleratorType, DnsLabel, Model, cel, cel_rules
+from infercost.api.pod import VariantPod
 
 INT_OR_STRING: dict[str, Any] = {"x-kubernetes-int-or-string": True}
 MSG_PROFILE_TYPE = (
@@ -104,6 +105,10 @@ class Variant(Model):
     )
     resources: Resources = Field(
         default_factory=Resources, description="CPU and memory each replica requests."
+    )
+    pod: VariantPod = Field(
+        default_factory=VariantPod,
+        description="Env, volumes and mounts this variant adds to spec.pod (e.g. its model volume).",
     )
     profile: list[ProfilePoint] = Field(
         min_length=1,

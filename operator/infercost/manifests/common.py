@@ -34,6 +34,15 @@ class ManifestSettings:
     network_policy: bool = False
     prometheus_namespace: str = "monitoring"
     prometheus_pod_labels: tuple[tuple[str, str], ...] = (("app.kubernetes.io/name", "prometheus"),)
+    # Pod lifecycle (manifests/pod.py, docs/settings.md).
+    startup_probe_period_seconds: int = 10
+    startup_margin: float = 2.0
+    prestop_sleep_seconds: int = 10
+    triton_exit_timeout_seconds: int = 30
+    termination_slack_seconds: int = 5
+    progress_deadline_slack_seconds: int = 600
+    zone_spread: bool = True
+    karpenter_do_not_disrupt: str = "SingleReplica"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -51,7 +51,9 @@ def batching_config_map(
 ) -> dict[str, Any]:
     """Model config overrides, one key per (variant, pool), so new pods start with them."""
     data = {
-        config_key(a.variant, a.pool): model_config_text(model=spec.model.name, batching=a.batching)
+        config_key(a.variant, a.pool): model_config_text(
+            model=spec.model.name, batching=a.batching, version=spec.model.version
+        )
         for a in allocations
     }
     name = short_name(owner.name, "model-config")

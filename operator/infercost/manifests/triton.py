@@ -26,15 +26,19 @@ from infercost.manifests.common import (
     short_name,
     stamped,
 )
+from infercost.manifests.pod import drain_args, with_pod_settings
+from infercost.manifests.version import version_policy_lines
 
 
 def config_key(variant: str, pool: str) -> str:
     return f"{short_name(variant, pool, limit=240)}.pbtxt"
 
 
-def model_config_text(*, model: str, batching: BatchConfig) -> str:
-    """The Triton config.pbtxt override that carries the batching of one (variant, pool)."""
-    lines = [f'name: "{model}"', f"max_batch_size: {batching.max_batch_size}"]
+def model_config_text(*, model: str, batching: BatchConfig, version: str | None = None) -> str:
+    """The Triton config.pbtxt override that carries the batching of one (variant, pool) and
+    the pinned model version (spec.model.version), if any."""
+    lines = [f'name: "{model}"', *version_policy_lines(version)]
+    lines.append(f"max_batch_size: {batching.max_batch_size}")
     timeout = batching.queue_timeout_us
     if batching.max_batch_size > 1 or batching.max_queue_delay_us > 0 or timeout > 0:
         preferred = ", ".join(str(size) for size in batching.preferred_batch_sizes)
@@ -108,13 +112,18 @@ def triton_args(*, repository: str, model: str) -> list[str]:
 
 
 def _container(
-    *, spec: InferenceServiceSpec, variant: Variant, pool: AcceleratorPoolSpec
+    *,
+    spec: InferenceServiceSpec,
+    variant: Variant,
+    pool: AcceleratorPoolSpec,
+    settings: ManifestSettings,
 ) -> dict[str, Any]:
     return {
         "name": "triton",
         "image": variant.image,
         "command": ["tritonserver"],
-        "args": triton_args(repository=variant.model_repository, model=spec.model.name),
+        "args": triton_args(repository=variant.model_repository, model=spec.model.name)
+        + drain_args(settings),
         "ports": [
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
@@ -124,13 +133,6 @@ def _container(
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", "port": "http"},
             "periodSeconds": 5,
-            "failureThreshold": 3,
-        },
-        "livenessProbe": {
-            "httpGet": {"path": "/v2/health/live", "port": "http"},
-            # Model loading can take startupSeconds; the server is live meanwhile, but give it room.
-            "initialDelaySeconds": variant.startup_seconds,
-            "periodSeconds": 10,
             "failureThreshold": 3,
         },
         "securityContext": {
@@ -174,8 +176,7 @@ def deployment(
             "fsGroup": settings.run_as_user,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "automountServiceAccountToken": False,
-        "containers": [_container(spec=spec, variant=variant, pool=pool)],
+        "containers": [_container(spec=spec, variant=variant, pool=pool, settings=settings)],
         "volumes": [
             {
                 "name": "model-config",
@@ -189,7 +190,8 @@ def deployment(
         owner, deployment_name(owner.name, allocation.variant, allocation.pool), labels
     )
     metadata["annotations"] = {ANNOTATION_BATCHING: batching_annotation(allocation.batching)}
-    return stamped(
+    # Service account, env, volumes, probes, drain, spread: manifests/pod.py.
+    built = with_pod_settings(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -207,5 +209,11 @@ def deployment(
                 # which would cost a cold start per tuning step.
                 "template": {"metadata": {"labels": labels}, "spec": pod_spec},
             },
-        }
+        },
+        owner=owner,
+        spec=spec,
+        variant=variant,
+        pool=pool,
+        settings=settings,
     )
+    return stamped(built)
