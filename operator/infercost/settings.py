@@ -7,6 +7,7 @@ engine's own knobs pass through unchanged to `EngineSettings` (INFERCOST_ENGINE_
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -109,7 +110,12 @@ class Settings(BaseSettings):
     )
     # Children's shape: exposed because they change how replicas are scheduled and disrupted.
     pdb_max_unavailable: int = Field(
-        default=1, ge=0, description="PodDisruptionBudget maxUnavailable of a service's pods."
+        default=1,
+        ge=1,
+        description=(
+            "PodDisruptionBudget maxUnavailable of a service's pods; at least 1 (0 would block "
+            "every node drain forever)."
+        ),
     )
     rollout_max_surge: str = Field(
         default="25%", description="Deployment rolling update maxSurge (new pods before old go)."
@@ -130,6 +136,60 @@ class Settings(BaseSettings):
     network_policy_prometheus_labels: dict[str, str] = Field(
         default_factory=lambda: {"app.kubernetes.io/name": "prometheus"},
         description="Pod labels of the Prometheus allowed to scrape.",
+    )
+    # The Triton pod's lifecycle and disruption stance (manifests/pod.py).
+    startup_probe_period_seconds: int = Field(
+        default=10, ge=1, le=300, description="periodSeconds of the Triton startupProbe."
+    )
+    startup_margin: float = Field(
+        default=2.0,
+        ge=1,
+        le=10,
+        description=(
+            "The startupProbe allows startupSeconds x this before restarting a loading Triton "
+            "(startupSeconds is an estimate); also sizes progressDeadlineSeconds."
+        ),
+    )
+    prestop_sleep_seconds: int = Field(
+        default=10,
+        ge=0,
+        le=300,
+        description="preStop sleep: a terminating pod keeps serving while endpoints drop it.",
+    )
+    triton_exit_timeout_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Triton --exit-timeout-secs: how long it drains in-flight requests.",
+    )
+    termination_slack_seconds: int = Field(
+        default=5,
+        ge=0,
+        le=300,
+        description="Added to preStop sleep + exit timeout for terminationGracePeriodSeconds.",
+    )
+    progress_deadline_slack_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=7200,
+        description=(
+            "Added to provisioningSeconds + startupSeconds x startup_margin for a Deployment's "
+            "progressDeadlineSeconds (scheduling, the image pull)."
+        ),
+    )
+    zone_spread: bool = Field(
+        default=True,
+        description=(
+            "Spread the pods of a service with scaling.maxReplicas > 1 over "
+            "topology.kubernetes.io/zone (ScheduleAnyway) unless spec.pod sets constraints."
+        ),
+    )
+    karpenter_do_not_disrupt: Literal["SingleReplica", "Always", "Never"] = Field(
+        default="SingleReplica",
+        description=(
+            "When Triton pods carry karpenter.sh/do-not-disrupt: SingleReplica (services whose "
+            "scaling.minReplicas is 0 or 1), Always or Never; spec.pod.annotations overrides."
+        ),
     )
     engine: EngineSettings = Field(
         default_factory=EngineSettings,
@@ -152,4 +212,12 @@ class Settings(BaseSettings):
             network_policy=self.network_policy,
             prometheus_namespace=self.network_policy_prometheus_namespace,
             prometheus_pod_labels=tuple(sorted(self.network_policy_prometheus_labels.items())),
+            startup_probe_period_seconds=self.startup_probe_period_seconds,
+            startup_margin=self.startup_margin,
+            prestop_sleep_seconds=self.prestop_sleep_seconds,
+            triton_exit_timeout_seconds=self.triton_exit_timeout_seconds,
+            termination_slack_seconds=self.termination_slack_seconds,
+            progress_deadline_slack_seconds=self.progress_deadline_slack_seconds,
+            zone_spread=self.zone_spread,
+            karpenter_do_not_disrupt=self.karpenter_do_not_disrupt,
         )

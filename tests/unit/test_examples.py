@@ -28,6 +28,11 @@ pytestmark = pytest.mark.unit
 # The folders `make demo` plans: our kinds only. Other example folders hold other kinds
 # (examples/argocd: Argo CD Applications, checked by tests/chart).
 EXAMPLE_DOCS = load_examples(EXAMPLES / "pools") + load_examples(EXAMPLES / "services")
+# examples/serving: services with spec.pod (IRSA, Workload Identity, a PVC, a private
+# registry) beside the Kubernetes objects they need (tests/unit/test_serving_examples.py).
+SERVING_DOCS = [
+    e for e in load_examples(EXAMPLES / "serving") if e.body["apiVersion"].startswith("infercost")
+]
 
 
 def test_examples_exist_in_the_folders_make_demo_plans() -> None:
@@ -62,7 +67,7 @@ def test_examples_exercise_every_cel_rule_of_every_crd() -> None:
     }
     evaluated = {
         (example.kind, check.rule)
-        for example in EXAMPLE_DOCS
+        for example in EXAMPLE_DOCS + SERVING_DOCS
         for check in cel_checks(schema_of(example.kind), example.body)
     }
     assert declared, "the CRDs declare no CEL rule"

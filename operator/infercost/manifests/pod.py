@@ -79,7 +79,9 @@ def may_run_one_replica(spec: InferenceServiceSpec) -> bool:
     return spec.scaling.min_replicas <= 1
 
 
-def zone_spread(spec: InferenceServiceSpec, owner: Owner) -> list[dict[str, Any]]:
+def zone_spread(
+    spec: InferenceServiceSpec, owner: Owner, settings: ManifestSettings
+) -> list[dict[str, Any]]:
     """The user's constraints (counting this service's pods unless they say otherwise), or
     a soft spread over zones when the service may run more than one replica."""
     own_pods = {"matchLabels": {LABEL_SERVICE: short_name(owner.name)}}
@@ -92,7 +94,7 @@ def zone_spread(spec: InferenceServiceSpec, owner: Owner) -> list[dict[str, Any]
             constraint.setdefault("labelSelector", own_pods)
             constraints.append(constraint)
         return constraints
-    if spec.scaling.max_replicas <= 1:
+    if spec.scaling.max_replicas <= 1 or not settings.zone_spread:
         return []
     return [
         {
@@ -113,7 +115,11 @@ def pod_annotations(spec: InferenceServiceSpec, settings: ManifestSettings) -> d
         )
     protect = policy == "Always" or (policy == "SingleReplica" and may_run_one_replica(spec))
     stance = {DO_NOT_DISRUPT: "true"} if protect else {}
-    return {**stance, **spec.pod.annotations}
+    annotations = {**stance, **spec.pod.annotations}
+    if annotations.get(DO_NOT_DISRUPT) == "false":
+        # The user's opt-out: Karpenter knows only "true" or a duration, so say nothing.
+        del annotations[DO_NOT_DISRUPT]
+    return annotations
 
 
 def _env(spec: InferenceServiceSpec, variant: Variant) -> list[dict[str, Any]]:
@@ -161,7 +167,7 @@ def with_pod_settings(
         pod["imagePullSecrets"] = _dumped(pod_spec.image_pull_secrets)
     if pod_spec.priority_class_name:
         pod["priorityClassName"] = pod_spec.priority_class_name
-    spread = zone_spread(spec, owner)
+    spread = zone_spread(spec, owner, settings)
     if spread:
         pod["topologySpreadConstraints"] = spread
     pod["volumes"] = [*pod["volumes"], *_dumped(pod_spec.volumes), *_dumped(variant.pod.volumes)]

@@ -68,6 +68,11 @@ def batching_config_map(
 
 
 def disruption_budget(*, owner: Owner, settings: ManifestSettings) -> dict[str, Any]:
+    """Voluntary evictions (drains, Karpenter) take at most `pdb_max_unavailable` replicas of
+    the service at a time, over all its Deployments. maxUnavailable, never minAvailable: a
+    minAvailable of 1 on a one-replica service would block every node drain forever. A
+    one-replica service is protected from Karpenter instead (manifests/pod.py, do-not-disrupt).
+    """
     return stamped(
         {
             "apiVersion": "policy/v1",
@@ -76,6 +81,9 @@ def disruption_budget(*, owner: Owner, settings: ManifestSettings) -> dict[str, 
             "spec": {
                 "maxUnavailable": settings.pdb_max_unavailable,
                 "selector": {"matchLabels": {LABEL_SERVICE: short_name(owner.name)}},
+                # A replica that is not Ready (loading, crash-looping) serves nothing: evicting
+                # it costs no capacity, and counting it would let one stuck pod block drains.
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
             },
         }
     )
