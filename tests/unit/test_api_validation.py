@@ -11,6 +11,18 @@ from typing import Any
 import pytest
 from tests.support.crdcheck import api_server_errors, load_examples, pydantic_errors
 
+from infercost.api.pod import MSG_UNIQUE_MOUNT_PATHS
+from infercost.api.podparts import (
+    MSG_ANNOTATION_RESERVED,
+    MSG_ENV_VALUE_OR_FROM,
+    MSG_LABEL_RESERVED,
+    MSG_MOUNT_RESERVED,
+    MSG_MOUNT_UNDECLARED,
+    MSG_ONE_SOURCE,
+    MSG_UNIQUE_VOLUMES,
+    MSG_VARIANT_MOUNT_UNDECLARED,
+    MSG_VOLUME_RESERVED,
+)
 from infercost.api.pool import MSG_STATIC_PRICE
 from infercost.api.service import (
     MSG_FIXED_SIZE,
@@ -192,6 +204,163 @@ VALID = [
     Case("integer-cpu", SERVICE, _set("spec.variants.0.resources.cpu", 2), ""),
     Case("opencost-without-static-price", POOL, _set("spec.pricing", {"source": "OpenCost"}), ""),
     Case("free-pool", POOL, _set("spec.pricing.hourlyPerNode", 0), ""),
+]
+
+
+def _all(*changes: Callable[[Body], None]) -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        for one in changes:
+            one(body)
+
+    return change
+
+
+PVC = {"name": "models", "persistentVolumeClaim": {"claimName": "models"}}
+MOUNT = {"name": "models", "mountPath": "/models"}
+# spec.pod and variants[].pod: every rule the operator relies on, refused by both sides.
+INVALID += [
+    Case(
+        "mount-of-an-undeclared-volume",
+        SERVICE,
+        _set("spec.pod", {"volumeMounts": [MOUNT]}),
+        "volumeMounts",
+        MSG_MOUNT_UNDECLARED,
+    ),
+    Case(
+        "variant-mount-of-an-undeclared-volume",
+        SERVICE,
+        _set("spec.variants.1.pod", {"volumeMounts": [MOUNT]}),
+        "variants",
+        MSG_VARIANT_MOUNT_UNDECLARED,
+    ),
+    Case(
+        "operator-volume-name",
+        SERVICE,
+        _set("spec.pod", {"volumes": [{"name": "dshm", "emptyDir": {}}]}),
+        "volumes",
+        MSG_VOLUME_RESERVED,
+    ),
+    Case(
+        "operator-mount-path",
+        SERVICE,
+        _set("spec.pod", {"volumes": [PVC], "volumeMounts": [{**MOUNT, "mountPath": "/tmp"}]}),
+        "mountPath",
+        MSG_MOUNT_RESERVED,
+    ),
+    Case(
+        "operator-label",
+        SERVICE,
+        _set("spec.pod", {"labels": {"infercost.io/pool": "x"}}),
+        "labels",
+        MSG_LABEL_RESERVED,
+    ),
+    Case(
+        "operator-recommended-label",
+        SERVICE,
+        _set("spec.pod", {"labels": {"app.kubernetes.io/name": "x"}}),
+        "labels",
+        MSG_LABEL_RESERVED,
+    ),
+    Case(
+        "operator-annotation",
+        SERVICE,
+        _set("spec.pod", {"annotations": {"infercost.io/applied-hash": "x"}}),
+        "annotations",
+        MSG_ANNOTATION_RESERVED,
+    ),
+    Case(
+        "env-value-and-value-from",
+        SERVICE,
+        _set(
+            "spec.pod",
+            {"env": [{"name": "A", "value": "1", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}]},
+        ),
+        "env",
+        MSG_ENV_VALUE_OR_FROM,
+    ),
+    Case(
+        "env-value-from-two-sources",
+        SERVICE,
+        _set(
+            "spec.pod",
+            {
+                "env": [
+                    {
+                        "name": "A",
+                        "valueFrom": {
+                            "fieldRef": {"fieldPath": "metadata.name"},
+                            "secretKeyRef": {"name": "s", "key": "k"},
+                        },
+                    }
+                ]
+            },
+        ),
+        "valueFrom",
+        MSG_ONE_SOURCE,
+    ),
+    Case(
+        "env-from-both-sources",
+        SERVICE,
+        _set(
+            "spec.pod", {"envFrom": [{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]}
+        ),
+        "envFrom",
+        MSG_ONE_SOURCE,
+    ),
+    Case(
+        "volume-declared-twice",
+        SERVICE,
+        _set("spec.pod", {"volumes": [PVC, PVC]}),
+        "volumes",
+        MSG_UNIQUE_VOLUMES,
+    ),
+    Case(
+        "variant-volume-repeats-the-service-s",
+        SERVICE,
+        _all(
+            _set("spec.pod", {"volumes": [PVC]}),
+            _set("spec.variants.0.pod", {"volumes": [PVC]}),
+        ),
+        "variants",
+        MSG_UNIQUE_VOLUMES,
+    ),
+    Case(
+        "variant-mount-path-repeats-the-service-s",
+        SERVICE,
+        _all(
+            _set("spec.pod", {"volumes": [PVC], "volumeMounts": [MOUNT]}),
+            _set("spec.variants.0.pod", {"volumeMounts": [MOUNT]}),
+        ),
+        "variants",
+        MSG_UNIQUE_MOUNT_PATHS,
+    ),
+    Case("version-not-a-number", SERVICE, _set("spec.model.version", "latest"), "version"),
+    Case("version-zero", SERVICE, _set("spec.model.version", "0"), "version"),
+    Case(
+        "label-value-not-a-label",
+        SERVICE,
+        _set("spec.pod", {"labels": {"team": "not a label"}}),
+        "labels",
+    ),
+    Case(
+        "relative-mount-path",
+        SERVICE,
+        _set("spec.pod", {"volumes": [PVC], "volumeMounts": [{**MOUNT, "mountPath": "models"}]}),
+        "mountPath",
+    ),
+    Case(
+        "spread-hard-or-soft-only",
+        SERVICE,
+        _set(
+            "spec.pod",
+            {
+                "topologySpreadConstraints": [
+                    {"maxSkew": 1, "topologyKey": "k", "whenUnsatisfiable": "Maybe"}
+                ]
+            },
+        ),
+        "whenUnsatisfiable",
+    ),
 ]
 
 

@@ -218,14 +218,17 @@ def variant_pod_errors(service: PodSettings, variants: Sequence[Any]) -> list[st
         own = {volume.name for volume in pod.volumes}
         missing = sorted({m.name for m in pod.volume_mounts} - own - service_volumes)
         if missing:
-            errors.append(f"{MSG_VARIANT_MOUNT_UNDECLARED}: {variant.name} mounts {missing}")
-        if own & service_volumes:
             errors.append(
-                f"{MSG_UNIQUE_VOLUMES}: {variant.name} repeats {sorted(own & service_volumes)}"
+                f"{MSG_VARIANT_MOUNT_UNDECLARED}: variants[{variant.name}] mounts {missing}"
             )
+        repeated = sorted(own & service_volumes)
+        if repeated:
+            errors.append(f"{MSG_UNIQUE_VOLUMES}: variants[{variant.name}] repeats {repeated}")
         paths = {m.mount_path for m in pod.volume_mounts} & service_paths
         if paths:
-            errors.append(f"{MSG_UNIQUE_MOUNT_PATHS}: {variant.name} repeats {sorted(paths)}")
+            errors.append(
+                f"{MSG_UNIQUE_MOUNT_PATHS}: variants[{variant.name}] repeats {sorted(paths)}"
+            )
     return errors
 
 

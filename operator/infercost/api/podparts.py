@@ -200,6 +200,7 @@ class PodVolume(Model):
     thirty source types, and re-declaring them here would copy core/v1 and drift from it. The
     API server checks the source when the operator applies the Deployment; a bad one is then
     reported on the service (the apply fails with the field named). The name is typed and checked.
+    pydantic does not check the source either, so `infercost plan` and `kubectl apply` agree.
     """
 
     # An open object: the crdgen turns `additionalProperties: true` into preserve-unknown-fields.
@@ -216,10 +217,6 @@ class PodVolume(Model):
     def _checked(self) -> PodVolume:
         if self.name in OPERATOR_VOLUMES:
             raise ValueError(f"{MSG_VOLUME_RESERVED}: {self.name}")
-        if len(self.model_extra or {}) != 1:
-            raise ValueError(
-                f"volume {self.name}: {MSG_ONE_SOURCE} (persistentVolumeClaim, csi, secret, ...)"
-            )
         return self
 
 
@@ -246,7 +243,7 @@ class VolumeMount(Model):
     @model_validator(mode="after")
     def _not_reserved(self) -> VolumeMount:
         if self.mount_path in OPERATOR_MOUNT_PATHS:
-            raise ValueError(f"{MSG_MOUNT_RESERVED}: {self.mount_path}")
+            raise ValueError(f"{MSG_MOUNT_RESERVED}: mountPath {self.mount_path}")
         return self
 
 
