@@ -82,6 +82,7 @@ async def test_each_accelerator_kind_gets_exact_resources_and_scheduling(
         "--grpc-port=8001",
         "--metrics-port=8002",
         "--metrics-config=summary_latencies=true",
+        "--exit-timeout-secs=30",  # drain in-flight requests on SIGTERM (manifests/pod.py)
     ]
     assert {p["name"]: p["containerPort"] for p in triton["ports"]} == {
         "http": 8000,
@@ -93,7 +94,8 @@ async def test_each_accelerator_kind_gets_exact_resources_and_scheduling(
     assert triton["securityContext"]["allowPrivilegeEscalation"] is False
     assert triton["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     # Nothing batching-specific on the pod template: a batching change must not roll pods.
-    assert "annotations" not in inf2["spec"]["template"]["metadata"]
+    template_annotations = inf2["spec"]["template"]["metadata"].get("annotations", {})
+    assert not [k for k in template_annotations if k.startswith("infercost.io/")]
 
     gpu = (await eventually(lambda: deployments(api, "bert-gpu"), what="GPU Deployment"))[0]
     gpu_pod = gpu["spec"]["template"]["spec"]
