@@ -23,6 +23,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from chartkit import ROOT, TIMEOUT_S, tool
+from tests.reliability.test_security import restricted_violations
 from tests.support.crdcheck import EXAMPLES, load_examples
 
 from infercost import manifests
@@ -111,6 +112,17 @@ def test_every_example_service_is_rendered_on_every_pool_it_can_use() -> None:
     pools = {d["spec"]["template"]["metadata"]["labels"]["infercost.io/pool"] for d in deployments}
     # No example serves on CPU (no published CPU figures for the example models).
     assert pools == {p for p, spec in POOLS.items() if spec.accelerator.type != "cpu"}
+
+
+def test_every_triton_pod_meets_the_restricted_profile_neuron_included() -> None:
+    checked = set()
+    for name, objects in ALL_CHILDREN.items():
+        for obj in objects:
+            if obj["kind"] == "Deployment":
+                pod = obj["spec"]["template"]["spec"]
+                assert restricted_violations(pod) == [], obj["metadata"]["name"]
+                checked |= set(pod["containers"][0]["resources"]["limits"]) - {"memory"}
+    assert checked == {"nvidia.com/gpu", "aws.amazon.com/neuroncore"}
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
