@@ -115,8 +115,8 @@ def test_every_example_service_is_rendered_on_every_pool_it_can_use() -> None:
 
 
 def test_every_triton_pod_meets_the_restricted_profile_neuron_included() -> None:
-    checked = set()
-    for name, objects in ALL_CHILDREN.items():
+    checked: set[str] = set()
+    for objects in ALL_CHILDREN.values():
         for obj in objects:
             if obj["kind"] == "Deployment":
                 pod = obj["spec"]["template"]["spec"]
