@@ -95,7 +95,7 @@ async def test_each_accelerator_kind_gets_exact_resources_and_scheduling(
     assert triton["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     # Nothing batching-specific on the pod template: a batching change must not roll pods.
     template_annotations = inf2["spec"]["template"]["metadata"].get("annotations", {})
-    assert not [k for k in template_annotations if k.startswith("infercost.io/")]
+    assert "infercost.io/batching" not in template_annotations
 
     gpu = (await eventually(lambda: deployments(api, "bert-gpu"), what="GPU Deployment"))[0]
     gpu_pod = gpu["spec"]["template"]["spec"]

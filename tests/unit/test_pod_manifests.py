@@ -223,6 +223,14 @@ def test_a_pinned_version_reaches_the_model_config_and_none_leaves_triton_s_poli
     assert "version_policy" not in plain
 
 
+def test_a_version_change_rolls_the_pods_and_a_batching_change_does_not() -> None:
+    one = _pod(_spec(model={"name": "bert_base", "version": "1"}))
+    two = _pod(_spec(model={"name": "bert_base", "version": "2"}))
+    assert one != two
+    assert two["metadata"]["annotations"]["infercost.io/model-version"] == "2"
+    assert "infercost.io/model-version" not in _pod(_spec())["metadata"].get("annotations", {})
+
+
 def test_the_disruption_budget_allows_drains_and_evicting_unready_pods() -> None:
     budget = _children(_spec())["PodDisruptionBudget"]["spec"]
     assert budget["maxUnavailable"] == SETTINGS.pdb_max_unavailable >= 1

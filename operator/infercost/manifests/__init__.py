@@ -44,6 +44,7 @@ from infercost.manifests.triton import (
     model_config_text,
     triton_args,
 )
+from infercost.manifests.version import version_policy, with_version_policy
 
 __all__ = [
     "ANNOTATION_BATCHING",
@@ -64,6 +65,8 @@ __all__ = [
     "model_config_text",
     "short_name",
     "triton_args",
+    "version_policy",
+    "with_version_policy",
 ]
 
 

@@ -27,6 +27,9 @@ from infercost.manifests.common import LABEL_SERVICE, ManifestSettings, Owner, s
 
 ZONE_KEY = "topology.kubernetes.io/zone"
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+# A pinned model version is a release: changing it rolls the pods (surge first, so capacity
+# never dips), which then start with the new version policy of the model config.
+ANNOTATION_MODEL_VERSION = "infercost.io/model-version"
 DISRUPT_POLICIES = ("SingleReplica", "Always", "Never")
 
 
@@ -152,6 +155,8 @@ def with_pod_settings(
 
     template["metadata"]["labels"] = {**pod_spec.labels, **template["metadata"]["labels"]}
     annotations = pod_annotations(spec, settings)
+    if spec.model.version is not None:
+        annotations[ANNOTATION_MODEL_VERSION] = spec.model.version
     if annotations:
         template["metadata"]["annotations"] = {
             **annotations,
