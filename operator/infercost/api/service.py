@@ -15,6 +15,7 @@ from infercost.api.common import (
     cel,
     cel_rules,
 )
+from infercost.api.modelref import ModelRef
 from infercost.api.pod import SPEC_RULES, PodSettings, variant_pod_errors
 from infercost.api.status import ServiceStatus
 
@@ -32,27 +33,6 @@ MSG_MIN_MAX = "scaling.minReplicas must be less than or equal to scaling.maxRepl
 MSG_FIXED_SIZE = "batching.maxBatchSize is required when batching.mode is Fixed"
 MSG_ONE_VARIANT = "spec.variants needs at least one variant"
 MSG_UNIQUE_VARIANTS = "spec.variants[].name must be unique"
-
-
-class ModelRef(Model):
-    """The Triton model to load."""
-
-    name: str = Field(
-        min_length=1,
-        max_length=128,
-        pattern=r"^[A-Za-z0-9_.\-]+$",
-        description="Model name inside the model repository (Triton --load-model).",
-    )
-    version: str | None = Field(
-        default=None,
-        max_length=19,
-        pattern=r"^[1-9][0-9]*$",
-        description=(
-            "Model version to serve (a numbered folder of the model in the repository); the "
-            "model config then carries version_policy {specific {versions: [N]}}. Empty: "
-            "Triton's policy (the model's own, by default the latest version)."
-        ),
-    )
 
 
 class SLO(Model):
@@ -299,6 +279,7 @@ __all__ = [
     "Condition",
     "InferenceService",
     "InferenceServiceSpec",
+    "ModelRef",
     "ProfilePoint",
     "Resources",
     "Variant",
