@@ -83,7 +83,7 @@ def may_run_one_replica(spec: InferenceServiceSpec) -> bool:
 
 
 def zone_spread(
-    spec: InferenceServiceSpec, owner: Owner, settings: ManifestSettings
+    *, spec: InferenceServiceSpec, owner: Owner, settings: ManifestSettings
 ) -> list[dict[str, Any]]:
     """The user's constraints (counting this service's pods unless they say otherwise), or
     a soft spread over zones when the service may run more than one replica."""
@@ -172,7 +172,7 @@ def with_pod_settings(
         pod["imagePullSecrets"] = _dumped(pod_spec.image_pull_secrets)
     if pod_spec.priority_class_name:
         pod["priorityClassName"] = pod_spec.priority_class_name
-    spread = zone_spread(spec, owner, settings)
+    spread = zone_spread(spec=spec, owner=owner, settings=settings)
     if spread:
         pod["topologySpreadConstraints"] = spread
     pod["volumes"] = [*pod["volumes"], *_dumped(pod_spec.volumes), *_dumped(variant.pod.volumes)]
