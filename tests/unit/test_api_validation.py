@@ -16,6 +16,7 @@ from infercost.api.podparts import (
     MSG_ANNOTATION_RESERVED,
     MSG_ENV_VALUE_OR_FROM,
     MSG_LABEL_RESERVED,
+    MSG_MIN_DOMAINS,
     MSG_MOUNT_RESERVED,
     MSG_MOUNT_UNDECLARED,
     MSG_ONE_SOURCE,
@@ -360,6 +361,25 @@ INVALID += [
             },
         ),
         "whenUnsatisfiable",
+    ),
+    Case(
+        "spread-min-domains-when-soft",
+        SERVICE,
+        _set(
+            "spec.pod",
+            {
+                "topologySpreadConstraints": [
+                    {
+                        "maxSkew": 1,
+                        "topologyKey": "topology.kubernetes.io/zone",
+                        "whenUnsatisfiable": "ScheduleAnyway",
+                        "minDomains": 3,
+                    }
+                ]
+            },
+        ),
+        "minDomains",
+        MSG_MIN_DOMAINS,
     ),
 ]
 

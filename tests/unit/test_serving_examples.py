@@ -113,6 +113,9 @@ def test_workload_identity_pods_use_the_bound_service_account_without_a_token() 
     assert template["spec"]["serviceAccountName"] == sa["metadata"]["name"]
     assert template["spec"]["automountServiceAccountToken"] is False
     assert template["metadata"]["annotations"]["karpenter.sh/do-not-disrupt"] == "true"
+    (spread,) = template["spec"]["topologySpreadConstraints"]
+    assert spread["whenUnsatisfiable"] == "DoNotSchedule"
+    assert spread["labelSelector"] == {"matchLabels": {"infercost.io/service": "resnet50-gcs"}}
 
 
 def test_each_pvc_repository_is_mounted_where_its_variant_reads_it() -> None:

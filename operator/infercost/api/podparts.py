@@ -44,6 +44,7 @@ MSG_VARIANT_MOUNT_UNDECLARED = (
 MSG_UNIQUE_VOLUMES = "volume names must be unique across spec.pod.volumes and the variant's"
 MSG_ENV_VALUE_OR_FROM = "env[]: set value or valueFrom, not both"
 MSG_ONE_SOURCE = "set exactly one source"
+MSG_MIN_DOMAINS = "minDomains applies only with whenUnsatisfiable DoNotSchedule"
 
 SubdomainName = Annotated[
     str, StringConstraints(pattern=DNS_SUBDOMAIN_PATTERN, min_length=1, max_length=253)
@@ -250,6 +251,14 @@ class VolumeMount(Model):
 class TopologySpread(Model):
     """How replicas spread over a topology (Kubernetes topologySpreadConstraints)."""
 
+    model_config = cel_rules(
+        cel(
+            "!has(self.minDomains) || self.whenUnsatisfiable == 'DoNotSchedule'",
+            MSG_MIN_DOMAINS,
+            ".minDomains",
+        )
+    )
+
     max_skew: int = Field(strict=True, ge=1, le=1000, description="Largest allowed imbalance.")
     topology_key: LabelString = Field(
         min_length=1, description="Node label of the domains, e.g. topology.kubernetes.io/zone."
@@ -274,6 +283,12 @@ class TopologySpread(Model):
     node_taints_policy: str | None = Field(
         default=None, pattern=r"^(Honor|Ignore)$", max_length=6, description="Honor or Ignore."
     )
+
+    @model_validator(mode="after")
+    def _min_domains_when_hard(self) -> TopologySpread:
+        if self.min_domains is not None and self.when_unsatisfiable != "DoNotSchedule":
+            raise ValueError(MSG_MIN_DOMAINS)
+        return self
 
 
 def reserved_label(key: str) -> bool:
