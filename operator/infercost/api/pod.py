@@ -107,6 +107,7 @@ class PodSettings(Model):
         ),
     )
     automount_service_account_token: bool | None = Field(
+        strict=True,
         default=None,
         description=(
             "Mount the ServiceAccount's API token; default: true when serviceAccountName is set "

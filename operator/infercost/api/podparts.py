@@ -74,7 +74,9 @@ class KeyRef(Model):
         description="Key whose value becomes the variable's value.",
     )
     optional: bool | None = Field(
-        default=None, description="Start the pod even when the object or key is missing."
+        strict=True,
+        default=None,
+        description="Start the pod even when the object or key is missing.",
     )
 
 
@@ -164,7 +166,9 @@ class NameRef(Model):
     """A ConfigMap or Secret in the service's namespace, by name."""
 
     name: SubdomainName = Field(description="Object name.")
-    optional: bool | None = Field(default=None, description="Start the pod even when missing.")
+    optional: bool | None = Field(
+        strict=True, default=None, description="Start the pod even when missing."
+    )
 
 
 class EnvFrom(Model):
@@ -234,7 +238,7 @@ class VolumeMount(Model):
 
     name: DnsLabel = Field(description="Name of a volume of spec.pod.volumes or the variant's.")
     mount_path: MountPath = Field(description="Absolute path in the container, e.g. /models.")
-    read_only: bool | None = Field(default=None, description="Mount read-only.")
+    read_only: bool | None = Field(strict=True, default=None, description="Mount read-only.")
     sub_path: str | None = Field(
         default=None,
         max_length=1024,
