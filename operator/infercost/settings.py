@@ -131,6 +131,29 @@ class Settings(BaseSettings):
         default_factory=lambda: {"app.kubernetes.io/name": "prometheus"},
         description="Pod labels of the Prometheus allowed to scrape.",
     )
+    # Pool capacity from Pods and Nodes (controller/capacity.py).
+    unschedulable_grace_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description=(
+            "A Pod Unschedulable this long past its pool's provisioningSeconds counts its "
+            "pool as full (the autoscaler found no node)."
+        ),
+    )
+    disruption_taints: list[str] = Field(
+        default_factory=lambda: [
+            "karpenter.sh/disrupted",
+            "karpenter.sh/disruption",
+            "aws-node-termination-handler/spot-itn",
+            "aws-node-termination-handler/rebalance-recommendation",
+            "aws-node-termination-handler/scheduled-maintenance",
+            "aws-node-termination-handler/asg-lifecycle-termination",
+            "ToBeDeletedByClusterAutoscaler",
+            "cloud.google.com/impending-node-termination",
+        ],
+        description="Node taint keys that announce the node is going away (with cordoning).",
+    )
     engine: EngineSettings = Field(
         default_factory=EngineSettings,
         description=(
