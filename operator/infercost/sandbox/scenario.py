@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from infercost.sandbox.scheduler import POOL_ANNOTATIONS
 from infercost.sim.scenario import Scenario, ScenarioError, load_scenario
 from infercost.sim.traces import rate_per_step
 
@@ -100,6 +101,7 @@ def _seconds(value: float, knobs: dict[str, float]) -> int:
 def _pool(pool: dict[str, Any], knobs: dict[str, float]) -> dict[str, Any]:
     spec = pool["spec"]
     spec["provisioningSeconds"] = _seconds(spec.get("provisioningSeconds", 0), knobs)
+    _pool_nodes(pool, knobs)
     _mark(pool, knobs)
     return pool
 
@@ -143,3 +145,29 @@ def _rates(
         tail = np.full(int(knobs["tail-seconds"]), per_second[-1])
         rates[(entry.namespace, entry.name)] = np.concatenate([per_second, tail])
     return rates
+
+
+def _pool_nodes(pool: dict[str, Any], knobs: dict[str, float]) -> None:
+    """The pool's sandbox annotations (sandbox.scheduler): checked, times scaled like
+    provisioning (`reclaim-at-seconds` counts from the sandbox's start)."""
+    notes = pool["metadata"].get("annotations") or {}
+    name = pool["metadata"]["name"]
+    for key, value in list(notes.items()):
+        if not key.startswith(PREFIX):
+            continue
+        knob = key.removeprefix(PREFIX)
+        if knob not in POOL_ANNOTATIONS:
+            raise ScenarioError(
+                f"AcceleratorPool {name} annotation {key!r} is unknown; known: "
+                + ", ".join(PREFIX + k for k in POOL_ANNOTATIONS)
+            )
+        try:
+            number = float(str(value))
+        except ValueError:
+            raise ScenarioError(
+                f"AcceleratorPool {name} annotation {key!r} must be a number"
+            ) from None
+        if number < 0:
+            raise ScenarioError(f"AcceleratorPool {name} annotation {key!r} must be >= 0")
+        if knob.endswith("-seconds"):
+            notes[key] = str(number / knobs["time-scale"])
