@@ -73,7 +73,7 @@ def test_pool_node_annotations_are_checked_and_their_times_scaled() -> None:
     bad = SPILL.parent / "bad-pool-annotation.yaml"
     try:
         bad.write_text(text)
-        with pytest.raises(ScenarioError, match="inf2-xlarge-spot.*sandbox.infercost.io/nodes"):
+        with pytest.raises(ScenarioError, match=r"inf2-xlarge-spot.*sandbox\.infercost\.io/nodes"):
             load(bad)
     finally:
         bad.unlink()
