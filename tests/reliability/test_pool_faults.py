@@ -219,3 +219,16 @@ def test_spot_nodes_lost_replacements_placed_and_capacity_recovers() -> None:
     assert ready_capacity >= DEMAND
     assert {c.type: c.ok for c in recovered.conditions}["Placed"]
     assert replicas(recovered).get("spot", 0) == 0  # the back-off holds the pool empty
+
+
+def test_the_pending_replacements_of_reclaimed_pods_are_not_kept() -> None:
+    """The noticed nodes are gone; their pods' replacements wait Pending on the Spot pool
+    (it gets no node back). Replicas elsewhere start; the Spot Deployment keeps only the
+    ready ones meanwhile, not the Pending ones (which would never start)."""
+    pools = [pool("spot", 0.2, spot=True), pool("ondemand", 0.8), pool("dear", 2.0)]
+    gone = {("gpu", "spot"): CurrentDeployment(replicas=4, ready_replicas=2, disrupted_replicas=2)}
+    plan = decide_with(pools, gone)
+    placed = replicas(plan)
+    assert placed.get("ondemand", 0) >= 2
+    assert placed.get("spot", 0) <= 2
+    assert Reason.SPOT_RECLAIMED in reasons(plan)
