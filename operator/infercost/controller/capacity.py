@@ -51,6 +51,7 @@ class Capacity:
         self.taints = frozenset(disruption_taints)
         self.grace_seconds = grace_seconds
         self.pods: dict[tuple[str, str], PodFacts] = {}
+        self._by_service: dict[ServiceKey, dict[tuple[str, str], PodFacts]] = {}
         self.disrupted_nodes: set[str] = set()
         self.gone_nodes: dict[str, float] = {}  # node -> when deleted
         self.reclaimed: dict[str, float] = {}  # pool label -> when it last lost a node
@@ -59,19 +60,31 @@ class Capacity:
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         if meta.get("deletionTimestamp"):
-            self.pods.pop(key, None)  # terminating: its ReplicaSet counts it out already
+            self._drop(key)  # terminating: its ReplicaSet counts it out already
             return
         labels = meta.get("labels") or {}
-        self.pods[key] = PodFacts(
+        self._drop(key)
+        facts = PodFacts(
             service=(meta["namespace"], labels.get(manifests.LABEL_SERVICE, "")),
             variant=labels.get(manifests.LABEL_VARIANT, ""),
             pool=labels.get(manifests.LABEL_POOL, ""),
             node=(body.get("spec") or {}).get("nodeName") or None,
             unschedulable_since=_unschedulable_since(body, now=now),
         )
+        self.pods[key] = facts
+        self._by_service.setdefault(facts.service, {})[key] = facts
+
+    def _drop(self, key: tuple[str, str]) -> PodFacts | None:
+        facts = self.pods.pop(key, None)
+        if facts is not None:
+            owned = self._by_service.get(facts.service, {})
+            owned.pop(key, None)
+            if not owned:
+                self._by_service.pop(facts.service, None)
+        return facts
 
     def pod_gone(self, namespace: str, name: str, *, now: float) -> None:
-        facts = self.pods.pop((namespace, name), None)
+        facts = self._drop((namespace, name))
         if facts is not None and facts.node is not None and self._going(facts.node):
             self.reclaimed[facts.pool] = now
 
@@ -115,9 +128,7 @@ class Capacity:
         self._expire(now=now, grace=grace)
         unschedulable: defaultdict[tuple[str, str], int] = defaultdict(int)
         disrupted: defaultdict[tuple[str, str], int] = defaultdict(int)
-        for facts in self.pods.values():
-            if facts.service != service:
-                continue
+        for facts in self._by_service.get(service, {}).values():
             key = (facts.variant, facts.pool)
             if facts.node is not None:
                 if self._going(facts.node):
