@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import aiohttp
+
 from infercost.sandbox.client import Api, ApiError
 
 logger = logging.getLogger("infercost.sandbox")
@@ -76,6 +78,7 @@ class Scheduler:
     nodes: dict[str, str] = field(default_factory=dict)  # node -> pool
     noticed: dict[str, float] = field(default_factory=dict)  # node -> when tainted
     reclaimed: set[str] = field(default_factory=set)  # pools whose reclaim has begun
+    waiting: set[tuple[str, str]] = field(default_factory=set)  # pods marked Unschedulable
 
     def know(self, name: str, pool: dict[str, Any]) -> None:
         self.pools[name] = PoolNodes.of(pool)
@@ -91,9 +94,12 @@ class Scheduler:
             await self._unschedulable(key, pool)
             return None
         self.admitted[key] = (pool, now)
+        self.waiting.discard(key)
         return now
 
     async def _unschedulable(self, key: tuple[str, str], pool: str) -> None:
+        if key in self.waiting:
+            return  # already said; its lastTransitionTime must stay
         total = len(self.nodes)
         resource = self.pools[pool].resource
         message = (
@@ -101,12 +107,6 @@ class Scheduler:
             f"0/{total} nodes are available: {total} No preemption victims found for incoming pod."
         )
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        pod = await self.api.get(f"/api/v1/namespaces/{key[0]}/pods/{key[1]}")
-        for condition in ((pod or {}).get("status") or {}).get("conditions") or []:
-            if condition.get("type") == "PodScheduled" and condition.get("reason") == (
-                "Unschedulable"
-            ):
-                return  # already said; its lastTransitionTime must stay
         status = {
             "phase": "Pending",
             "conditions": [
@@ -120,25 +120,27 @@ class Scheduler:
                 {"type": "Ready", "status": "False", "lastTransitionTime": stamp},
             ],
         }
-        with contextlib.suppress(ApiError):
+        with contextlib.suppress(ApiError, aiohttp.ClientError, OSError):
             await self.api.call(
                 "PATCH", f"/api/v1/namespaces/{key[0]}/pods/{key[1]}/status", {"status": status}
             )
+            self.waiting.add(key)
 
     async def bind(self, node: str, pool: str) -> None:
         """The node joined: its Node object, with the pool's labels."""
         self.nodes[node] = pool
         labels = dict(self.pools[pool].labels) if pool in self.pools else {}
         body = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": labels}}
-        with contextlib.suppress(ApiError):
+        with contextlib.suppress(ApiError, aiohttp.ClientError, OSError):
             await self.api.call("POST", "/api/v1/nodes", body)
 
     async def release(self, key: tuple[str, str], node: str | None) -> None:
         """The pod is gone: its slot is free, its (now empty) node removed."""
         self.admitted.pop(key, None)
+        self.waiting.discard(key)
         if node is not None and self.nodes.pop(node, None) is not None:
             self.noticed.pop(node, None)
-            with contextlib.suppress(ApiError):
+            with contextlib.suppress(ApiError, aiohttp.ClientError, OSError):
                 await self.api.call("DELETE", f"/api/v1/nodes/{node}")
 
     async def interruptions(self, *, now: float) -> list[str]:
@@ -156,7 +158,7 @@ class Scheduler:
                 self.noticed[node] = now
                 logger.info("spot interruption notice: node %s (pool %s)", node, pool)
                 taint = {"key": SPOT_TAINT, "value": str(int(time.time())), "effect": "NoSchedule"}
-                with contextlib.suppress(ApiError):
+                with contextlib.suppress(ApiError, aiohttp.ClientError, OSError):
                     await self.api.call(
                         "PATCH",
                         f"/api/v1/nodes/{node}",
