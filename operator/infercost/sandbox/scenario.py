@@ -11,6 +11,11 @@ from the Workload's annotations (documented defaults below) and scales two thing
 * time, by `time-scale` C: the trace is replayed C times faster, and pool provisioning,
   variant startup and the scale-down delay are C times shorter. The control interval and
   Prometheus' windows cannot shrink with it (1 s scrapes), so they are sandbox settings.
+
+AcceleratorPools may carry the sandbox scheduler's knobs as annotations (sandbox.scheduler):
+`sandbox.infercost.io/nodes` (nodes the pool can get; absent: unbounded) and a Spot
+interruption, `reclaim-at-seconds`, `reclaim-nodes`, `reclaim-notice-seconds` (times at full
+scale, shortened by C like provisioning). `infercost simulate` ignores them.
 """
 
 from __future__ import annotations
