@@ -76,7 +76,11 @@ def markdown(events: dict[str, Any]) -> list[str]:
         lines.append(
             f"- {titles[name]} on {', '.join(e['pools'])}: {e['replicas_lost']} replicas lost; "
             "replacement ready on "
-            + (f"{', '.join(e['replacement_pools'])} after {ready:.0f} s" if ready else "- (never)")
+            + (
+                f"{', '.join(e['replacement_pools'])} after {ready:.0f} s"
+                if ready is not None
+                else "- (never)"
+            )
             + "; lost pods gone after "
             + (f"{cleared:.0f} s" if cleared is not None else "- (never)")
             + f"; reasons {', '.join(e['reasons']) or '-'}"
