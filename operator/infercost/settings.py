@@ -191,6 +191,29 @@ class Settings(BaseSettings):
             "scaling.minReplicas is 0 or 1), Always or Never; spec.pod.annotations overrides."
         ),
     )
+    # Pool capacity from Pods and Nodes (controller/capacity.py).
+    unschedulable_grace_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description=(
+            "A Pod Unschedulable this long past its pool's provisioningSeconds counts its "
+            "pool as full (the autoscaler found no node)."
+        ),
+    )
+    disruption_taints: list[str] = Field(
+        default_factory=lambda: [
+            "karpenter.sh/disrupted",
+            "karpenter.sh/disruption",
+            "aws-node-termination-handler/spot-itn",
+            "aws-node-termination-handler/rebalance-recommendation",
+            "aws-node-termination-handler/scheduled-maintenance",
+            "aws-node-termination-handler/asg-lifecycle-termination",
+            "ToBeDeletedByClusterAutoscaler",
+            "cloud.google.com/impending-node-termination",
+        ],
+        description="Node taint keys that announce the node is going away (with cordoning).",
+    )
     engine: EngineSettings = Field(
         default_factory=EngineSettings,
         description=(

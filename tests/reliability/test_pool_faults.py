@@ -1,11 +1,12 @@
 """A pool out of capacity and a Spot pool losing its nodes: replicas go to the next-cheapest
 feasible pool with a reason, and capacity (hence the SLO) comes back.
 
-Kubernetes reports both the same way: the Deployment's pods stay Pending (no node fits, or
-the Spot nodes are gone and none comes back), and once they have been Pending longer than
-the Deployment's `progressDeadlineSeconds` the controller sets Progressing=False with
-reason ProgressDeadlineExceeded. The operator reads that as `CurrentDeployment.stalled`;
-the engine then counts only the ready replicas of that pool and places the rest elsewhere.
+Kubernetes shows a full pool as Pods Pending with PodScheduled=False, reason Unschedulable
+(the autoscaler found no node), and a Spot reclaim as nodes tainted for disruption or
+cordoned, then deleted with their pods. The operator (controller/capacity.py) turns those
+into `CurrentDeployment.unschedulable_replicas` and `.disrupted_replicas`; the engine counts
+neither as capacity, places them elsewhere and keeps the pool from growing for
+`pool_full_backoff_seconds`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from infercost.api.service import InferenceServiceSpec
 from infercost.engine.model import (
     CurrentDeployment,
     DecisionInput,
+    EngineSettings,
     Observation,
     Plan,
     PoolView,
@@ -95,24 +97,97 @@ def reasons(plan: Plan) -> set[Reason]:
 POOLS = [pool("cheap", 0.5), pool("next", 0.8), pool("dear", 2.0)]
 
 
-def test_pending_past_the_deadline_falls_back_to_the_next_cheapest_pool() -> None:
-    current = {("gpu", "cheap"): CurrentDeployment(replicas=4, ready_replicas=2, stalled=True)}
+def test_unschedulable_replicas_fall_back_to_the_next_cheapest_pool() -> None:
+    current = {
+        ("gpu", "cheap"): CurrentDeployment(replicas=4, ready_replicas=2, unschedulable_replicas=2)
+    }
     plan = decide_with(POOLS, current)
     placed = replicas(plan)
-    assert placed.get("next", 0) >= 2  # the two that never started, on the next-cheapest pool
+    assert placed.get("next", 0) >= 2  # the two that found no node, on the next-cheapest pool
     assert "dear" not in placed
+    assert placed.get("cheap", 0) <= 2  # the Pending ones removed: no more than the pool runs
     assert Reason.POOL_CAPACITY_EXHAUSTED in reasons(plan)
-    wanted_cheap = placed["cheap"] if ("gpu", "cheap") not in plan.state.migrating_from else 2
-    assert wanted_cheap <= 2  # no more than the pool gave
+    assert "cheap" in plan.state.full_pools
 
 
-def test_the_same_pending_replicas_before_the_deadline_are_waited_for() -> None:
-    """Control: without the stall the engine keeps waiting on the cheap pool (the test above
-    would fail if the stall were ignored)."""
+def test_the_same_pending_replicas_not_unschedulable_are_waited_for() -> None:
+    """Control: Pending within the grace period (a node may still come) the engine keeps
+    waiting on the cheap pool (the test above would fail if the signal were ignored)."""
     current = {("gpu", "cheap"): CurrentDeployment(replicas=4, ready_replicas=2)}
     plan = decide_with(POOLS, current)
     assert replicas(plan) == {"cheap": 4}
     assert Reason.POOL_CAPACITY_EXHAUSTED not in reasons(plan)
+    assert not plan.state.full_pools
+
+
+def test_a_full_pool_gives_no_more_for_the_back_off_then_is_tried_again() -> None:
+    full = {
+        ("gpu", "cheap"): CurrentDeployment(replicas=4, ready_replicas=2, unschedulable_replicas=2)
+    }
+    first = decide_with(POOLS, full)
+    # The Pending pods are gone and the next pool runs the rest: nothing signals any more.
+    after = {
+        ("gpu", "cheap"): CurrentDeployment(replicas=2, ready_replicas=2),
+        ("gpu", "next"): CurrentDeployment(replicas=2, ready_replicas=2),
+    }
+    later = NOW + 60.0
+    held = decide(
+        DecisionInput(
+            spec=SPEC,
+            pools=tuple(POOLS),
+            observation=Observation(time=later, demand_rps=DEMAND * 1.5, p99_latency_ms=None),
+            current=after,
+            state=first.state,
+            now=later,
+        )
+    )
+    assert replicas(held).get("cheap", 0) <= 2  # more demand grows elsewhere, not there
+    assert replicas(held).get("next", 0) > 2
+    backoff = EngineSettings().pool_full_backoff_seconds
+    past = NOW + backoff + 1.0
+    retried = decide(
+        DecisionInput(
+            spec=SPEC,
+            pools=tuple(POOLS),
+            observation=Observation(time=past, demand_rps=DEMAND * 1.5, p99_latency_ms=None),
+            current=after,
+            state=held.state,
+            now=past,
+        )
+    )
+    assert "cheap" not in retried.state.full_pools
+    assert replicas(retried).get("cheap", 0) > 2  # the back-off is over: the pool is tried
+
+
+def test_spot_reclaim_notice_starts_replacements_before_the_pods_go() -> None:
+    """3 of 4 Spot replicas are on nodes tainted for interruption, still Ready and serving:
+    replacements start now, not once the pods are gone (or p99 breaks the SLO)."""
+    pools = [pool("spot", 0.2, spot=True), pool("ondemand", 0.8), pool("dear", 2.0)]
+    running = {("gpu", "spot"): CurrentDeployment(replicas=4, ready_replicas=4)}
+    steady = decide_with(pools, running)
+    assert replicas(steady) == {"spot": 4}
+    noticed = {
+        ("gpu", "spot"): CurrentDeployment(replicas=4, ready_replicas=4, disrupted_replicas=3)
+    }
+    plan = decide_with(pools, noticed, p99=20.0, state=steady.state)
+    placed = replicas(plan)
+    assert Reason.SPOT_RECLAIMED in reasons(plan)
+    assert placed.get("ondemand", 0) >= 3
+    assert "dear" not in placed
+    # The noticed replicas serve until their nodes drain: kept only while the new ones start.
+    assert ("gpu", "spot") in plan.state.migrating_from
+
+
+def test_disruption_on_an_on_demand_pool_does_not_mark_it_full() -> None:
+    """A drained on-demand node (consolidation, an upgrade) loses replicas, which are
+    recreated there, but the pool is not out of capacity: no back-off."""
+    current = {
+        ("gpu", "cheap"): CurrentDeployment(replicas=4, ready_replicas=4, disrupted_replicas=1)
+    }
+    plan = decide_with(POOLS, current)
+    assert "cheap" not in plan.state.full_pools
+    # The Deployment keeps its 4: the ReplicaSet recreates the evicted pod on a new node.
+    assert replicas(plan) == {"cheap": 4}
 
 
 def test_spot_nodes_lost_replacements_placed_and_capacity_recovers() -> None:
@@ -120,9 +195,9 @@ def test_spot_nodes_lost_replacements_placed_and_capacity_recovers() -> None:
     running = {("gpu", "spot"): CurrentDeployment(replicas=4, ready_replicas=4)}
     steady = decide_with(pools, running)
     assert replicas(steady) == {"spot": 4}
-    # The Spot nodes are reclaimed: no replica ready, the pods Pending past the deadline,
-    # p99 far above the SLO meanwhile.
-    lost = {("gpu", "spot"): CurrentDeployment(replicas=4, ready_replicas=0, stalled=True)}
+    # The Spot nodes are reclaimed: no replica ready, the replacement pods lost with the
+    # pool's nodes, p99 far above the SLO meanwhile.
+    lost = {("gpu", "spot"): CurrentDeployment(replicas=4, ready_replicas=0, disrupted_replicas=4)}
     plan = decide_with(pools, lost, p99=400.0, state=steady.state)
     placed = replicas(plan)
     assert Reason.SPOT_RECLAIMED in reasons(plan)
@@ -130,9 +205,7 @@ def test_spot_nodes_lost_replacements_placed_and_capacity_recovers() -> None:
     assert "dear" not in placed
     # The replacements come up: ready capacity covers demand again (the SLO's condition).
     after = {
-        key: CurrentDeployment(
-            replicas=n, ready_replicas=n if key[1] == "ondemand" else 0, stalled=key[1] == "spot"
-        )
+        key: CurrentDeployment(replicas=n, ready_replicas=n if key[1] == "ondemand" else 0)
         for key, n in ((("gpu", a.pool), a.replicas) for a in plan.allocations)
     }
     recovered = decide_with(pools, after, p99=20.0, state=plan.state)
@@ -145,3 +218,17 @@ def test_spot_nodes_lost_replacements_placed_and_capacity_recovers() -> None:
     )
     assert ready_capacity >= DEMAND
     assert {c.type: c.ok for c in recovered.conditions}["Placed"]
+    assert replicas(recovered).get("spot", 0) == 0  # the back-off holds the pool empty
+
+
+def test_the_pending_replacements_of_reclaimed_pods_are_not_kept() -> None:
+    """The noticed nodes are gone; their pods' replacements wait Pending on the Spot pool
+    (it gets no node back). Replicas elsewhere start; the Spot Deployment keeps only the
+    ready ones meanwhile, not the Pending ones (which would never start)."""
+    pools = [pool("spot", 0.2, spot=True), pool("ondemand", 0.8), pool("dear", 2.0)]
+    gone = {("gpu", "spot"): CurrentDeployment(replicas=4, ready_replicas=2, disrupted_replicas=2)}
+    plan = decide_with(pools, gone)
+    placed = replicas(plan)
+    assert placed.get("ondemand", 0) >= 2
+    assert placed.get("spot", 0) <= 2
+    assert Reason.SPOT_RECLAIMED in reasons(plan)

@@ -100,6 +100,10 @@ def _decoder(refs: list[Any]) -> Callable[[Any], Any]:
             return built[index]
         if "d" in data:
             fields = {name: decode(value) for name, value in data["v"].items()}
+            # Recorded before CurrentDeployment's lost-replica counts replaced `stalled`:
+            # false (every recorded entry) is no lost replicas, the counts' default.
+            if fields.pop("stalled", False):
+                raise ValueError("corpus entry with stalled=True: record the corpus again")
             return _DATACLASSES[data["d"]](**fields)
         if "t" in data:
             return tuple(decode(x) for x in data["t"])

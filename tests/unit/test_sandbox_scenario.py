@@ -58,3 +58,22 @@ def test_an_unknown_sandbox_annotation_names_the_known_ones() -> None:
             load(bad)
     finally:
         bad.unlink()
+
+
+SPILL = ROOT / "examples" / "sandbox" / "reclaim.yaml"
+
+
+def test_pool_node_annotations_are_checked_and_their_times_scaled() -> None:
+    scaled = load(SPILL)
+    pool = next(o for o in scaled.objects if o["kind"] == "AcceleratorPool")
+    notes = pool["metadata"]["annotations"]
+    assert float(notes["sandbox.infercost.io/reclaim-at-seconds"]) == 1600 / scaled.time_scale
+    assert float(notes["sandbox.infercost.io/reclaim-nodes"]) == 2  # a count: not scaled
+    text = SPILL.read_text().replace("reclaim-nodes", "reclaim-count")
+    bad = SPILL.parent / "bad-pool-annotation.yaml"
+    try:
+        bad.write_text(text)
+        with pytest.raises(ScenarioError, match=r"inf2-xlarge-spot.*sandbox\.infercost\.io/nodes"):
+            load(bad)
+    finally:
+        bad.unlink()

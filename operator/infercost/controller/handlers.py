@@ -6,12 +6,13 @@ InferenceService, common in the same clusters, is never watched or touched.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import kopf
 
 from infercost.controller.service import Reconciler
-from infercost.manifests import LABEL_SERVICE
+from infercost.manifests import LABEL_SERVICE, short_name
 
 GROUP, VERSION = "infercost.io", "v1alpha1"
 SERVICES = (GROUP, VERSION, "inferenceservices")
@@ -63,4 +64,30 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
                 if ref.get("kind") == "InferenceService":
                     await reconciler.reconcile((meta["namespace"], ref["name"]))
 
+    capacity_watches(registry, reconciler)
     return registry
+
+
+def capacity_watches(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
+    """Pods of the services and all Nodes: full pools and nodes going away (capacity.py)."""
+    capacity = reconciler.picture.capacity
+
+    @kopf.on.event("", "v1", "pods", labels={LABEL_SERVICE: kopf.PRESENT}, registry=registry)
+    async def pod_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        meta = body["metadata"]
+        if event["type"] == "DELETED":
+            capacity.pod_gone(meta["namespace"], meta["name"], now=time.time())
+        else:
+            capacity.pod_seen(body, now=time.time())
+
+    @kopf.on.event("", "v1", "nodes", registry=registry)
+    async def node_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        name = body["metadata"]["name"]
+        if event["type"] == "DELETED":
+            affected = capacity.node_gone(name, now=time.time())
+        else:
+            affected = capacity.node_seen(body, now=time.time())
+        for namespace, service in sorted(affected):  # replicas lost: replace them now
+            for key in list(reconciler.picture.services):
+                if key[0] == namespace and short_name(key[1]) == service:
+                    await reconciler.reconcile(key)

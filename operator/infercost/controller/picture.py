@@ -8,6 +8,7 @@ Services, pools and the operator's own Deployments as last seen; from them, the 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from infercost import manifests
 from infercost.adapters.metrics import ServiceKey
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.controller import reporting
+from infercost.controller.capacity import Capacity
 from infercost.engine.model import CurrentDeployment, PoolView
 
 logger = logging.getLogger("infercost")
@@ -26,7 +28,8 @@ logger = logging.getLogger("infercost")
 class Picture:
     """Last-seen bodies; reading it does no I/O."""
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: Capacity | None = None) -> None:
+        self.capacity = capacity or Capacity()  # Pods and Nodes: lost replicas per pool
         self.services: dict[ServiceKey, dict[str, Any]] = {}
         self.pools: dict[str, dict[str, Any]] = {}
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
@@ -155,27 +158,33 @@ class Picture:
         """What runs now for one service, by (variant, pool)."""
         current = {}
         pools = {manifests.short_name(name): name for name in self.pools}
+        lost = self._lost(key)
         for dep in self._owned(key):
             labels = dep["metadata"].get("labels") or {}
             variant = labels.get(manifests.LABEL_VARIANT, "")
             pool = labels.get(manifests.LABEL_POOL, "")
+            replicas = dep.get("spec", {}).get("replicas", 0)
+            ready = (dep.get("status") or {}).get("readyReplicas", 0)
+            unschedulable, disrupted = lost.get((variant, pool), (0, 0))
+            # Pending pods past a scale-down are the ReplicaSet's to delete: not replicas.
+            unschedulable = min(unschedulable, max(0, replicas - ready))
             current[(variant, pools.get(pool, pool))] = CurrentDeployment(
-                replicas=dep.get("spec", {}).get("replicas", 0),
-                ready_replicas=(dep.get("status") or {}).get("readyReplicas", 0),
-                stalled=_stalled(dep),
+                replicas=replicas,
+                ready_replicas=ready,
+                unschedulable_replicas=unschedulable,
+                disrupted_replicas=disrupted,
                 batching=manifests.batching_from_annotation(
                     (dep["metadata"].get("annotations") or {}).get(manifests.ANNOTATION_BATCHING)
                 ),
             )
         return current
 
-
-def _stalled(dep: dict[str, Any]) -> bool:
-    """The Deployment controller gave up waiting for replicas (Pending pods past the
-    Deployment's progressDeadlineSeconds): Progressing=False, ProgressDeadlineExceeded."""
-    return any(
-        c.get("type") == "Progressing"
-        and c.get("status") == "False"
-        and c.get("reason") == "ProgressDeadlineExceeded"
-        for c in (dep.get("status") or {}).get("conditions") or []
-    )
+    def _lost(self, key: ServiceKey) -> dict[tuple[str, str], tuple[int, int]]:
+        """(unschedulable, disrupted) replicas per (variant, pool label), from the Pods."""
+        provisioning = {}
+        for name, body in self.pools.items():
+            spec = self._pool_spec(name, body)
+            if spec is not None:
+                provisioning[manifests.short_name(name)] = float(spec.provisioning_seconds)
+        service = (key[0], manifests.short_name(key[1]))
+        return self.capacity.counts(service, now=time.time(), provisioning=provisioning)

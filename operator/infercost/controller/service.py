@@ -27,6 +27,7 @@ from infercost.adapters.triton import TritonBatching
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.controller import reporting
+from infercost.controller.capacity import Capacity
 from infercost.controller.picture import Picture
 from infercost.controller.pricing import PoolPricing
 from infercost.controller.rollout import BatchingRollout
@@ -92,7 +93,12 @@ class Reconciler:
         self.api, self.metrics, self.settings, self.clock = api, metrics, settings, clock
         self.pricing = PoolPricing(api=api, source=prices) if prices is not None else None
         self.rollout = BatchingRollout(api=api, applier=batching or TritonBatching(api, settings))
-        self.picture = Picture()
+        self.picture = Picture(
+            Capacity(
+                disruption_taints=settings.disruption_taints,
+                grace_seconds=settings.unschedulable_grace_seconds,
+            )
+        )
         self.telemetry = Telemetry()
         self.memory: dict[ServiceKey, Memory] = {}
         self.pod_monitors: bool | None = None

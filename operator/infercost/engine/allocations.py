@@ -40,7 +40,13 @@ def keep_until_ready(
     room = max_total - sum(final.values())
     money = math.inf if max_hourly is None else max_hourly - _hourly(final, by_key)
     for key in sorted(shrinking, key=lambda k: (-throughput_of(k, by_key), k)):
-        keep = min(current[key].replicas - final.get(key, 0), max(0, room))
+        # Unschedulable replicas are not kept: they would never start (the pool is full).
+        # Replicas on nodes going away serve while ready; their Pending replacements do not.
+        dep = current[key]
+        held = dep.replicas - dep.unschedulable_replicas
+        if dep.disrupted_replicas:
+            held = min(held, max(dep.ready_replicas, dep.replicas - dep.lost_replicas))
+        keep = min(held - final.get(key, 0), max(0, room))
         price = by_key[key].hourly_cost if key in by_key else 0.0
         if price > 0 and money < math.inf:
             keep = min(keep, max(0, math.floor(money / price + 1e-9)))

@@ -41,8 +41,8 @@ class Reason(StrEnum):
     BATCHING_OFF = "BatchingOff"
     # Spikes of demand recurred at a steady period: capacity for the next starts ahead of it.
     RECURRING_SPIKE_EXPECTED = "RecurringSpikeExpected"
-    # Replicas a pool did not start within the deadline (Pending pods: no capacity left),
-    # or, on a Spot pool, replicas lost with their nodes and not replaced there.
+    # Replicas a pool could not schedule (Pods Unschedulable past the grace period: no
+    # capacity left), or, on a Spot pool, replicas on nodes being reclaimed or lost with them.
     POOL_CAPACITY_EXHAUSTED = "PoolCapacityExhausted"
     SPOT_RECLAIMED = "SpotReclaimed"
 
@@ -117,9 +117,18 @@ class CurrentDeployment:
     replicas: int
     ready_replicas: int
     batching: BatchConfig | None = None
-    # The rollout is stuck: replicas not ready past the Deployment's progress deadline
-    # (Kubernetes: Progressing=False, ProgressDeadlineExceeded). The pool gives no more.
-    stalled: bool = False
+    # Replicas the pool cannot hold: Pods Pending with PodScheduled=False, Unschedulable
+    # for longer than the operator's grace period (the autoscaler found no node).
+    unschedulable_replicas: int = 0
+    # Replicas on nodes noticed for disruption (a Spot interruption or disruption taint,
+    # cordoned) or lost with their nodes: capacity about to go or gone. Neither kind counts
+    # as capacity, and the pool gives no more for `pool_full_backoff_seconds`.
+    disrupted_replicas: int = 0
+
+    @property
+    def lost_replicas(self) -> int:
+        """Replicas that count for nothing: unschedulable, or on nodes going away."""
+        return min(self.replicas, self.unschedulable_replicas + self.disrupted_replicas)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,6 +190,9 @@ class EngineSettings:
     spike_min_gap_seconds: float = 1800.0
     spike_period_tolerance_seconds: float = 120.0
     spike_repeats: int = 3
+    # A pool that left replicas Unschedulable, or a Spot pool that lost nodes, gives no more
+    # replicas than it runs for this long after the last sign (docs/settings.md).
+    pool_full_backoff_seconds: float = 600.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +236,8 @@ class ServiceState:
     # (time, rps) of the highest demand within move_peak_window_seconds (held, not a history).
     demand_peak: tuple[float, float] | None = None
     spikes: SpikeRecord = field(default_factory=SpikeRecord)
+    # Pool -> when it last left replicas Unschedulable or (Spot) lost nodes (signals.full_pools).
+    full_pools: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

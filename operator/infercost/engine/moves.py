@@ -146,17 +146,24 @@ def saving_over_band(
 def explain_stall(
     inp: DecisionInput, current: Mapping[Key, CurrentDeployment], outcome: Outcome
 ) -> Outcome:
-    """Name the stall as the reason when replicas had to be placed away from it."""
-    stalled = sorted(key for key, dep in current.items() if dep.stalled)
-    if not stalled:
+    """Name the lost replicas as the reason when they had to be placed elsewhere: replicas
+    a pool could not schedule, or (Spot) replicas on nodes being reclaimed."""
+    short = sorted(key for key, dep in current.items() if dep.lost_replicas > 0)
+    if not short:
         return outcome
     spot = {pool.name for pool in inp.pools if pool.spec.capacity_type.value == "Spot"}
-    key = stalled[0]
-    reason = Reason.SPOT_RECLAIMED if key[1] in spot else Reason.POOL_CAPACITY_EXHAUSTED
+    key = short[0]
     dep = current[key]
+    reclaimed = dep.disrupted_replicas > 0 and key[1] in spot
+    reason = Reason.SPOT_RECLAIMED if reclaimed else Reason.POOL_CAPACITY_EXHAUSTED
     moved = bool(set(outcome.solution.replicas) - set(current)) or outcome.moved
+    what = (
+        f"{dep.disrupted_replicas} on nodes being reclaimed"
+        if dep.disrupted_replicas
+        else f"{dep.unschedulable_replicas} unschedulable (no node fits)"
+    )
     note = (
-        f"{reason.value}: {key[0]} on {key[1]} has {dep.ready_replicas} of {dep.replicas} "
-        "replicas ready past the progress deadline; placing the rest elsewhere"
+        f"{reason.value}: {key[0]} on {key[1]} has {dep.lost_replicas} of {dep.replicas} "
+        f"replicas lost ({what}); placing them elsewhere"
     )
     return replace(outcome, reason=reason, moved=moved, note=note, note_reason=reason)

@@ -317,8 +317,9 @@ def _staying(
 
 
 def _serving(dep: CurrentDeployment) -> int:
-    """Replicas to count as capacity: a stalled rollout's missing replicas will not come."""
-    return dep.ready_replicas if dep.stalled else dep.replicas
+    """Replicas to count as capacity: unschedulable ones will not come, and those on nodes
+    being reclaimed will go."""
+    return dep.replicas - dep.lost_replicas
 
 
 def _reason(target: Target, solution: Solution, max_replicas: int) -> Reason:

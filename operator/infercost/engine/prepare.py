@@ -29,6 +29,8 @@ from infercost.engine.recall import remember
 from infercost.engine.scaling import metrics_fresh
 from infercost.engine.signals import (
     arrivals,
+    full_pool_rooms,
+    full_pools,
     recently_ready,
     settled_keys,
     tail_rejections,
@@ -141,15 +143,26 @@ def prepare(inp: DecisionInput) -> Prepared:
     if modelled:
         state = replace(state, slo_ceiling={**state.slo_ceiling, **modelled})
         options = price(state)
-    options = [_stall_bound(option, current.get(option.key)) for option in options]
+    state = replace(
+        state,
+        full_pools=full_pools(
+            current,
+            state.full_pools,
+            spot_pools=frozenset(o.pool for o in options if o.spot),
+            now=inp.now,
+            backoff=settings.pool_full_backoff_seconds,
+        ),
+    )
+    if state.full_pools:
+        rooms = full_pool_rooms(current, state.full_pools)
+        options = [_room_bound(option, rooms.get(option.pool)) for option in options]
     return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
 
 
-def _stall_bound(option: Option, dep: CurrentDeployment | None) -> Option:
-    """A pool that left replicas Pending past the deadline holds no more than it has ready."""
-    if dep is None or not dep.stalled:
+def _room_bound(option: Option, room: int | None) -> Option:
+    """A full pool holds no more of this service than it runs now."""
+    if room is None:
         return option
-    room = dep.ready_replicas
     if option.free_replicas is not None:
         room = min(room, option.free_replicas)
     return replace(option, free_replicas=room)

@@ -170,3 +170,33 @@ def recently_ready(
     """Some deployment's ready count changed within the metrics window: its latency window
     still holds the time before, so a breach then says nothing about the fleet that runs now."""
     return any(now - since < window for since, _ in ready_since.values())
+
+
+def full_pools(
+    current: Mapping[Key, CurrentDeployment],
+    previous: Mapping[str, float],
+    *,
+    spot_pools: frozenset[str],
+    now: float,
+    backoff: float,
+) -> dict[str, float]:
+    """Pools that give no more replicas, and since when: those that left replicas
+    Unschedulable, and Spot pools whose nodes are being reclaimed, kept for `backoff`
+    seconds after the last sign (the next try on that pool would only wait again)."""
+    kept = {pool: since for pool, since in previous.items() if now - since < backoff}
+    for (_, pool), dep in current.items():
+        if dep.unschedulable_replicas > 0 or (dep.disrupted_replicas > 0 and pool in spot_pools):
+            kept[pool] = now
+    return kept
+
+
+def full_pool_rooms(
+    current: Mapping[Key, CurrentDeployment], full: Mapping[str, float]
+) -> dict[str, int]:
+    """Per full pool, the replicas this service may keep there: those that run now (the
+    lost ones, unschedulable or on nodes going away, left out)."""
+    rooms = dict.fromkeys(full, 0)
+    for (_, pool), dep in current.items():
+        if pool in rooms:
+            rooms[pool] += dep.replicas - dep.lost_replicas
+    return rooms

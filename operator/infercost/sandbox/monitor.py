@@ -49,6 +49,10 @@ class Sample:
     placement_batches: list[int] = field(default_factory=list)
     triton_batches: list[int] = field(default_factory=list)
     decision: dict[str, str] = field(default_factory=dict)
+    # Pods Pending with PodScheduled=False, Unschedulable, and pods on nodes tainted for
+    # disruption or cordoned, per pool (what the operator's capacity watch reads).
+    unschedulable: dict[str, int] = field(default_factory=dict)
+    noticed: dict[str, int] = field(default_factory=dict)
 
 
 class Monitor:
@@ -125,11 +129,14 @@ class Monitor:
                     labelSelector=f"infercost.io/service={name}",
                 )
                 batches = await self._triton_batches(namespace, name, model)
+                lost = await pods_lost(self.api, namespace, name)
             except (ApiError, aiohttp.ClientError, OSError):
                 continue
             if isvc is None:
                 continue
-            taken.append(self._one(f"{namespace}/{name}", isvc, deps, batches, p99, now))
+            sample = self._one(f"{namespace}/{name}", isvc, deps, batches, p99, now)
+            sample.unschedulable, sample.noticed = lost
+            taken.append(sample)
         self.samples.extend(taken)
         with open(self.out, "a") as handle:
             for s in taken:
@@ -189,7 +196,9 @@ def view(
         table.add_column(column)
     notes = []
     for s in samples:
-        pools = ", ".join(f"{p} {s.ready.get(p, 0)}/{n}" for p, n in sorted(s.desired.items()))
+        pools = ", ".join(
+            f"{p} {s.ready.get(p, 0)}/{n}{_lost(s, p)}" for p, n in sorted(s.desired.items())
+        )
         over = (s.client_p99_ms or 0) > s.slo_ms
         p99 = Text(
             f"{_ms(s.client_p99_ms)} / {_ms(s.server_p99_ms)} vs {s.slo_ms:.0f} ms",
@@ -215,7 +224,9 @@ def line(samples: list[Sample], *, elapsed: float) -> str:
     """The view in one line per service, for logs (--no-live)."""
     out = []
     for s in samples:
-        pools = " ".join(f"{p}={s.ready.get(p, 0)}/{n}" for p, n in sorted(s.desired.items()))
+        pools = " ".join(
+            f"{p}={s.ready.get(p, 0)}/{n}{_lost(s, p)}" for p, n in sorted(s.desired.items())
+        )
         d = s.decision
         out.append(
             f"{elapsed:5.0f}s {s.service} rps={s.sent_rps or 0:.0f} replicas[{pools}] "
@@ -228,3 +239,38 @@ def line(samples: list[Sample], *, elapsed: float) -> str:
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
+
+
+def _lost(sample: Sample, pool: str) -> str:
+    """' (2 unschedulable)', ' (1 on reclaimed nodes)' or ''."""
+    notes = []
+    if sample.unschedulable.get(pool):
+        notes.append(f"{sample.unschedulable[pool]} unschedulable")
+    if sample.noticed.get(pool):
+        notes.append(f"{sample.noticed[pool]} on reclaimed nodes")
+    return f" ({', '.join(notes)})" if notes else ""
+
+
+async def pods_lost(api: Api, namespace: str, name: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Per pool: pods Unschedulable, and pods on nodes tainted (any taint) or cordoned."""
+    pods = await api.items(
+        f"/api/v1/namespaces/{namespace}/pods", labelSelector=f"infercost.io/service={name}"
+    )
+    going = {
+        node["metadata"]["name"]
+        for node in await api.items("/api/v1/nodes")
+        if (node.get("spec") or {}).get("unschedulable") or (node.get("spec") or {}).get("taints")
+    }
+    unschedulable: dict[str, int] = {}
+    noticed: dict[str, int] = {}
+    for pod in pods:
+        pool = (pod["metadata"].get("labels") or {}).get("infercost.io/pool", "?")
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node in going:
+            noticed[pool] = noticed.get(pool, 0) + 1
+        elif any(
+            c.get("type") == "PodScheduled" and c.get("reason") == "Unschedulable"
+            for c in (pod.get("status") or {}).get("conditions") or []
+        ):
+            unschedulable[pool] = unschedulable.get(pool, 0) + 1
+    return unschedulable, noticed

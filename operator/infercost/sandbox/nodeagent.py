@@ -7,8 +7,11 @@ Every half second it brings the cluster in line, as those components would:
   availableReplicas, updatedReplicas, observedGeneration) true. A changed pod template
   is not rolled: the operator changes batching live and pods keep running (a rollout would
   restart every server on a 2-core machine for the same end state).
-* provisioner: a new Pod waits `provisioningSeconds` of its pool (a node appearing), then is
-  bound to a node of its own (`<pool>-node-<n>`).
+* scheduler and provisioner (sandbox.scheduler): a new Pod gets a node slot of its pool if
+  one is left (else it stays Pending, PodScheduled=False, reason Unschedulable), waits
+  `provisioningSeconds` of its pool (a node appearing), then is bound to a node of its own
+  (`<pool>-node-<n>`, a Node object with the pool's labels); Spot interruptions taint, then
+  delete nodes with their pods.
 * kubelet: it starts a real `tritonserver` (sandbox.triton) and marks the Pod Ready once the
   server answers /v2/health/ready and the variant's `startupSeconds` have passed; podIP is
   127.0.0.1 and the annotation `infercost.io/triton-http-port` names the port. Prometheus
@@ -39,6 +42,7 @@ from infercost.sandbox.pods import (
     target_labels,
 )
 from infercost.sandbox.prometheus import LocalPrometheus
+from infercost.sandbox.scheduler import Scheduler
 from infercost.sandbox.triton import Ports, TritonFactory, ready, synthetic_model
 
 logger = logging.getLogger("infercost.sandbox")
@@ -75,6 +79,10 @@ class NodeAgent:
     models: dict[tuple[str, str], SyntheticModel] = field(default_factory=dict)
     stopping: set[asyncio.Task[None]] = field(default_factory=set)
     _nodes: int = 0
+    scheduler: Scheduler = field(init=False)  # node slots per pool, Nodes, Spot interruptions
+
+    def __post_init__(self) -> None:
+        self.scheduler = Scheduler(self.api)
 
     async def run(self, stop: asyncio.Event) -> None:
         async with aiohttp.ClientSession() as probes:
@@ -93,6 +101,7 @@ class NodeAgent:
     async def tick(self, probes: aiohttp.ClientSession) -> None:
         deployments = await self.api.items("/apis/apps/v1/deployments")
         pods = await self.api.items("/api/v1/pods")
+        await self._interrupt()
         live = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
         for key in [k for k in self.runs if k not in live]:
             await self._forget(key)  # deleted: by us, by GC of its Deployment, or by a user
@@ -137,6 +146,7 @@ class NodeAgent:
         if service is None or pool is None:
             return  # not one of the operator's (or its owner is gone): nothing to run
         pool_spec = AcceleratorPoolSpec.model_validate(pool["spec"])
+        self.scheduler.know(pool_name, pool)
         variant = next(
             (v for v in service.variants if v.name == labels.get(VARIANT_LABEL)),
             service.variants[0],
@@ -212,8 +222,9 @@ class NodeAgent:
     ) -> None:
         now = time.monotonic()
         if run.node is None:
-            if now - run.created < run.provisioning:
-                return
+            admitted = await self.scheduler.admit((run.namespace, run.name), run.pool, now=now)
+            if admitted is None or now - admitted < run.provisioning:
+                return  # no node to be had (Unschedulable), or the node is still coming
             self._nodes += 1
             run.node = f"{run.pool}-node-{self._nodes}"
             await self.api.call(
@@ -221,6 +232,7 @@ class NodeAgent:
                 f"/api/v1/namespaces/{run.namespace}/pods/{run.name}",
                 {"spec": {"nodeName": run.node}},
             )
+            await self.scheduler.bind(run.node, run.pool)
             self.triton.start(run.name, self.models[(run.namespace, run.name)], run.ports)
             run.started = now
             self.prometheus.add_target(
@@ -262,6 +274,7 @@ class NodeAgent:
         self.models.pop(key, None)
         if run is None:
             return
+        await self.scheduler.release(key, run.node)
         self.prometheus.remove_target(f"127.0.0.1:{run.ports.metrics}")
         if run.started is not None:
             # In the background: the pod is gone from the API now; its process may take a few
@@ -269,3 +282,13 @@ class NodeAgent:
             task = asyncio.create_task(self.triton.stop(run.name))
             self.stopping.add(task)
             task.add_done_callback(self.stopping.discard)
+
+    async def _interrupt(self) -> None:
+        """Spot interruptions (sandbox.scheduler): once a noticed node's notice ran out, its
+        pods are deleted and the node with them."""
+        for node in await self.scheduler.interruptions(now=time.monotonic()):
+            for key in [k for k, r in self.runs.items() if r.node == node]:
+                with contextlib.suppress(ApiError):
+                    await self.api.call("DELETE", f"/api/v1/namespaces/{key[0]}/pods/{key[1]}")
+                await self._forget(key)
+            await self.scheduler.release(("", ""), node)  # a node with no pod of ours left

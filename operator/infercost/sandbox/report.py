@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from infercost.sandbox.events import capacity_events
+from infercost.sandbox.events import markdown as events_markdown
 from infercost.sandbox.monitor import Sample
 from infercost.sandbox.scenario import SandboxScenario
 from infercost.sim.run import Result, simulate
@@ -158,6 +160,7 @@ def write_report(
         "measured": measured.__dict__,
         "full_scale_equivalent": real,
         "simulated": {name: r.contract() for name, r in sims.items()},
+        "capacity_events": capacity_events(samples),
         "max_replicas": {
             p: max((s.desired.get(p, 0) for s in samples), default=0)
             for p in sorted({p for s in samples for p in s.desired})
@@ -220,5 +223,6 @@ def _markdown(
                 f"{k['slo_attainment']} |"
             )
         lines.append("")
+    lines += events_markdown(capacity_events(samples))
     lines += [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"

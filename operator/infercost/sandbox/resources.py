@@ -21,6 +21,7 @@ CORE: tuple[_ResourceRow, ...] = (
     ("v1/configmaps", "ConfigMap", True, set()),
     ("v1/events", "Event", True, set()),
     ("v1/pods", "Pod", True, {"status"}),
+    ("v1/nodes", "Node", False, {"status"}),
     ("v1/namespaces", "Namespace", False, {"status"}),
     ("policy/v1/poddisruptionbudgets", "PodDisruptionBudget", True, {"status"}),
     ("networking.k8s.io/v1/networkpolicies", "NetworkPolicy", True, set()),

@@ -11,6 +11,11 @@ from the Workload's annotations (documented defaults below) and scales two thing
 * time, by `time-scale` C: the trace is replayed C times faster, and pool provisioning,
   variant startup and the scale-down delay are C times shorter. The control interval and
   Prometheus' windows cannot shrink with it (1 s scrapes), so they are sandbox settings.
+
+AcceleratorPools may carry the sandbox scheduler's knobs as annotations (sandbox.scheduler):
+`sandbox.infercost.io/nodes` (nodes the pool can get; absent: unbounded) and a Spot
+interruption, `reclaim-at-seconds`, `reclaim-nodes`, `reclaim-notice-seconds` (times at full
+scale, shortened by C like provisioning). `infercost simulate` ignores them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from infercost.sandbox.scheduler import POOL_ANNOTATIONS
 from infercost.sim.scenario import Scenario, ScenarioError, load_scenario
 from infercost.sim.traces import rate_per_step
 
@@ -100,6 +106,7 @@ def _seconds(value: float, knobs: dict[str, float]) -> int:
 def _pool(pool: dict[str, Any], knobs: dict[str, float]) -> dict[str, Any]:
     spec = pool["spec"]
     spec["provisioningSeconds"] = _seconds(spec.get("provisioningSeconds", 0), knobs)
+    _pool_nodes(pool, knobs)
     _mark(pool, knobs)
     return pool
 
@@ -143,3 +150,29 @@ def _rates(
         tail = np.full(int(knobs["tail-seconds"]), per_second[-1])
         rates[(entry.namespace, entry.name)] = np.concatenate([per_second, tail])
     return rates
+
+
+def _pool_nodes(pool: dict[str, Any], knobs: dict[str, float]) -> None:
+    """The pool's sandbox annotations (sandbox.scheduler): checked, times scaled like
+    provisioning (`reclaim-at-seconds` counts from the sandbox's start)."""
+    notes = pool["metadata"].get("annotations") or {}
+    name = pool["metadata"]["name"]
+    for key, value in list(notes.items()):
+        if not key.startswith(PREFIX):
+            continue
+        knob = key.removeprefix(PREFIX)
+        if knob not in POOL_ANNOTATIONS:
+            raise ScenarioError(
+                f"AcceleratorPool {name} annotation {key!r} is unknown; known: "
+                + ", ".join(PREFIX + k for k in POOL_ANNOTATIONS)
+            )
+        try:
+            number = float(str(value))
+        except ValueError:
+            raise ScenarioError(
+                f"AcceleratorPool {name} annotation {key!r} must be a number"
+            ) from None
+        if number < 0:
+            raise ScenarioError(f"AcceleratorPool {name} annotation {key!r} must be >= 0")
+        if knob.endswith("-seconds"):
+            notes[key] = str(number / knobs["time-scale"])

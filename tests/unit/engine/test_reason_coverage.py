@@ -94,19 +94,23 @@ def test_every_reason_code_is_reachable_through_decide() -> None:
                 )
             ),
         ),
-        # Pending past the progress deadline (tests/reliability/test_pool_faults.py).
+        # Pods Unschedulable, Spot nodes reclaimed (tests/reliability/test_pool_faults.py).
         decision(
             service([GPU]),
             [pool("l4"), pool("l4-b", price=1.5)],
             demand=500.0,
-            current={KEY: CurrentDeployment(replicas=4, ready_replicas=1, stalled=True)},
+            current={
+                KEY: CurrentDeployment(replicas=4, ready_replicas=1, unschedulable_replicas=3)
+            },
         ),
         decision(
             service([GPU]),
             [pool("l4"), pool("l4-spot", price=0.3, spot=True)],
             demand=500.0,
             current={
-                ("gpu", "l4-spot"): CurrentDeployment(replicas=4, ready_replicas=0, stalled=True)
+                ("gpu", "l4-spot"): CurrentDeployment(
+                    replicas=4, ready_replicas=4, disrupted_replicas=4
+                )
             },
         ),
     ]

@@ -1,0 +1,178 @@
+"""Pool capacity as Pods and Nodes show it: replicas a pool could not schedule, and replicas
+on nodes going away. Fed by the Pod and Node watches; read by `Picture.current`.
+
+A full pool shows as Pods Pending with `PodScheduled=False, reason=Unschedulable`: the
+scheduler found no node, and the node autoscaler (Karpenter, cluster-autoscaler) found none
+to add either. Every new Pod on an autoscaled pool is Unschedulable until its node joins,
+so a Pod counts only once it has been so for the pool's `provisioningSeconds` plus
+`unschedulable_grace_seconds`. (The Deployment's `ProgressDeadlineExceeded` is no signal:
+it is set only for a rollout, not for a scale-up or lost pods; kubernetes#78678, #106697.)
+
+A Spot reclaim shows first as the node tainted (Karpenter's `karpenter.sh/disrupted`, the
+AWS node termination handler's `aws-node-termination-handler/spot-itn`, ...) or cordoned,
+then the node and its pods deleted. Replicas on such a node count as lost from the notice,
+so replacements start before the pods go. A node deleted with no notice counts its pool as
+reclaimed for the grace: its pods' replacements, Pending there, count as lost at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from infercost import manifests
+from infercost.adapters.metrics import ServiceKey
+
+logger = logging.getLogger("infercost")
+Counts = tuple[int, int]  # (unschedulable replicas, disrupted replicas)
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    """What capacity needs of one Pod of a service."""
+
+    service: ServiceKey  # (namespace, short service label)
+    variant: str
+    pool: str  # the pool label (manifests.short_name of the pool)
+    node: str | None
+    unschedulable_since: float | None  # PodScheduled=False, Unschedulable since (epoch s)
+
+
+class Capacity:
+    """Pods of the operator's services and the nodes they run on, as last seen."""
+
+    def __init__(
+        self, *, disruption_taints: Collection[str] = (), grace_seconds: float = 60.0
+    ) -> None:
+        self.taints = frozenset(disruption_taints)
+        self.grace_seconds = grace_seconds
+        self.pods: dict[tuple[str, str], PodFacts] = {}
+        self._by_service: dict[ServiceKey, dict[tuple[str, str], PodFacts]] = {}
+        self.disrupted_nodes: set[str] = set()
+        self.gone_nodes: dict[str, float] = {}  # node -> when deleted
+        self.reclaimed: dict[str, float] = {}  # pool label -> when it last lost a node
+
+    def pod_seen(self, body: Mapping[str, Any], *, now: float) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if meta.get("deletionTimestamp"):
+            self._drop(key)  # terminating: its ReplicaSet counts it out already
+            return
+        labels = meta.get("labels") or {}
+        self._drop(key)
+        facts = PodFacts(
+            service=(meta["namespace"], labels.get(manifests.LABEL_SERVICE, "")),
+            variant=labels.get(manifests.LABEL_VARIANT, ""),
+            pool=labels.get(manifests.LABEL_POOL, ""),
+            node=(body.get("spec") or {}).get("nodeName") or None,
+            unschedulable_since=_unschedulable_since(body, now=now),
+        )
+        self.pods[key] = facts
+        self._by_service.setdefault(facts.service, {})[key] = facts
+
+    def _drop(self, key: tuple[str, str]) -> PodFacts | None:
+        facts = self.pods.pop(key, None)
+        if facts is not None:
+            owned = self._by_service.get(facts.service, {})
+            owned.pop(key, None)
+            if not owned:
+                self._by_service.pop(facts.service, None)
+        return facts
+
+    def pod_gone(self, namespace: str, name: str, *, now: float) -> None:
+        facts = self._drop((namespace, name))
+        if facts is not None and facts.node is not None and self._going(facts.node):
+            self.reclaimed[facts.pool] = now
+
+    def node_seen(self, body: Mapping[str, Any], *, now: float) -> set[ServiceKey]:
+        """Remember a node; the services with pods on it when it is newly going away."""
+        name = body["metadata"]["name"]
+        spec = body.get("spec") or {}
+        going = bool(spec.get("unschedulable")) or any(
+            t.get("key") in self.taints for t in spec.get("taints") or []
+        )
+        if not going:
+            self.disrupted_nodes.discard(name)
+            return set()
+        if name in self.disrupted_nodes:
+            return set()
+        self.disrupted_nodes.add(name)
+        return self._services_on(name, now=now)
+
+    def node_gone(self, name: str, *, now: float) -> set[ServiceKey]:
+        """A node deleted: its pods are lost (their deletion follows); the services to re-plan."""
+        self.disrupted_nodes.discard(name)
+        self.gone_nodes[name] = now
+        return self._services_on(name, now=now)
+
+    def _services_on(self, node: str, *, now: float) -> set[ServiceKey]:
+        on = [facts for facts in self.pods.values() if facts.node == node]
+        for facts in on:
+            self.reclaimed[facts.pool] = now
+        return {facts.service for facts in on}
+
+    def _going(self, node: str) -> bool:
+        return node in self.disrupted_nodes or node in self.gone_nodes
+
+    def counts(
+        self, service: ServiceKey, *, now: float, provisioning: Mapping[str, float]
+    ) -> dict[tuple[str, str], Counts]:
+        """Per (variant, pool label): replicas unschedulable past the pool's grace (its
+        provisioning seconds + `grace_seconds`), and replicas on nodes going away (or Pending
+        on a pool that lost nodes within that grace)."""
+        grace = {pool: seconds + self.grace_seconds for pool, seconds in provisioning.items()}
+        self._expire(now=now, grace=grace)
+        unschedulable: defaultdict[tuple[str, str], int] = defaultdict(int)
+        disrupted: defaultdict[tuple[str, str], int] = defaultdict(int)
+        for facts in self._by_service.get(service, {}).values():
+            key = (facts.variant, facts.pool)
+            if facts.node is not None:
+                if self._going(facts.node):
+                    disrupted[key] += 1
+            elif facts.pool in self.reclaimed:
+                disrupted[key] += 1  # a lost pod's replacement: the pool just lost nodes
+            elif facts.unschedulable_since is not None and now - facts.unschedulable_since > (
+                grace.get(facts.pool, self.grace_seconds)
+            ):
+                unschedulable[key] += 1
+        keys = set(unschedulable) | set(disrupted)
+        return {key: (unschedulable[key], disrupted[key]) for key in keys}
+
+    def _expire(self, *, now: float, grace: Mapping[str, float]) -> None:
+        """A reclaim counts for its pool's grace; a deleted node is forgotten after an hour
+        (its pods' deletions have long been seen)."""
+        self.reclaimed = {
+            pool: t
+            for pool, t in self.reclaimed.items()
+            if now - t <= grace.get(pool, self.grace_seconds)
+        }
+        self.gone_nodes = {n: t for n, t in self.gone_nodes.items() if now - t <= 3600.0}
+
+
+def _unschedulable_since(body: Mapping[str, Any], *, now: float) -> float | None:
+    """When the scheduler last found no node for a Pending pod, or None."""
+    status = body.get("status") or {}
+    if status.get("phase", "Pending") != "Pending" or (body.get("spec") or {}).get("nodeName"):
+        return None
+    for condition in status.get("conditions") or []:
+        if (
+            condition.get("type") == "PodScheduled"
+            and condition.get("status") == "False"
+            and condition.get("reason") == "Unschedulable"
+        ):
+            return _timestamp(condition.get("lastTransitionTime"), default=now)
+    return None
+
+
+def _timestamp(value: Any, *, default: float) -> float:
+    if not isinstance(value, str):
+        return default
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        logger.debug("unreadable lastTransitionTime %r", value)
+        return default
