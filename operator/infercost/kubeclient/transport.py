@@ -22,6 +22,7 @@ import email.utils
 import json
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,12 +77,14 @@ class Transport:
         policy: RetryPolicy | None = None,
         timeout: float = 30.0,
         user_agent: str = "infercost/0.1.0",
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.source = FixedCredentials(source) if isinstance(source, Credentials) else source
         self.policy = policy or RetryPolicy()
         # Without a timeout a hung API server would hold a caller for aiohttp's 5 minutes.
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._user_agent = user_agent
+        self._sleep = sleep  # tests record the waits instead of sitting them out
         self._session: aiohttp.ClientSession | None = None
         self._tls_key: tuple[object, ...] = ()
         self._retired: list[aiohttp.ClientSession] = []
@@ -144,7 +147,7 @@ class Transport:
             if wait is None or attempt >= self.policy.attempts:
                 raise ApiError(status, message or url)
             logger.info("retrying %s %s in %.1fs after %s: %s", method, url, wait, status, message)
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
             delay *= 2
             credentials = await self.source.current()
 
