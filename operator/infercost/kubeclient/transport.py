@@ -2,16 +2,19 @@
 
 * 429 Too Many Requests (API Priority and Fairness) and 503 carry Retry-After: the request is
   sent again after that many seconds, capped by `RetryPolicy.retry_after_max` (a server asking
-  for longer is waited for that long, then retried; the attempts bound the total).
+  for longer is tried again after the cap); the attempts bound the total.
 * Other 5xx, timeouts and dropped connections: retried with exponential backoff.
 * 409 Conflict: retried only when the policy says so (the operator's forced applies and status
   patches; never a write with a resourceVersion precondition, which would only conflict again).
 * 401 Unauthorized: the credential source is asked for fresh credentials once, then the
   request is sent again (a rotated token file, an expired exec-plugin token).
 
-aiohttp, not a third-party Kubernetes client: the operator needs a dozen verbs on a handful of
-paths, kopf already brings aiohttp, and this keeps one session and one retry policy in one
-file (see docs/reliability.md for the measured comparison).
+aiohttp, not a third-party async Kubernetes client: the operator needs a dozen verbs on a
+handful of paths, kopf already brings aiohttp, and this keeps one session and one retry policy
+in one file. Measured against the sandbox API server (same process, 500 sequential requests,
+2 shared cores; lightkube 1.0.1 and kr8s 0.20.15, both on httpx): a server-side apply took
+0.84 ms here, 2.08 ms with lightkube; a GET 0.51 ms here, 1.94 ms lightkube, 15.96 ms kr8s. Credentials come from the
+`kubernetes` package's loaders either way (credentials.py).
 """
 
 from __future__ import annotations
