@@ -189,8 +189,8 @@ class Settings(BaseSettings):
             self.leader_election_lease_duration_seconds
         ):
             raise ValueError(
-                "leader_election_renew_deadline_seconds must be less than "
-                "leader_election_lease_duration_seconds, or two leaders could overlap"
+                "INFERCOST_LEADER_ELECTION_RENEW_DEADLINE_SECONDS must be less than "
+                "INFERCOST_LEADER_ELECTION_LEASE_DURATION_SECONDS, or two leaders could overlap"
             )
         return self
 

@@ -12,12 +12,15 @@ import time
 from collections.abc import Callable
 
 import pytest
+from pydantic import ValidationError
 
 from infercost.controller.leader import LeaderElector, LeaseConfig
+from infercost.controller.runner import LeadershipLost
 from infercost.kubeclient import Credentials, RetryPolicy, Transport
 from infercost.sandbox.apiserver import ApiServer
+from infercost.settings import Settings
 from tests.integration import objects as o
-from tests.integration.conftest import eventually
+from tests.integration.conftest import OperatorFactory, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -90,3 +93,26 @@ async def test_the_leader_stops_when_it_cannot_renew_within_the_deadline(api: Ap
 
     await eventually(gave_up, what="the leader giving up")
     await leader.close()
+
+
+async def test_the_operator_stops_with_leadership_lost_when_renewals_fail(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    operator = await start_operator(
+        leader_election=True,
+        leader_election_namespace=o.NS,
+        leader_election_lease_duration_seconds=2,
+        leader_election_renew_deadline_seconds=1,
+        leader_election_retry_period_seconds=0.1,
+    )
+    api.fail_next(action="update", plural="leases", status=500, times=10_000)
+    with pytest.raises(LeadershipLost):
+        await asyncio.wait_for(operator.task, timeout=60)
+
+
+def test_a_renew_deadline_not_below_the_lease_duration_is_refused() -> None:
+    with pytest.raises(ValidationError) as error:
+        Settings(
+            leader_election_lease_duration_seconds=10, leader_election_renew_deadline_seconds=10
+        )
+    assert "INFERCOST_LEADER_ELECTION_RENEW_DEADLINE_SECONDS must be less than" in str(error.value)

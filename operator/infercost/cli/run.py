@@ -47,7 +47,8 @@ def run(
     except ValidationError as error:
         for problem in error.errors():
             field = ".".join(str(p) for p in problem["loc"])
-            typer.echo(f"error: INFERCOST_{field.upper()}: {problem['msg']}", err=True)
+            where = f"INFERCOST_{field.upper()}: " if field else ""  # "": across fields
+            typer.echo(f"error: {where}{problem['msg']}", err=True)
         raise typer.Exit(2) from None
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
