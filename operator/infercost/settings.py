@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         description="Wait for a pod's model to be ready after a reload.",
     )
     api_retry_attempts: int = Field(
-        default=5, ge=1, le=50, description="Tries of one API write on 409 Conflict or 5xx."
+        default=5, ge=1, le=50, description="Tries of one API request on 409 Conflict, 429 or 5xx."
     )
     api_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Timeout of one API request; a timeout is retried."

@@ -109,6 +109,11 @@ class Admin:
     async def create_service(self, name: str) -> None:
         await self.transport.call("POST", o.ISVC, body=o.service(name, o.NEURON_VARIANT))
 
+    async def finalizers(self, service: str) -> list[str]:
+        """kopf's finalizer on a service: written with kopf's own credentials."""
+        found = await self.transport.call("GET", f"{o.ISVC}/{service}")
+        return list(found["metadata"].get("finalizers") or [])
+
     async def deployments(self, service: str) -> list[dict[str, Any]]:
         params = {"labelSelector": f"infercost.io/service={service}"}
         listed = await self.transport.call("GET", o.DEPLOYMENTS, params=params)
@@ -177,6 +182,7 @@ async def test_exec_plugin_token_is_refreshed_on_expiry_and_after_401(
         api.tokens = {ADMIN, "exec-3"}
         await admin.create_service("third")
         await eventually(lambda: admin.deployments("third"), what="children after a 401")
+        await eventually(lambda: admin.finalizers("third"), what="kopf logged in again")
         assert runs(state) > before
 
 
@@ -261,6 +267,7 @@ async def test_in_cluster_token_file_rotation_is_used_by_the_next_requests(
             api.tokens = {ADMIN, "sa-2"}  # the old token expires
             await admin.create_service("second")
             await eventually(lambda: admin.deployments("second"), what="children with sa-2")
+            await eventually(lambda: admin.finalizers("second"), what="kopf logged in again")
             seen = [
                 r.headers.get("Authorization", "")
                 for r in list(api)[first_after:]

@@ -34,7 +34,7 @@ class Clock:
 
 
 def candidate(
-    api: ApiServer, name: str, clock: Callable[[], float], **timing: float
+    api: ApiServer, name: str, *, clock: Callable[[], float], **timing: float
 ) -> LeaderElector:
     transport = Transport(
         Credentials(server=str(api.url)), policy=RetryPolicy(attempts=1), user_agent="test/1"
@@ -47,7 +47,7 @@ async def test_a_held_lease_is_taken_only_after_a_lease_duration_without_renewal
     api: ApiServer,
 ) -> None:
     clock = Clock()
-    a, b = candidate(api, "a", clock), candidate(api, "b", clock)
+    a, b = candidate(api, "a", clock=clock), candidate(api, "b", clock=clock)
     assert await a.try_acquire_or_renew()
     assert not await b.try_acquire_or_renew()
     clock.now += 14.9  # a stops renewing; b has seen the same record for 14.9 s
@@ -64,7 +64,7 @@ async def test_a_held_lease_is_taken_only_after_a_lease_duration_without_renewal
 
 async def test_a_released_lease_is_taken_at_once(api: ApiServer) -> None:
     clock = Clock()
-    a, b = candidate(api, "a", clock), candidate(api, "b", clock)
+    a, b = candidate(api, "a", clock=clock), candidate(api, "b", clock=clock)
     assert await a.try_acquire_or_renew()
     await a.release()
     assert await b.try_acquire_or_renew()
@@ -74,7 +74,7 @@ async def test_a_released_lease_is_taken_at_once(api: ApiServer) -> None:
 
 async def test_of_two_simultaneous_candidates_exactly_one_wins(api: ApiServer) -> None:
     clock = Clock()
-    electors = [candidate(api, name, clock) for name in ("a", "b", "c")]
+    electors = [candidate(api, name, clock=clock) for name in ("a", "b", "c")]
     won = await asyncio.gather(*(e.try_acquire_or_renew() for e in electors))
     assert sum(won) == 1
     for elector in electors:
@@ -83,7 +83,7 @@ async def test_of_two_simultaneous_candidates_exactly_one_wins(api: ApiServer) -
 
 async def test_the_leader_stops_when_it_cannot_renew_within_the_deadline(api: ApiServer) -> None:
     timing = {"lease_duration": 1.0, "renew_deadline": 0.5, "retry_period": 0.05}
-    leader = candidate(api, "a", time.monotonic, **timing)  # real time for hold()'s deadline
+    leader = candidate(api, "a", clock=time.monotonic, **timing)  # real time for hold()'s deadline
     await leader.acquire()
     api.fail_next(action="update", plural="leases", status=500, times=10_000)
     holding = asyncio.create_task(leader.hold())

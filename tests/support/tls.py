@@ -25,7 +25,7 @@ def _openssl(*args: str | Path) -> None:
     subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
 
 
-def _issue(directory: Path, name: str, subject: str, extensions: str) -> tuple[Path, Path]:
+def _issue(directory: Path, *, name: str, subject: str, extensions: str) -> tuple[Path, Path]:
     key, csr, cert = (directory / f"{name}.{ext}" for ext in ("key", "csr", "crt"))
     ext = directory / f"{name}.ext"
     ext.write_text(extensions)
@@ -46,10 +46,18 @@ def make_pki(directory: Path) -> Pki:
         "-keyout", directory / "ca.key", "-out", directory / "ca.crt", "-days", "1",
         "-subj", "/CN=sandbox-ca",
     )  # fmt: skip
-    server = _issue(directory, "server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\n")
+    server = _issue(
+        directory,
+        name="server",
+        subject="/CN=127.0.0.1",
+        extensions="subjectAltName=IP:127.0.0.1\n",
+    )
     # Kubernetes maps a client certificate's CN to the user and O to its groups.
     client = _issue(
-        directory, "client", "/O=infercost/CN=infercost", "extendedKeyUsage=clientAuth\n"
+        directory,
+        name="client",
+        subject="/O=infercost/CN=infercost",
+        extensions="extendedKeyUsage=clientAuth\n",
     )
     return Pki(directory / "ca.crt", *server, *client)
 

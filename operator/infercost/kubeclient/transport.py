@@ -133,7 +133,12 @@ class Transport:
             self.requests[method] += 1
             try:
                 status, payload, headers = await self._once(
-                    credentials, method, url, data=data, params=params, content_type=content_type
+                    credentials,
+                    method=method,
+                    url=url,
+                    data=data,
+                    params=params,
+                    content_type=content_type,
                 )
             except (TimeoutError, aiohttp.ClientConnectionError) as error:
                 # A timeout or a dropped connection is a 5xx that never arrived: retried.
@@ -146,7 +151,9 @@ class Transport:
                 logger.info("%s %s: 401, loading credentials again", method, url)
                 credentials = await self.source.refresh()
                 continue
-            wait = self._wait(method, status, headers.get("Retry-After"), delay)
+            wait = self._wait(
+                method=method, status=status, header=headers.get("Retry-After"), delay=delay
+            )
             if wait is None or attempt >= self.policy.attempts:
                 raise ApiError(status, message or url)
             logger.info("retrying %s %s in %.1fs after %s: %s", method, url, wait, status, message)
@@ -154,7 +161,7 @@ class Transport:
             delay *= 2
             credentials = await self.source.current()
 
-    def _wait(self, method: str, status: int, header: str | None, delay: float) -> float | None:
+    def _wait(self, *, method: str, status: int, header: str | None, delay: float) -> float | None:
         """Seconds before the next try, or None: not retriable."""
         if status in (429, 503):
             asked = retry_after(header)
@@ -170,9 +177,9 @@ class Transport:
     async def _once(
         self,
         credentials: Credentials,
+        *,
         method: str,
         url: str,
-        *,
         data: str | None,
         params: dict[str, str] | None,
         content_type: str,

@@ -113,7 +113,7 @@ class ApiServer(Replies):
         if self.tokens is not None:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or token not in self.tokens:
-                return _status(401, "Unauthorized", "Unauthorized")
+                return _status(401, reason="Unauthorized", message="Unauthorized")
         if request.resource is None or request.resource.plural is None:
             return await super()._handle(request)
         fault = self._take_fault(request)
@@ -122,7 +122,9 @@ class ApiServer(Replies):
         if fault is not None and fault.status and fault.retry_after is not None:
             reason = "TooManyRequests" if fault.status == 429 else "ServiceUnavailable"
             message = "too many requests, please try again later (injected by the test)"
-            return _status(fault.status, reason, message, retry_after=fault.retry_after)
+            return _status(
+                fault.status, reason=reason, message=message, retry_after=fault.retry_after
+            )
         if fault is not None and fault.status:
             raise kmock.KubernetesError(
                 status=fault.status,
@@ -293,7 +295,7 @@ class ApiServer(Replies):
 
 
 def _status(
-    code: int, reason: str, message: str, *, retry_after: int | None = None
+    code: int, *, reason: str, message: str, retry_after: int | None = None
 ) -> aiohttp.web.Response:
     """A metav1.Status answer, with the Retry-After header APF sends on 429."""
     status = {
