@@ -149,7 +149,16 @@ class LeaderElector:
         """Renew while leading; return when leadership is lost (not renewed in the deadline)."""
         while True:
             await asyncio.sleep(self.config.retry_period)
-            if await self.try_acquire_or_renew():
+            # A try never outlasts the deadline (client-go bounds it the same way): a leader
+            # stuck in a slow request must not run on past the moment a standby may take over.
+            left = self.config.renew_deadline - (self._clock() - self._renewed_at)
+            try:
+                renewed = left > 0 and await asyncio.wait_for(
+                    self.try_acquire_or_renew(), timeout=left
+                )
+            except TimeoutError:
+                renewed = False
+            if renewed:
                 self._renewed_at = self._clock()
             elif self._clock() - self._renewed_at >= self.config.renew_deadline:
                 logger.error("leader election: Lease not renewed in time; stopping")

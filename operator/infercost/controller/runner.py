@@ -31,6 +31,7 @@ from infercost.kubeclient import (
     Credentials,
     CredentialSource,
     FixedCredentials,
+    RetryPolicy,
     Transport,
     discover,
 )
@@ -118,8 +119,15 @@ async def _first_done(*tasks: asyncio.Task[Any]) -> set[asyncio.Task[Any]]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _elector(settings: Settings, source: CredentialSource, identity: str | None) -> LeaderElector:
-    transport = Transport(source, timeout=settings.leader_election_renew_deadline_seconds / 2)
+def _elector(
+    settings: Settings, *, source: CredentialSource, identity: str | None
+) -> LeaderElector:
+    # One try per request: the elector's own loop retries, within its renew deadline.
+    transport = Transport(
+        source,
+        policy=RetryPolicy(attempts=1),
+        timeout=settings.leader_election_renew_deadline_seconds / 2,
+    )
     name = (
         identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     )
@@ -155,7 +163,9 @@ async def run_operator(
         source: CredentialSource = FixedCredentials(credentials_from(connection))
     else:
         source = connection
-    elector = _elector(settings, source, identity) if settings.leader_election else None
+    elector = (
+        _elector(settings, source=source, identity=identity) if settings.leader_election else None
+    )
     if elector is not None:
         async with standby_health(liveness):
             waits = [asyncio.create_task(elector.acquire())]
