@@ -113,13 +113,20 @@ class InClusterCredentials:
         self._credentials = self._read(force=True)
 
     def _read(self, *, force: bool) -> Credentials:
-        stat = os.stat(self._token_file)
-        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-        if force or stamp != self._stamp:
-            with open(self._token_file, encoding="utf-8") as file:
-                token = file.read().strip()
-            self._stamp = stamp
-            self._credentials = Credentials(server=self._server, token=token, ca_path=self._ca)
+        try:
+            stat = os.stat(self._token_file)
+            stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if force or stamp != self._stamp:
+                with open(self._token_file, encoding="utf-8") as file:
+                    token = file.read().strip()
+                self._stamp = stamp
+                self._credentials = Credentials(server=self._server, token=token, ca_path=self._ca)
+        except OSError as error:
+            if self._stamp is None:  # never read: there is nothing to fall back on
+                raise CredentialsError(
+                    f"service-account token {self._token_file}: {error}"
+                ) from None
+            # Unreadable for a moment: the last token read is still the best one we have.
         return self._credentials
 
     async def current(self) -> Credentials:
