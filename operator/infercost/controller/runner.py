@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -142,6 +143,37 @@ def _elector(
     return LeaderElector(transport, config)
 
 
+async def _stand_by(
+    elector: LeaderElector, *, liveness: str | None, stop_flag: Flag | None
+) -> bool:
+    """Wait for the Lease, answering the liveness probe; False when stopped first.
+
+    Without a stop flag (`infercost run`) SIGINT and SIGTERM stop the wait, as they stop kopf
+    once it runs (kopf installs its own handlers then)."""
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    installed: list[signal.Signals] = []
+    if stop_flag is None and threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, signalled.set)
+            installed.append(signum)
+    try:
+        async with standby_health(liveness):
+            waits = [
+                asyncio.create_task(elector.acquire()),
+                asyncio.create_task(_wait_flag(stop_flag or signalled)),
+            ]
+            if waits[0] in await _first_done(*waits):
+                logging.getLogger(__name__).info("leading as %s", elector.config.identity)
+                return True
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+    await elector.release()  # stopped while waiting (a try may have just won)
+    await elector.close()
+    return False
+
+
 async def run_operator(
     *,
     settings: Settings,
@@ -166,16 +198,8 @@ async def run_operator(
     elector = (
         _elector(settings, source=source, identity=identity) if settings.leader_election else None
     )
-    if elector is not None:
-        async with standby_health(liveness):
-            waits = [asyncio.create_task(elector.acquire())]
-            if stop_flag is not None:
-                waits.append(asyncio.create_task(_wait_flag(stop_flag)))
-            if waits[0] not in await _first_done(*waits):
-                await elector.release()  # stopped while waiting (a try may have just won)
-                await elector.close()
-                return
-        logging.getLogger(__name__).info("leading as %s", elector.config.identity)
+    if elector is not None and not await _stand_by(elector, liveness=liveness, stop_flag=stop_flag):
+        return
     api = KubeApi(
         source,
         retry_attempts=settings.api_retry_attempts,
@@ -214,7 +238,8 @@ async def run_operator(
             waits.append(asyncio.create_task(elector.hold()))
         if waits:
             done = await _first_done(*waits)
-            lost = elector is not None and waits[-1] in done
+            # Lost when hold() returned; kopf cancels leftover tasks when it stops, hold() too.
+            lost = elector is not None and waits[-1] in done and not waits[-1].cancelled()
             stopping.set()
 
     namespaced = not settings.all_namespaces and settings.namespace
