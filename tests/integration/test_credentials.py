@@ -221,15 +221,17 @@ async def test_client_certificates_over_tls_with_client_verification(
         admin = Admin(creds)
         # Without a client certificate the TLS handshake is refused.
         anonymous = Transport(Credentials(server=server, ca_path=str(pki.ca)), user_agent="t/1")
-        with pytest.raises(ApiError) as refused:
-            await anonymous.call("GET", o.POOLS)
-        assert refused.value.status == 504  # the connection failed: no HTTP answer at all
-        await anonymous.close()
-        await admin.transport.call("POST", o.POOLS, body=o.INF2)
-        async with operator(source):
-            await admin.create_service("bert")
-            await eventually(lambda: admin.deployments("bert"), what="children over mTLS")
-        await admin.transport.close()
+        try:
+            with pytest.raises(ApiError) as refused:
+                await anonymous.call("GET", o.POOLS)
+            assert refused.value.status == 504  # the connection failed: no HTTP answer at all
+            await admin.transport.call("POST", o.POOLS, body=o.INF2)
+            async with operator(source):
+                await admin.create_service("bert")
+                await eventually(lambda: admin.deployments("bert"), what="children over mTLS")
+        finally:
+            await anonymous.close()
+            await admin.transport.close()
 
 
 async def test_in_cluster_token_file_rotation_is_used_by_the_next_requests(
@@ -255,24 +257,29 @@ async def test_in_cluster_token_file_rotation_is_used_by_the_next_requests(
         }
         source = InClusterCredentials(token_file=str(token), ca_file=str(pki.ca), environ=environ)
         admin = Admin(Credentials(server=str(api.url), token=ADMIN, ca_path=str(pki.ca)))
-        await admin.transport.call("POST", o.POOLS, body=o.INF2)
-        seen: list[str] = []
-        async with operator(source):
-            await admin.create_service("first")
-            await eventually(lambda: admin.deployments("first"), what="children with sa-1")
-            api.tokens = {ADMIN, "sa-1", "sa-2"}
-            rotate("sa-2")
-            assert (await source.current()).token == "sa-2"  # the next request carries it
-            first_after = len(list(api))
-            api.tokens = {ADMIN, "sa-2"}  # the old token expires
-            await admin.create_service("second")
-            await eventually(lambda: admin.deployments("second"), what="children with sa-2")
-            await eventually(lambda: admin.finalizers("second"), what="kopf logged in again")
-            seen = [
-                r.headers.get("Authorization", "")
-                for r in list(api)[first_after:]
-                if r.headers.get("User-Agent", "").startswith("infercost/")
-            ]
+        try:
+            await admin.transport.call("POST", o.POOLS, body=o.INF2)
+            async with operator(source):
+                await admin.create_service("first")
+                await eventually(lambda: admin.deployments("first"), what="children with sa-1")
+                api.tokens = {ADMIN, "sa-1", "sa-2"}
+                rotate("sa-2")
+                assert (await source.current()).token == "sa-2"  # the next request carries it
+                api.tokens = {ADMIN, "sa-2"}  # the old token expires
+                await admin.create_service("second")
+                await eventually(lambda: admin.deployments("second"), what="children with sa-2")
+                await eventually(lambda: admin.finalizers("second"), what="kopf logged in again")
+                # Requests in flight at the rotation may still arrive with sa-1; every request
+                # started well after it must carry sa-2 without needing a 401 first.
+                since = len(list(api))
+                await admin.create_service("third")
+                await eventually(lambda: admin.deployments("third"), what="children with sa-2")
+                seen = [
+                    r.headers.get("Authorization", "")
+                    for r in list(api)[since:]
+                    if r.headers.get("User-Agent", "").startswith("infercost/")
+                ]
+        finally:
+            await admin.transport.close()
         assert seen, "no request of the operator's client after the rotation"
         assert set(seen) == {"Bearer sa-2"}, "the operator's client used an old token"
-        await admin.transport.close()

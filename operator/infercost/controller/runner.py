@@ -166,6 +166,9 @@ async def _stand_by(
             if waits[0] in await _first_done(*waits):
                 logging.getLogger(__name__).info("leading as %s", elector.config.identity)
                 return True
+    except asyncio.CancelledError:
+        await elector.close()
+        raise
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
