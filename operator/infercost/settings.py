@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infercost.engine.model import EngineSettings
@@ -100,13 +100,57 @@ class Settings(BaseSettings):
         description="Wait for a pod's model to be ready after a reload.",
     )
     api_retry_attempts: int = Field(
-        default=5, ge=1, le=50, description="Tries of one API write on 409 Conflict or 5xx."
+        default=5, ge=1, le=50, description="Tries of one API request on 409 Conflict, 429 or 5xx."
     )
     api_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Timeout of one API request; a timeout is retried."
     )
     api_retry_backoff_seconds: float = Field(
         default=0.2, ge=0, le=60, description="First wait between tries; doubles each try."
+    )
+    api_retry_after_max_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description=(
+            "Longest wait honoured from a Retry-After header (429 Too Many Requests from API "
+            "Priority and Fairness, 503); the tries are still bounded by api_retry_attempts."
+        ),
+    )
+    api_credentials_recheck_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description=(
+            "How often a kubeconfig's credentials are checked for expiry (an exec plugin runs "
+            "again when its token nears expiry); in a pod the token file is re-read on change."
+        ),
+    )
+    # Leader election (controller/leader.py): one active operator among replicas.
+    leader_election: bool = Field(
+        default=False,
+        description="Run only while holding a coordination.k8s.io Lease (replicas > 1).",
+    )
+    leader_election_namespace: str = Field(
+        default="default", description="Namespace of the Lease (the chart: the release's)."
+    )
+    leader_election_lease_name: str = Field(
+        default="infercost", description="Name of the Lease the replicas compete for."
+    )
+    leader_election_lease_duration_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="A standby takes the Lease this long after the holder's last renewal.",
+    )
+    leader_election_renew_deadline_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="The leader stops if it could not renew for this long (< lease duration).",
+    )
+    leader_election_retry_period_seconds: float = Field(
+        default=2.0, gt=0, le=600, description="Between two tries to acquire or renew."
     )
     # Children's shape: exposed because they change how replicas are scheduled and disrupted.
     pdb_max_unavailable: int = Field(
@@ -221,6 +265,17 @@ class Settings(BaseSettings):
             "INFERCOST_ENGINE__MOVE_COST_HOURS=0.5; its control interval is the one above."
         ),
     )
+
+    @model_validator(mode="after")
+    def _leases_are_consistent(self) -> Settings:
+        if self.leader_election_renew_deadline_seconds >= (
+            self.leader_election_lease_duration_seconds
+        ):
+            raise ValueError(
+                "INFERCOST_LEADER_ELECTION_RENEW_DEADLINE_SECONDS must be less than "
+                "INFERCOST_LEADER_ELECTION_LEASE_DURATION_SECONDS, or two leaders could overlap"
+            )
+        return self
 
     def for_engine(self) -> EngineSettings:
         """The engine's knobs, with this operator's control interval."""

@@ -136,6 +136,28 @@ def test_default_args_watch_all_namespaces(default_render: Render) -> None:
     assert not [a for a in args if a.startswith(("--namespace", "--peering", "--dry-run"))]
     strategy = default_render.one("Deployment")["spec"]["strategy"]["type"]
     assert strategy == "Recreate", "without peering two operators must never overlap"
+    assert default_render.one("Deployment")["spec"]["replicas"] == 1
+    assert "INFERCOST_LEADER_ELECTION" not in _env(default_render)
+    assert default_render.of_kind("Role") == []
+
+
+def test_replicas_elect_a_leader_on_a_lease_with_least_privilege(all_on_render: Render) -> None:
+    deployment = all_on_render.one("Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    role = all_on_render.one("Role")
+    assert role["metadata"]["namespace"] == "infercost-system"
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "patch"],
+        }
+    ]
+    binding = all_on_render.one("RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"][0]["name"] == "infercost-operator"
+    assert _env(all_on_render)["INFERCOST_LEADER_ELECTION_LEASE_NAME"] == "infercost"
 
 
 def test_all_on_args_and_settings(all_on_render: Render) -> None:
@@ -152,6 +174,8 @@ def test_all_on_args_and_settings(all_on_render: Render) -> None:
     assert env["INFERCOST_PROMETHEUS_PASSWORD_FILE"] == f"{auth}/password"
     assert env["INFERCOST_PROMETHEUS_CA_FILE"] == "/var/run/secrets/infercost/prometheus-ca/ca.crt"
     assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["INFERCOST_LEADER_ELECTION"] == "true"
+    assert env["INFERCOST_LEADER_ELECTION_NAMESPACE"] == "infercost-system"
     image = _container(all_on_render)["image"]
     assert image.endswith(
         "@sha256:" + "4a5e0c8f1b0f9d3e2c7a6b5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"

@@ -16,12 +16,14 @@ from tests.integration.conftest import OPERATOR_REQUESTS
 
 pytestmark = pytest.mark.integration
 
-RULES = Path(__file__).resolve().parents[2] / "charts/infercost/files/clusterrole-rules.yaml"
+FILES = Path(__file__).resolve().parents[2] / "charts/infercost/files"
+# The ClusterRole, and the Role of leader election (the chart with replicas > 1).
+RULES = (FILES / "clusterrole-rules.yaml", FILES / "leader-election-rules.yaml")
 Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 
 
 def granted() -> set[Grant]:
-    rules = yaml.safe_load(RULES.read_text())
+    rules = [rule for path in RULES for rule in yaml.safe_load(path.read_text())]
     return {
         (group, resource, verb)
         for rule in rules

@@ -23,7 +23,14 @@ def test_import_operator_is_still_the_standard_library() -> None:
 
 
 @pytest.mark.parametrize(
-    "package", ["infercost.api", "infercost.engine", "infercost.cli", "infercost.controller"]
+    "package",
+    [
+        "infercost.api",
+        "infercost.engine",
+        "infercost.cli",
+        "infercost.controller",
+        "infercost.kubeclient",
+    ],
 )
 def test_every_package_says_what_it_owns_and_must_not_import(package: str) -> None:
     doc = importlib.import_module(package).__doc__ or ""

@@ -1,29 +1,30 @@
-"""The Kubernetes API, as the operator uses it: a small async client over aiohttp.
+"""The Kubernetes API, as the operator uses it: the KubeApi interface over infercost.kubeclient.
 
 Writes are server-side apply (field manager `infercost`) for children, JSON merge patches
-of the status subresource, and core/v1 Events. 409 Conflict and 5xx answers are retried
-with exponential backoff; every other error is raised as `ApiError` with the server's message.
+of the status subresource, and core/v1 Events. Credentials, retries (409 on the operator's
+forced patches, 5xx with backoff, 429/503 after Retry-After) and the fresh login on 401 are
+the shared client's (kubeclient/transport.py); every other error is raised as `ApiError`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import datetime
-import json
-import logging
 import os
-import ssl
-import tempfile
-from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
+from infercost.kubeclient import (
+    ApiError,
+    Credentials,
+    CredentialSource,
+    RetryPolicy,
+    Transport,
+)
+from infercost.kubeclient import ssl_context as _ssl_context
 
 FIELD_MANAGER = "infercost"
 USER_AGENT = "infercost/0.1.0"
-logger = logging.getLogger(__name__)
+
+__all__ = ["ApiError", "Credentials", "KubeApi", "_ssl_context", "path"]
 
 # Kind -> (apiVersion, plural) of everything the operator reads or writes.
 RESOURCES: dict[str, tuple[str, str]] = {
@@ -37,28 +38,8 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
     "Event": ("v1", "events"),
     "Pod": ("v1", "pods"),  # read only: where to reach Triton for live batching changes
+    "Lease": ("coordination.k8s.io/v1", "leases"),  # leader election (controller/leader.py)
 }
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
-
-
-@dataclass(frozen=True, kw_only=True)
-class Credentials:
-    """How to reach the API server (from in-cluster config or KUBECONFIG, via kopf's login)."""
-
-    server: str
-    token: str | None = None
-    ca_path: str | None = None
-    ca_data: str | None = None  # base64, as in kubeconfig
-    insecure: bool = False
-    certificate_path: str | None = None
-    certificate_data: str | None = None  # base64
-    private_key_path: str | None = None
-    private_key_data: str | None = None  # base64
 
 
 def path(kind: str, *, namespace: str | None, name: str | None = None, sub: str = "") -> str:
@@ -69,62 +50,33 @@ def path(kind: str, *, namespace: str | None, name: str | None = None, sub: str 
     return f"{prefix}{ns}/{plural}{tail}{'/' + sub if sub else ''}"
 
 
-def _ssl_context(creds: Credentials) -> ssl.SSLContext | bool:
-    if not creds.server.startswith("https"):
-        return False
-    if creds.insecure:
-        return False
-    cadata = base64.b64decode(creds.ca_data).decode() if creds.ca_data else None
-    context = ssl.create_default_context(cafile=creds.ca_path, cadata=cadata)
-    cert, key = creds.certificate_path, creds.private_key_path
-    with tempfile.TemporaryDirectory() as tmp:
-        if creds.certificate_data and creds.private_key_data:
-            cert, key = os.path.join(tmp, "cert"), os.path.join(tmp, "key")
-            for target, data in ((cert, creds.certificate_data), (key, creds.private_key_data)):
-                with open(target, "wb") as file:
-                    file.write(base64.b64decode(data))
-        if cert and key:
-            context.load_cert_chain(cert, key)
-    return context
-
-
 class KubeApi:
-    """The operator's API calls; one aiohttp session, counted writes."""
+    """The operator's API calls; one session (kubeclient.Transport), counted requests."""
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: Credentials | CredentialSource,
         *,
         retry_attempts: int = 5,
         retry_backoff: float = 0.2,
+        retry_after_max: float = 30.0,
         timeout: float = 30.0,
     ) -> None:
-        self._creds = credentials
-        self._attempts = retry_attempts
-        self._backoff = retry_backoff
-        # Without a timeout a hung API server would hold a reconcile for aiohttp's 5 minutes.
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-        self.requests: Counter[str] = Counter()  # by HTTP method, for benchmarks and logs
+        policy = RetryPolicy(
+            attempts=retry_attempts,
+            backoff=retry_backoff,
+            retry_after_max=retry_after_max,
+            # The operator's PATCHes are forced applies and status merge patches without a
+            # resourceVersion: a 409 is a race with another writer, and trying again wins.
+            retry_conflicts=True,
+        )
+        self.transport = Transport(
+            credentials, policy=policy, timeout=timeout, user_agent=USER_AGENT
+        )
+        self.requests = self.transport.requests  # by HTTP method, for benchmarks and logs
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-            if self._creds.token:
-                headers["Authorization"] = f"Bearer {self._creds.token}"
-            connector = aiohttp.TCPConnector(ssl=_ssl_context(self._creds), limit=32)
-            self._session = aiohttp.ClientSession(
-                base_url=self._creds.server.rstrip("/") + "/",
-                headers=headers,
-                connector=connector,
-                timeout=self._timeout,
-            )
-        return self._session
+        await self.transport.close()
 
     async def _call(
         self,
@@ -135,47 +87,9 @@ class KubeApi:
         params: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Any:
-        delay = self._backoff
-        for attempt in range(1, self._attempts + 1):
-            self.requests[method] += 1
-            data = None if body is None else json.dumps(body)
-            try:
-                status, payload = await self._once(
-                    method, url, data=data, params=params, content_type=content_type
-                )
-            except (TimeoutError, aiohttp.ClientConnectionError) as error:
-                # A timeout or a dropped connection is a 5xx that never arrived: retried.
-                status, payload = 504, {"message": f"{type(error).__name__}: {error}"}
-            if status < 300:
-                return payload
-            retriable = (status == 409 and method == "PATCH") or status >= 500
-            message = (payload or {}).get("message", "") if isinstance(payload, dict) else ""
-            if status == 404:
-                raise ApiError(404, message or url)
-            if not retriable or attempt == self._attempts:
-                raise ApiError(status, message)
-            logger.info("retrying %s %s after %s: %s", method, url, status, message)
-            await asyncio.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _once(
-        self,
-        method: str,
-        url: str,
-        *,
-        data: str | None,
-        params: dict[str, str] | None,
-        content_type: str,
-    ) -> tuple[int, Any]:
-        async with self._client().request(
-            method,
-            url.lstrip("/"),
-            data=data,
-            params=params,
-            headers={"Content-Type": content_type},
-        ) as response:
-            return response.status, await response.json(content_type=None)
+        return await self.transport.call(
+            method, url, body=body, params=params, content_type=content_type
+        )
 
     async def get(self, kind: str, *, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:

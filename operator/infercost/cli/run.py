@@ -31,11 +31,10 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
 ) -> None:
     """Run the operator against the cluster of the in-cluster config or KUBECONFIG."""
-    import kopf
-
     from infercost.adapters.opencost import OpenCostPrices
     from infercost.adapters.prometheus import PrometheusMetrics
-    from infercost.controller.runner import discover_credentials, run_operator
+    from infercost.controller.runner import LeadershipLost, discover_credentials, run_operator
+    from infercost.kubeclient import CredentialsError
     from infercost.settings import Settings
 
     if namespace and all_namespaces:
@@ -48,15 +47,16 @@ def run(
     except ValidationError as error:
         for problem in error.errors():
             field = ".".join(str(p) for p in problem["loc"])
-            typer.echo(f"error: INFERCOST_{field.upper()}: {problem['msg']}", err=True)
+            where = f"INFERCOST_{field.upper()}: " if field else ""  # "": across fields
+            typer.echo(f"error: {where}{problem['msg']}", err=True)
         raise typer.Exit(2) from None
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        connection = discover_credentials()
-    except kopf.LoginError as error:
+        connection = discover_credentials(settings)
+    except CredentialsError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     try:
@@ -64,13 +64,17 @@ def run(
     except ValueError as error:  # an unknown query name in INFERCOST_PROMETHEUS_QUERIES
         typer.echo(f"error: INFERCOST_{error}", err=True)
         raise typer.Exit(2) from None
-    asyncio.run(
-        run_operator(
-            settings=settings,
-            connection=connection,
-            metrics=metrics,
-            peering=peering,
-            liveness=liveness,
-            prices=OpenCostPrices(settings),
+    try:
+        asyncio.run(
+            run_operator(
+                settings=settings,
+                connection=connection,
+                metrics=metrics,
+                peering=peering,
+                liveness=liveness,
+                prices=OpenCostPrices(settings),
+            )
         )
-    )
+    except LeadershipLost as error:  # exit so the pod restarts as a standby, as client-go does
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None

@@ -9,23 +9,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import kopf
 
 from infercost.adapters.batching import BatchingApplier
-from infercost.adapters.kubernetes import Credentials, KubeApi
+from infercost.adapters.kubernetes import KubeApi
 from infercost.adapters.metrics import MetricsSource
 from infercost.adapters.prices import PriceSource
 from infercost.controller.handlers import build_registry
+from infercost.controller.leader import LeaderElector, LeaseConfig, standby_health
 from infercost.controller.pool_status import report_forever
 from infercost.controller.service import Reconciler
+from infercost.kubeclient import (
+    Credentials,
+    CredentialSource,
+    FixedCredentials,
+    RetryPolicy,
+    Transport,
+    discover,
+)
 from infercost.settings import Settings
 
 Flag = asyncio.Event | asyncio.Future[Any] | threading.Event
+
+
+class LeadershipLost(Exception):  # noqa: N818 (client-go names it so)
+    """The Lease could not be renewed in time: this replica stopped so another can lead."""
 
 
 def credentials_from(info: kopf.ConnectionInfo) -> Credentials:
@@ -47,17 +64,31 @@ def credentials_from(info: kopf.ConnectionInfo) -> Credentials:
     )
 
 
-def discover_credentials() -> kopf.ConnectionInfo:
-    """In-cluster service account first, then KUBECONFIG (or ~/.kube/config)."""
-    settings = kopf.OperatorSettings()
-    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
-        settings=settings
+def connection_info(credentials: Credentials) -> kopf.ConnectionInfo:
+    """The same credentials, as kopf's login handler returns them."""
+    return kopf.ConnectionInfo(
+        server=credentials.server,
+        token=credentials.token,
+        scheme="Bearer" if credentials.token else None,
+        ca_path=credentials.ca_path,
+        ca_data=credentials.ca_data.encode() if credentials.ca_data else None,
+        insecure=credentials.insecure,
+        certificate_path=credentials.certificate_path,
+        certificate_data=(
+            credentials.certificate_data.encode() if credentials.certificate_data else None
+        ),
+        private_key_path=credentials.private_key_path,
+        private_key_data=(
+            credentials.private_key_data.encode() if credentials.private_key_data else None
+        ),
     )
-    if info is None:
-        raise kopf.LoginError(
-            "no Kubernetes credentials: run in a cluster or set KUBECONFIG to a kubeconfig file"
-        )
-    return info
+
+
+def discover_credentials(settings: Settings | None = None) -> CredentialSource:
+    """In-cluster service account first, then KUBECONFIG (or ~/.kube/config); raises
+    CredentialsError saying what to do when there is neither."""
+    recheck = (settings or Settings()).api_credentials_recheck_seconds
+    return discover(recheck_seconds=recheck)
 
 
 def kopf_settings() -> kopf.OperatorSettings:
@@ -68,10 +99,88 @@ def kopf_settings() -> kopf.OperatorSettings:
     return settings
 
 
+async def _wait_flag(flag: Flag) -> None:
+    if isinstance(flag, asyncio.Event):
+        await flag.wait()
+    elif isinstance(flag, threading.Event):
+        while not flag.is_set():
+            await asyncio.sleep(0.2)
+    else:
+        await asyncio.wait([flag])  # a future: neither its result nor its cancellation is ours
+
+
+async def _first_done(*tasks: asyncio.Task[Any]) -> set[asyncio.Task[Any]]:
+    """Wait for the first of `tasks`; cancel the others (and all of them if cancelled)."""
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        return done
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _elector(
+    settings: Settings, *, source: CredentialSource, identity: str | None
+) -> LeaderElector:
+    # One try per request: the elector's own loop retries, within its renew deadline.
+    transport = Transport(
+        source,
+        policy=RetryPolicy(attempts=1),
+        timeout=settings.leader_election_renew_deadline_seconds / 2,
+    )
+    name = (
+        identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    )
+    config = LeaseConfig(
+        namespace=settings.leader_election_namespace,
+        name=settings.leader_election_lease_name,
+        identity=name,
+        lease_duration=settings.leader_election_lease_duration_seconds,
+        renew_deadline=settings.leader_election_renew_deadline_seconds,
+        retry_period=settings.leader_election_retry_period_seconds,
+    )
+    return LeaderElector(transport, config)
+
+
+async def _stand_by(
+    elector: LeaderElector, *, liveness: str | None, stop_flag: Flag | None
+) -> bool:
+    """Wait for the Lease, answering the liveness probe; False when stopped first.
+
+    Without a stop flag (`infercost run`) SIGINT and SIGTERM stop the wait, as they stop kopf
+    once it runs (kopf installs its own handlers then)."""
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    installed: list[signal.Signals] = []
+    if stop_flag is None and threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, signalled.set)
+            installed.append(signum)
+    try:
+        async with standby_health(liveness):
+            waits = [
+                asyncio.create_task(elector.acquire()),
+                asyncio.create_task(_wait_flag(stop_flag or signalled)),
+            ]
+            if waits[0] in await _first_done(*waits):
+                logging.getLogger(__name__).info("leading as %s", elector.config.identity)
+                return True
+    except asyncio.CancelledError:
+        await elector.close()
+        raise
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+    await elector.release()  # stopped while waiting (a try may have just won)
+    await elector.close()
+    return False
+
+
 async def run_operator(
     *,
     settings: Settings,
-    connection: kopf.ConnectionInfo,
+    connection: kopf.ConnectionInfo | CredentialSource,
     metrics: MetricsSource,
     peering: str | None = None,
     liveness: str | None = None,
@@ -81,12 +190,24 @@ async def run_operator(
     on_reconciler: Callable[[Reconciler], None] | None = None,
     batching: BatchingApplier | None = None,
     prices: PriceSource | None = None,
+    identity: str | None = None,
 ) -> None:
-    """Run until `stop_flag` is set (or forever)."""
+    """Run until `stop_flag` is set (or forever). With settings.leader_election, wait for the
+    Lease first and run only while holding it: LeadershipLost when it could not be renewed."""
+    if isinstance(connection, kopf.ConnectionInfo):
+        source: CredentialSource = FixedCredentials(credentials_from(connection))
+    else:
+        source = connection
+    elector = (
+        _elector(settings, source=source, identity=identity) if settings.leader_election else None
+    )
+    if elector is not None and not await _stand_by(elector, liveness=liveness, stop_flag=stop_flag):
+        return
     api = KubeApi(
-        credentials_from(connection),
+        source,
         retry_attempts=settings.api_retry_attempts,
         retry_backoff=settings.api_retry_backoff_seconds,
+        retry_after_max=settings.api_retry_after_max_seconds,
         timeout=settings.api_timeout_seconds,
     )
     reconciler = Reconciler(
@@ -100,14 +221,34 @@ async def run_operator(
     if on_reconciler is not None:
         on_reconciler(reconciler)
     registry = build_registry(reconciler)
+    logins = 0
 
     @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        return connection
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        # kopf logs in at start and again after a 401: then the credentials are loaded anew
+        # (a rotated token file, an exec plugin run again), shared with the operator's client.
+        nonlocal logins
+        logins += 1
+        return connection_info(await (source.current() if logins == 1 else source.refresh()))
+
+    stopping = asyncio.Event()
+    lost = False
+
+    async def supervise() -> None:
+        nonlocal lost
+        waits = [asyncio.create_task(_wait_flag(stop_flag))] if stop_flag is not None else []
+        if elector is not None:
+            waits.append(asyncio.create_task(elector.hold()))
+        if waits:
+            done = await _first_done(*waits)
+            # Lost when hold() returned; kopf cancels leftover tasks when it stops, hold() too.
+            lost = elector is not None and waits[-1] in done and not waits[-1].cancelled()
+            stopping.set()
 
     namespaced = not settings.all_namespaces and settings.namespace
     exporter = reconciler.telemetry.serve(settings.metrics_port) if settings.metrics_port else None
     pools = asyncio.create_task(report_forever(reconciler))
+    supervisor = asyncio.create_task(supervise())
     try:
         await kopf.operator(
             registry=registry,
@@ -117,14 +258,21 @@ async def run_operator(
             standalone=peering is None,
             peering_name=peering,
             liveness_endpoint=liveness,
-            stop_flag=stop_flag,
+            stop_flag=stopping,
             ready_flag=ready_flag,
         )
     finally:
-        pools.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pools
+        for task in (pools, supervisor):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if exporter is not None:
             exporter.shutdown()
             exporter.server_close()
+        if elector is not None:
+            if not lost:
+                await elector.release()
+            await elector.close()
         await api.close()
+    if lost:
+        raise LeadershipLost("the leader election Lease could not be renewed in time")

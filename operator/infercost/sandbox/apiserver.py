@@ -6,7 +6,9 @@ emits no watch event; the status subresource (status writes only change status, 
 resource writes never do); server-side apply (requires fieldManager, creates a missing
 object); resourceVersion preconditions (409 Conflict); label and field selectors on list
 and watch; garbage collection of dependents once their owner is gone; injected faults
-(`fail_next`) for errors that cannot be produced otherwise.
+(`fail_next`) for errors that cannot be produced otherwise, with Retry-After on 429/503 as
+API Priority and Fairness sends it; bearer-token authentication when `tokens` is set (401
+for a missing or unknown token, as the real API server's token authenticator answers).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import secrets
 import uuid
 from typing import Any
 
+import aiohttp.web
 import attrs
 import kmock
 import yaml
@@ -40,6 +43,7 @@ class Fault:
     status: int
     times: int = 1
     delay: float = 0.0  # seconds before answering: longer than a client's timeout is a hang
+    retry_after: int | None = None  # a Retry-After header (seconds) on the answer
 
 
 @attrs.define(kw_only=True)
@@ -48,6 +52,8 @@ class ApiServer(Replies):
 
     prometheus_operator: bool = True
     kserve: bool = False
+    # Accepted bearer tokens; None: no authentication. Tests change it to rotate tokens.
+    tokens: set[str] | None = None
     _rv: int = attrs.field(default=0, init=False)
     _faults: list[Fault] = attrs.field(factory=list, init=False)
 
@@ -66,9 +72,11 @@ class ApiServer(Replies):
         status: int = 409,
         times: int = 1,
         delay: float = 0.0,
+        retry_after: int | None = None,
     ) -> None:
         """Answer the next `times` matching requests with `status` (0: serve them) after
-        `delay` seconds; `action` is create, update, delete, get, list or watch."""
+        `delay` seconds, with a Retry-After header when given; `action` is create, update,
+        delete, get, list or watch."""
         self._faults.append(
             Fault(
                 action=action,
@@ -77,6 +85,7 @@ class ApiServer(Replies):
                 status=status,
                 times=times,
                 delay=delay,
+                retry_after=retry_after,
             )
         )
 
@@ -101,11 +110,21 @@ class ApiServer(Replies):
 
     async def _handle(self, request: rendering.Request) -> Any:
         writes = (kmock.action.CREATE, kmock.action.UPDATE, kmock.action.DELETE)
+        if self.tokens is not None:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or token not in self.tokens:
+                return _status(401, reason="Unauthorized", message="Unauthorized")
         if request.resource is None or request.resource.plural is None:
             return await super()._handle(request)
         fault = self._take_fault(request)
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault is not None and fault.status and fault.retry_after is not None:
+            reason = "TooManyRequests" if fault.status == 429 else "ServiceUnavailable"
+            message = "too many requests, please try again later (injected by the test)"
+            return _status(
+                fault.status, reason=reason, message=message, retry_after=fault.retry_after
+            )
         if fault is not None and fault.status:
             raise kmock.KubernetesError(
                 status=fault.status,
@@ -273,6 +292,25 @@ class ApiServer(Replies):
         ]
         for resource, namespace, name in dependents:
             await self._delete(resource, namespace, name)
+
+
+def _status(
+    code: int, *, reason: str, message: str, retry_after: int | None = None
+) -> aiohttp.web.Response:
+    """A metav1.Status answer, with the Retry-After header APF sends on 429."""
+    status = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if retry_after is not None:
+        status["details"] = {"retryAfterSeconds": retry_after}
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return aiohttp.web.json_response(status, status=code, headers=headers)
 
 
 def _now() -> str:

@@ -1,44 +1,39 @@
-"""A small HTTP client of the sandbox API server, for the node agent, the load generator and
-the live view (they read and write like any Kubernetes client would, over HTTP)."""
+"""The sandbox's client of its API server, for the node agent, the load generator and the live
+view (they read and write like any Kubernetes client would, over HTTP): the project's one
+client (infercost.kubeclient), without retries, so the tools see every answer as it came.
+Its User-Agent is not the operator's, so the request log tells them apart.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import aiohttp
+from infercost.kubeclient import ApiError, Credentials, RetryPolicy, Transport
 
 MERGE = "application/merge-patch+json"
 
-
-class ApiError(RuntimeError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
+__all__ = ["MERGE", "Api", "ApiError", "is_ready"]
 
 
 class Api:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        self.transport = Transport(
+            Credentials(server=self.url),
+            policy=RetryPolicy(attempts=1),
+            timeout=10,
+            user_agent="infercost-sandbox/0.1.0",
+        )
 
     async def close(self) -> None:
-        await self.session.close()
+        await self.transport.close()
 
     async def call(self, method: str, path: str, body: Any = None) -> Any:
-        headers = {"Content-Type": MERGE if method == "PATCH" else "application/json"}
-        data = None if body is None else json.dumps(body)
-        async with self.session.request(
-            method, self.url + path, data=data, headers=headers
-        ) as response:
-            text = await response.text()
-            if response.status >= 300:
-                raise ApiError(response.status, text[:300])
-            return json.loads(text) if text else None
+        content_type = MERGE if method == "PATCH" else "application/json"
+        return await self.transport.call(method, path, body=body, content_type=content_type)
 
     async def items(self, path: str, **params: str) -> list[dict[str, Any]]:
-        query = "&".join(f"{k}={v}" for k, v in params.items())
-        listed = await self.call("GET", path + (f"?{query}" if query else ""))
+        listed = await self.transport.call("GET", path, params=params or None)
         return list(listed.get("items") or [])
 
     async def get(self, path: str) -> dict[str, Any] | None:

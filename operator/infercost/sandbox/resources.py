@@ -29,6 +29,7 @@ CORE: tuple[_ResourceRow, ...] = (
     ("apiextensions.k8s.io/v1/customresourcedefinitions", "CustomResourceDefinition", False, set()),
     ("kopf.dev/v1/clusterkopfpeerings", "ClusterKopfPeering", False, set()),
     ("kopf.dev/v1/kopfpeerings", "KopfPeering", True, set()),
+    ("coordination.k8s.io/v1/leases", "Lease", True, set()),
 )
 PROMETHEUS_OPERATOR: tuple[_ResourceRow, ...] = (
     ("monitoring.coreos.com/v1/podmonitors", "PodMonitor", True, set()),
