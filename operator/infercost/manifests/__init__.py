@@ -91,7 +91,6 @@ def children(
                 spec=spec,
                 allocation=allocation,
                 pool=pools[allocation.pool],
-                config_map=config_map["metadata"]["name"],
                 settings=settings,
             )
         )

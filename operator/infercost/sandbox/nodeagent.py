@@ -9,8 +9,10 @@ Every half second it brings the cluster in line, as those components would:
   restart every server on a 2-core machine for the same end state).
 * provisioner: a new Pod waits `provisioningSeconds` of its pool (a node appearing), then is
   bound to a node of its own (`<pool>-node-<n>`).
-* kubelet: it starts a real `tritonserver` (sandbox.triton) and marks the Pod Ready once the
-  server answers /v2/health/ready and the variant's `startupSeconds` have passed; podIP is
+* kubelet: it starts a real `tritonserver` (sandbox.triton) and marks the containers ready
+  once the server answers /v2/health/ready and the variant's `startupSeconds` have passed;
+  the Pod is Ready (and counted in readyReplicas) only when, in addition, every readiness
+  gate's condition is True (the operator's batching gate), as in Kubernetes; podIP is
   127.0.0.1 and the annotation `infercost.io/triton-http-port` names the port. Prometheus
   gets the pod as a file_sd target with the contract labels. A Pod deleted (by scale-down or
   by garbage collection of its Deployment) has its process group ended.
@@ -33,9 +35,12 @@ from infercost.api.service import InferenceServiceSpec
 from infercost.localtriton.synthetic import SyntheticModel
 from infercost.sandbox.client import Api, ApiError, is_ready
 from infercost.sandbox.pods import (
+    condition,
+    gate_conditions,
     owner_uid,
     pod_manifest,
     pod_status,
+    ready_with_gates,
     target_labels,
 )
 from infercost.sandbox.prometheus import LocalPrometheus
@@ -62,7 +67,8 @@ class PodRun:
     labels: dict[str, str]
     node: str | None = None
     started: float | None = None
-    ready: bool = False
+    containers_ready: bool = False
+    ready: bool = False  # containers ready and every readiness gate True
 
 
 @dataclass
@@ -242,11 +248,38 @@ class NodeAgent:
             await self._forget((run.namespace, run.name))
             return
         started = run.started if run.started is not None else now
-        if not run.ready and now - started >= run.startup and await ready(probes, run.ports.http):
-            run.ready = True
-            await self._pod_status(
-                run.namespace, run.name, phase="Running", ready=True, reason="Ready"
+        if (
+            not run.containers_ready
+            and now - started >= run.startup
+            and await ready(probes, run.ports.http)
+        ):
+            run.containers_ready = True
+        if run.containers_ready:
+            await self._readiness(run, pod)
+
+    async def _readiness(self, run: PodRun, pod: dict[str, Any]) -> None:
+        """Ready = containers ready AND readiness gates True; the gates' conditions are kept.
+
+        Written only on a change, guarded by the resourceVersion the pod was read at, so a
+        gate condition the operator wrote meanwhile is never dropped (retried next tick)."""
+        now_ready = ready_with_gates(pod, containers_ready=True)
+        if now_ready == run.ready and condition(pod, "ContainersReady") == "True":
+            return
+        status = pod_status(
+            phase="Running",
+            ready=now_ready,
+            containers_ready=True,
+            reason="Ready" if now_ready else "ReadinessGatesNotReady",
+            kept=gate_conditions(pod),
+        )
+        body = {"metadata": {"resourceVersion": pod["metadata"].get("resourceVersion")}}
+        with contextlib.suppress(ApiError):
+            await self.api.call(
+                "PATCH",
+                f"/api/v1/namespaces/{run.namespace}/pods/{run.name}/status",
+                {**body, "status": status},
             )
+            run.ready = now_ready
 
     async def _pod_status(
         self, namespace: str, name: str, *, phase: str, ready: bool, reason: str
