@@ -258,10 +258,8 @@ class NodeAgent:
             await self._readiness(run, pod)
 
     async def _readiness(self, run: PodRun, pod: dict[str, Any]) -> None:
-        """Ready = containers ready AND readiness gates True; the gates' conditions are kept.
-
-        Written only on a change, guarded by the resourceVersion the pod was read at, so a
-        gate condition the operator wrote meanwhile is never dropped (retried next tick)."""
+        """Ready = containers ready AND gates True. Written on a change only, keeping the gates'
+        conditions, at the resourceVersion read: one written meanwhile is never dropped."""
         now_ready = ready_with_gates(pod, containers_ready=True)
         if now_ready == run.ready and condition(pod, "ContainersReady") == "True":
             return
@@ -272,13 +270,10 @@ class NodeAgent:
             reason="Ready" if now_ready else "ReadinessGatesNotReady",
             kept=gate_conditions(pod),
         )
-        body = {"metadata": {"resourceVersion": pod["metadata"].get("resourceVersion")}}
-        with contextlib.suppress(ApiError):
-            await self.api.call(
-                "PATCH",
-                f"/api/v1/namespaces/{run.namespace}/pods/{run.name}/status",
-                {**body, "status": status},
-            )
+        version = {"resourceVersion": pod["metadata"].get("resourceVersion")}
+        path = f"/api/v1/namespaces/{run.namespace}/pods/{run.name}/status"
+        with contextlib.suppress(ApiError):  # 409: changed since read, next tick reads again
+            await self.api.call("PATCH", path, {"metadata": version, "status": status})
             run.ready = now_ready
 
     async def _pod_status(

@@ -7,8 +7,8 @@ own reading of a single point below it). The profile in the sandbox is already s
 (`infercost.sandbox.scenario`), so the server is as slow as the scaled profile says.
 
 The model repository ships `max_batch_size: repository_max_batch` (the sandbox setting,
-default 1): Triton does not read the ConfigMap the Deployment mounts (its args do not point
-at it), so a new pod runs the repository's config until the operator reloads it live.
+default 1), as a remote repository does: a new pod is kept out of service by its batching
+readiness gate until the operator has loaded the chosen config into it (nodeagent.py).
 """
 
 from __future__ import annotations
