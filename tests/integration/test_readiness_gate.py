@@ -20,17 +20,28 @@ import tritonclient.http.aio as triton_http
 
 from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.pod_gate import open_gate
+from infercost.api.pool import AcceleratorPoolSpec
+from infercost.api.service import InferenceServiceSpec
+from infercost.engine.model import Allocation, BatchConfig
 from infercost.localtriton import SyntheticModel, TritonServer
-from infercost.manifests import ANNOTATION_BATCHING, batching_from_annotation
+from infercost.manifests import (
+    ANNOTATION_BATCHING,
+    ManifestSettings,
+    Owner,
+    batching_from_annotation,
+    children,
+)
 from infercost.manifests.triton_access import (
     BATCHING_GATE,
     REPOSITORY_KEY_HEADER,
     repository_key_of,
+    repository_key_secret,
     repository_key_secret_name,
 )
 from infercost.sandbox.apiserver import ApiServer
 from infercost.sandbox.client import Api, is_ready
 from infercost.sandbox.nodeagent import NodeAgent, PodRun
+from infercost.sandbox.podenv import restricted_args
 from infercost.sandbox.triton import Ports
 from tests.integration import objects as o
 from tests.integration.conftest import OperatorFactory, call, eventually
@@ -166,3 +177,41 @@ async def test_the_operator_keys_triton_and_admits_a_new_pod_after_loading_it(
 async def deployments(api: ApiServer) -> list[dict[str, Any]]:
     listed = await call(api, "GET", o.DEPLOYMENTS)
     return list(listed["items"])
+
+
+async def test_the_sandbox_kubelet_starts_triton_with_the_pods_expanded_key(
+    api: ApiServer,
+) -> None:
+    owner = Owner(name="bert", namespace=NS, uid="u-1")
+    allocation = Allocation(
+        variant="onnx-cpu",
+        pool="cpu-pool",
+        replicas=1,
+        batching=BatchConfig(max_batch_size=4, max_queue_delay_us=100),
+        hourly_cost=1.0,
+        throughput_per_replica=10.0,
+    )
+    (deployment,) = [
+        c
+        for c in children(
+            owner=owner,
+            spec=InferenceServiceSpec.model_validate(o.service("bert", o.CPU_VARIANT)["spec"]),
+            pools={"cpu-pool": AcceleratorPoolSpec.model_validate(o.CPU["spec"])},
+            allocations=[allocation],
+            settings=ManifestSettings(),
+            with_pod_monitor=False,
+        )
+        if c["kind"] == "Deployment"
+    ]
+    pod = {**deployment["spec"]["template"], "metadata": {"name": "bert-0", "namespace": NS}}
+    client = Api(str(api.url))
+    try:
+        assert await restricted_args(client, pod) is None, "no Secret yet: the kubelet waits"
+        secret = repository_key_secret(owner=owner, value="k3y")
+        await call(api, "POST", f"/api/v1/namespaces/{NS}/secrets", secret)
+        assert await restricted_args(client, pod) == [
+            f"--http-restricted-api=model-repository:{REPOSITORY_KEY_HEADER}=k3y",
+            f"--grpc-restricted-protocol=model-repository:{REPOSITORY_KEY_HEADER}=k3y",
+        ]
+    finally:
+        await client.close()

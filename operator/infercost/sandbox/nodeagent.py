@@ -9,10 +9,9 @@ Every half second it brings the cluster in line, as those components would:
   restart every server on a 2-core machine for the same end state).
 * provisioner: a new Pod waits `provisioningSeconds` of its pool (a node appearing), then is
   bound to a node of its own (`<pool>-node-<n>`).
-* kubelet: it starts a real `tritonserver` (sandbox.triton) and marks the containers ready
-  once the server answers /v2/health/ready and the variant's `startupSeconds` have passed;
-  the Pod is Ready (and counted in readyReplicas) only when, in addition, every readiness
-  gate's condition is True (the operator's batching gate), as in Kubernetes; podIP is
+* kubelet: it starts a real `tritonserver` (sandbox.triton, with the pod's API restrictions)
+  and marks the containers ready once it answers /v2/health/ready and `startupSeconds` have
+  passed; the Pod is Ready only when every readiness gate is True too (Kubernetes'); podIP is
   127.0.0.1 and the annotation `infercost.io/triton-http-port` names the port. Prometheus
   gets the pod as a file_sd target with the contract labels. A Pod deleted (by scale-down or
   by garbage collection of its Deployment) has its process group ended.
@@ -34,13 +33,14 @@ from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.localtriton.synthetic import SyntheticModel
 from infercost.sandbox.client import Api, ApiError, is_ready
+from infercost.sandbox.podenv import restricted_args
 from infercost.sandbox.pods import (
     condition,
-    gate_conditions,
     owner_uid,
     pod_manifest,
     pod_status,
     ready_with_gates,
+    started_status,
     target_labels,
 )
 from infercost.sandbox.prometheus import LocalPrometheus
@@ -220,6 +220,9 @@ class NodeAgent:
         if run.node is None:
             if now - run.created < run.provisioning:
                 return
+            args = await restricted_args(self.api, pod)
+            if args is None:
+                return  # a Secret it reads is missing: the kubelet waits for it
             self._nodes += 1
             run.node = f"{run.pool}-node-{self._nodes}"
             await self.api.call(
@@ -227,7 +230,8 @@ class NodeAgent:
                 f"/api/v1/namespaces/{run.namespace}/pods/{run.name}",
                 {"spec": {"nodeName": run.node}},
             )
-            self.triton.start(run.name, self.models[(run.namespace, run.name)], run.ports)
+            model = self.models[(run.namespace, run.name)]
+            self.triton.start(run.name, model, run.ports, extra_args=args)
             run.started = now
             self.prometheus.add_target(
                 f"127.0.0.1:{run.ports.metrics}",
@@ -258,18 +262,11 @@ class NodeAgent:
             await self._readiness(run, pod)
 
     async def _readiness(self, run: PodRun, pod: dict[str, Any]) -> None:
-        """Ready = containers ready AND gates True. Written on a change only, keeping the gates'
-        conditions, at the resourceVersion read: one written meanwhile is never dropped."""
+        """Ready = containers ready AND gates True; written on a change, at the version read."""
         now_ready = ready_with_gates(pod, containers_ready=True)
         if now_ready == run.ready and condition(pod, "ContainersReady") == "True":
             return
-        status = pod_status(
-            phase="Running",
-            ready=now_ready,
-            containers_ready=True,
-            reason="Ready" if now_ready else "ReadinessGatesNotReady",
-            kept=gate_conditions(pod),
-        )
+        status = started_status(pod, ready=now_ready)
         version = {"resourceVersion": pod["metadata"].get("resourceVersion")}
         path = f"/api/v1/namespaces/{run.namespace}/pods/{run.name}/status"
         with contextlib.suppress(ApiError):  # 409: changed since read, next tick reads again

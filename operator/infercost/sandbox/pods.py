@@ -115,3 +115,14 @@ def ready_with_gates(pod: Mapping[str, Any], *, containers_ready: bool) -> bool:
     gates = [g.get("conditionType") for g in (pod.get("spec") or {}).get("readinessGates") or []]
     found = {c.get("type"): c.get("status") for c in gate_conditions(pod)}
     return containers_ready and all(found.get(gate) == "True" for gate in gates)
+
+
+def started_status(pod: Mapping[str, Any], *, ready: bool) -> dict[str, Any]:
+    """A running pod's status once its containers are ready, its gates' conditions kept."""
+    return pod_status(
+        phase="Running",
+        ready=ready,
+        containers_ready=True,
+        reason="Ready" if ready else "ReadinessGatesNotReady",
+        kept=gate_conditions(pod),
+    )

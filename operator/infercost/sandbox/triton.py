@@ -84,8 +84,11 @@ class TritonFactory:
                 source / "python_backend_stubs" / "3.11" / "triton_python_backend_stub", target
             )
 
-    def start(self, pod: str, model: SyntheticModel, ports: Ports) -> None:
-        """Start the server of `pod` (returns at once; `ready` tells when it serves)."""
+    def start(
+        self, pod: str, model: SyntheticModel, ports: Ports, *, extra_args: Sequence[str] = ()
+    ) -> None:
+        """Start the server of `pod` (returns at once; `ready` tells when it serves);
+        `extra_args`: the pod's own flags the sandbox keeps (its API restrictions)."""
         folder = self.root / "pods" / pod
         write_model(folder / "models", model)
         command = [
@@ -103,6 +106,7 @@ class TritonFactory:
             "--metrics-config=summary_latencies=true",
             "--exit-timeout-secs=2",
             "--log-warning=false",
+            *extra_args,
         ]
         env = {
             "LD_LIBRARY_PATH": str(self.site / "nvidia_pytriton.libs"),
