@@ -132,8 +132,13 @@ class TritonBatching:
         for pod in await self.pods(target):
             name = pod["metadata"]["name"]
             url = pod_url(pod, self.settings.triton_port_annotation)
-            if url is None or starting(pod) or (new_pods_only and not awaiting(pod)):
-                continue  # not serving yet (a later call loads it), or already loaded
+            if url is None or starting(pod):
+                # Not serving yet: a later call loads it. Its container may be waiting for
+                # a Secret deleted since: the next reconcile looks again (and recreates it).
+                self.keys.forget(target.namespace, target.service)
+                continue
+            if new_pods_only and not awaiting(pod):
+                continue  # runs the config already
             try:
                 reloaded = await self._one(url, target.model, batching, headers)
                 if awaiting(pod):
