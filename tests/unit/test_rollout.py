@@ -83,4 +83,9 @@ async def test_triton_is_called_only_when_something_changed() -> None:
     rollout.forget("ml", "bert")
     await run(8, ready=2)
     assert len(fake.calls) == 6
+    # A rolling update (a new template) surges a third pod: 2 wanted, 2 ready, 3 pods. Its
+    # gate must be opened, or the update waits forever (maxUnavailable 0).
+    surge = {("cpu", "a"): CurrentDeployment(replicas=2, ready_replicas=2, pods=3)}
+    await rollout.run(body=BODY, spec=SPEC, plan=plan(8), current=surge)
+    assert (len(fake.calls), fake.new_pods_only[-1]) == (7, True)
     await api.close()

@@ -162,6 +162,7 @@ class Picture:
             current[(variant, pools.get(pool, pool))] = CurrentDeployment(
                 replicas=dep.get("spec", {}).get("replicas", 0),
                 ready_replicas=(dep.get("status") or {}).get("readyReplicas", 0),
+                pods=(dep.get("status") or {}).get("replicas"),
                 stalled=_stalled(dep),
                 batching=manifests.batching_from_annotation(
                     (dep["metadata"].get("annotations") or {}).get(manifests.ANNOTATION_BATCHING)

@@ -56,7 +56,9 @@ class BatchingRollout:
                 continue  # no pod yet
             key = (namespace, service, variant, pool)
             steady = self.applied.get(key) == (allocation.batching, running.ready_replicas)
-            if steady and running.ready_replicas >= running.replicas:
+            # Pods not Ready yet (a rolling update's surge counts: status.replicas) may wait
+            # for their batching gate; without them a steady service costs nothing.
+            if steady and running.ready_replicas >= max(running.replicas, running.pods or 0):
                 continue
             target = BatchingTarget(
                 namespace=namespace,

@@ -120,6 +120,9 @@ class CurrentDeployment:
     # The rollout is stuck: replicas not ready past the Deployment's progress deadline
     # (Kubernetes: Progressing=False, ProgressDeadlineExceeded). The pool gives no more.
     stalled: bool = False
+    # Every pod of the Deployment (status.replicas), a rolling update's surge included; the
+    # batching rollout admits the new ones (their readiness gate). None: not reported yet.
+    pods: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
