@@ -68,6 +68,11 @@ CHILD_SKIPS: dict[str, str] = {
         "CKV_K8S_40 High UID: NVIDIA's Triton images run as triton-server, UID 1000, which owns "
         "its home; the UID is INFERCOST_RUN_AS_USER for images built otherwise"
     ),
+    "CKV_K8S_35": (
+        "CKV_K8S_35 Secrets as files: the model-repository key must reach Triton's command line "
+        "(--http-restricted-api takes the value itself; Triton reads no key file), so it is an "
+        "env var from a secretKeyRef that only feeds the $(VAR) expansion of the arguments"
+    ),
     "CKV_K8S_43": (
         "CKV_K8S_43 Image by digest: the examples name Triton images by tag because a digest "
         "belongs to the user's registry copy; pinning it is the user's release step"
@@ -144,7 +149,7 @@ def _skips_for(obj: dict[str, Any]) -> list[str]:
     if obj["kind"] != "Deployment":
         return []
     pod = obj["spec"]["template"]["spec"]
-    skips = ["CKV_K8S_11", "CKV_K8S_15", "CKV_K8S_40", "CKV_K8S_43"]
+    skips = ["CKV_K8S_11", "CKV_K8S_15", "CKV_K8S_35", "CKV_K8S_40", "CKV_K8S_43"]
     if pod.get("serviceAccountName") and pod.get("automountServiceAccountToken"):
         skips.append("CKV_K8S_38")
     return skips

@@ -3,7 +3,8 @@
 Pods are objects in the sandbox API server (kmock with Kubernetes semantics) whose
 `status.podIP` and port annotation point at a real tritonserver; a pod pointing at a port
 where nothing listens stands for a pod whose Triton cannot be reached (a real refused
-connection, not a mock).
+connection, not a mock). Triton's model-repository API is restricted to the service's key,
+which the adapter reads from the service's Secret, as in the operator's Deployments.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from infercost.api.service import InferenceServiceSpec
 from infercost.controller.rollout import FAILED, BatchingRollout
 from infercost.engine.model import Allocation, BatchConfig, CurrentDeployment, Plan, ServiceState
 from infercost.localtriton import SyntheticModel, TritonServer
+from infercost.manifests import Owner
+from infercost.manifests.triton_access import REPOSITORY_KEY_HEADER, repository_key_secret
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
 from tests.support.prometheus import free_port
@@ -30,6 +33,7 @@ from tests.support.triton_pods import model_config, post_pod, request
 
 pytestmark = pytest.mark.e2e
 NS = "ml"
+KEY = "5e0c2a7b9d1f4e3a8b6c0d2e4f6a8b0c"
 LABELS = {"infercost.io/service": "bert", "infercost.io/variant": "cpu", "infercost.io/pool": "a"}
 SPEC = InferenceServiceSpec.model_validate(
     {
@@ -57,7 +61,8 @@ BODY = {
 
 @pytest.fixture(scope="module")
 def triton() -> Iterator[TritonServer]:
-    with TritonServer([SyntheticModel(base_ms=5, per_item_ms=1, max_batch_size=1)]) as server:
+    model = SyntheticModel(base_ms=5, per_item_ms=1, max_batch_size=1)
+    with TritonServer([model], repository_key=(REPOSITORY_KEY_HEADER, KEY)) as server:
         yield server
 
 
@@ -65,6 +70,8 @@ def triton() -> Iterator[TritonServer]:
 async def kube() -> AsyncIterator[tuple[ApiServer, KubeApi]]:
     async with ApiServer() as server, kmock.Server(server):
         api = KubeApi(Credentials(server=str(server.url)))
+        secret = repository_key_secret(owner=Owner(name="bert", namespace=NS, uid="u-1"), value=KEY)
+        await request(server, "POST", f"/api/v1/namespaces/{NS}/secrets", secret)
         try:
             yield server, api
         finally:
@@ -99,8 +106,11 @@ async def test_triton_itself_rejects_preferred_above_max_and_keeps_serving_the_o
     bad = {**old, "max_batch_size": 2, "dynamic_batching": {"preferred_batch_size": [4]}}
     client = triton_http.InferenceServerClient(triton.url)
     try:
-        with pytest.raises(InferenceServerException):
-            await client.load_model("synth", config=json.dumps(bad))
+        with pytest.raises(InferenceServerException) as refused:
+            await client.load_model(
+                "synth", config=json.dumps(bad), headers={REPOSITORY_KEY_HEADER: KEY}
+            )
+        assert refused.value.status() != "403", "refused for the config, not for the key"
         assert await client.is_model_ready("synth")
     finally:
         await client.close()

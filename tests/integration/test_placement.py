@@ -82,6 +82,8 @@ async def test_each_accelerator_kind_gets_exact_resources_and_scheduling(
         "--grpc-port=8001",
         "--metrics-port=8002",
         "--metrics-config=summary_latencies=true",
+        "--http-restricted-api=model-repository:infercost-repository-key=$(INFERCOST_REPOSITORY_KEY)",
+        "--grpc-restricted-protocol=model-repository:infercost-repository-key=$(INFERCOST_REPOSITORY_KEY)",
         "--exit-timeout-secs=30",  # drain in-flight requests on SIGTERM (manifests/pod.py)
     ]
     assert {p["name"]: p["containerPort"] for p in triton["ports"]} == {

@@ -12,7 +12,12 @@ import pytest
 from tests.support.crdcheck import load_examples
 
 from infercost import manifests
-from infercost.api.podparts import OPERATOR_LABEL_PREFIXES, OPERATOR_MOUNT_PATHS, OPERATOR_VOLUMES
+from infercost.api.podparts import (
+    OPERATOR_ENV,
+    OPERATOR_LABEL_PREFIXES,
+    OPERATOR_MOUNT_PATHS,
+    OPERATOR_VOLUMES,
+)
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine.model import Allocation, BatchConfig
@@ -190,7 +195,7 @@ def test_variant_env_and_volumes_add_to_the_service_s() -> None:
     }
     pod = _pod(InferenceServiceSpec.model_validate(body))["spec"]
     (container,) = pod["containers"]
-    assert container["env"] == [
+    assert container["env"][1:] == [
         {"name": "A", "value": "service"},
         {"name": "B", "value": "variant"},
     ]
@@ -207,6 +212,7 @@ def test_what_the_api_reserves_is_what_the_operator_uses() -> None:
     assert {m["mountPath"] for m in container["volumeMounts"]} == set(OPERATOR_MOUNT_PATHS)
     assert all(key.startswith(OPERATOR_LABEL_PREFIXES) for key in template["metadata"]["labels"])
     assert {p["containerPort"] for p in container["ports"]} == {8000, 8001, 8002}
+    assert {e["name"] for e in container["env"]} == set(OPERATOR_ENV)
 
 
 def test_user_labels_join_the_operator_s() -> None:
@@ -236,3 +242,10 @@ def test_the_disruption_budget_allows_drains_and_evicting_unready_pods() -> None
     assert budget["maxUnavailable"] == SETTINGS.pdb_max_unavailable >= 1
     assert "minAvailable" not in budget
     assert budget["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
+def test_user_env_joins_the_operator_s_repository_key() -> None:
+    (container,) = _pod(_spec(pod={"env": [{"name": "AWS_REGION", "value": "us-east-1"}]}))["spec"][
+        "containers"
+    ]
+    assert [e["name"] for e in container["env"]] == [*OPERATOR_ENV, "AWS_REGION"]

@@ -1,5 +1,5 @@
 """The batching rollout's memory: Triton is called only when the plan's batching or the
-ready replicas changed. FAKE batching applier (adapters/fake_batching.py): this test is about
+ready replicas changed, or pods wait for the batching readiness gate. FAKE batching applier (adapters/fake_batching.py): this test is about
 when the rollout calls it; the real applier is tested against real Triton in tests/e2e."""
 
 from __future__ import annotations
@@ -63,21 +63,29 @@ async def test_triton_is_called_only_when_something_changed() -> None:
         current = {("cpu", "a"): CurrentDeployment(replicas=2, ready_replicas=ready)}
         await rollout.run(body=BODY, spec=SPEC, plan=plan(max_batch), current=current)
 
-    await run(4, ready=0)  # no ready pod: new pods start from the ConfigMap
-    assert fake.calls == []
-    await run(4, ready=1)
-    await run(4, ready=1)  # steady: no call
-    assert len(fake.calls) == 1
+    await run(4, ready=0)  # no pod admitted yet: new pods are looked for, loaded, admitted
+    assert fake.new_pods_only == [False]
+    await run(4, ready=0)  # still waiting for the gate: only the pods not admitted yet
+    assert fake.new_pods_only == [False, True]
+    await run(4, ready=2)  # they were admitted: every pod is checked once more
+    await run(4, ready=2)  # steady: no call
+    assert len(fake.calls) == 3
     target, batching = fake.calls[0]
     assert (target.model, target.selector) == (
         "synth",
         "infercost.io/service=bert,infercost.io/variant=cpu,infercost.io/pool=a",
     )
     assert batching.max_batch_size == 4
-    await run(4, ready=2)  # a new pod became ready: it may run an older config
-    await run(8, ready=2)  # the plan changed
-    assert [b.max_batch_size for _, b in fake.calls] == [4, 4, 8]
+    await run(4, ready=1)  # a pod was replaced: its successor waits for its config
+    await run(8, ready=1)  # the plan changed: every pod, whatever the ready count
+    assert [b.max_batch_size for _, b in fake.calls] == [4, 4, 4, 4, 8]
+    assert fake.new_pods_only == [False, True, False, False, False]
     rollout.forget("ml", "bert")
     await run(8, ready=2)
-    assert len(fake.calls) == 4
+    assert len(fake.calls) == 6
+    # A rolling update (a new template) surges a third pod: 2 wanted, 2 ready, 3 pods. Its
+    # gate must be opened, or the update waits forever (maxUnavailable 0).
+    surge = {("cpu", "a"): CurrentDeployment(replicas=2, ready_replicas=2, pods=3)}
+    await rollout.run(body=BODY, spec=SPEC, plan=plan(8), current=surge)
+    assert (len(fake.calls), fake.new_pods_only[-1]) == (7, True)
     await api.close()

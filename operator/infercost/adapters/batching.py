@@ -34,6 +34,11 @@ class BatchingOutcome:
 
 
 class BatchingApplier(Protocol):
-    async def apply(self, target: BatchingTarget, batching: BatchConfig) -> BatchingOutcome:
-        """Reload pods whose config differs, one at a time; stop at the first failure."""
+    async def apply(
+        self, target: BatchingTarget, batching: BatchConfig, *, new_pods_only: bool = False
+    ) -> BatchingOutcome:
+        """Reload pods whose config differs, one at a time; stop at the first failure.
+
+        Each pod not yet admitted (its batching readiness gate not True) is admitted once it
+        runs `batching`; `new_pods_only` visits only those (the others run it already)."""
         ...

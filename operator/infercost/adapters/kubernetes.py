@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from infercost.kubeclient import (
@@ -37,8 +38,10 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "PodMonitor": ("monitoring.coreos.com/v1", "podmonitors"),
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
     "Event": ("v1", "events"),
-    "Pod": ("v1", "pods"),  # read only: where to reach Triton for live batching changes
+    # Listed: where to reach Triton for live batching changes; its status: the batching gate.
+    "Pod": ("v1", "pods"),
     "Lease": ("coordination.k8s.io/v1", "leases"),  # leader election (controller/leader.py)
+    "Secret": ("v1", "secrets"),  # one per service, the Triton repository key: create, get
 }
 
 
@@ -119,6 +122,37 @@ class KubeApi:
             body=obj,
             params={"fieldManager": FIELD_MANAGER, "force": "true"},
             content_type="application/apply-patch+yaml",
+        )
+        return result
+
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """Create an object; None when one of that name exists already (it is left as is)."""
+        meta = obj["metadata"]
+        try:
+            result: dict[str, Any] = await self._call(
+                "POST", path(obj["kind"], namespace=meta.get("namespace")), body=obj
+            )
+        except ApiError as error:
+            if error.status == 409:
+                return None
+            raise
+        return result
+
+    async def patch_json(
+        self,
+        kind: str,
+        *,
+        namespace: str | None,
+        name: str,
+        operations: Sequence[Mapping[str, Any]],
+        sub: str = "",
+    ) -> dict[str, Any]:
+        """A JSON patch (RFC 6902): list items changed in place, a failed `test` refuses all."""
+        result: dict[str, Any] = await self._call(
+            "PATCH",
+            path(kind, namespace=namespace, name=name, sub=sub),
+            body=[dict(op) for op in operations],
+            content_type="application/json-patch+json",
         )
         return result
 

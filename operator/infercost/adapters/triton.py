@@ -7,6 +7,11 @@ address). One pod at a time: read its config, reload it only when it differs, wa
 model is ready again before the next pod. A failed reload stops the rollout: Triton keeps
 serving the config it had, and the caller reports the failure and tries again later.
 The config sent is always valid: preferred batch sizes never exceed max_batch_size.
+
+A new pod is kept out of the Service by its batching readiness gate (pod_gate.py) until it
+runs the chosen config: once loaded and read back, the gate is opened. A pod the kubelet
+reports as starting (ContainersReady False) is left for a later call. Load and unload need
+the service's repository key (triton_keys.py), sent as a header; Triton refuses them without.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ import tritonclient.http.aio as triton_http
 from tritonclient.utils import InferenceServerException
 
 from infercost.adapters.batching import BatchingOutcome, BatchingTarget
-from infercost.adapters.kubernetes import KubeApi
+from infercost.adapters.kubernetes import ApiError, KubeApi
+from infercost.adapters.pod_gate import awaiting, open_gate, starting
+from infercost.adapters.triton_keys import RepositoryKeys
 from infercost.engine.model import BatchConfig
+from infercost.manifests.triton_access import REPOSITORY_KEY_HEADER
 from infercost.settings import Settings
 
 logger = logging.getLogger("infercost.triton")
@@ -99,8 +107,11 @@ def pod_url(pod: Mapping[str, Any], annotation: str) -> str | None:
 class TritonBatching:
     """`BatchingApplier` over the real Triton HTTP API."""
 
-    def __init__(self, api: KubeApi, settings: Settings) -> None:
+    def __init__(
+        self, api: KubeApi, settings: Settings, *, keys: RepositoryKeys | None = None
+    ) -> None:
         self.api, self.settings = api, settings
+        self.keys = keys or RepositoryKeys(api)
 
     async def pods(self, target: BatchingTarget) -> list[dict[str, Any]]:
         found = await self.api.list(
@@ -109,17 +120,32 @@ class TritonBatching:
         live = [p for p in found if not p["metadata"].get("deletionTimestamp")]
         return sorted(live, key=lambda p: str(p["metadata"]["name"]))
 
-    async def apply(self, target: BatchingTarget, batching: BatchConfig) -> BatchingOutcome:
+    async def apply(
+        self, target: BatchingTarget, batching: BatchConfig, *, new_pods_only: bool = False
+    ) -> BatchingOutcome:
+        # Without a Secret (pods started before the key existed run unrestricted) no header
+        # is sent: a Triton that wants one refuses, and that is reported as a failure.
+        key = await self.keys.key(target.namespace, target.service)
+        headers = {REPOSITORY_KEY_HEADER: key} if key else {}
         done: list[str] = []
         changed: list[str] = []
         for pod in await self.pods(target):
             name = pod["metadata"]["name"]
             url = pod_url(pod, self.settings.triton_port_annotation)
-            if url is None:
-                continue  # not started: it will read the ConfigMap when it starts
+            if url is None or starting(pod):
+                # Not serving yet: a later call loads it. Its container may be waiting for
+                # a Secret deleted since: the next reconcile looks again (and recreates it).
+                self.keys.forget(target.namespace, target.service)
+                continue
+            if new_pods_only and not awaiting(pod):
+                continue  # runs the config already
             try:
-                reloaded = await self._one(url, target.model, batching)
-            except (InferenceServerException, *TRANSPORT_ERRORS) as error:
+                reloaded = await self._one(url, target.model, batching, headers)
+                if awaiting(pod):
+                    await open_gate(self.api, pod, message=f"runs {batching}")
+            except (InferenceServerException, ApiError, *TRANSPORT_ERRORS) as error:
+                if isinstance(error, InferenceServerException) and error.status() == "403":
+                    self.keys.forget(target.namespace, target.service)  # read it again next time
                 message = f"pod {name}: {_describe(error)}"
                 logger.warning("batching of %s/%s not applied: %s", target.namespace, name, message)
                 return BatchingOutcome(pods=tuple(done), failed=message, changed=tuple(changed))
@@ -128,7 +154,9 @@ class TritonBatching:
                 changed.append(name)
         return BatchingOutcome(pods=tuple(done), changed=tuple(changed))
 
-    async def _one(self, url: str, model: str, batching: BatchConfig) -> bool:
+    async def _one(
+        self, url: str, model: str, batching: BatchConfig, headers: dict[str, str]
+    ) -> bool:
         """Bring one server's model to `batching`; True when it had to be reloaded."""
         client = triton_http.InferenceServerClient(
             url, conn_timeout=self.settings.triton_timeout_seconds
@@ -141,7 +169,9 @@ class TritonBatching:
                 raise InferenceServerException(
                     f"model {model} does not support batching (max_batch_size 0)"
                 )
-            await client.load_model(model, config=json.dumps(with_batching(config, batching)))
+            await client.load_model(
+                model, config=json.dumps(with_batching(config, batching)), headers=headers
+            )
             await self._wait_ready(client, model)
             after = batching_of(await client.get_model_config(model))
             if not same(after, batching_of(with_batching(config, batching))):

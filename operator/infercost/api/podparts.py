@@ -23,15 +23,15 @@ from infercost.api.common import (
 
 # What the operator itself puts in every Triton pod; users cannot override them. The manifests
 # use exactly these (tests/unit/test_pod_manifests.py checks that the two agree).
-OPERATOR_VOLUMES = ("model-config", "tmp", "dshm")
-OPERATOR_MOUNT_PATHS = ("/etc/infercost/model-config", "/tmp", "/dev/shm")
+OPERATOR_VOLUMES = ("tmp", "dshm")
+OPERATOR_MOUNT_PATHS = ("/tmp", "/dev/shm")
 OPERATOR_LABEL_PREFIX = "infercost.io/"
 # The operator sets the recommended labels (app.kubernetes.io/*) on its pods; users cannot.
 # Prefixes, not key lists: a prefix test keeps the CEL rule's estimated cost small.
 OPERATOR_LABEL_PREFIXES = (OPERATOR_LABEL_PREFIX, "app.kubernetes.io/")
-# Environment variables the operator sets on the Triton container (none today: Triton is
-# configured through its arguments). A name listed here is refused in `env`.
-OPERATOR_ENV: tuple[str, ...] = ()
+# Environment variables the operator sets on the Triton container (the model-repository key
+# its arguments expand, manifests/triton_access.py). A name listed here is refused in `env`.
+OPERATOR_ENV: tuple[str, ...] = ("INFERCOST_REPOSITORY_KEY",)
 
 MSG_VOLUME_RESERVED = f"volume names {', '.join(OPERATOR_VOLUMES)} are the operator's"
 MSG_MOUNT_RESERVED = f"mount paths {', '.join(OPERATOR_MOUNT_PATHS)} are the operator's"

@@ -173,6 +173,7 @@ class Picture:
                 ready_replicas=ready,
                 unschedulable_replicas=unschedulable,
                 disrupted_replicas=disrupted,
+                pods=(dep.get("status") or {}).get("replicas"),
                 batching=manifests.batching_from_annotation(
                     (dep["metadata"].get("annotations") or {}).get(manifests.ANNOTATION_BATCHING)
                 ),

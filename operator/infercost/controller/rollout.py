@@ -2,10 +2,14 @@
 
 The plan's batching is also recorded in the ConfigMap (manifests); the pod template carries
 none of it, so a batching change never restarts a pod. This step loads it into the running
-pods, and into each new pod once it is ready (the ready count changes). It remembers what
-it applied per (variant, pool) and the ready replicas then, so a steady service costs no
+pods, and into each new pod before it serves: a new pod's batching readiness gate keeps it
+out of the Service (not Ready) until the applier has loaded the config into it and opened
+the gate. While a Deployment has fewer ready replicas than it wants, each reconcile looks
+for such pods (only those: the others run the config already). It remembers what it
+applied per (variant, pool) and the ready replicas then, so a steady service costs no
 Triton calls. A failure posts one Warning Event per distinct message and is retried at the
-next reconcile (nothing is remembered as applied); the pods keep the config they had.
+next reconcile (nothing is remembered as applied); the pods keep the config they had, and
+a new pod whose load failed stays not Ready.
 """
 
 from __future__ import annotations
@@ -48,10 +52,13 @@ class BatchingRollout:
         for allocation in plan.allocations:
             variant, pool = allocation.variant, allocation.pool
             running = current.get((variant, pool))
-            if allocation.replicas <= 0 or running is None or running.ready_replicas <= 0:
-                continue  # no pod to change: new pods start from the ConfigMap
+            if allocation.replicas <= 0 or running is None or running.replicas <= 0:
+                continue  # no pod yet
             key = (namespace, service, variant, pool)
-            if self.applied.get(key) == (allocation.batching, running.ready_replicas):
+            steady = self.applied.get(key) == (allocation.batching, running.ready_replicas)
+            # Pods not Ready yet (a rolling update's surge counts: status.replicas) may wait
+            # for their batching gate; without them a steady service costs nothing.
+            if steady and running.ready_replicas >= max(running.replicas, running.pods or 0):
                 continue
             target = BatchingTarget(
                 namespace=namespace,
@@ -68,7 +75,9 @@ class BatchingRollout:
                 ),
             )
             try:
-                outcome = await self.applier.apply(target, allocation.batching)
+                outcome = await self.applier.apply(
+                    target, allocation.batching, new_pods_only=steady
+                )
             except ApiError as error:  # listing the pods failed: try again next interval
                 outcome = BatchingOutcome(pods=(), failed=f"pods not listed: {error}")
             if outcome.failed is None:

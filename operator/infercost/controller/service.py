@@ -24,6 +24,7 @@ from infercost.adapters.kubernetes import KubeApi
 from infercost.adapters.metrics import DemandSeries, MetricsSource, ServiceKey, observation_for
 from infercost.adapters.prices import PriceSource
 from infercost.adapters.triton import TritonBatching
+from infercost.adapters.triton_keys import RepositoryKeys
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.controller import reporting
@@ -92,7 +93,10 @@ class Reconciler:
     ) -> None:
         self.api, self.metrics, self.settings, self.clock = api, metrics, settings, clock
         self.pricing = PoolPricing(api=api, source=prices) if prices is not None else None
-        self.rollout = BatchingRollout(api=api, applier=batching or TritonBatching(api, settings))
+        self.keys = RepositoryKeys(api)  # each service's Triton repository key (a Secret)
+        self.rollout = BatchingRollout(
+            api=api, applier=batching or TritonBatching(api, settings, keys=self.keys)
+        )
         self.picture = Picture(
             Capacity(
                 disruption_taints=settings.disruption_taints,
@@ -112,6 +116,7 @@ class Reconciler:
         self.picture.service_gone(namespace, name)
         self.telemetry.forget((namespace, name))
         self.rollout.forget(namespace, name)
+        self.keys.forget(namespace, name)
         self.memory.pop((namespace, name), None)
 
     # --- reading ------------------------------------------------------------------------
@@ -264,6 +269,7 @@ class Reconciler:
     ) -> None:
         meta = body["metadata"]
         owner = manifests.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+        await self.keys.ensure(owner)  # before the pods that read it: created once, kept
         desired = manifests.children(
             owner=owner,
             spec=spec,

@@ -130,6 +130,10 @@ class CurrentDeployment:
         """Replicas that count for nothing: unschedulable, or on nodes going away."""
         return min(self.replicas, self.unschedulable_replicas + self.disrupted_replicas)
 
+    # Every pod of the Deployment (status.replicas), a rolling update's surge included; the
+    # batching rollout admits the new ones (their readiness gate). None: not reported yet.
+    pods: int | None = None
+
 
 @dataclass(frozen=True, kw_only=True)
 class EngineSettings:

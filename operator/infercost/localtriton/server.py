@@ -42,6 +42,17 @@ def find_site_packages(venv: Path) -> Path:
     return candidates[0].parents[3]
 
 
+def restricted_repository_args(key: tuple[str, str] | None) -> list[str]:
+    """Triton's flags that restrict the model-repository API to callers sending `key`."""
+    if key is None:
+        return []
+    header, value = key
+    return [
+        f"--http-restricted-api=model-repository:{header}={value}",
+        f"--grpc-restricted-protocol=model-repository:{header}={value}",
+    ]
+
+
 @dataclass
 class TritonServer:
     """Context manager: start tritonserver with `models` loaded; `url` is its HTTP endpoint."""
@@ -52,6 +63,9 @@ class TritonServer:
     http_port: int = 0
     metrics_port: int = 0
     workdir: Path | None = None
+    # (header, value): Triton refuses model-repository calls (load, unload, index) without
+    # this header, over HTTP and gRPC, as the operator's Deployments start it.
+    repository_key: tuple[str, str] | None = None
     process: subprocess.Popen[bytes] | None = None
     _log_file: BinaryIO | None = None
 
@@ -95,6 +109,7 @@ class TritonServer:
             f"--metrics-port={self.metrics_port}",
             "--metrics-config=summary_latencies=true",
             "--exit-timeout-secs=2",
+            *restricted_repository_args(self.repository_key),
         ]
         self._log_file = open(self.workdir / "triton.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(

@@ -94,7 +94,6 @@ def children(
                 spec=spec,
                 allocation=allocation,
                 pool=pools[allocation.pool],
-                config_map=config_map["metadata"]["name"],
                 settings=settings,
             )
         )

@@ -19,7 +19,6 @@ FIELD_MANAGER = "infercost"
 HTTP_PORT, GRPC_PORT, METRICS_PORT = 8000, 8001, 8002  # Triton's defaults
 MAX_NAME = 63
 CPU_RESOURCE = "cpu"
-CONFIG_MOUNT = "/etc/infercost/model-config"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -179,8 +179,8 @@ def with_pod_settings(
     pod["terminationGracePeriodSeconds"] = termination_grace_seconds(settings)
 
     env = _env(spec, variant)
-    if env:
-        container["env"] = env
+    if env:  # after the operator's own (the repository key), whose names users cannot take
+        container["env"] = [*container.get("env", []), *env]
     if pod_spec.env_from:
         container["envFrom"] = _dumped(pod_spec.env_from)
     container["volumeMounts"] = [

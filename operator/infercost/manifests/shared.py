@@ -49,7 +49,8 @@ def service(*, owner: Owner) -> dict[str, Any]:
 def batching_config_map(
     *, owner: Owner, spec: InferenceServiceSpec, allocations: Sequence[Allocation]
 ) -> dict[str, Any]:
-    """Model config overrides, one key per (variant, pool), so new pods start with them."""
+    """The chosen model config per (variant, pool): the operator's record, for people to read
+    (the pods get it through Triton's load API, see manifests/triton.py)."""
     data = {
         config_key(a.variant, a.pool): model_config_text(
             model=spec.model.name, batching=a.batching, version=spec.model.version

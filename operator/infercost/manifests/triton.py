@@ -1,4 +1,9 @@
-"""The Triton Deployment of one (variant, pool) and its model config override."""
+"""The Triton Deployment of one (variant, pool) and its model config override.
+
+The ConfigMap of overrides (shared.py) is the operator's record of the chosen batching, not
+mounted: Triton cannot overlay one file onto a remote (S3) repository. A new pod starts with
+the repository's config and is kept out of the Service by the batching readiness gate
+(triton_access.py) until the operator has loaded the chosen config into it."""
 
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ from infercost.api.service import InferenceServiceSpec, Variant
 from infercost.engine.model import Allocation, BatchConfig
 from infercost.manifests.common import (
     ANNOTATION_BATCHING,
-    CONFIG_MOUNT,
     CPU_RESOURCE,
     GRPC_PORT,
     HTTP_PORT,
@@ -27,6 +31,11 @@ from infercost.manifests.common import (
     stamped,
 )
 from infercost.manifests.pod import drain_args, with_pod_settings
+from infercost.manifests.triton_access import (
+    batching_gates,
+    repository_key_args,
+    repository_key_env,
+)
 from infercost.manifests.version import version_policy_lines
 
 
@@ -108,11 +117,13 @@ def triton_args(*, repository: str, model: str) -> list[str]:
         f"--metrics-port={METRICS_PORT}",
         # p99 comes from Triton's latency summaries, which are off by default.
         "--metrics-config=summary_latencies=true",
+        *repository_key_args(),
     ]
 
 
 def _container(
     *,
+    owner: Owner,
     spec: InferenceServiceSpec,
     variant: Variant,
     pool: AcceleratorPoolSpec,
@@ -124,6 +135,7 @@ def _container(
         "command": ["tritonserver"],
         "args": triton_args(repository=variant.model_repository, model=spec.model.name)
         + drain_args(settings),
+        "env": repository_key_env(owner.name),
         "ports": [
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
@@ -141,7 +153,6 @@ def _container(
             "capabilities": {"drop": ["ALL"]},
         },
         "volumeMounts": [
-            {"name": "model-config", "mountPath": CONFIG_MOUNT, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "dshm", "mountPath": "/dev/shm"},
         ],
@@ -154,7 +165,6 @@ def deployment(
     spec: InferenceServiceSpec,
     allocation: Allocation,
     pool: AcceleratorPoolSpec,
-    config_map: str,
     settings: ManifestSettings,
 ) -> dict[str, Any]:
     """The Triton Deployment of one allocation, scheduled onto its pool."""
@@ -165,7 +175,6 @@ def deployment(
         LABEL_POOL: short_name(allocation.pool),
     }
     labels = {**common_labels(owner), **selector}
-    key = config_key(allocation.variant, allocation.pool)
     pod_spec: dict[str, Any] = {
         "nodeSelector": dict(pool.node_selector),
         "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in pool.tolerations],
@@ -176,12 +185,11 @@ def deployment(
             "fsGroup": settings.run_as_user,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "containers": [_container(spec=spec, variant=variant, pool=pool, settings=settings)],
+        "readinessGates": batching_gates(),
+        "containers": [
+            _container(owner=owner, spec=spec, variant=variant, pool=pool, settings=settings)
+        ],
         "volumes": [
-            {
-                "name": "model-config",
-                "configMap": {"name": config_map, "items": [{"key": key, "path": "config.pbtxt"}]},
-            },
             {"name": "tmp", "emptyDir": {}},
             {"name": "dshm", "emptyDir": {"medium": "Memory"}},
         ],
@@ -206,7 +214,8 @@ def deployment(
                 },
                 # The pod template carries nothing batching-specific: a batching change
                 # is loaded live into the running pods (rollout.py), never a restart,
-                # which would cost a cold start per tuning step.
+                # which would cost a cold start per tuning step; a new pod is Ready only
+                # once the operator has loaded it (the batching readiness gate).
                 "template": {"metadata": {"labels": labels}, "spec": pod_spec},
             },
         },

@@ -12,8 +12,9 @@ Every half second it brings the cluster in line, as those components would:
   `provisioningSeconds` of its pool (a node appearing), then is bound to a node of its own
   (`<pool>-node-<n>`, a Node object with the pool's labels); Spot interruptions taint, then
   delete nodes with their pods.
-* kubelet: it starts a real `tritonserver` (sandbox.triton) and marks the Pod Ready once the
-  server answers /v2/health/ready and the variant's `startupSeconds` have passed; podIP is
+* kubelet: it starts a real `tritonserver` (sandbox.triton, with the pod's API restrictions)
+  and marks the containers ready once it answers /v2/health/ready and `startupSeconds` have
+  passed; the Pod is Ready only when every readiness gate is True too (Kubernetes'); podIP is
   127.0.0.1 and the annotation `infercost.io/triton-http-port` names the port. Prometheus
   gets the pod as a file_sd target with the contract labels. A Pod deleted (by scale-down or
   by garbage collection of its Deployment) has its process group ended.
@@ -35,10 +36,14 @@ from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.localtriton.synthetic import SyntheticModel
 from infercost.sandbox.client import Api, ApiError, is_ready
+from infercost.sandbox.podenv import restricted_args
 from infercost.sandbox.pods import (
+    condition,
     owner_uid,
     pod_manifest,
     pod_status,
+    ready_with_gates,
+    started_status,
     target_labels,
 )
 from infercost.sandbox.prometheus import LocalPrometheus
@@ -66,7 +71,8 @@ class PodRun:
     labels: dict[str, str]
     node: str | None = None
     started: float | None = None
-    ready: bool = False
+    containers_ready: bool = False
+    ready: bool = False  # containers ready and every readiness gate True
 
 
 @dataclass
@@ -225,6 +231,9 @@ class NodeAgent:
             admitted = await self.scheduler.admit((run.namespace, run.name), run.pool, now=now)
             if admitted is None or now - admitted < run.provisioning:
                 return  # no node to be had (Unschedulable), or the node is still coming
+            args = await restricted_args(self.api, pod)
+            if args is None:
+                return  # a Secret it reads is missing: the kubelet waits for it
             self._nodes += 1
             run.node = f"{run.pool}-node-{self._nodes}"
             await self.api.call(
@@ -233,7 +242,8 @@ class NodeAgent:
                 {"spec": {"nodeName": run.node}},
             )
             await self.scheduler.bind(run.node, run.pool)
-            self.triton.start(run.name, self.models[(run.namespace, run.name)], run.ports)
+            model = self.models[(run.namespace, run.name)]
+            self.triton.start(run.name, model, run.ports, extra_args=args)
             run.started = now
             self.prometheus.add_target(
                 f"127.0.0.1:{run.ports.metrics}",
@@ -254,11 +264,26 @@ class NodeAgent:
             await self._forget((run.namespace, run.name))
             return
         started = run.started if run.started is not None else now
-        if not run.ready and now - started >= run.startup and await ready(probes, run.ports.http):
-            run.ready = True
-            await self._pod_status(
-                run.namespace, run.name, phase="Running", ready=True, reason="Ready"
-            )
+        if (
+            not run.containers_ready
+            and now - started >= run.startup
+            and await ready(probes, run.ports.http)
+        ):
+            run.containers_ready = True
+        if run.containers_ready:
+            await self._readiness(run, pod)
+
+    async def _readiness(self, run: PodRun, pod: dict[str, Any]) -> None:
+        """Ready = containers ready AND gates True; written on a change, at the version read."""
+        now_ready = ready_with_gates(pod, containers_ready=True)
+        if now_ready == run.ready and condition(pod, "ContainersReady") == "True":
+            return
+        status = started_status(pod, ready=now_ready)
+        version = {"resourceVersion": pod["metadata"].get("resourceVersion")}
+        path = f"/api/v1/namespaces/{run.namespace}/pods/{run.name}/status"
+        with contextlib.suppress(ApiError):  # 409: changed since read, next tick reads again
+            await self.api.call("PATCH", path, {"metadata": version, "status": status})
+            run.ready = now_ready
 
     async def _pod_status(
         self, namespace: str, name: str, *, phase: str, ready: bool, reason: str

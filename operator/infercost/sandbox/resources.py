@@ -19,6 +19,7 @@ CORE: tuple[_ResourceRow, ...] = (
     ("apps/v1/deployments", "Deployment", True, {"status", "scale"}),
     ("v1/services", "Service", True, {"status"}),
     ("v1/configmaps", "ConfigMap", True, set()),
+    ("v1/secrets", "Secret", True, set()),
     ("v1/events", "Event", True, set()),
     ("v1/pods", "Pod", True, {"status"}),
     ("v1/nodes", "Node", False, {"status"}),

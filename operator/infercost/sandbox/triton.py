@@ -7,8 +7,8 @@ own reading of a single point below it). The profile in the sandbox is already s
 (`infercost.sandbox.scenario`), so the server is as slow as the scaled profile says.
 
 The model repository ships `max_batch_size: repository_max_batch` (the sandbox setting,
-default 1): Triton does not read the ConfigMap the Deployment mounts (its args do not point
-at it), so a new pod runs the repository's config until the operator reloads it live.
+default 1), as a remote repository does: a new pod is kept out of service by its batching
+readiness gate until the operator has loaded the chosen config into it (nodeagent.py).
 """
 
 from __future__ import annotations
@@ -84,8 +84,11 @@ class TritonFactory:
                 source / "python_backend_stubs" / "3.11" / "triton_python_backend_stub", target
             )
 
-    def start(self, pod: str, model: SyntheticModel, ports: Ports) -> None:
-        """Start the server of `pod` (returns at once; `ready` tells when it serves)."""
+    def start(
+        self, pod: str, model: SyntheticModel, ports: Ports, *, extra_args: Sequence[str] = ()
+    ) -> None:
+        """Start the server of `pod` (returns at once; `ready` tells when it serves);
+        `extra_args`: the pod's own flags the sandbox keeps (its API restrictions)."""
         folder = self.root / "pods" / pod
         write_model(folder / "models", model)
         command = [
@@ -103,6 +106,7 @@ class TritonFactory:
             "--metrics-config=summary_latencies=true",
             "--exit-timeout-secs=2",
             "--log-warning=false",
+            *extra_args,
         ]
         env = {
             "LD_LIBRARY_PATH": str(self.site / "nvidia_pytriton.libs"),
