@@ -24,6 +24,7 @@ from infercost.controller.runner import run_operator
 from infercost.controller.service import Reconciler
 from infercost.engine.model import Observation
 from infercost.sandbox.apiserver import ApiServer
+from infercost.sandbox.rbac import OPERATOR_TOKEN
 from infercost.settings import Settings
 
 OPERATOR_REQUESTS: list[tuple[str, str, str, str | None]] = []
@@ -43,7 +44,8 @@ def operator_requests(api: ApiServer) -> list[tuple[str, str, str, str | None]]:
 @pytest.fixture
 async def api(request: pytest.FixtureRequest) -> AsyncIterator[ApiServer]:
     marker = request.node.get_closest_marker("apiserver")
-    options = dict(marker.kwargs) if marker else {}
+    # RBAC enforced: the operator's token may do only what the chart's ClusterRole grants.
+    options = {"rbac": True} | (dict(marker.kwargs) if marker else {})
     async with ApiServer(**options) as server, kmock.Server(server):
         yield server
         OPERATOR_REQUESTS.extend(operator_requests(server))
@@ -90,7 +92,7 @@ async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
         task = asyncio.create_task(
             run_operator(
                 settings=settings,
-                connection=kopf.ConnectionInfo(server=str(api.url)),
+                connection=kopf.ConnectionInfo(server=str(api.url), token=OPERATOR_TOKEN),
                 metrics=metrics,
                 peering=peering,
                 stop_flag=stop_flag,

@@ -2,9 +2,7 @@
 
 Each function follows the behaviour the Kubernetes API documentation states:
 - JSON merge patch (RFC 7386): objects merge recursively, `null` deletes, lists are replaced.
-- Server-side apply: the applied configuration is the manager's whole intent; with one
-  manager per object (the operator's case) the fields it stops applying are removed. Field
-  ownership between several managers is not modelled (see ENVIRONMENT.md: no conflicts).
+- The status subresource: status writes change only status, main writes never do.
 - `metadata.generation` increases only when something outside metadata and status changes.
 - Label selectors: equality (`k=v`, `k==v`, `k!=v`), set (`k in (a,b)`, `k notin (a)`) and
   existence (`k`, `!k`) requirements, comma-separated, all of which must hold.
@@ -18,15 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import jsonpatch
-
-SYSTEM_META = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "managedFields",
-)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -55,21 +44,24 @@ def json_patch(target: Mapping[str, Any], operations: list[Any]) -> dict[str, An
     return result
 
 
-def server_side_apply(live: Mapping[str, Any], applied: Mapping[str, Any]) -> dict[str, Any]:
-    """The object after one manager applies its whole configuration to `live`."""
-    result = {key: copy.deepcopy(value) for key, value in live.items() if key in ("metadata",)}
-    for key, value in applied.items():
-        if key not in ("metadata", "status"):
-            result[key] = copy.deepcopy(value)
+def confine(
+    live: dict[str, Any], new: dict[str, Any], *, subresource: str | None, has_status: bool
+) -> dict[str, Any]:
+    """The status subresource: each endpoint changes only its own part of the object."""
+    if not has_status:
+        return new
+    if subresource == "status":
+        result = copy.deepcopy(live)
+        if "status" in new:
+            result["status"] = new["status"]
+        else:
+            result.pop("status", None)
+        return result
+    result = dict(new)
     if "status" in live:
-        result["status"] = copy.deepcopy(live["status"])
-    meta = dict(result.get("metadata", {}))
-    for key, value in applied.get("metadata", {}).items():
-        if key in ("labels", "annotations"):
-            meta[key] = {**meta.get(key, {}), **value}
-        elif key not in SYSTEM_META:
-            meta[key] = copy.deepcopy(value)
-    result["metadata"] = meta
+        result["status"] = live["status"]
+    else:
+        result.pop("status", None)
     return result
 
 
