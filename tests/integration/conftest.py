@@ -49,6 +49,10 @@ async def api(request: pytest.FixtureRequest) -> AsyncIterator[ApiServer]:
     async with ApiServer(**options) as server, kmock.Server(server):
         yield server
         OPERATOR_REQUESTS.extend(operator_requests(server))
+        # A field the operator writes that the schema does not know would be dropped silently
+        # by a real API server: no operator write may lose one.
+        pruned = [(agent, w) for agent, w in server.pruned if agent.startswith(OPERATOR_AGENTS)]
+        assert pruned == [], f"the API server pruned fields the operator wrote: {pruned}"
 
 
 @dataclass

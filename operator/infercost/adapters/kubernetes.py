@@ -1,8 +1,8 @@
 """The Kubernetes API, as the operator uses it: a small async client over aiohttp.
 
 Writes are server-side apply (field manager `infercost`) for children, JSON merge patches
-of the status subresource, and core/v1 Events. 409 Conflict and 5xx answers are retried
-with exponential backoff; every other error is raised as `ApiError` with the server's message.
+of the status subresource, and core/v1 Events. 409 Conflict, 429 Too Many Requests (no
+sooner than its Retry-After) and 5xx answers are retried with exponential backoff; every other error is raised as `ApiError` with the server's message.
 """
 
 from __future__ import annotations
@@ -38,6 +38,13 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "Event": ("v1", "events"),
     "Pod": ("v1", "pods"),  # read only: where to reach Triton for live batching changes
 }
+
+
+def _retry_after(payload: Any) -> float:
+    """The seconds a 429's Status asks for (`details.retryAfterSeconds`), else 0."""
+    details = payload.get("details") if isinstance(payload, dict) else None
+    seconds = details.get("retryAfterSeconds") if isinstance(details, dict) else None
+    return float(seconds) if isinstance(seconds, int | float) else 0.0
 
 
 class ApiError(Exception):
@@ -148,14 +155,15 @@ class KubeApi:
                 status, payload = 504, {"message": f"{type(error).__name__}: {error}"}
             if status < 300:
                 return payload
-            retriable = (status == 409 and method == "PATCH") or status >= 500
+            # 429: the server's priority and fairness asks to come back after Retry-After.
+            retriable = (status == 409 and method == "PATCH") or status >= 500 or status == 429
             message = (payload or {}).get("message", "") if isinstance(payload, dict) else ""
             if status == 404:
                 raise ApiError(404, message or url)
             if not retriable or attempt == self._attempts:
                 raise ApiError(status, message)
             logger.info("retrying %s %s after %s: %s", method, url, status, message)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(max(delay, _retry_after(payload)))
             delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -42,6 +42,9 @@ class Writes(Replies):
     validation: Validation = attrs.field(factory=Validation)
     _warnings: dict[int, list[str]] = attrs.field(factory=dict, init=False)
     _validating: bool = attrs.field(default=True, init=False)
+    # (User-Agent, warning) of every write whose unknown fields were dropped: what a real
+    # server prunes silently, so tests can demand that the operator's writes lose nothing.
+    pruned: list[tuple[str, str]] = attrs.field(factory=list, init=False)
 
     @contextlib.contextmanager
     def unvalidated(self) -> Iterator[None]:
@@ -163,6 +166,8 @@ class Writes(Replies):
         )
         if checked.warnings:
             self._warnings[request.id] = checked.warnings
+            agent = request.headers.get("User-Agent", "")
+            self.pruned += [(agent, warning) for warning in checked.warnings]
         return checked.obj
 
     async def _update(self, request: rendering.Request) -> None:
