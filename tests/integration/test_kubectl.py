@@ -92,3 +92,38 @@ async def test_readme_kubectl_lines_work(tmp_path: Path) -> None:
         code, out = await kubectl(config, "apply", "-f", str(bad))
         assert code != 0
         assert 'unknown field "spec.scaling.maxReplicaz"' in out
+
+
+async def test_kubectl_apply_updates_a_built_in_with_a_strategic_merge_patch(
+    tmp_path: Path,
+) -> None:
+    """Client-side `kubectl apply` of a changed Deployment sends a strategic merge patch:
+    containers and env merge by name, an item no longer applied is deleted (`$patch`)."""
+    async with ApiServer() as api, kmock.Server(api):
+        config = tmp_path / "kubeconfig"
+        config.write_text(yaml.safe_dump(kubeconfig(str(api.url).rstrip("/"))))
+        container = {"name": "main", "image": "nginx:1", "env": [{"name": "A", "value": "1"}]}
+        deployment = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ml"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [container]},
+                },
+            },
+        }
+        manifest = tmp_path / "web.yaml"
+        manifest.write_text(yaml.safe_dump(deployment))
+        code, out = await kubectl(config, "apply", "-f", str(manifest))
+        assert (code, out.strip()) == (0, "deployment.apps/web created")
+        container.update(image="nginx:2", env=[{"name": "B", "value": "2"}])
+        manifest.write_text(yaml.safe_dump(deployment))
+        code, out = await kubectl(config, "apply", "-f", str(manifest))
+        assert (code, out.strip()) == (0, "deployment.apps/web configured")
+        stored = await call(api, "GET", "/apis/apps/v1/namespaces/ml/deployments/web")
+        assert stored["spec"]["template"]["spec"]["containers"] == [
+            {"name": "main", "image": "nginx:2", "env": [{"name": "B", "value": "2"}]}
+        ]

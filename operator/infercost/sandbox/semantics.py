@@ -2,6 +2,7 @@
 
 Each function follows the behaviour the Kubernetes API documentation states:
 - JSON merge patch (RFC 7386): objects merge recursively, `null` deletes, lists are replaced.
+- Strategic merge patch: the same, but lists with a merge key merge by item.
 - The status subresource: status writes change only status, main writes never do.
 - `metadata.generation` increases only when something outside metadata and status changes.
 - Label selectors: equality (`k=v`, `k==v`, `k!=v`), set (`k in (a,b)`, `k notin (a)`) and
@@ -17,6 +18,18 @@ from typing import Any
 
 import jsonpatch
 
+# The lists merged by item (strategic merge patch here, server-side apply in ssa.py), by the
+# field name whatever the kind, with their keys in order of preference.
+MERGE_KEYS: dict[str, tuple[str, ...]] = {
+    "containers": ("name",),
+    "initContainers": ("name",),
+    "env": ("name",),
+    "volumes": ("name",),
+    "ports": ("containerPort", "port"),
+    "volumeMounts": ("mountPath",),
+    "ownerReferences": ("uid",),
+}
+
 
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch."""
@@ -28,6 +41,42 @@ def merge_patch(target: Any, patch: Any) -> Any:
             result.pop(key, None)
         else:
             result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def strategic_merge_patch(target: Any, patch: Any, field: str = "") -> Any:
+    """A strategic merge patch, for the lists that have merge keys here (MERGE_KEYS: merged
+    by item, `$patch: delete` removes one); other lists are replaced and the ordering
+    directives (`$setElementOrder/...`, `$retainKeys`) ignored: order is not kept."""
+    keys = MERGE_KEYS.get(field, ())
+    if isinstance(patch, list) and isinstance(target, list) and keys:
+        out = list(target)
+        for item in patch:
+            key = next((k for k in keys if isinstance(item, dict) and k in item), None)
+            if key is None:
+                return copy.deepcopy(patch)
+            index = next(
+                (i for i, x in enumerate(out) if isinstance(x, dict) and x.get(key) == item[key]),
+                None,
+            )
+            if item.get("$patch") == "delete":
+                if index is not None:
+                    del out[index]
+            elif index is None:
+                out.append(copy.deepcopy(item))
+            else:
+                out[index] = strategic_merge_patch(out[index], item)
+        return out
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if key.startswith("$"):
+            continue
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = strategic_merge_patch(result.get(key), value, key)
     return result
 
 

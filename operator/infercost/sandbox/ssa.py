@@ -28,18 +28,10 @@ import datetime
 import json
 from typing import Any
 
-from infercost.sandbox import status
+from infercost.sandbox import semantics, status
 
 Path = tuple[str, ...]
-MERGE_KEYS = {
-    "containers": ("name",),
-    "initContainers": ("name",),
-    "env": ("name",),
-    "volumes": ("name",),
-    "ports": ("containerPort", "port"),
-    "volumeMounts": ("mountPath",),
-    "ownerReferences": ("uid",),
-}
+MERGE_KEYS = semantics.MERGE_KEYS
 UNMANAGED_META = {
     "name", "namespace", "generateName", "uid", "resourceVersion", "generation",
     "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields",

@@ -5,6 +5,10 @@ change, the result is validated (sandbox/validation.py: schemas, pruning, defaul
 field ownership is recorded (sandbox/ssa.py), a no-op changes nothing and emits no event,
 otherwise the object gets a new resourceVersion (and generation when its spec changed) and
 a watch event. Deletion honours finalizers and collects dependents (background cascading).
+
+Simplification: strategic merge patches merge by item only the lists of
+`semantics.MERGE_KEYS` and ignore ordering directives (what `kubectl apply` of a changed
+built-in sends); the operator sends none.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from infercost.sandbox.validation import Validation
 
 APPLY = "application/apply-patch+yaml"
 JSON_PATCH = "application/json-patch+json"
+STRATEGIC = "application/strategic-merge-patch+json"
 _IDENTITY = ("uid", "creationTimestamp", "name", "namespace", "generation", "resourceVersion")
 
 
@@ -219,6 +224,8 @@ class Writes(Replies):
                 raise kmock.KubernetesError(
                     status=422, reason="Invalid", message=str(error)
                 ) from None
+        elif content_type == STRATEGIC:
+            new = semantics.strategic_merge_patch(live, body)
         else:
             new = semantics.merge_patch(live, body)
         new = semantics.confine(live, new, subresource=request.subresource, has_status=has_status)
