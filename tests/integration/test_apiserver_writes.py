@@ -149,3 +149,52 @@ async def test_unchanged_invalid_values_are_ratcheted(api: ApiServer) -> None:
     still_wrong = {"spec": {"scaling": {"minReplicas": 6}}}
     refused = await call(api, "PATCH", f"{ISVC}/bert", still_wrong, headers=MERGE)
     assert refused["_code"] == 422
+
+
+async def test_a_registered_crd_validates_and_prunes_its_kind(api: ApiServer) -> None:
+    """Another operator's CRD (a PodMonitor, reduced to two fields) once posted is enforced."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "podMetricsEndpoints": {
+                        "type": "array",
+                        "items": {"type": "object", "properties": {"port": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    }
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "podmonitors.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "scope": "Namespaced",
+            "names": {"kind": "PodMonitor", "plural": "podmonitors"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    assert (await call(api, "POST", crds, crd))["_code"] < 300
+    monitors = "/apis/monitoring.coreos.com/v1/namespaces/ml/podmonitors"
+    endpoint = {"port": "metrics", "interval": "15s"}
+    body = {"metadata": {"name": "m"}, "spec": {"podMetricsEndpoints": [endpoint]}}
+    stored = await call(api, "POST", monitors, body)
+    assert stored["spec"] == {"podMetricsEndpoints": [{"port": "metrics"}]}  # pruned
+    assert stored["kind"] == "PodMonitor"
+    body["metadata"]["name"] = "n"
+    body["spec"]["podMetricsEndpoints"] = [{"port": 8002}]
+    refused = await call(api, "POST", monitors, body)
+    assert refused["_code"] == 422
+    assert "spec.podMetricsEndpoints[0].port" in refused["message"]

@@ -142,12 +142,13 @@ class Validation:
         self, schema: crdschema.Schema, obj: dict[str, Any]
     ) -> tuple[dict[str, Any], list[str], list[tuple[str, str]]]:
         prepared = crdschema.prepare(schema, obj)
-        unknown = [_unknown_path(text) for text in crdschema.unknown_fields(schema, prepared)]
-        # metadata is an ObjectMeta, not pruned by the CRD's schema
-        meta = prepared.get("metadata")
+        top = {k: v for k, v in prepared.items() if k not in ("apiVersion", "kind", "metadata")}
+        unknown = [_unknown_path(text) for text in crdschema.unknown_fields(schema, top)]
+        # apiVersion, kind and metadata (an ObjectMeta) are never pruned by the CRD's schema
         pruned = crdschema.prune(schema, prepared)
-        if meta is not None:
-            pruned["metadata"] = meta
+        for key in ("apiVersion", "kind", "metadata"):
+            if key in prepared:
+                pruned[key] = prepared[key]
         pruned_without_meta = {k: v for k, v in pruned.items() if k != "metadata"}
         errors = [_split(text) for text in crdschema.type_errors(schema, pruned_without_meta)]
         if not errors:
