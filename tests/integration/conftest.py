@@ -1,7 +1,8 @@
 """The operator, embedded, against the sandbox API server over real HTTP and real watch streams.
 
 Every request the operator makes (kopf's and ours; identified by User-Agent) is collected
-for the RBAC test, which runs last.
+for the RBAC test, which runs last. The server enforces RBAC on the operator's token (the
+chart's ClusterRole), validates every write, and no field the operator writes may be pruned.
 """
 
 from __future__ import annotations

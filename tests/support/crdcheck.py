@@ -14,6 +14,10 @@ and the `openAPIV3Schema` of its checked-in CRD it does what a create request go
 
 The pydantic side (`pydantic_errors`) gives the verdict `infercost plan` gives, so tests can
 demand the same verdict from both.
+
+The schema and CEL checks themselves live in `infercost.sandbox.crdschema`, where the
+sandbox API server validates every write of a custom resource with them; they are
+re-exported here for the tests.
 """
 
 from __future__ import annotations
