@@ -85,6 +85,10 @@ async def test_custom_resources_are_pruned_defaulted_and_checked_by_cel(api: Api
         headers=MERGE,
     )
     assert patched["status"] == {"replicas": 2}
+    assert [w for _, w in api.pruned] == [
+        'unknown field "spec.unknownKnob"',
+        'unknown field "status.made"',
+    ]  # what the integration fixture checks for the operator's writes
     # CEL: minReplicas may not exceed maxReplicas (the CRD's x-kubernetes-validations).
     wrong = {"spec": {"scaling": {"minReplicas": 9, "maxReplicas": 3}}}
     refused = await call(api, "PATCH", f"{ISVC}/bert", wrong, headers=MERGE)
