@@ -1,7 +1,8 @@
 """The operator, embedded, against the sandbox API server over real HTTP and real watch streams.
 
 Every request the operator makes (kopf's and ours; identified by User-Agent) is collected
-for the RBAC test, which runs last.
+for the RBAC test, which runs last. The server enforces RBAC on the operator's token (the
+chart's ClusterRole), validates every write, and no field the operator writes may be pruned.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from infercost.controller.runner import run_operator
 from infercost.controller.service import Reconciler
 from infercost.engine.model import Observation
 from infercost.sandbox.apiserver import ApiServer
+from infercost.sandbox.rbac import OPERATOR_TOKEN
 from infercost.settings import Settings
 
 OPERATOR_REQUESTS: list[tuple[str, str, str, str | None]] = []
@@ -43,10 +45,15 @@ def operator_requests(api: ApiServer) -> list[tuple[str, str, str, str | None]]:
 @pytest.fixture
 async def api(request: pytest.FixtureRequest) -> AsyncIterator[ApiServer]:
     marker = request.node.get_closest_marker("apiserver")
-    options = dict(marker.kwargs) if marker else {}
+    # RBAC enforced: the operator's token may do only what the chart's ClusterRole grants.
+    options = {"rbac": True} | (dict(marker.kwargs) if marker else {})
     async with ApiServer(**options) as server, kmock.Server(server):
         yield server
         OPERATOR_REQUESTS.extend(operator_requests(server))
+        # A field the operator writes that the schema does not know would be dropped silently
+        # by a real API server: no operator write may lose one.
+        pruned = [(agent, w) for agent, w in server.pruned if agent.startswith(OPERATOR_AGENTS)]
+        assert pruned == [], f"the API server pruned fields the operator wrote: {pruned}"
 
 
 @dataclass
@@ -90,7 +97,7 @@ async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
         task = asyncio.create_task(
             run_operator(
                 settings=settings,
-                connection=kopf.ConnectionInfo(server=str(api.url)),
+                connection=kopf.ConnectionInfo(server=str(api.url), token=OPERATOR_TOKEN),
                 metrics=metrics,
                 peering=peering,
                 stop_flag=stop_flag,

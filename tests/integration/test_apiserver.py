@@ -16,6 +16,7 @@ import kmock
 import pytest
 
 from infercost.sandbox.apiserver import ApiServer
+from tests.integration.objects import GPU_VARIANT, service
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +41,10 @@ async def call(api: ApiServer, method: str, url: str, body: Any = None, **kw: An
 
 
 def isvc(name: str = "bert", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "infercost.io/v1alpha1",
-        "kind": "InferenceService",
-        "metadata": {"name": name},
-        "spec": {"model": {"name": "bert"}, **spec},
-        "status": {"replicas": 99},
-    }
+    body = service(name, GPU_VARIANT, **spec)
+    del body["metadata"]["namespace"]
+    body["status"] = {"replicas": 99}
+    return body
 
 
 async def test_create_assigns_identity_and_ignores_status(api: ApiServer) -> None:
@@ -74,12 +72,14 @@ async def test_generation_moves_with_spec_only_and_noop_writes_change_nothing(
     assert int(labelled["metadata"]["resourceVersion"]) > int(
         created["metadata"]["resourceVersion"]
     )
-    changed = await call(api, "PATCH", f"{ISVC}/bert", {"spec": {"x": 1}}, headers=MERGE)
+    five = {"spec": {"scaling": {"maxReplicas": 5}}}
+    changed = await call(api, "PATCH", f"{ISVC}/bert", five, headers=MERGE)
     assert changed["metadata"]["generation"] == 2
-    same = await call(api, "PATCH", f"{ISVC}/bert", {"spec": {"x": 1}}, headers=MERGE)
+    same = await call(api, "PATCH", f"{ISVC}/bert", five, headers=MERGE)
     assert same["metadata"]["resourceVersion"] == changed["metadata"]["resourceVersion"]
-    removed = await call(api, "PATCH", f"{ISVC}/bert", {"spec": {"x": None}}, headers=MERGE)
-    assert "x" not in removed["spec"]
+    gone = {"spec": {"scaling": {"scaleDownDelaySeconds": None}}}
+    removed = await call(api, "PATCH", f"{ISVC}/bert", gone, headers=MERGE)
+    assert removed["spec"]["scaling"]["scaleDownDelaySeconds"] == 300  # the CRD's default
     assert removed["metadata"]["generation"] == 3
 
 
@@ -93,7 +93,7 @@ async def test_status_subresource_separates_spec_and_status(api: ApiServer) -> N
         headers=MERGE,
     )
     assert status["status"] == {"replicas": 3}
-    assert status["spec"]["model"]["name"] == "bert"
+    assert status["spec"]["model"]["name"] == "bert_base"
     assert status["metadata"]["generation"] == 1
     main = await call(api, "PATCH", f"{ISVC}/bert", {"status": {"replicas": 7}}, headers=MERGE)
     assert main["status"] == {"replicas": 3}
@@ -101,9 +101,10 @@ async def test_status_subresource_separates_spec_and_status(api: ApiServer) -> N
 
 async def test_resource_version_precondition_conflicts(api: ApiServer) -> None:
     created = await call(api, "POST", ISVC, isvc())
-    await call(api, "PATCH", f"{ISVC}/bert", {"spec": {"x": 1}}, headers=MERGE)
+    five = {"spec": {"scaling": {"maxReplicas": 5}}}
+    await call(api, "PATCH", f"{ISVC}/bert", five, headers=MERGE)
     stale = {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]}}
-    conflict = await call(api, "PATCH", f"{ISVC}/bert", {**stale, "spec": {"x": 2}}, headers=MERGE)
+    conflict = await call(api, "PATCH", f"{ISVC}/bert", {**stale, **five}, headers=MERGE)
     assert conflict["_code"] == 409
     assert conflict["reason"] == "Conflict"
 
@@ -177,10 +178,11 @@ async def test_generate_name_and_injected_faults(api: ApiServer) -> None:
     assert first["metadata"]["name"] != second["metadata"]["name"]
     await call(api, "POST", ISVC, isvc())
     api.fail_next(action="update", plural="inferenceservices", subresource="status")
-    failed = await call(api, "PATCH", f"{ISVC}/bert/status", {"status": {"a": 1}}, headers=MERGE)
+    three = {"status": {"replicas": 3}}
+    failed = await call(api, "PATCH", f"{ISVC}/bert/status", three, headers=MERGE)
     assert failed["_code"] == 409
-    passed = await call(api, "PATCH", f"{ISVC}/bert/status", {"status": {"a": 1}}, headers=MERGE)
-    assert passed["status"] == {"a": 1}
+    passed = await call(api, "PATCH", f"{ISVC}/bert/status", three, headers=MERGE)
+    assert passed["status"] == {"replicas": 3}
 
 
 async def test_watch_streams_filtered_events(api: ApiServer) -> None:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from infercost.sandbox.apiserver import ApiServer
+from infercost.sandbox.rbac import OPERATOR_TOKEN
 from tests.integration import objects as o
 from tests.integration.conftest import call, eventually
 from tests.integration.test_placement import deployments, status_of
@@ -30,7 +31,8 @@ def kubeconfig(path: Path, server: str) -> Path:
                 "kind": "Config",
                 "current-context": "sandbox",
                 "clusters": [{"name": "sandbox", "cluster": {"server": server}}],
-                "users": [{"name": "me", "user": {"token": "t"}}],
+                # the operator's service-account token: the server holds it to the ClusterRole
+                "users": [{"name": "me", "user": {"token": OPERATOR_TOKEN}}],
                 "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "me"}}],
             }
         )

@@ -1,36 +1,41 @@
 """kmock with the Kubernetes API semantics the operator relies on (ENVIRONMENT.md, kmock gaps).
 
-Added over kmock 0.8: uid/resourceVersion/generation/creationTimestamp on create;
-generateName; generation bumped only by spec changes; a no-op write changes nothing and
-emits no watch event; the status subresource (status writes only change status, main
-resource writes never do); server-side apply (requires fieldManager, creates a missing
-object); resourceVersion preconditions (409 Conflict); label and field selectors on list
-and watch; garbage collection of dependents once their owner is gone; injected faults
-(`fail_next`) for errors that cannot be produced otherwise, with Retry-After on 429/503 as
-API Priority and Fairness sends it; bearer-token authentication when `tokens` is set (401
-for a missing or unknown token, as the real API server's token authenticator answers).
+Added over kmock 0.8 (sandbox/writes.py, replies.py, validation.py, ssa.py, rbac.py,
+tables.py): uid/resourceVersion/generation/creationTimestamp on create; generateName;
+generation bumped only by spec changes; no-op writes change nothing; the status subresource;
+every write validated against the kind's schema (built-ins: kubernetes-validate of a chosen
+Kubernetes version; custom resources: the CRD's structural schema with pruning, defaults and
+CEL rules); PUT as a replace with resourceVersion conflicts; server-side apply with field
+ownership per manager, conflicts and `force`; RBAC of the operator's token from the chart's
+ClusterRole rules; label and field selectors; watch from a resourceVersion (410 Gone when
+older than the kept history); Table output and discovery with short names and categories
+(`kubectl get ics,deploy,pods -A`); garbage collection of dependents; injected faults
+(`fail_next`, 429 with Retry-After among them) for errors that cannot be produced otherwise;
+bearer-token authentication when `tokens` is set (401 for a missing or unknown token, as the
+real API server's token authenticator answers).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import secrets
-import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp.web
 import attrs
 import kmock
-import yaml
 from kmock._internal import rendering
 
-from infercost.sandbox import semantics
-from infercost.sandbox.replies import Replies
+from infercost.api.crdgen import all_crds
+from infercost.sandbox import openapi, status, tables
+from infercost.sandbox.rbac import Authorizer
 from infercost.sandbox.resources import register
+from infercost.sandbox.validation import DEFAULT_VERSION, Validation
+from infercost.sandbox.writes import Writes
 
-APPLY = "application/apply-patch+yaml"
-JSON_PATCH = "application/json-patch+json"
+RULES = Path(__file__).resolve().parents[3] / "charts/infercost/files/clusterrole-rules.yaml"
+_VERBS = {"LIST": "list", "WATCH": "watch", "FETCH": "get", "CREATE": "create"}
+_VERBS |= {"UPDATE": "patch", "DELETE": "delete"}
 
 
 @attrs.define(kw_only=True)
@@ -43,25 +48,49 @@ class Fault:
     status: int
     times: int = 1
     delay: float = 0.0  # seconds before answering: longer than a client's timeout is a hang
-    retry_after: int | None = None  # a Retry-After header (seconds) on the answer
+    # Retry-After seconds: a 429 always carries it (1 unless given), a 503 only when given.
+    retry_after: int | None = None
+
+
+def rbac_verb(request: rendering.Request) -> str:
+    """The RBAC verb of a resource request."""
+    verb = _VERBS.get(request.action.value if request.action else "", "get")
+    if request.method == kmock.method.PUT:
+        return "update"
+    if request.action == kmock.action.DELETE and request.name is None:
+        return "deletecollection"
+    return verb
 
 
 @attrs.define(kw_only=True)
-class ApiServer(Replies):
-    """An in-memory Kubernetes API server over real HTTP, for tests and the sandbox."""
+class ApiServer(Writes):
+    """An in-memory Kubernetes API server over real HTTP, for tests and the sandbox.
+
+    `kubernetes_version` picks the schemas of built-in kinds ("1.30" or "1.33");
+    `rbac` restricts the operator's token (rbac.OPERATOR_TOKEN) to the chart's ClusterRole.
+    """
 
     prometheus_operator: bool = True
     kserve: bool = False
     # Accepted bearer tokens; None: no authentication. Tests change it to rotate tokens.
     tokens: set[str] | None = None
-    _rv: int = attrs.field(default=0, init=False)
+    kubernetes_version: str = DEFAULT_VERSION
+    rbac: bool = False
+    authorizer: Authorizer | None = None
     _faults: list[Fault] = attrs.field(factory=list, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         register(self.resources, prometheus_operator=self.prometheus_operator, kserve=self.kserve)
+        self.validation = Validation(version=self.kubernetes_version)
+        for crd in all_crds().values():
+            self.validation.register_crd(crd)
+        if self.rbac and self.authorizer is None:
+            self.authorizer = Authorizer.from_file(RULES)
         # Not a Kubernetes endpoint: lets a benchmark in another process count requests.
         self["get /sandbox/requests"] << self._serve_request_counts
+        tables.serve_discovery(self)
+        openapi.serve(self)
 
     def fail_next(
         self,
@@ -75,8 +104,9 @@ class ApiServer(Replies):
         retry_after: int | None = None,
     ) -> None:
         """Answer the next `times` matching requests with `status` (0: serve them) after
-        `delay` seconds, with a Retry-After header when given; `action` is create, update,
-        delete, get, list or watch."""
+        `delay` seconds; `action` is create, update, delete, get, list or watch. A 429
+        carries `Retry-After` (`retry_after`, else 1), as the API server's priority and
+        fairness does; a 503 carries it when `retry_after` is given."""
         self._faults.append(
             Fault(
                 action=action,
@@ -104,214 +134,72 @@ class ApiServer(Replies):
                 return fault
         return None
 
-    def _next_rv(self) -> str:
-        self._rv += 1
-        return str(self._rv)
+    def _authorize(self, request: rendering.Request, *, verb: str) -> None:
+        authorizer = self.authorizer
+        if authorizer is None or request.resource is None:
+            return
+        if not authorizer.restricts(request.headers.get("Authorization")):
+            return
+        resource = str(request.resource.plural)
+        if request.subresource:
+            resource = f"{resource}/{request.subresource}"
+        authorizer.check(
+            verb=verb,
+            group=request.resource.group or "",
+            resource=resource,
+            namespace=request.namespace,
+            name=request.name,
+        )
 
     async def _handle(self, request: rendering.Request) -> Any:
         writes = (kmock.action.CREATE, kmock.action.UPDATE, kmock.action.DELETE)
         if self.tokens is not None:
             scheme, _, token = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or token not in self.tokens:
-                return _status(401, reason="Unauthorized", message="Unauthorized")
+                raise status.ApiError(code=401, reason="Unauthorized", message="Unauthorized")
         if request.resource is None or request.resource.plural is None:
             return await super()._handle(request)
+        self._authorize(request, verb=rbac_verb(request))
         fault = self._take_fault(request)
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
-        if fault is not None and fault.status and fault.retry_after is not None:
-            reason = "TooManyRequests" if fault.status == 429 else "ServiceUnavailable"
-            message = "too many requests, please try again later (injected by the test)"
-            return _status(
-                fault.status, reason=reason, message=message, retry_after=fault.retry_after
+        if fault is not None and fault.status == 429:
+            raise status.too_many_requests(fault.retry_after or 1)
+        if fault is not None and fault.status == 503 and fault.retry_after is not None:
+            raise status.ApiError(
+                code=503,
+                reason="ServiceUnavailable",
+                message="the server is currently unable to handle the request (injected)",
+                details={"retryAfterSeconds": fault.retry_after},
+                retry_after=fault.retry_after,
             )
         if fault is not None and fault.status:
-            raise kmock.KubernetesError(
-                status=fault.status,
+            raise status.ApiError(
+                code=fault.status,
                 reason="Conflict" if fault.status == 409 else "InjectedFault",
                 message=f"injected by the test: {fault.status} for {request.action}",
             )
-        if request.action not in writes:
+        if request.action in (kmock.action.LIST, kmock.action.FETCH) and tables.wants_table(
+            request
+        ):
+            return await tables.respond(self, request)
+        put = request.method == kmock.method.PUT and request.name is not None
+        if request.action not in writes and not put:
             return await self._respond(request)
         async with self._lock:
             if request.action == kmock.action.CREATE:
-                await self._create(request, self._body(request), manager=None)
-            elif request.action == kmock.action.UPDATE:
-                await self._patch(request)
+                await self._create(request, self._body(request), apply=False)
+            elif request.action == kmock.action.UPDATE or put:
+                await self._update(request)
             else:
                 await self._delete(request.resource, request.namespace, request.name or "")
-        return await self._respond(request)
+        response = await self._respond(request)
+        for warning in self._warnings.pop(request.id, []):
+            response.headers.add("Warning", f'299 - "{warning}"')
+        return response
 
-    def _body(self, request: rendering.Request) -> Any:
-        if request.data is not None:
-            return request.data
-        return yaml.safe_load(request.text or "null")
-
-    async def _publish(self, resource: kmock.resource, kind: str, obj: dict[str, Any]) -> None:
-        await self._buses[resource].put({"type": kind, "object": obj})
-
-    async def _create(self, request: rendering.Request, body: Any, *, manager: str | None) -> None:
-        assert request.resource is not None
-        if not isinstance(body, dict):
-            raise kmock.KubernetesError(status=400, reason="BadRequest", message="not an object")
-        meta = body.setdefault("metadata", {})
-        if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = meta["generateName"] + secrets.token_hex(3)
-        info = self._info(request.resource)
-        if info.namespaced:
-            meta["namespace"] = request.namespace or meta.get("namespace")
-        key = (request.resource, meta.get("namespace") if info.namespaced else None, meta["name"])
-        if key in self.objects and not self.objects[key].deleted:
-            raise kmock.KubernetesError(
-                status=409, reason="AlreadyExists", message=f"{meta['name']} already exists"
-            )
-        if "status" in info.subresources:
-            body.pop("status", None)
-        meta.update(
-            uid=str(uuid.uuid4()),
-            resourceVersion=self._next_rv(),
-            generation=1,
-            creationTimestamp=_now(),
-        )
-        if manager:
-            meta["managedFields"] = [{"manager": manager, "operation": "Apply", "time": _now()}]
-        if key in self.objects:
-            self.objects[key].create(body)
-        else:
-            self.objects[key] = body
-        await self._publish(request.resource, "ADDED", body)
-
-    async def _patch(self, request: rendering.Request) -> None:
-        assert request.resource is not None
-        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
-        body = self._body(request)
-        key = (request.resource, request.namespace, request.name or "")
-        if key not in self.objects or self.objects[key].deleted:
-            if content_type == APPLY and not request.subresource:
-                self._require_manager(request)
-                body.setdefault("metadata", {})["name"] = request.name
-                await self._create(request, body, manager=request.params["fieldManager"])
-                self._apply_creates.add(request.id)
-                return
-            raise kmock.KubernetesObjectNotFoundError()
-        live = self.objects[key].raw
-        if content_type == APPLY:
-            self._require_manager(request)
-            new = semantics.server_side_apply(live, body)
-        elif content_type == JSON_PATCH:
-            try:
-                new = semantics.json_patch(live, body)
-            except semantics.PatchFailedError as error:
-                # A failed `test` operation is 422 Unprocessable Entity, as in Kubernetes.
-                raise kmock.KubernetesError(
-                    status=422, reason="Invalid", message=str(error)
-                ) from None
-        else:
-            wanted = (body or {}).get("metadata", {}).get("resourceVersion")
-            if wanted is not None and wanted != live["metadata"].get("resourceVersion"):
-                raise kmock.KubernetesError(
-                    status=409,
-                    reason="Conflict",
-                    message="the object has been modified; please apply your changes to the "
-                    "latest version and try again",
-                )
-            new = semantics.merge_patch(live, body)
-        new = self._confine(request, live, new)
-        if new == live:
-            return  # a no-op write: no new resourceVersion, no watch event
-        meta = new.setdefault("metadata", {})
-        for field in ("uid", "creationTimestamp", "name", "namespace"):
-            if field in live["metadata"]:
-                meta[field] = live["metadata"][field]
-        meta["generation"] = live["metadata"].get("generation", 1) + (
-            1 if semantics.spec_changed(live, new) else 0
-        )
-        meta["resourceVersion"] = self._next_rv()
-        if content_type == APPLY:
-            meta["managedFields"] = [
-                {"manager": request.params["fieldManager"], "operation": "Apply", "time": _now()}
-            ]
-        self.objects[key].create(new)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            await self._delete(request.resource, request.namespace, request.name or "")
-        else:
-            await self._publish(request.resource, "MODIFIED", self.objects[key].raw)
-
-    def _confine(
-        self, request: rendering.Request, live: dict[str, Any], new: dict[str, Any]
-    ) -> dict[str, Any]:
-        """The status subresource: each endpoint changes only its own part of the object."""
-        assert request.resource is not None
-        if "status" not in self._info(request.resource).subresources:
-            return new
-        if request.subresource == "status":
-            result = dict(live)
-            if "status" in new:
-                result["status"] = new["status"]
-            else:
-                result.pop("status", None)
-            return result
-        result = dict(new)
-        if "status" in live:
-            result["status"] = live["status"]
-        else:
-            result.pop("status", None)
-        return result
-
-    def _require_manager(self, request: rendering.Request) -> None:
-        if not request.params.get("fieldManager"):
-            raise kmock.KubernetesError(
-                status=422,
-                reason="Invalid",
-                message="fieldManager is required for apply requests",
-            )
-
-    async def _delete(self, resource: kmock.resource, namespace: str | None, name: str) -> None:
-        key = (resource, namespace, name)
-        if key not in self.objects or self.objects[key].deleted:
-            raise kmock.KubernetesObjectNotFoundError()
-        obj = self.objects[key]
-        meta = obj.raw["metadata"]
-        if meta.get("finalizers"):
-            if not meta.get("deletionTimestamp"):
-                stamp = {"deletionTimestamp": _now(), "resourceVersion": self._next_rv()}
-                obj.patch({"metadata": stamp})
-                await self._publish(resource, "MODIFIED", obj.raw)
-            return
-        last = obj.raw
-        obj.delete()
-        await self._publish(resource, "DELETED", last)
-        await self._collect_garbage(meta.get("uid", ""))
-
-    async def _collect_garbage(self, owner_uid: str) -> None:
-        """Background cascading deletion: dependents go once their owner is gone."""
-        dependents = [
-            (resource, namespace, name)
-            for (resource, namespace, name), obj in self.objects.items()
-            if not obj.deleted and semantics.owned_by(obj.raw, owner_uid)
-        ]
-        for resource, namespace, name in dependents:
-            await self._delete(resource, namespace, name)
-
-
-def _status(
-    code: int, *, reason: str, message: str, retry_after: int | None = None
-) -> aiohttp.web.Response:
-    """A metav1.Status answer, with the Retry-After header APF sends on 429."""
-    status = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-    if retry_after is not None:
-        status["details"] = {"retryAfterSeconds": retry_after}
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return aiohttp.web.json_response(status, status=code, headers=headers)
-
-
-def _now() -> str:
-    return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
+        if isinstance(exc, status.ApiError):
+            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+            return aiohttp.web.json_response(exc.status(), status=exc.code, headers=headers)
+        return await super()._render_error(exc)

@@ -28,6 +28,7 @@ from infercost.sandbox.client import Api
 from infercost.sandbox.nodeagent import NodeAgent
 from infercost.sandbox.procs import Children
 from infercost.sandbox.prometheus import LocalPrometheus, free_port
+from infercost.sandbox.rbac import OPERATOR_TOKEN
 from infercost.sandbox.scenario import SandboxScenario
 from infercost.sandbox.triton import TritonFactory
 
@@ -35,12 +36,13 @@ logger = logging.getLogger("infercost.sandbox")
 OPERATOR = "from infercost.cli import app; app()"
 
 
-def kubeconfig(url: str) -> dict[str, Any]:
+def kubeconfig(url: str, *, token: str | None = None) -> dict[str, Any]:
+    """A kubeconfig for the sandbox: without a token an admin's, with one its bearer's."""
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "sandbox", "cluster": {"server": url}}],
-        "users": [{"name": "sandbox", "user": {}}],
+        "users": [{"name": "sandbox", "user": {"token": token} if token else {}}],
         "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox"}}],
         "current-context": "sandbox",
     }
@@ -69,15 +71,23 @@ class Cluster:
     def kubeconfig_path(self) -> Path:
         return self.run_dir / "kubeconfig"
 
+    @property
+    def operator_kubeconfig_path(self) -> Path:
+        """The operator's: its service account's token, held to the chart's ClusterRole."""
+        return self.run_dir / "operator-kubeconfig"
+
     async def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.children = Children(self.run_dir)
         triton = TritonFactory(children=self.children, venv=self.venv, root=self.run_dir)
-        self.api_server = ApiServer()
+        # RBAC enforced: the operator's token may do what the chart's ClusterRole grants.
+        self.api_server = ApiServer(rbac=True)
         await self.api_server.__aenter__()
         self.server = kmock.Server(self.api_server, host="127.0.0.1")
         await self.server.__aenter__()
         self.kubeconfig_path.write_text(yaml.safe_dump(kubeconfig(self.url)))
+        operator_config = kubeconfig(self.url, token=OPERATOR_TOKEN)
+        self.operator_kubeconfig_path.write_text(yaml.safe_dump(operator_config))
         self.api = Api(self.url)
         await self._bootstrap()
         self.prometheus = LocalPrometheus(
@@ -108,7 +118,7 @@ class Cluster:
         self.operator_metrics_port = free_port()
         knobs = self.scenario.knobs
         env = {
-            "KUBECONFIG": str(self.kubeconfig_path),
+            "KUBECONFIG": str(self.operator_kubeconfig_path),
             "PYTHONUNBUFFERED": "1",
             "INFERCOST_CONTROL_INTERVAL_SECONDS": f"{knobs['control-interval-seconds']:g}",
             "INFERCOST_PROMETHEUS_URL": self.prometheus.url,

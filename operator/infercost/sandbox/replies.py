@@ -8,6 +8,7 @@ to these handlers, which look objects up by key.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -26,9 +27,18 @@ class Replies(kmock.KubernetesEmulator):
     """kmock's emulator with O(1) replies, selectors and a request log by RBAC verb."""
 
     _rv: int = attrs.field(default=0, init=False)
+    # The last `watch_history` events (resourceVersion, resource, event) for watches that
+    # resume from a resourceVersion; an older one is 410 Gone, as after etcd compaction.
+    watch_history: int = 10_000
+    _history: collections.deque[tuple[int, kmock.resource, dict[str, Any]]] = attrs.field(
+        factory=collections.deque, init=False
+    )
+    _compacted: int = attrs.field(default=0, init=False)
     # Requests (by id) whose server-side apply created the object: Kubernetes authorizes
     # those as `create` as well as `patch`.
     _apply_creates: set[int] = attrs.field(factory=set, init=False)
+    # Request id -> name of the object a POST created (generateName: only the server knows it).
+    _created: dict[int, str] = attrs.field(factory=dict, init=False)
 
     async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
         """Discovery of one group/version, as kubectl reads it (kmock 0.8 shims below)."""
@@ -40,6 +50,17 @@ class Replies(kmock.KubernetesEmulator):
             if "/" in entry["name"]:  # subresources have no short names or categories
                 entry["shortNames"], entry["categories"] = [], []
         return reply
+
+    def _next_rv(self) -> str:
+        self._rv += 1
+        return str(self._rv)
+
+    async def _publish(self, resource: kmock.resource, kind: str, obj: dict[str, Any]) -> None:
+        event = {"type": kind, "object": obj}
+        if len(self._history) >= self.watch_history:
+            self._compacted = self._history.popleft()[0]
+        self._history.append((int(obj["metadata"]["resourceVersion"]), resource, event))
+        await self._buses[resource].put(event)
 
     async def _serve_request_counts(self, request: rendering.Request) -> rendering.Payload:
         agents = tuple(a for a in request.params.get("agents", "").split(",") if a)
@@ -68,6 +89,8 @@ class Replies(kmock.KubernetesEmulator):
             kmock.action.DELETE: self._serve_delete,
         }
         handler = handlers.get(request.action) if request.action is not None else None
+        if request.method == kmock.method.PUT and request.name is not None:
+            handler = self._serve_update
         if handler is None:
             return await super()._handle(request)
         return await rendering.Response(payload=handler)(request)  # type: ignore[arg-type]
@@ -133,9 +156,7 @@ class Replies(kmock.KubernetesEmulator):
     # kmock's own replies scan every stored object per request; these look the key up.
     def _stored(self, request: rendering.Request) -> Any:
         assert request.resource is not None
-        name = request.name
-        if name is None and isinstance(request.data, dict):
-            name = request.data.get("metadata", {}).get("name")
+        name = request.name or self._created.pop(request.id, None)
         key = (request.resource, request.namespace, name or "")
         if key not in self.objects:
             raise kmock.KubernetesObjectNotFoundError()
@@ -173,23 +194,42 @@ class Replies(kmock.KubernetesEmulator):
         }
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        """A watch: from `resourceVersion` (the events after it), else the current state first."""
         assert request.resource is not None
         yield b""
+        since = request.params.get("resourceVersion", "")
         async with self._lock:
-            events = [{"type": "ADDED", "object": raw} for raw in self._matching(request)]
+            mark = await self._buses[request.resource].mark()
+            if since in ("", "0"):
+                events = [{"type": "ADDED", "object": raw} for raw in self._matching(request)]
+            elif not since.isdigit() or int(since) < self._compacted:
+                events = [_expired(since, self._compacted)]
+            else:
+                events = [
+                    event
+                    for rv, resource, event in self._history
+                    if rv > int(since)
+                    and resource == request.resource
+                    and self._selected(request, event)
+                ]
         for event in events:
             yield event
+            if event["type"] == "ERROR":
+                return
+        async for event in mark:
+            if self._selected(request, event):
+                yield event
+
+    def _selected(self, request: rendering.Request, event: dict[str, Any]) -> bool:
+        raw = event.get("object", {})
+        meta = raw.get("metadata", {})
+        if request.namespace is not None and meta.get("namespace") != request.namespace:
+            return False
         labels = request.params.get("labelSelector")
         fields = request.params.get("fieldSelector")
-        async for event in self._buses[request.resource]:
-            raw = event.get("object", {})
-            meta = raw.get("metadata", {})
-            if request.namespace is not None and meta.get("namespace") != request.namespace:
-                continue
-            if semantics.labels_match(labels, meta.get("labels") or {}) and (
-                semantics.fields_match(fields, raw)
-            ):
-                yield event
+        return semantics.labels_match(labels, meta.get("labels") or {}) and (
+            semantics.fields_match(fields, raw)
+        )
 
     def request_log(
         self, *, agents: tuple[str, ...] = ()
@@ -228,3 +268,19 @@ class Replies(kmock.KubernetesEmulator):
             and request.resource is not None
             and (not agents or request.headers.get("User-Agent", "").startswith(agents))
         )
+
+
+def _expired(since: str, compacted: int) -> dict[str, Any]:
+    """The watch event of a resourceVersion older than the kept history (410 Gone)."""
+    return {
+        "type": "ERROR",
+        "object": {
+            "apiVersion": "v1",
+            "kind": "Status",
+            "metadata": {},
+            "status": "Failure",
+            "message": f"too old resource version: {since} ({compacted + 1})",
+            "reason": "Expired",
+            "code": 410,
+        },
+    }

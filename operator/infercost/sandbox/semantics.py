@@ -2,9 +2,8 @@
 
 Each function follows the behaviour the Kubernetes API documentation states:
 - JSON merge patch (RFC 7386): objects merge recursively, `null` deletes, lists are replaced.
-- Server-side apply: the applied configuration is the manager's whole intent; with one
-  manager per object (the operator's case) the fields it stops applying are removed. Field
-  ownership between several managers is not modelled (see ENVIRONMENT.md: no conflicts).
+- Strategic merge patch: the same, but lists with a merge key merge by item.
+- The status subresource: status writes change only status, main writes never do.
 - `metadata.generation` increases only when something outside metadata and status changes.
 - Label selectors: equality (`k=v`, `k==v`, `k!=v`), set (`k in (a,b)`, `k notin (a)`) and
   existence (`k`, `!k`) requirements, comma-separated, all of which must hold.
@@ -19,14 +18,17 @@ from typing import Any
 
 import jsonpatch
 
-SYSTEM_META = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "managedFields",
-)
+# The lists merged by item (strategic merge patch here, server-side apply in ssa.py), by the
+# field name whatever the kind, with their keys in order of preference.
+MERGE_KEYS: dict[str, tuple[str, ...]] = {
+    "containers": ("name",),
+    "initContainers": ("name",),
+    "env": ("name",),
+    "volumes": ("name",),
+    "ports": ("containerPort", "port"),
+    "volumeMounts": ("mountPath",),
+    "ownerReferences": ("uid",),
+}
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -39,6 +41,42 @@ def merge_patch(target: Any, patch: Any) -> Any:
             result.pop(key, None)
         else:
             result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def strategic_merge_patch(target: Any, patch: Any, field: str = "") -> Any:
+    """A strategic merge patch, for the lists that have merge keys here (MERGE_KEYS: merged
+    by item, `$patch: delete` removes one); other lists are replaced and the ordering
+    directives (`$setElementOrder/...`, `$retainKeys`) ignored: order is not kept."""
+    keys = MERGE_KEYS.get(field, ())
+    if isinstance(patch, list) and isinstance(target, list) and keys:
+        out = list(target)
+        for item in patch:
+            key = next((k for k in keys if isinstance(item, dict) and k in item), None)
+            if key is None:
+                return copy.deepcopy(patch)
+            index = next(
+                (i for i, x in enumerate(out) if isinstance(x, dict) and x.get(key) == item[key]),
+                None,
+            )
+            if item.get("$patch") == "delete":
+                if index is not None:
+                    del out[index]
+            elif index is None:
+                out.append(copy.deepcopy(item))
+            else:
+                out[index] = strategic_merge_patch(out[index], item)
+        return out
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if key.startswith("$"):
+            continue
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = strategic_merge_patch(result.get(key), value, key)
     return result
 
 
@@ -55,21 +93,24 @@ def json_patch(target: Mapping[str, Any], operations: list[Any]) -> dict[str, An
     return result
 
 
-def server_side_apply(live: Mapping[str, Any], applied: Mapping[str, Any]) -> dict[str, Any]:
-    """The object after one manager applies its whole configuration to `live`."""
-    result = {key: copy.deepcopy(value) for key, value in live.items() if key in ("metadata",)}
-    for key, value in applied.items():
-        if key not in ("metadata", "status"):
-            result[key] = copy.deepcopy(value)
+def confine(
+    live: dict[str, Any], new: dict[str, Any], *, subresource: str | None, has_status: bool
+) -> dict[str, Any]:
+    """The status subresource: each endpoint changes only its own part of the object."""
+    if not has_status:
+        return new
+    if subresource == "status":
+        result = copy.deepcopy(live)
+        if "status" in new:
+            result["status"] = new["status"]
+        else:
+            result.pop("status", None)
+        return result
+    result = dict(new)
     if "status" in live:
-        result["status"] = copy.deepcopy(live["status"])
-    meta = dict(result.get("metadata", {}))
-    for key, value in applied.get("metadata", {}).items():
-        if key in ("labels", "annotations"):
-            meta[key] = {**meta.get(key, {}), **value}
-        elif key not in SYSTEM_META:
-            meta[key] = copy.deepcopy(value)
-    result["metadata"] = meta
+        result["status"] = live["status"]
+    else:
+        result.pop("status", None)
     return result
 
 
