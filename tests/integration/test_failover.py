@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from infercost.sandbox.apiserver import ApiServer
+from infercost.sandbox.rbac import OPERATOR_NAMESPACE
 from tests.integration import objects as o
 from tests.integration.conftest import call, eventually
 from tests.integration.test_cli_run import INFERCOST, kubeconfig
@@ -26,7 +27,7 @@ from tests.integration.test_placement import deployments
 from tests.integration.test_telemetry import free_port
 
 pytestmark = pytest.mark.integration
-LEASE = f"/apis/coordination.k8s.io/v1/namespaces/{o.NS}/leases/infercost"
+LEASE = f"/apis/coordination.k8s.io/v1/namespaces/{OPERATOR_NAMESPACE}/leases/infercost"
 
 
 async def lease(api: ApiServer) -> dict[str, Any]:
@@ -60,7 +61,7 @@ async def start_replicas(
         "INFERCOST_CONTROL_INTERVAL_SECONDS": "1",
         "INFERCOST_METRICS_PORT": "0",
         "INFERCOST_LEADER_ELECTION": "true",
-        "INFERCOST_LEADER_ELECTION_NAMESPACE": o.NS,
+        "INFERCOST_LEADER_ELECTION_NAMESPACE": OPERATOR_NAMESPACE,
         **{f"INFERCOST_LEADER_ELECTION_{key.upper()}": value for key, value in timing.items()},
     }
     replicas = {}

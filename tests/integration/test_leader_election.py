@@ -18,8 +18,8 @@ from infercost.controller.leader import LeaderElector, LeaseConfig
 from infercost.controller.runner import LeadershipLost
 from infercost.kubeclient import Credentials, RetryPolicy, Transport
 from infercost.sandbox.apiserver import ApiServer
+from infercost.sandbox.rbac import OPERATOR_NAMESPACE
 from infercost.settings import Settings
-from tests.integration import objects as o
 from tests.integration.conftest import OperatorFactory, eventually
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ def candidate(
     transport = Transport(
         Credentials(server=str(api.url)), policy=RetryPolicy(attempts=1), user_agent="test/1"
     )
-    config = LeaseConfig(namespace=o.NS, name="infercost", identity=name, **timing)
+    config = LeaseConfig(namespace=OPERATOR_NAMESPACE, name="infercost", identity=name, **timing)
     return LeaderElector(transport, config, clock=clock)
 
 
@@ -100,7 +100,7 @@ async def test_the_operator_stops_with_leadership_lost_when_renewals_fail(
 ) -> None:
     operator = await start_operator(
         leader_election=True,
-        leader_election_namespace=o.NS,
+        leader_election_namespace=OPERATOR_NAMESPACE,
         leader_election_lease_duration_seconds=2,
         leader_election_renew_deadline_seconds=1,
         leader_election_retry_period_seconds=0.1,

@@ -33,7 +33,9 @@ from infercost.sandbox.resources import register
 from infercost.sandbox.validation import DEFAULT_VERSION, Validation
 from infercost.sandbox.writes import Writes
 
-RULES = Path(__file__).resolve().parents[3] / "charts/infercost/files/clusterrole-rules.yaml"
+CHART_FILES = Path(__file__).resolve().parents[3] / "charts/infercost/files"
+RULES = CHART_FILES / "clusterrole-rules.yaml"
+ROLE_RULES = CHART_FILES / "leader-election-rules.yaml"  # the Role in the operator's namespace
 _VERBS = {"LIST": "list", "WATCH": "watch", "FETCH": "get", "CREATE": "create"}
 _VERBS |= {"UPDATE": "patch", "DELETE": "delete"}
 
@@ -86,7 +88,7 @@ class ApiServer(Writes):
         for crd in all_crds().values():
             self.validation.register_crd(crd)
         if self.rbac and self.authorizer is None:
-            self.authorizer = Authorizer.from_file(RULES)
+            self.authorizer = Authorizer.from_files(RULES, ROLE_RULES)
         # Not a Kubernetes endpoint: lets a benchmark in another process count requests.
         self["get /sandbox/requests"] << self._serve_request_counts
         tables.serve_discovery(self)

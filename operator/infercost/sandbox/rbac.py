@@ -22,6 +22,9 @@ import yaml
 from infercost.sandbox import status
 
 OPERATOR_TOKEN = "sandbox-operator-token"
+# The operator's own namespace (its service account's): the chart's namespaced Role (leader
+# election's Lease, `charts/infercost/files/leader-election-rules.yaml`) is bound there only.
+OPERATOR_NAMESPACE = "infercost"
 OPERATOR_USER = "system:serviceaccount:infercost:infercost"
 
 
@@ -44,37 +47,37 @@ class Authorizer:
     """The rules bound to the operator's token."""
 
     rules: tuple[Rule, ...]
+    role_rules: tuple[Rule, ...] = ()  # granted in `role_namespace` only (a RoleBinding)
+    role_namespace: str = OPERATOR_NAMESPACE
     token: str = OPERATOR_TOKEN
     user: str = OPERATOR_USER
 
     @classmethod
-    def from_rules(cls, rules: Iterable[dict[str, Any]]) -> Authorizer:
-        return cls(
-            rules=tuple(
-                Rule(
-                    groups=frozenset(rule.get("apiGroups", [])),
-                    resources=frozenset(rule.get("resources", [])),
-                    verbs=frozenset(rule.get("verbs", [])),
-                )
-                for rule in rules
-            )
-        )
+    def from_rules(
+        cls, rules: Iterable[dict[str, Any]], role_rules: Iterable[dict[str, Any]] = ()
+    ) -> Authorizer:
+        return cls(rules=_parsed(rules), role_rules=_parsed(role_rules))
 
     @classmethod
-    def from_file(cls, path: Path) -> Authorizer:
-        return cls.from_rules(yaml.safe_load(path.read_text()))
+    def from_files(cls, cluster: Path, role: Path | None = None) -> Authorizer:
+        """A ClusterRole's rules, and a Role's bound in the operator's namespace."""
+        return cls.from_rules(
+            yaml.safe_load(cluster.read_text()),
+            yaml.safe_load(role.read_text()) if role is not None else (),
+        )
 
     def restricts(self, authorization: str | None) -> bool:
         return authorization == f"Bearer {self.token}"
 
-    def allows(self, *, group: str, resource: str, verb: str) -> bool:
-        return any(rule.allows(group=group, resource=resource, verb=verb) for rule in self.rules)
+    def allows(self, *, group: str, resource: str, verb: str, namespace: str | None = None) -> bool:
+        rules = self.rules + (self.role_rules if namespace == self.role_namespace else ())
+        return any(rule.allows(group=group, resource=resource, verb=verb) for rule in rules)
 
     def check(
         self, *, verb: str, group: str, resource: str, namespace: str | None, name: str | None
     ) -> None:
         """Raise 403 Forbidden unless a rule grants `verb` on `resource` (`plural/sub`)."""
-        if self.allows(group=group, resource=resource, verb=verb):
+        if self.allows(group=group, resource=resource, verb=verb, namespace=namespace):
             return
         raise forbidden(
             user=self.user,
@@ -99,4 +102,15 @@ def forbidden(
         message=f'{target} is forbidden: User "{user}" cannot {verb} {what} '
         f'in API group "{group}" {where}',
         details={"name": name or "", "group": group, "kind": plural},
+    )
+
+
+def _parsed(rules: Iterable[dict[str, Any]]) -> tuple[Rule, ...]:
+    return tuple(
+        Rule(
+            groups=frozenset(rule.get("apiGroups", [])),
+            resources=frozenset(rule.get("resources", [])),
+            verbs=frozenset(rule.get("verbs", [])),
+        )
+        for rule in rules
     )
