@@ -51,31 +51,45 @@ def relaxations(
     relaxed: list[Relaxed] = []
     fraction = problem.max_spot_fraction
     weight = [(1 - fraction) if spot else -fraction for spot in problem.spot]
+    # Each depth's fill order is the one ranking of all options, less those fixed before it
+    # (the sort key is a total order): one sort, then a filter per depth. The Lagrangian
+    # order changes only with the multiplier, which few depths change.
+    by_efficiency = _ranked(problem, order, [problem.price[i] for i in order])
+    by_multiplier: dict[float, list[tuple[int, float]]] = {}
     for depth in range(len(order) + 1):
         items = order[depth:]
-        plain.append(_sorted(problem, upper, items, [problem.price[i] for i in items]))
-        multiplier = _multiplier(problem, items) if share else 0.0
+        left = set(items)
+        plain.append(
+            [(price, problem.throughput[i], upper[i]) for i, price in by_efficiency if i in left]
+        )
+        multiplier = _multiplier(problem, items)
         prices = [problem.price[i] + multiplier * weight[i] for i in items]
         # Options the multiplier makes worth more than free are taken in full.
         taken = [(pr, i) for pr, i in zip(prices, items, strict=True) if pr < 0]
-        kept = [(pr, i) for pr, i in zip(prices, items, strict=True) if pr >= 0]
+        if multiplier not in by_multiplier:
+            adjusted = [problem.price[i] + multiplier * weight[i] for i in order]
+            by_multiplier[multiplier] = _ranked(problem, order, adjusted)
         relaxed.append(
             (
                 multiplier,
                 sum(pr * upper[i] for pr, i in taken),
                 sum(problem.throughput[i] * upper[i] for _, i in taken),
-                _sorted(problem, upper, [i for _, i in kept], [pr for pr, _ in kept]),
+                [
+                    (price, problem.throughput[i], upper[i])
+                    for i, price in by_multiplier[multiplier]
+                    if i in left and price >= 0
+                ],
             )
         )
     return plain, relaxed
 
 
-def _sorted(problem: Covering, upper: list[int], items: list[int], prices: list[float]) -> Fill:
-    ranked = sorted(
+def _ranked(problem: Covering, items: list[int], prices: list[float]) -> list[tuple[int, float]]:
+    """(option, price) by price per inference/s, then index (a total order)."""
+    return sorted(
         zip(items, prices, strict=True),
         key=lambda pair: (pair[1] / problem.throughput[pair[0]], pair[0]),
     )
-    return [(price, problem.throughput[i], upper[i]) for i, price in ranked]
 
 
 def _multiplier(problem: Covering, items: list[int]) -> float:

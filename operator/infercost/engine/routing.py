@@ -10,6 +10,7 @@ finds mixes replica sizes, once more per possible weakest replica. Pure: no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -41,10 +42,42 @@ def solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
     best: Solution | None = None
     for floor in sorted({t for t in throughput.values() if t > 0}):
         options = tuple(_capped(o, floor) for o in problem.options if o.throughput >= floor)
+        if (
+            best is not None
+            and best.met
+            and _cost_floor(problem, options, floor) >= best.hourly_cost
+        ):
+            continue  # no fleet of this size can be cheaper than the best one: not better
         found = solve(replace(problem, options=options))
         if best is None or _better(found, best):
             best = found
     return best if best is not None else replace(relaxed, capacity=served)
+
+
+def _cost_floor(problem: Problem, options: tuple[Option, ...], floor: float) -> float:
+    """A lower bound on the $/h of any fleet of `options` (each serving `floor`) that meets
+    `problem`: the fewest replicas that carry the demand, on the cheapest options first.
+
+    Slightly under the true bound on purpose (1e-6 relative on the replica count, beyond any
+    solver tolerance or rounding of a sum), so skipping on it never skips a better fleet.
+    """
+    fewest = max(problem.min_total, math.ceil(problem.required * (1 - 1e-6) / floor - 1e-6))
+    if (1 - problem.max_spot_fraction) * fewest > 1e-6 and all(o.spot for o in options):
+        return math.inf  # spot alone breaks the share at any count that carries the demand
+    cost = 0.0
+    for price, upper in sorted((o.hourly_cost, _room(problem, o)) for o in options):
+        take = min(fewest, upper)
+        cost += take * price
+        fewest -= take
+        if fewest <= 0:
+            return cost * (1 - 1e-9)
+    return math.inf  # the options cannot hold that many replicas: nothing meets demand
+
+
+def _room(problem: Problem, option: Option) -> int:
+    if option.free_replicas is None:
+        return problem.max_total
+    return min(problem.max_total, option.free_replicas)
 
 
 def _capped(option: Option, floor: float) -> Option:

@@ -61,6 +61,7 @@ def search(problem: Covering, *, node_limit: int = 5_000) -> tuple[list[int] | N
     state = _Search(problem, node_limit)
     if state.reach[0] < problem.required - _EPS:
         return None, True  # all options at their bounds fall short: infeasible, no search
+    state.seed()
     try:
         state.descend(0, [0] * len(problem.price), 0.0, 0.0, 0.0, 0, 0)
     except _NodeLimitError:
@@ -97,12 +98,16 @@ class _Search:
             i = self.order[depth]
             self.reach[depth] = self.reach[depth + 1] + upper[i] * problem.throughput[i]
             self.cheapest[depth] = min(self.cheapest[depth + 1], problem.price[i])
-        self.plain, self.relaxed = relaxations(
-            problem, order=self.order, upper=upper, share=self.share
-        )
         self.best: list[int] | None = None
         self.best_cost = math.inf
         self.used = [0] * len(problem.room)
+
+    def seed(self) -> None:
+        """The bounds per depth and the first incumbents: only once a search is due."""
+        problem = self.p
+        self.plain, self.relaxed = relaxations(
+            problem, order=self.order, upper=self.upper, share=self.share
+        )
         # What runs now is the incumbent when it is feasible: in a steady state it is usually
         # optimal, and then the search only has to prove that.
         held = list(problem.held)
@@ -231,55 +236,65 @@ class _Search:
         need = p.required - capacity
         enough = min(limit, max(0, math.ceil(need / p.throughput[i] - _EPS)))
         node = _Node(depth, i, pool, objective, spend, capacity, total, spot)
+        price, held = p.price[i], p.held[i]
+        moving = p.penalty * price  # the cost of count replicas is self.cost(i, count)
         if self.share and not p.spot[i]:
             # On-demand under a spot share: fewest first, so the first complete dive already
             # fills the share with cheap spot replicas (a good incumbent early).
             for count in range(limit + 1):
-                if objective + self.cost(i, count) >= self.best_cost - _EPS:
+                value = objective + (price * count + moving * max(0, count - held))
+                if value >= self.best_cost - _EPS:
                     break
-                self.branch(node, counts, count)
+                self.branch(node, counts, count, value)
             return
         # Counts that just cover demand first, downwards; fewer than that must be made up by
         # later options, so stop once they cannot.
+        throughput, beyond = p.throughput[i], self.reach[depth + 1] + _EPS
         for count in range(enough, -1, -1):
-            if p.required - (capacity + count * p.throughput[i]) > self.reach[depth + 1] + _EPS:
+            if p.required - (capacity + count * throughput) > beyond:
                 break
-            self.branch(node, counts, count)
+            value = objective + (price * count + moving * max(0, count - held))
+            # The bound is never negative: a branch whose own cost reaches the incumbent is
+            # pruned by it whatever the bound says, so it need not be worked out.
+            if value < self.best_cost - _EPS:
+                self.branch(node, counts, count, value)
         # More than enough only pays for a side constraint (minReplicas, the spot share);
         # the cost only rises with the count, so stop once it alone reaches the incumbent.
         for count in range(enough + 1, limit + 1):
-            if objective + self.cost(i, count) >= self.best_cost - _EPS:
+            value = objective + (price * count + moving * max(0, count - held))
+            if value >= self.best_cost - _EPS:
                 break
-            if p.budget is not None and spend + p.price[i] * count > p.budget + _EPS:
+            if p.budget is not None and spend + price * count > p.budget + _EPS:
                 break
-            self.branch(node, counts, count)
+            self.branch(node, counts, count, value)
 
-    def branch(self, node: _Node, counts: list[int], count: int) -> None:
+    def branch(self, node: _Node, counts: list[int], count: int, value: float) -> None:
+        """Descend into `count` replicas of the node's option; `value`: the objective so far."""
         p, i = self.p, node.option
         added = node.capacity + count * p.throughput[i]
-        value = node.objective + self.cost(i, count)
         money = node.spend + p.price[i] * count
         if p.budget is not None and money > p.budget + _EPS:
             return
         spot = node.spot + (count if p.spot[i] else 0)
-        other = node.total + count - spot
-        slack = p.max_spot_fraction * other - (1 - p.max_spot_fraction) * spot
-        lower = self.bound(
-            node.depth + 1, p.required - added, p.min_total - node.total - count, slack
-        )
+        depth = node.depth + 1
+        need = p.required - added
+        # self.bound(depth, need, replicas needed, slack), inline: this is the hot loop.
+        lower = fill(self.plain[depth], need)
+        if lower < math.inf and self.share:
+            multiplier, taken_cost, taken_capacity, rest = self.relaxed[depth]
+            if multiplier > 0:
+                other = node.total + count - spot
+                slack = p.max_spot_fraction * other - (1 - p.max_spot_fraction) * spot
+                lagrangian = taken_cost + fill(rest, need - taken_capacity) - multiplier * slack
+                lower = max(lower, lagrangian)
+        replicas_needed = p.min_total - node.total - count
+        if replicas_needed > 0:
+            lower = max(lower, replicas_needed * self.cheapest[depth])
         if value + lower >= self.best_cost - _EPS:
             return
         counts[i] = count
         self.used[node.pool] += count
-        self.descend(
-            node.depth + 1,
-            counts,
-            value,
-            money,
-            added,
-            node.total + count,
-            spot,
-        )
+        self.descend(depth, counts, value, money, added, node.total + count, spot)
         self.used[node.pool] -= count
         counts[i] = 0
 
