@@ -1,8 +1,8 @@
 """`make bench-engine`: how long the engine takes to decide. Prints figures; asserts nothing.
 
-Owns: two measurements (DESIGN targets in brackets):
+Owns: two measurements (DESIGN targets in brackets; each printed with PASS/MISS):
   1. decide() for one service with 2 variants x 8 pools, over a day-shaped demand curve in
-     which each plan becomes the next interval's running state [median < 2 ms];
+     which each plan becomes the next interval's running state [median < 2 ms, p95 < 5 ms];
   2. placing 1,000 services one after another on 8 shared pools, each seeing what the
      earlier ones took, as the operator does every interval [< 2 s].
 It reads the clock, so it lives outside the pure engine package.
@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
+from infercost.bench_figures import Figure
 from infercost.engine.model import (
     CurrentDeployment,
     DecisionInput,
@@ -156,21 +157,49 @@ def bench_fleet(services: int = 1000) -> tuple[float, float, int]:
     return time.perf_counter() - started, time.process_time() - started_cpu, placed
 
 
-def main() -> None:
+def figures() -> list[Figure]:
+    """The engine's figures beside their goals (DESIGN targets; issue 23)."""
     wall, cpu = bench_one_service()
     wall.sort()
     median = statistics.median(wall) * 1e3
     p95 = wall[int(0.95 * len(wall))] * 1e3
-    print(
-        f"decide(), 1 service, 2 variants x 8 pools, {len(wall)} intervals: "
-        f"median {median:.2f} ms (CPU {statistics.median(cpu) * 1e3:.2f} ms), "
-        f"p95 {p95:.2f} ms, max {wall[-1] * 1e3:.2f} ms (target: median < 2 ms)"
-    )
+    label = f"decide(), 1 service, 2 variants x 8 pools, {len(wall)} intervals"
+    # The first fleet round meets every (profile, batching) for the first time and models its
+    # batcher (queueing tables, ~50 ms each, kept for the process); later rounds reuse them.
     seconds, cpu_seconds, replicas = bench_fleet()
-    print(
-        f"placement of 1,000 services on 8 shared pools: {seconds:.2f} s "
-        f"(CPU {cpu_seconds:.2f} s; {replicas} replicas placed; target < 2 s)"
-    )
+    warm, warm_cpu, _ = bench_fleet()
+    return [
+        Figure(
+            area="engine",
+            name=f"{label}: median",
+            value=median,
+            unit="ms",
+            goal=2.0,
+            note=f"CPU {statistics.median(cpu) * 1e3:.2f} ms, max {wall[-1] * 1e3:.1f} ms",
+        ),
+        Figure(area="engine", name=f"{label}: p95", value=p95, unit="ms", goal=5.0),
+        Figure(
+            area="engine",
+            name="placement of 1,000 services on 8 shared pools, first round",
+            value=seconds,
+            unit="s",
+            goal=2.0,
+            note=f"CPU {cpu_seconds:.2f} s; {replicas} replicas; batcher models built",
+        ),
+        Figure(
+            area="engine",
+            name="placement of 1,000 services on 8 shared pools, next round",
+            value=warm,
+            unit="s",
+            goal=2.0,
+            note=f"CPU {warm_cpu:.2f} s; batcher models kept",
+        ),
+    ]
+
+
+def main() -> None:
+    for figure in figures():
+        print(figure.line())
 
 
 if __name__ == "__main__":
