@@ -113,7 +113,17 @@ class _Search:
         held = list(problem.held)
         if any(held):
             self.offer(held)
+        # Per depth where only spot options are left (under a share): those options by
+        # throughput, most first, to bound the capacity the share still lets them add.
+        self.spot_only: list[list[tuple[float, int]] | None] = [None] * (len(self.order) + 1)
         if self.share:
+            for depth in range(len(self.order), -1, -1):
+                rest = self.order[depth:]
+                if not all(problem.spot[i] for i in rest):
+                    break
+                self.spot_only[depth] = sorted(
+                    ((problem.throughput[i], self.upper[i]) for i in rest), reverse=True
+                )
             self.seed_mixes()
 
     def offer(self, counts: list[int]) -> None:
@@ -292,11 +302,37 @@ class _Search:
             lower = max(lower, replicas_needed * self.cheapest[depth])
         if value + lower >= self.best_cost - _EPS:
             return
+        spots_left = self.spot_only[depth]
+        if spots_left is not None and self.share_short(node.total + count, spot, need, spots_left):
+            return  # no leaf below is feasible: pruning it changes no incumbent
         counts[i] = count
         self.used[node.pool] += count
         self.descend(depth, counts, value, money, added, node.total + count, spot)
         self.used[node.pool] -= count
         counts[i] = 0
+
+    def share_short(
+        self, total: int, spot: int, need: float, spots_left: list[tuple[float, int]]
+    ) -> bool:
+        """Whether the spot replicas the share still allows cannot add `need` capacity.
+
+        On-demand options are all fixed by then, so the share caps the spot replicas still
+        to come (descend's limit, which falls by one per replica taken); the most they can
+        add is the fastest options' first. Slack of 1e-6 on both sides: only a shortfall
+        beyond any rounding prunes, so no feasible leaf is ever cut.
+        """
+        p = self.p
+        fraction = p.max_spot_fraction
+        allowed = (fraction * (total - spot) - (1 - fraction) * spot) / (1 - fraction)
+        room = min(math.floor(allowed + 1e-6), p.max_total - total)
+        reach = 0.0
+        for throughput, upper in spots_left:
+            if room <= 0:
+                break
+            take = min(upper, room)
+            reach += take * throughput
+            room -= take
+        return need > reach + 1e-6 * max(1.0, p.required)
 
     def leaf(
         self, counts: list[int], objective: float, capacity: float, total: int, spot: int
