@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import pairwise
 from operator import itemgetter
 from statistics import median
 
+from infercost.engine.evolve import evolve
 from infercost.engine.model import EngineSettings, SpikeRecord
 
 RATE = itemgetter(1)  # the rps of a (time, rps) sample
@@ -104,7 +105,7 @@ def track_spikes(
     """
     baseline = record.baseline
     if baseline is None or previous is None:
-        return replace(record, baseline=demand)
+        return evolve(record, baseline=demand)
     spikes = record.spikes
     if baseline > 0 and demand > settings.spike_ratio * baseline:
         if spikes and (record.open or now - spikes[-1][0] < settings.spike_min_gap_seconds):
@@ -112,9 +113,9 @@ def track_spikes(
             spikes = (*spikes[:-1], (start, max(peak, demand)))
         else:
             spikes = (*spikes, (now, demand))[-_repeats(settings) :]
-        return replace(record, spikes=spikes, open=True)
+        return evolve(record, spikes=spikes, open=True)
     weight = 1.0 - math.exp(-max(0.0, now - previous) / settings.spike_baseline_seconds)
-    return replace(record, baseline=baseline + weight * (demand - baseline), open=False)
+    return evolve(record, baseline=baseline + weight * (demand - baseline), open=False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,10 +7,11 @@ for capacity is not something a smaller batch fixes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from infercost.engine.ceilings import modelled_ceilings, profile_priors, slo_ceilings
 from infercost.engine.cost import clamp_factor
+from infercost.engine.evolve import evolve
 from infercost.engine.learning import (
     breach_since,
     learn_capacity,
@@ -83,7 +84,7 @@ def prepare(inp: DecisionInput) -> Prepared:
             priors=priors,
             settled=settled,
         )
-        state = replace(
+        state = evolve(
             state,
             pending_seen=pending,
             ready_since=ready_since,
@@ -115,7 +116,7 @@ def prepare(inp: DecisionInput) -> Prepared:
     # latency: halving again on it would cut a batch the new one may already fix.
     window = settings.metrics_window_seconds
     since = unchanged_since(batching, state.batching_since, now=inp.now, window=window)
-    state = replace(state, batching_since=since)
+    state = evolve(state, batching_since=since)
     p99 = {
         key: p for key, p in p99.items() if key not in since or inp.now - since[key][0] >= window
     }
@@ -139,7 +140,7 @@ def prepare(inp: DecisionInput) -> Prepared:
         else {}
     )
     if modelled:
-        state = replace(state, slo_ceiling={**state.slo_ceiling, **modelled})
+        state = evolve(state, slo_ceiling={**state.slo_ceiling, **modelled})
         options = price(state)
     options = [_stall_bound(option, current.get(option.key)) for option in options]
     return Prepared(state=state, options=options, current=current, fresh=fresh, demand=demand)
@@ -152,7 +153,7 @@ def _stall_bound(option: Option, dep: CurrentDeployment | None) -> Option:
     room = dep.ready_replicas
     if option.free_replicas is not None:
         room = min(room, option.free_replicas)
-    return replace(option, free_replicas=room)
+    return evolve(option, free_replicas=room)
 
 
 def _batching(state: ServiceState, current: dict[Key, CurrentDeployment]) -> dict[Key, BatchConfig]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
 
+from infercost.engine.evolve import evolve
 from infercost.engine.options import Key, Option
 from infercost.engine.placement import Problem, Solution, solve
 
@@ -38,7 +38,7 @@ def solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
     throughput = {option.key: option.throughput for option in problem.options}
     served = fleet_capacity(relaxed.replicas, throughput, equal_share=True)
     if relaxed.met and served >= problem.required * (1 - 1e-9):
-        return replace(relaxed, capacity=served)  # feasible, so optimal
+        return evolve(relaxed, capacity=served)  # feasible, so optimal
     best: Solution | None = None
     for floor in sorted({t for t in throughput.values() if t > 0}):
         options = tuple(_capped(o, floor) for o in problem.options if o.throughput >= floor)
@@ -48,10 +48,10 @@ def solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
             and _cost_floor(problem, options, floor) >= best.hourly_cost
         ):
             continue  # no fleet of this size can be cheaper than the best one: not better
-        found = solve(replace(problem, options=options))
+        found = solve(evolve(problem, options=options))
         if best is None or _better(found, best):
             best = found
-    return best if best is not None else replace(relaxed, capacity=served)
+    return best if best is not None else evolve(relaxed, capacity=served)
 
 
 def _cost_floor(problem: Problem, options: tuple[Option, ...], floor: float) -> float:
@@ -81,7 +81,7 @@ def _room(problem: Problem, option: Option) -> int:
 
 
 def _capped(option: Option, floor: float) -> Option:
-    return replace(option, throughput=min(option.throughput, floor))
+    return evolve(option, throughput=min(option.throughput, floor))
 
 
 def _better(a: Solution, b: Solution) -> bool:
