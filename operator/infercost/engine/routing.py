@@ -38,6 +38,11 @@ _ROUTED: dict[tuple[object, ...], Solution] = {}
 _ROUTED_MAX = 4096
 
 
+def forget() -> None:
+    """Drop every remembered solution (benchmarks time the solver itself with it)."""
+    _ROUTED.clear()
+
+
 def solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
     """The cheapest fleet for `problem` with the capacity the routing really gives it."""
     memo = (problem_key(problem), equal_share)
