@@ -86,7 +86,11 @@ def machine() -> str:
         found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
         if found:
             model = found.group(1).strip()
-    return f"{os.cpu_count()} core(s) (nproc), {model}, Python {platform.python_version()}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{os.cpu_count()} core(s) (nproc), {model}, Python {platform.python_version()}, "
+        f"load average {load:.1f} at the end (wall figures carry it)"
+    )
 
 
 def write_doc(figures: list[Figure], *, command: str) -> None:

@@ -27,12 +27,12 @@ class Figure:
         return "PASS" if self.value < self.goal else "MISS"
 
     def line(self) -> str:
-        goal = f"goal < {self.goal:g} {self.unit}" if self.goal is not None else "no goal"
+        goal = f"goal < {self.goal:.3g} {self.unit}" if self.goal is not None else "no goal"
         note = f"  ({self.note})" if self.note else ""
         return f"{self.name}: {self.value:.2f} {self.unit} [{goal}: {self.verdict}]{note}"
 
     def row(self) -> str:
-        goal = f"< {self.goal:g} {self.unit}" if self.goal is not None else "-"
+        goal = f"< {self.goal:.3g} {self.unit}" if self.goal is not None else "-"
         return (
             f"| {self.area} | {self.name} | {self.value:.2f} {self.unit} | {goal} "
             f"| {self.verdict} | {self.note} |"

@@ -174,7 +174,7 @@ def run(argv: list[str] | None = None) -> list[Figure]:
         took, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
         # CPU seconds of every process: the work itself, whatever else shares the cores.
         line = (
-            f"  {policy:<12} {label}: {took:6.1f} s (goal < {goal:g} s, "
+            f"  {policy:<12} {label}: {took:6.1f} s (goal < {goal:.3g} s, "
             f"cpu {cpu:6.1f} s)  "
             f"slo {result.slo_attainment:.4f}  ${result.cost_usd:,.0f}"
         )
