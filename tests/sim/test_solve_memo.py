@@ -9,6 +9,7 @@ answered most solves for the comparison to say anything.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +26,14 @@ pytestmark = pytest.mark.sim
 SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "twitter-bert.yaml"
 
 
-class _NeverAnswers(dict[tuple[object, ...], Solution]):
+class _NeverAnswers(OrderedDict[tuple[object, ...], Solution]):
     """A memory that stores but never answers: every problem goes to the solver."""
 
     def get(self, key: object, default: object = None) -> None:  # type: ignore[override]
         return None
 
 
-class _Counting(dict[tuple[object, ...], Solution]):
+class _Counting(OrderedDict[tuple[object, ...], Solution]):
     answered = 0
 
     def get(self, key: object, default: object = None) -> Solution | None:  # type: ignore[override]
@@ -42,7 +43,9 @@ class _Counting(dict[tuple[object, ...], Solution]):
         return found
 
 
-def _run(monkeypatch: pytest.MonkeyPatch, memory: dict[tuple[object, ...], Solution]) -> Result:
+def _run(
+    monkeypatch: pytest.MonkeyPatch, memory: OrderedDict[tuple[object, ...], Solution]
+) -> Result:
     monkeypatch.setattr(routing, "_ROUTED", memory)
     return simulate(build_world(shortened(SCENARIO, 3 * 3600)), "infercost")
 

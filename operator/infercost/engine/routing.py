@@ -11,6 +11,7 @@ finds mixes replica sizes, once more per possible weakest replica. Pure: no I/O.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from infercost.engine.evolve import evolve
@@ -34,8 +35,10 @@ def fleet_capacity(
 # again and again (a steady fleet's what-ifs at the held peak or at one headroom higher recur
 # every interval; measured in the simulator, 3 of 4 solves repeat one of the last few
 # thousand). A solve is a pure function of those fields, so a repeat's answer is the same.
-_ROUTED: dict[tuple[object, ...], Solution] = {}
-_ROUTED_MAX = 4096
+# Least recently used first out: ~2 kB an entry with 8 options, so at most ~15 MB, and a
+# 1,000-service operator's few thousand problems a round stay from one round to the next.
+_ROUTED: OrderedDict[tuple[object, ...], Solution] = OrderedDict()
+_ROUTED_MAX = 8192
 
 
 def forget() -> None:
@@ -48,11 +51,12 @@ def solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
     memo = (problem_key(problem), equal_share)
     known = _ROUTED.get(memo)
     if known is not None:
+        _ROUTED.move_to_end(memo)
         return known
     solution = _solve_routed(problem, equal_share=equal_share)
-    if len(_ROUTED) >= _ROUTED_MAX:
-        _ROUTED.clear()
     _ROUTED[memo] = solution
+    if len(_ROUTED) > _ROUTED_MAX:
+        _ROUTED.popitem(last=False)
     return solution
 
 
