@@ -1,7 +1,7 @@
 """Repeated placement problems answered from memory decide exactly as solving them again.
 
 `routing.solve_routed` keeps the solution of each problem it solved, by every field a solve
-reads (placement.problem_key). Here a bundled scenario is simulated twice, once with that
+reads (routing.problem_key). Here a bundled scenario is simulated twice, once with that
 memory unable to answer (every problem solved afresh, the slow path) and once as it runs:
 the decisions and every figure must be the same, bit for bit, and the memory must have
 answered most solves for the comparison to say anything.

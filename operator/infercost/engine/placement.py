@@ -70,29 +70,6 @@ class Solution:
         return sum(self.replicas.values())
 
 
-def problem_key(problem: Problem) -> tuple[object, ...]:
-    """Every field of `problem` a solve reads, as a hashable key: equal keys, equal solutions.
-
-    Of each option only its key, price, throughput, spot flag and pool room are read
-    (batching, start-up time and why-not are not); `current` in key order (it is only
-    looked up by key), with None and {} alike (both mean nothing runs).
-    """
-    return (
-        tuple(
-            (o.variant, o.pool, o.hourly_cost, o.throughput, o.spot, o.free_replicas)
-            for o in problem.options
-        ),
-        problem.required,
-        problem.min_total,
-        problem.max_total,
-        problem.max_spot_fraction,
-        problem.budget,
-        tuple(sorted(problem.current.items())) if problem.current else (),
-        problem.move_cost_hours,
-        problem.move_payback_hours,
-    )
-
-
 def solve(problem: Problem, *, backend: Backend = "auto") -> Solution:
     """The cheapest allocation meeting demand, or the most capacity the limits allow.
 

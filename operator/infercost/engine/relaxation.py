@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from infercost.engine.search import Covering
+    from infercost.engine.covering import Covering
 
 _EPS = 1e-9
 
@@ -105,3 +105,45 @@ def _multiplier(problem: Covering, items: list[int]) -> float:
     fraction = problem.max_spot_fraction
     per_unit = (1 - fraction) / problem.throughput[s] + fraction / problem.throughput[o]
     return (other_ratio - spot_ratio) / per_unit
+
+
+SpotTail = list[tuple[float, int]]  # (throughput, upper) of the spot options left, fastest first
+
+
+def spot_tails(
+    problem: Covering, *, order: list[int], upper: list[int], share: bool
+) -> list[SpotTail | None]:
+    """Per depth of `order` where only spot options are left under a share (they come last):
+    those options by throughput, to bound the capacity the share still lets them add."""
+    tails: list[SpotTail | None] = [None] * (len(order) + 1)
+    if not share:
+        return tails
+    for depth in range(len(order), -1, -1):
+        rest = order[depth:]
+        if not all(problem.spot[i] for i in rest):
+            break
+        tails[depth] = sorted(((problem.throughput[i], upper[i]) for i in rest), reverse=True)
+    return tails
+
+
+def spot_shortfall(
+    problem: Covering, *, total: int, spot: int, need: float, spots_left: SpotTail
+) -> bool:
+    """Whether the spot replicas the share still allows cannot add `need` capacity.
+
+    On-demand options are all fixed by then, so the share caps the spot replicas still to
+    come (the search's limit, which falls by one per replica taken); the most they can add is
+    the fastest options' first. Slack of 1e-6 on both sides: only a shortfall beyond any
+    rounding prunes, so no feasible completion is ever cut.
+    """
+    fraction = problem.max_spot_fraction
+    allowed = (fraction * (total - spot) - (1 - fraction) * spot) / (1 - fraction)
+    room = min(math.floor(allowed + 1e-6), problem.max_total - total)
+    reach = 0.0
+    for throughput, most in spots_left:
+        if room <= 0:
+            break
+        take = min(most, room)
+        reach += take * throughput
+        room -= take
+    return need > reach + 1e-6 * max(1.0, problem.required)

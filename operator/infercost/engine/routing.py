@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from infercost.engine.evolve import evolve
 from infercost.engine.options import Key, Option
-from infercost.engine.placement import Problem, Solution, problem_key, solve
+from infercost.engine.placement import Problem, Solution, solve
 
 
 def fleet_capacity(
@@ -31,7 +31,30 @@ def fleet_capacity(
     return sum(used.values()) * min(throughput[key] for key in used)
 
 
-# Solutions by everything a solve reads (placement.problem_key): the same problem is solved
+def problem_key(problem: Problem) -> tuple[object, ...]:
+    """Every field of `problem` a solve reads, as a hashable key: equal keys, equal solutions.
+
+    Of each option only its key, price, throughput, spot flag and pool room are read
+    (batching, start-up time and why-not are not); `current` in key order (it is only
+    looked up by key), with None and {} alike (both mean nothing runs).
+    """
+    return (
+        tuple(
+            (o.variant, o.pool, o.hourly_cost, o.throughput, o.spot, o.free_replicas)
+            for o in problem.options
+        ),
+        problem.required,
+        problem.min_total,
+        problem.max_total,
+        problem.max_spot_fraction,
+        problem.budget,
+        tuple(sorted(problem.current.items())) if problem.current else (),
+        problem.move_cost_hours,
+        problem.move_payback_hours,
+    )
+
+
+# Solutions by everything a solve reads (problem_key): the same problem is solved
 # again and again (a steady fleet's what-ifs at the held peak or at one headroom higher recur
 # every interval; measured in the simulator, 3 of 4 solves repeat one of the last few
 # thousand). A solve is a pure function of those fields, so a repeat's answer is the same.

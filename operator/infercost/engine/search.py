@@ -13,32 +13,14 @@ optimum; tests compare both with brute-force enumeration.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
-from infercost.engine.relaxation import fill, relaxations
+from infercost.engine.covering import Covering
+from infercost.engine.relaxation import fill, relaxations, spot_shortfall, spot_tails
+
+__all__ = ["Covering", "search"]
 
 _EPS = 1e-9
-
-
-@dataclass(frozen=True, kw_only=True)
-class Covering:
-    """min Σ cost(n) s.t. Σ T·n ≥ required, bounds on Σ n, pool rooms, spot share, budget."""
-
-    price: Sequence[float]  # $/h per replica
-    throughput: Sequence[float]
-    upper: Sequence[int]  # per-option bound (pool room, max total)
-    held: Sequence[int]  # replicas running now (new ones above this pay the move penalty)
-    group: Sequence[int]  # pool index of each option (rooms are shared by a pool's options)
-    room: Sequence[int | None]  # per pool
-    spot: Sequence[bool]
-    required: float
-    min_total: int
-    max_total: int
-    max_spot_fraction: float
-    budget: float | None
-    penalty: float  # share of a replica's price charged per new replica
 
 
 class _Node(NamedTuple):
@@ -113,17 +95,8 @@ class _Search:
         held = list(problem.held)
         if any(held):
             self.offer(held)
-        # Per depth where only spot options are left (under a share): those options by
-        # throughput, most first, to bound the capacity the share still lets them add.
-        self.spot_only: list[list[tuple[float, int]] | None] = [None] * (len(self.order) + 1)
+        self.spot_only = spot_tails(problem, order=self.order, upper=self.upper, share=self.share)
         if self.share:
-            for depth in range(len(self.order), -1, -1):
-                rest = self.order[depth:]
-                if not all(problem.spot[i] for i in rest):
-                    break
-                self.spot_only[depth] = sorted(
-                    ((problem.throughput[i], self.upper[i]) for i in rest), reverse=True
-                )
             self.seed_mixes()
 
     def offer(self, counts: list[int]) -> None:
@@ -196,24 +169,6 @@ class _Search:
     def cost(self, i: int, count: int) -> float:
         price = self.p.price[i]
         return price * count + self.p.penalty * price * max(0, count - self.p.held[i])
-
-    def bound(self, depth: int, need: float, replicas_needed: int, slack: float) -> float:
-        """A lower bound on the cost options from `depth` on add to reach `need` capacity.
-
-        The fractional relaxation, strengthened by a Lagrangian term for the spot share
-        (`slack` is how many more spot replicas, weighted, the share still allows): for any
-        multiplier >= 0 the result stays a lower bound, and the one that makes the best spot
-        and best on-demand option equally efficient is close to the LP optimum.
-        """
-        best = fill(self.plain[depth], need)
-        if best < math.inf and self.share:
-            multiplier, taken_cost, taken_capacity, rest = self.relaxed[depth]
-            if multiplier > 0:
-                lagrangian = taken_cost + fill(rest, need - taken_capacity) - multiplier * slack
-                best = max(best, lagrangian)
-        if replicas_needed > 0:
-            best = max(best, replicas_needed * self.cheapest[depth])
-        return best
 
     def descend(
         self,
@@ -288,7 +243,9 @@ class _Search:
         spot = node.spot + (count if p.spot[i] else 0)
         depth = node.depth + 1
         need = p.required - added
-        # self.bound(depth, need, replicas needed, slack), inline: this is the hot loop.
+        # The bound (inline: the hot loop): the fractional fill, strengthened by a Lagrangian
+        # term for the spot share (`slack`: how many more spot replicas, weighted, the share
+        # still allows; any multiplier >= 0 keeps it a lower bound) and by minReplicas.
         lower = fill(self.plain[depth], need)
         if lower < math.inf and self.share:
             multiplier, taken_cost, taken_capacity, rest = self.relaxed[depth]
@@ -303,36 +260,15 @@ class _Search:
         if value + lower >= self.best_cost - _EPS:
             return
         spots_left = self.spot_only[depth]
-        if spots_left is not None and self.share_short(node.total + count, spot, need, spots_left):
+        if spots_left is not None and spot_shortfall(
+            self.p, total=node.total + count, spot=spot, need=need, spots_left=spots_left
+        ):
             return  # no leaf below is feasible: pruning it changes no incumbent
         counts[i] = count
         self.used[node.pool] += count
         self.descend(depth, counts, value, money, added, node.total + count, spot)
         self.used[node.pool] -= count
         counts[i] = 0
-
-    def share_short(
-        self, total: int, spot: int, need: float, spots_left: list[tuple[float, int]]
-    ) -> bool:
-        """Whether the spot replicas the share still allows cannot add `need` capacity.
-
-        On-demand options are all fixed by then, so the share caps the spot replicas still
-        to come (descend's limit, which falls by one per replica taken); the most they can
-        add is the fastest options' first. Slack of 1e-6 on both sides: only a shortfall
-        beyond any rounding prunes, so no feasible leaf is ever cut.
-        """
-        p = self.p
-        fraction = p.max_spot_fraction
-        allowed = (fraction * (total - spot) - (1 - fraction) * spot) / (1 - fraction)
-        room = min(math.floor(allowed + 1e-6), p.max_total - total)
-        reach = 0.0
-        for throughput, upper in spots_left:
-            if room <= 0:
-                break
-            take = min(upper, room)
-            reach += take * throughput
-            room -= take
-        return need > reach + 1e-6 * max(1.0, p.required)
 
     def leaf(
         self, counts: list[int], objective: float, capacity: float, total: int, spot: int
