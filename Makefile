@@ -125,7 +125,11 @@ bench-sim: $(STAMP)
 bench-gap: $(STAMP)
 	$(BIN)/python -m infercost.sim.gap
 
-bench: bench-engine bench-operator bench-sim bench-gap
+## Engine, operator and simulator figures beside their goals (PASS/MISS) in one table, also
+## written to docs/performance.md with the date and the machine; then bench-gap.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/summary.py --sim-args "$(BENCH_SIM_ARGS)"
+	$(BIN)/python -m infercost.sim.gap
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(TRITON_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -16,14 +16,16 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import pairwise
 from operator import itemgetter
 from statistics import median
 
+from infercost.engine.evolve import evolve
 from infercost.engine.model import EngineSettings, SpikeRecord
 
 RATE = itemgetter(1)  # the rps of a (time, rps) sample
+TIME = itemgetter(0)
 
 
 def in_window(
@@ -52,8 +54,9 @@ def linear_forecast(
     if len(recent) < 3:
         return last
     count = len(recent)
-    mean_t = sum(t for t, _ in recent) / count
-    mean_y = sum(y for _, y in recent) / count
+    # map() over itemgetters: the same additions in the same order as a generator, in C.
+    mean_t: float = sum(map(TIME, recent)) / count
+    mean_y: float = sum(map(RATE, recent)) / count
     spread = sum((t - mean_t) ** 2 for t, _ in recent)
     if spread <= 0:
         return last
@@ -104,7 +107,7 @@ def track_spikes(
     """
     baseline = record.baseline
     if baseline is None or previous is None:
-        return replace(record, baseline=demand)
+        return evolve(record, baseline=demand)
     spikes = record.spikes
     if baseline > 0 and demand > settings.spike_ratio * baseline:
         if spikes and (record.open or now - spikes[-1][0] < settings.spike_min_gap_seconds):
@@ -112,9 +115,9 @@ def track_spikes(
             spikes = (*spikes[:-1], (start, max(peak, demand)))
         else:
             spikes = (*spikes, (now, demand))[-_repeats(settings) :]
-        return replace(record, spikes=spikes, open=True)
+        return evolve(record, spikes=spikes, open=True)
     weight = 1.0 - math.exp(-max(0.0, now - previous) / settings.spike_baseline_seconds)
-    return replace(record, baseline=baseline + weight * (demand - baseline), open=False)
+    return evolve(record, baseline=baseline + weight * (demand - baseline), open=False)
 
 
 @dataclass(frozen=True, kw_only=True)

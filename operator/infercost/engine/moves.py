@@ -13,6 +13,7 @@ from dataclasses import replace
 from infercost.api.service import BudgetAction
 from infercost.engine.actions import Outcome
 from infercost.engine.allocations import ready_capacity_kept
+from infercost.engine.evolve import evolve
 from infercost.engine.forecast import window_max
 from infercost.engine.learning import starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Reason
@@ -80,7 +81,7 @@ def continue_migration(
     leaving = set(inp.state.migrating_from)
     if not leaving or not set(current) - leaving:
         return None
-    onward = replace(problem, options=tuple(o for o in problem.options if o.key not in leaving))
+    onward = evolve(problem, options=tuple(o for o in problem.options if o.key not in leaving))
     going_on = solve_routed(onward, equal_share=inp.settings.equal_share_routing)
     return (onward, going_on) if going_on.met else None
 
@@ -105,7 +106,7 @@ def cheaper_only_below_peak(inp: DecisionInput, problem: Problem, moved_to: set[
         return None
     # The peak's fleet, not this interval's: no scale-up step bound.
     at_peak = solve_routed(
-        replace(problem, required=peak, max_total=inp.spec.scaling.max_replicas),
+        evolve(problem, required=peak, max_total=inp.spec.scaling.max_replicas),
         equal_share=settings.equal_share_routing,
     )
     if moved_to <= set(at_peak.replicas):
@@ -129,13 +130,13 @@ def saving_over_band(
     if higher <= problem.required:
         return saving
     equal_share = inp.settings.equal_share_routing
-    wider = replace(problem, required=higher, max_total=inp.spec.scaling.max_replicas)
+    wider = evolve(problem, required=higher, max_total=inp.spec.scaling.max_replicas)
     moved = solve_routed(
-        replace(wider, options=tuple(o for o in problem.options if o.key in best.replicas)),
+        evolve(wider, options=tuple(o for o in problem.options if o.key in best.replicas)),
         equal_share=equal_share,
     )
     stayed = solve_routed(
-        replace(wider, options=tuple(o for o in problem.options if o.key in stay.replicas)),
+        evolve(wider, options=tuple(o for o in problem.options if o.key in stay.replicas)),
         equal_share=equal_share,
     )
     if not (moved.met and stayed.met):

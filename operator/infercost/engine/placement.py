@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from infercost.engine.evolve import evolve
 from infercost.engine.model import Reason
 from infercost.engine.options import Key, Option
 from infercost.engine.search import Covering, search
@@ -94,7 +95,7 @@ def _best_effort(problem: Problem) -> Solution:
     relaxed = problem
     most = _solve(relaxed, maximise_capacity=True)
     if most is None:  # min_total itself is out of reach (a Cap budget or full pools)
-        relaxed = replace(problem, min_total=0)
+        relaxed = evolve(problem, min_total=0)
         most = _solve(relaxed, maximise_capacity=True)
     if most is None:
         return Solution(
@@ -102,14 +103,14 @@ def _best_effort(problem: Problem) -> Solution:
         )
     capacity = _capacity(problem, most)
     floor = capacity * (1 - _TOLERANCE)
-    cheapest = _solve(replace(relaxed, required=floor), maximise_capacity=False)
+    cheapest = _solve(evolve(relaxed, required=floor), maximise_capacity=False)
     chosen = most if cheapest is None else cheapest
     return _solution(problem, chosen, met=False, limit=_limit(problem, chosen))
 
 
 def _limit(problem: Problem, counts: NDArray[np.int64]) -> Reason:
     if problem.budget is not None:
-        unbudgeted = replace(problem, budget=None)
+        unbudgeted = evolve(problem, budget=None)
         if _solve(unbudgeted, maximise_capacity=False) is not None:
             return Reason.BUDGET_LIMITED
     if int(counts.sum()) >= problem.max_total:

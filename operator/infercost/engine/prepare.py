@@ -7,10 +7,11 @@ for capacity is not something a smaller batch fixes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from infercost.engine.ceilings import modelled_ceilings, profile_priors, slo_ceilings
 from infercost.engine.cost import clamp_factor
+from infercost.engine.evolve import evolve
 from infercost.engine.learning import (
     breach_since,
     learn_capacity,
@@ -85,7 +86,7 @@ def prepare(inp: DecisionInput) -> Prepared:
             priors=priors,
             settled=settled,
         )
-        state = replace(
+        state = evolve(
             state,
             pending_seen=pending,
             ready_since=ready_since,
@@ -117,7 +118,7 @@ def prepare(inp: DecisionInput) -> Prepared:
     # latency: halving again on it would cut a batch the new one may already fix.
     window = settings.metrics_window_seconds
     since = unchanged_since(batching, state.batching_since, now=inp.now, window=window)
-    state = replace(state, batching_since=since)
+    state = evolve(state, batching_since=since)
     p99 = {
         key: p for key, p in p99.items() if key not in since or inp.now - since[key][0] >= window
     }
@@ -141,7 +142,7 @@ def prepare(inp: DecisionInput) -> Prepared:
         else {}
     )
     if modelled:
-        state = replace(state, slo_ceiling={**state.slo_ceiling, **modelled})
+        state = evolve(state, slo_ceiling={**state.slo_ceiling, **modelled})
         options = price(state)
     state = replace(
         state,
@@ -165,7 +166,7 @@ def _room_bound(option: Option, room: int | None) -> Option:
         return option
     if option.free_replicas is not None:
         room = min(room, option.free_replicas)
-    return replace(option, free_replicas=room)
+    return evolve(option, free_replicas=room)
 
 
 def _batching(state: ServiceState, current: dict[Key, CurrentDeployment]) -> dict[Key, BatchConfig]:

@@ -18,8 +18,7 @@ per-request Python. Calibrated against a real tritonserver (tests/sim/test_calib
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -28,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from infercost.api.service import ProfilePoint
+from infercost.engine.batcher import simulate_batcher
 from infercost.engine.model import BatchConfig
 
 FloatArray = NDArray[np.float64]
@@ -104,100 +104,54 @@ class LatencyTable:
         return float(np.interp(q, np.maximum.accumulate(row), REL_GRID) * self.slo_seconds * 1e3)
 
 
-@dataclass(frozen=True)
-class Batched:
-    """What one run of the batcher gives, after a 10% warm-up."""
-
-    latencies: FloatArray  # seconds, of the requests served
-    busy: float  # fraction of time executing
+class _Row(NamedTuple):
+    cdf: FloatArray  # [REL_GRID], before the table is made monotone across loads
+    busy: float
     mean_batch: float
-    queue_seconds: float  # mean wait of the served requests before their batch ran
-    rejected: float  # share of arrivals rejected at the queue timeout
+    queue_seconds: float
+    mean_seconds: float
+    rejected: float
 
 
-def simulate_batcher(
+def _rows(
     curve: ExecCurve,
     *,
-    rate: float,
     max_batch: int,
-    queue_delay: float,
-    gaps: FloatArray,
-    queue_timeout: float = math.inf,
-) -> Batched:
-    """Poisson arrivals (unit gaps scaled by 1/rate) through one dynamic batcher.
-
-    The loop runs once per batch on plain floats; per-request work is vectorised after it.
-    """
-    # Measured against a real tritonserver (tests/sim/test_calibration.py): with no queue delay
-    # the next batch is whatever waits when the instance frees. With a delay, real batches
-    # are cut as soon as the delay expires even while the instance is busy and then wait
-    # behind it (one payload of look-ahead); modelling that is exact at high load and
-    # pessimistic (up to ~45% on p50) at low load, where the simpler rule under-predicts.
-    lookahead = queue_delay > 0
-    arrivals_np = np.cumsum(gaps / rate)
-    arrivals = arrivals_np.tolist()
-    count = len(arrivals)
-    exec_table = curve.exec_seconds(np.arange(max_batch + 1)).tolist()
-    sizes: list[int] = []
-    firsts: list[int] = []
-    dispatches: list[float] = []
-    runs: list[float] = []
-    add_size, add_first = sizes.append, firsts.append
-    add_dispatch, add_run = dispatches.append, runs.append
-    free = slot = 0.0
-    first = 0
-    # Plain comparisons instead of min()/max() calls: the same floats, a third of the time.
-    while first < count:
-        oldest = arrivals[first]
-        last = first + max_batch - 1
-        dispatch = oldest + queue_delay
-        if last < count and arrivals[last] < dispatch:
-            dispatch = arrivals[last]
-        if dispatch < oldest:
-            dispatch = oldest
-        if dispatch < slot:
-            dispatch = slot
-        if dispatch - oldest > queue_timeout:
-            # Triton rejects what is still queued `queue_timeout` after it arrived: every
-            # request older than that when this batch is cut; the next oldest is looked at anew.
-            first = bisect_left(arrivals, dispatch - queue_timeout, first + 1, count)
+    queue_delay_us: int,
+    slo_ms: float,
+    queue_timeout_us: int,
+) -> Iterator[_Row]:
+    """The event simulation at each load of LOAD_GRID in turn (each 2-5 ms): a caller that
+    needs only the loads up to some point stops there."""
+    capacity = curve.capacity(max_batch)
+    gaps = np.random.default_rng(20231116).exponential(1.0, EVENT_REQUESTS)
+    slo = slo_ms / 1e3
+    timeout = queue_timeout_us / 1e6 if queue_timeout_us > 0 else math.inf
+    idle_latency = float(curve.exec_seconds(np.array([1]))[0]) + queue_delay_us / 1e6
+    for load in LOAD_GRID:
+        if load == 0.0:
+            idle = (REL_GRID * slo >= idle_latency).astype(np.float64)
+            yield _Row(idle, 0.0, 1.0, 0.0, idle_latency, 0.0)
             continue
-        stop = first + max_batch
-        end = (
-            first + 1
-            if max_batch == 1
-            else bisect_right(arrivals, dispatch, first, stop if stop < count else count)
+        run = simulate_batcher(
+            curve,
+            rate=load * capacity,
+            max_batch=max_batch,
+            queue_delay=queue_delay_us / 1e6,
+            gaps=gaps,
+            queue_timeout=timeout,
         )
-        run = exec_table[end - first]
-        begin = dispatch if dispatch >= free else free
-        add_size(end - first)
-        add_first(first)
-        add_dispatch(begin)
-        add_run(run)
-        free = begin + run
-        slot = begin if lookahead else free
-        first = end
-    size_arr = np.asarray(sizes)
-    start_at = np.repeat(np.asarray(dispatches), size_arr)
-    done_at = start_at + np.repeat(np.asarray(runs), size_arr)
-    skip = count // 10
-    served = int(size_arr.sum())
-    if served == count:  # nothing rejected: every request, in arrival order
-        arrived, kept = arrivals_np, slice(skip, None)
-        rejected = 0.0
-    else:  # the served requests' indices: each batch is a run of consecutive arrivals
-        offsets = np.arange(served) - np.repeat(np.cumsum(size_arr) - size_arr, size_arr)
-        index = np.repeat(np.asarray(firsts), size_arr) + offsets
-        arrived, kept = arrivals_np[index], index >= skip
-        rejected = 1.0 - int(kept.sum()) / (count - skip)
-    busy = min(float(np.sum(runs)) / max(free, 1e-12), 1.0)
-    return Batched(
-        latencies=(done_at - arrived)[kept],
-        busy=busy,
-        mean_batch=served / len(sizes) if sizes else 0.0,
-        queue_seconds=float((start_at - arrived)[kept].mean()) if served else 0.0,
-        rejected=rejected,
-    )
+        lat = np.sort(run.latencies)
+        yield _Row(
+            np.searchsorted(lat, REL_GRID * slo, side="right") / len(lat)
+            if lat.size
+            else np.ones(len(REL_GRID)),
+            run.busy,
+            run.mean_batch,
+            run.queue_seconds,
+            float(lat.mean()) if lat.size else idle_latency,
+            run.rejected,
+        )
 
 
 def latency_table(
@@ -211,40 +165,29 @@ def latency_table(
     """Run the event simulation at every load of the grid (50-160 ms), uncached: `table_of`
     keeps the tables the simulator reads, `slo_safe_load` only what the engine needs."""
     max_batch = max(1, min(max_batch, curve.max_batch))
-    capacity = curve.capacity(max_batch)
-    gaps = np.random.default_rng(20231116).exponential(1.0, EVENT_REQUESTS)
-    slo = slo_ms / 1e3
-    cdf = np.ones((len(LOAD_GRID), len(REL_GRID)))
-    busy = np.zeros(len(LOAD_GRID))
-    mean_batch = np.ones(len(LOAD_GRID))
-    queue = np.zeros(len(LOAD_GRID))
-    mean = np.zeros(len(LOAD_GRID))
-    rejected = np.zeros(len(LOAD_GRID))
-    timeout = queue_timeout_us / 1e6 if queue_timeout_us > 0 else math.inf
-    idle_latency = float(curve.exec_seconds(np.array([1]))[0]) + queue_delay_us / 1e6
-    for row, load in enumerate(LOAD_GRID):
-        if load == 0.0:
-            cdf[row] = (REL_GRID * slo >= idle_latency).astype(np.float64)
-            mean[row] = idle_latency
-            continue
-        run = simulate_batcher(
+    rows = list(
+        _rows(
             curve,
-            rate=load * capacity,
             max_batch=max_batch,
-            queue_delay=queue_delay_us / 1e6,
-            gaps=gaps,
-            queue_timeout=timeout,
+            queue_delay_us=queue_delay_us,
+            slo_ms=slo_ms,
+            queue_timeout_us=queue_timeout_us,
         )
-        busy[row], mean_batch[row], queue[row] = run.busy, run.mean_batch, run.queue_seconds
-        rejected[row] = run.rejected
-        lat = np.sort(run.latencies)
-        mean[row] = float(lat.mean()) if lat.size else idle_latency
-        if lat.size:
-            cdf[row] = np.searchsorted(lat, REL_GRID * slo, side="right") / len(lat)
+    )
+    cdf = np.array([row.cdf for row in rows])
     # Higher load is never faster nor rejects less: keep the table monotone against noise.
     cdf = np.minimum.accumulate(cdf, axis=0)
-    rejected = np.maximum.accumulate(rejected)
-    return LatencyTable(capacity, slo, cdf, busy, mean_batch, queue, mean, rejected)
+    rejected = np.maximum.accumulate(np.array([row.rejected for row in rows]))
+    return LatencyTable(
+        curve.capacity(max_batch),
+        slo_ms / 1e3,
+        cdf,
+        np.array([row.busy for row in rows]),
+        np.array([row.mean_batch for row in rows]),
+        np.array([row.queue_seconds for row in rows]),
+        np.array([row.mean_seconds for row in rows]),
+        rejected,
+    )
 
 
 TableKey = tuple[ExecCurve, int, int, float, int]  # curve, batch, delay us, SLO ms, timeout us
@@ -282,8 +225,22 @@ def slo_safe_load(key: TableKey, attainment: float) -> SafeLoad:
     Only that is kept: a table holds ~35 kB, and a long-running operator meets many
     batching configs."""
     curve, size, delay, slo_ms, timeout = key
-    table = latency_table(
-        curve, max_batch=size, queue_delay_us=delay, slo_ms=slo_ms, queue_timeout_us=timeout
+    max_batch = max(1, min(size, curve.max_batch))
+    # The table's good share (latency_table, LatencyTable.good_share) never rises with the
+    # load: the highest load that meets `attainment` is the one before the first that fails,
+    # so the loads above it need not be simulated. Same floats as the whole table's.
+    share, worst_cdf, worst_rejected = 0.0, math.inf, 0.0
+    rows = _rows(
+        curve,
+        max_batch=max_batch,
+        queue_delay_us=delay,
+        slo_ms=slo_ms,
+        queue_timeout_us=timeout,
     )
-    share = table.load_at_slo(attainment)
-    return SafeLoad(share=share, rate=share * table.capacity)
+    for load, row in zip(LOAD_GRID.tolist(), rows, strict=False):
+        worst_cdf = min(worst_cdf, float(row.cdf[SLO_INDEX]))
+        worst_rejected = max(worst_rejected, row.rejected)
+        if worst_cdf * (1.0 - worst_rejected) < attainment:
+            break
+        share = load
+    return SafeLoad(share=share, rate=share * curve.capacity(max_batch))

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import replace
 
 from infercost.api.service import InferenceServiceSpec
+from infercost.engine.evolve import evolve
 from infercost.engine.forecast import held_peak, track_spikes
 from infercost.engine.model import EngineSettings, ServiceState
 
@@ -72,7 +72,7 @@ def remember(
     if settings.recurring_spikes:
         previous = state.demand_history[-1][0] if state.demand_history else None
         spikes = track_spikes(spikes, demand=demand, now=now, previous=previous, settings=settings)
-    return replace(
+    return evolve(
         state,
         demand_history=history,
         demand_peak=held_peak(

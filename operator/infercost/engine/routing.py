@@ -10,9 +10,11 @@ finds mixes replica sizes, once more per possible weakest replica. Pure: no I/O.
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import replace
 
+from infercost.engine.evolve import evolve
 from infercost.engine.options import Key, Option
 from infercost.engine.placement import Problem, Solution, solve
 
@@ -29,26 +31,109 @@ def fleet_capacity(
     return sum(used.values()) * min(throughput[key] for key in used)
 
 
+def problem_key(problem: Problem) -> tuple[object, ...]:
+    """Every field of `problem` a solve reads, as a hashable key: equal keys, equal solutions.
+
+    Of each option only its key, price, throughput, spot flag and pool room are read
+    (batching, start-up time and why-not are not); `current` in key order (it is only
+    looked up by key), with None and {} alike (both mean nothing runs).
+    """
+    return (
+        tuple(
+            (o.variant, o.pool, o.hourly_cost, o.throughput, o.spot, o.free_replicas)
+            for o in problem.options
+        ),
+        problem.required,
+        problem.min_total,
+        problem.max_total,
+        problem.max_spot_fraction,
+        problem.budget,
+        tuple(sorted(problem.current.items())) if problem.current else (),
+        problem.move_cost_hours,
+        problem.move_payback_hours,
+    )
+
+
+# Solutions by everything a solve reads (problem_key): the same problem is solved
+# again and again (a steady fleet's what-ifs at the held peak or at one headroom higher recur
+# every interval; measured in the simulator, 3 of 4 solves repeat one of the last few
+# thousand). A solve is a pure function of those fields, so a repeat's answer is the same.
+# Least recently used first out: ~2 kB an entry with 8 options, so at most ~15 MB, and a
+# 1,000-service operator's few thousand problems a round stay from one round to the next.
+_ROUTED: OrderedDict[tuple[object, ...], Solution] = OrderedDict()
+_ROUTED_MAX = 8192
+
+
+def forget() -> None:
+    """Drop every remembered solution (benchmarks time the solver itself with it)."""
+    _ROUTED.clear()
+
+
 def solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
     """The cheapest fleet for `problem` with the capacity the routing really gives it."""
+    memo = (problem_key(problem), equal_share)
+    known = _ROUTED.get(memo)
+    if known is not None:
+        _ROUTED.move_to_end(memo)
+        return known
+    solution = _solve_routed(problem, equal_share=equal_share)
+    _ROUTED[memo] = solution
+    if len(_ROUTED) > _ROUTED_MAX:
+        _ROUTED.popitem(last=False)
+    return solution
+
+
+def _solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
     relaxed = solve(problem)
     if not equal_share:
         return relaxed
     throughput = {option.key: option.throughput for option in problem.options}
     served = fleet_capacity(relaxed.replicas, throughput, equal_share=True)
     if relaxed.met and served >= problem.required * (1 - 1e-9):
-        return replace(relaxed, capacity=served)  # feasible, so optimal
+        return evolve(relaxed, capacity=served)  # feasible, so optimal
     best: Solution | None = None
     for floor in sorted({t for t in throughput.values() if t > 0}):
         options = tuple(_capped(o, floor) for o in problem.options if o.throughput >= floor)
-        found = solve(replace(problem, options=options))
+        if (
+            best is not None
+            and best.met
+            and _cost_floor(problem, options, floor) >= best.hourly_cost
+        ):
+            continue  # no fleet of this size can be cheaper than the best one: not better
+        found = solve(evolve(problem, options=options))
         if best is None or _better(found, best):
             best = found
-    return best if best is not None else replace(relaxed, capacity=served)
+    return best if best is not None else evolve(relaxed, capacity=served)
+
+
+def _cost_floor(problem: Problem, options: tuple[Option, ...], floor: float) -> float:
+    """A lower bound on the $/h of any fleet of `options` (each serving `floor`) that meets
+    `problem`: the fewest replicas that carry the demand, on the cheapest options first.
+
+    Slightly under the true bound on purpose (1e-6 relative on the replica count, beyond any
+    solver tolerance or rounding of a sum), so skipping on it never skips a better fleet.
+    """
+    fewest = max(problem.min_total, math.ceil(problem.required * (1 - 1e-6) / floor - 1e-6))
+    if (1 - problem.max_spot_fraction) * fewest > 1e-6 and all(o.spot for o in options):
+        return math.inf  # spot alone breaks the share at any count that carries the demand
+    cost = 0.0
+    for price, upper in sorted((o.hourly_cost, _room(problem, o)) for o in options):
+        take = min(fewest, upper)
+        cost += take * price
+        fewest -= take
+        if fewest <= 0:
+            return cost * (1 - 1e-9)
+    return math.inf  # the options cannot hold that many replicas: nothing meets demand
+
+
+def _room(problem: Problem, option: Option) -> int:
+    if option.free_replicas is None:
+        return problem.max_total
+    return min(problem.max_total, option.free_replicas)
 
 
 def _capped(option: Option, floor: float) -> Option:
-    return replace(option, throughput=min(option.throughput, floor))
+    return evolve(option, throughput=min(option.throughput, floor))
 
 
 def _better(a: Solution, b: Solution) -> bool:

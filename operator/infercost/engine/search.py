@@ -13,32 +13,14 @@ optimum; tests compare both with brute-force enumeration.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
-from infercost.engine.relaxation import fill, relaxations
+from infercost.engine.covering import Covering
+from infercost.engine.relaxation import fill, relaxations, spot_shortfall, spot_tails
+
+__all__ = ["Covering", "search"]
 
 _EPS = 1e-9
-
-
-@dataclass(frozen=True, kw_only=True)
-class Covering:
-    """min Σ cost(n) s.t. Σ T·n ≥ required, bounds on Σ n, pool rooms, spot share, budget."""
-
-    price: Sequence[float]  # $/h per replica
-    throughput: Sequence[float]
-    upper: Sequence[int]  # per-option bound (pool room, max total)
-    held: Sequence[int]  # replicas running now (new ones above this pay the move penalty)
-    group: Sequence[int]  # pool index of each option (rooms are shared by a pool's options)
-    room: Sequence[int | None]  # per pool
-    spot: Sequence[bool]
-    required: float
-    min_total: int
-    max_total: int
-    max_spot_fraction: float
-    budget: float | None
-    penalty: float  # share of a replica's price charged per new replica
 
 
 class _Node(NamedTuple):
@@ -61,6 +43,7 @@ def search(problem: Covering, *, node_limit: int = 5_000) -> tuple[list[int] | N
     state = _Search(problem, node_limit)
     if state.reach[0] < problem.required - _EPS:
         return None, True  # all options at their bounds fall short: infeasible, no search
+    state.seed()
     try:
         state.descend(0, [0] * len(problem.price), 0.0, 0.0, 0.0, 0, 0)
     except _NodeLimitError:
@@ -97,17 +80,22 @@ class _Search:
             i = self.order[depth]
             self.reach[depth] = self.reach[depth + 1] + upper[i] * problem.throughput[i]
             self.cheapest[depth] = min(self.cheapest[depth + 1], problem.price[i])
-        self.plain, self.relaxed = relaxations(
-            problem, order=self.order, upper=upper, share=self.share
-        )
         self.best: list[int] | None = None
         self.best_cost = math.inf
         self.used = [0] * len(problem.room)
+
+    def seed(self) -> None:
+        """The bounds per depth and the first incumbents: only once a search is due."""
+        problem = self.p
+        self.plain, self.relaxed = relaxations(
+            problem, order=self.order, upper=self.upper, share=self.share
+        )
         # What runs now is the incumbent when it is feasible: in a steady state it is usually
         # optimal, and then the search only has to prove that.
         held = list(problem.held)
         if any(held):
             self.offer(held)
+        self.spot_only = spot_tails(problem, order=self.order, upper=self.upper, share=self.share)
         if self.share:
             self.seed_mixes()
 
@@ -182,24 +170,6 @@ class _Search:
         price = self.p.price[i]
         return price * count + self.p.penalty * price * max(0, count - self.p.held[i])
 
-    def bound(self, depth: int, need: float, replicas_needed: int, slack: float) -> float:
-        """A lower bound on the cost options from `depth` on add to reach `need` capacity.
-
-        The fractional relaxation, strengthened by a Lagrangian term for the spot share
-        (`slack` is how many more spot replicas, weighted, the share still allows): for any
-        multiplier >= 0 the result stays a lower bound, and the one that makes the best spot
-        and best on-demand option equally efficient is close to the LP optimum.
-        """
-        best = fill(self.plain[depth], need)
-        if best < math.inf and self.share:
-            multiplier, taken_cost, taken_capacity, rest = self.relaxed[depth]
-            if multiplier > 0:
-                lagrangian = taken_cost + fill(rest, need - taken_capacity) - multiplier * slack
-                best = max(best, lagrangian)
-        if replicas_needed > 0:
-            best = max(best, replicas_needed * self.cheapest[depth])
-        return best
-
     def descend(
         self,
         depth: int,
@@ -231,55 +201,72 @@ class _Search:
         need = p.required - capacity
         enough = min(limit, max(0, math.ceil(need / p.throughput[i] - _EPS)))
         node = _Node(depth, i, pool, objective, spend, capacity, total, spot)
+        price, held = p.price[i], p.held[i]
+        moving = p.penalty * price  # the cost of count replicas is self.cost(i, count)
         if self.share and not p.spot[i]:
             # On-demand under a spot share: fewest first, so the first complete dive already
             # fills the share with cheap spot replicas (a good incumbent early).
             for count in range(limit + 1):
-                if objective + self.cost(i, count) >= self.best_cost - _EPS:
+                value = objective + (price * count + moving * max(0, count - held))
+                if value >= self.best_cost - _EPS:
                     break
-                self.branch(node, counts, count)
+                self.branch(node, counts, count, value)
             return
         # Counts that just cover demand first, downwards; fewer than that must be made up by
         # later options, so stop once they cannot.
+        throughput, beyond = p.throughput[i], self.reach[depth + 1] + _EPS
         for count in range(enough, -1, -1):
-            if p.required - (capacity + count * p.throughput[i]) > self.reach[depth + 1] + _EPS:
+            if p.required - (capacity + count * throughput) > beyond:
                 break
-            self.branch(node, counts, count)
+            value = objective + (price * count + moving * max(0, count - held))
+            # The bound is never negative: a branch whose own cost reaches the incumbent is
+            # pruned by it whatever the bound says, so it need not be worked out.
+            if value < self.best_cost - _EPS:
+                self.branch(node, counts, count, value)
         # More than enough only pays for a side constraint (minReplicas, the spot share);
         # the cost only rises with the count, so stop once it alone reaches the incumbent.
         for count in range(enough + 1, limit + 1):
-            if objective + self.cost(i, count) >= self.best_cost - _EPS:
+            value = objective + (price * count + moving * max(0, count - held))
+            if value >= self.best_cost - _EPS:
                 break
-            if p.budget is not None and spend + p.price[i] * count > p.budget + _EPS:
+            if p.budget is not None and spend + price * count > p.budget + _EPS:
                 break
-            self.branch(node, counts, count)
+            self.branch(node, counts, count, value)
 
-    def branch(self, node: _Node, counts: list[int], count: int) -> None:
+    def branch(self, node: _Node, counts: list[int], count: int, value: float) -> None:
+        """Descend into `count` replicas of the node's option; `value`: the objective so far."""
         p, i = self.p, node.option
         added = node.capacity + count * p.throughput[i]
-        value = node.objective + self.cost(i, count)
         money = node.spend + p.price[i] * count
         if p.budget is not None and money > p.budget + _EPS:
             return
         spot = node.spot + (count if p.spot[i] else 0)
-        other = node.total + count - spot
-        slack = p.max_spot_fraction * other - (1 - p.max_spot_fraction) * spot
-        lower = self.bound(
-            node.depth + 1, p.required - added, p.min_total - node.total - count, slack
-        )
+        depth = node.depth + 1
+        need = p.required - added
+        # The bound (inline: the hot loop): the fractional fill, strengthened by a Lagrangian
+        # term for the spot share (`slack`: how many more spot replicas, weighted, the share
+        # still allows; any multiplier >= 0 keeps it a lower bound) and by minReplicas.
+        lower = fill(self.plain[depth], need)
+        if lower < math.inf and self.share:
+            multiplier, taken_cost, taken_capacity, rest = self.relaxed[depth]
+            if multiplier > 0:
+                other = node.total + count - spot
+                slack = p.max_spot_fraction * other - (1 - p.max_spot_fraction) * spot
+                lagrangian = taken_cost + fill(rest, need - taken_capacity) - multiplier * slack
+                lower = max(lower, lagrangian)
+        replicas_needed = p.min_total - node.total - count
+        if replicas_needed > 0:
+            lower = max(lower, replicas_needed * self.cheapest[depth])
         if value + lower >= self.best_cost - _EPS:
             return
+        spots_left = self.spot_only[depth]
+        if spots_left is not None and spot_shortfall(
+            self.p, total=node.total + count, spot=spot, need=need, spots_left=spots_left
+        ):
+            return  # no leaf below is feasible: pruning it changes no incumbent
         counts[i] = count
         self.used[node.pool] += count
-        self.descend(
-            node.depth + 1,
-            counts,
-            value,
-            money,
-            added,
-            node.total + count,
-            spot,
-        )
+        self.descend(depth, counts, value, money, added, node.total + count, spot)
         self.used[node.pool] -= count
         counts[i] = 0
 
