@@ -108,6 +108,10 @@ class Observation:
     # MetricsStale, MetricsMissing); status reports it on MetricsAvailable=False.
     unavailable_reason: str | None = None
     unavailable_message: str = ""
+    # Triton's response cache (engine/caching.py): requests/s answered from it and looked up
+    # in it but missed. demand_rps counts both; None where the cache is off or not reported.
+    cache_hits_per_second: float | None = None
+    cache_misses_per_second: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,6 +185,10 @@ class EngineSettings:
     spike_min_gap_seconds: float = 1800.0
     spike_period_tolerance_seconds: float = 120.0
     spike_repeats: int = 3
+    # The response cache's hit ratio cuts the capacity planned (engine/caching.py) once this
+    # many lookups were seen in the metrics window, and by at most cache_max_hit_ratio.
+    cache_min_lookups: float = 100.0
+    cache_max_hit_ratio: float = 0.9
 
 
 @dataclass(frozen=True, kw_only=True)

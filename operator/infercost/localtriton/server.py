@@ -51,6 +51,7 @@ class TritonServer:
     startup_timeout: float = 120.0
     http_port: int = 0
     metrics_port: int = 0
+    cache_bytes: int = 0  # > 0: start with Triton's local response cache of this size
     workdir: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     _log_file: BinaryIO | None = None
@@ -95,6 +96,7 @@ class TritonServer:
             f"--metrics-port={self.metrics_port}",
             "--metrics-config=summary_latencies=true",
             "--exit-timeout-secs=2",
+            *self._cache_args(site),
         ]
         self._log_file = open(self.workdir / "triton.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -102,6 +104,15 @@ class TritonServer:
         )
         self._wait_ready()
         return self
+
+    def _cache_args(self, site: Path) -> list[str]:
+        """The wheel ships the local cache outside tritonserver's default cache directory."""
+        if self.cache_bytes <= 0:
+            return []
+        return [
+            f"--cache-directory={site / 'pytriton' / 'tritonserver' / 'caches'}",
+            f"--cache-config=local,size={self.cache_bytes}",
+        ]
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
