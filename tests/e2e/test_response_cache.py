@@ -11,6 +11,7 @@ the cache must report.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,15 +21,19 @@ import pytest
 import tritonclient.http as triton_http
 
 from infercost.adapters import promql
+from infercost.api.caching import ResponseCache
 from infercost.engine.caching import cache_hit_ratio, for_compute
 from infercost.engine.model import EngineSettings
 from infercost.localtriton import SyntheticModel, TritonServer
+from infercost.manifests import with_response_cache
+from infercost.manifests.caching import cache_args
 from tests.support.prometheus import LocalPrometheus
 
 pytestmark = pytest.mark.e2e
 NS = "ml"
 MODEL = SyntheticModel(base_ms=5, per_item_ms=1, max_batch_size=1, response_cache=True)
 REQUESTS = 300
+CACHE_MB = 4
 DISTINCT = 10  # every other request repeats one of these; the others are new inputs
 WINDOW = "2m"  # the whole load and the scrapes after it fall in the window
 HITS = 'nv_cache_num_hits_per_model{infercost_io_service="bert"}'
@@ -37,7 +42,7 @@ MISSES = 'nv_cache_num_misses_per_model{infercost_io_service="bert"}'
 
 @pytest.fixture(scope="module")
 def triton() -> Iterator[TritonServer]:
-    with TritonServer([MODEL], cache_bytes=4 << 20) as server:
+    with TritonServer([MODEL], cache_bytes=CACHE_MB << 20) as server:
         yield server
 
 
@@ -139,3 +144,30 @@ async def test_hit_ratio_client_triton_and_operator_agree(triton: TritonServer) 
         assert compute == pytest.approx(deployment.inferences_per_second, rel=0.1)
     finally:
         prom.close()
+
+
+def test_the_operator_s_json_config_turns_the_cache_off_and_on_live(triton: TritonServer) -> None:
+    """`with_response_cache` is the model config JSON a live load through Triton's repository
+    API carries: off, repeated inputs run the model; on again, they are answered cached."""
+    client = triton_http.InferenceServerClient(triton.url)
+    try:
+        config = client.get_model_config("synth")
+        assert config["response_cache"] == {"enable": True}
+        for enabled, expected_hits in ((False, 0), (True, 3)):
+            caching = ResponseCache(enabled=enabled)
+            client.load_model("synth", config=json.dumps(with_response_cache(config, caching)))
+            assert client.get_model_config("synth")["response_cache"] == {"enable": enabled}
+            before = counters(triton)
+            send(triton, [5000.0 + enabled] * 4)
+            after = counters(triton)
+            assert after.get("hits", 0) - before.get("hits", 0) == expected_hits
+            assert after["computed"] - before["computed"] == 4 - expected_hits
+    finally:
+        client.close()
+
+
+def test_the_operator_s_server_args_are_the_ones_this_server_runs() -> None:
+    """The Deployment's --cache-config for spec.caching.sizeMB is what the fixture starts."""
+    assert cache_args(ResponseCache(enabled=True, sizeMB=CACHE_MB)) == [
+        f"--cache-config=local,size={CACHE_MB << 20}"
+    ]

@@ -52,7 +52,10 @@ def batching_config_map(
     """Model config overrides, one key per (variant, pool), so new pods start with them."""
     data = {
         config_key(a.variant, a.pool): model_config_text(
-            model=spec.model.name, batching=a.batching, version=spec.model.version
+            model=spec.model.name,
+            batching=a.batching,
+            version=spec.model.version,
+            caching=spec.caching,
         )
         for a in allocations
     }
