@@ -21,6 +21,13 @@ def _rate(value: float | None) -> float:
     return value if value is not None and math.isfinite(value) and value > 0 else 0.0
 
 
+def observed_hit_ratio(observation: Observation) -> float | None:
+    """The share of lookups the cache answered, as observed; None without lookups."""
+    hits = _rate(observation.cache_hits_per_second)
+    lookups = hits + _rate(observation.cache_misses_per_second)
+    return hits / lookups if lookups > 0 else None
+
+
 def cache_hit_ratio(observation: Observation | None, settings: EngineSettings) -> float:
     """The share of requests the cache answered, 0 until enough lookups were seen."""
     if observation is None:
