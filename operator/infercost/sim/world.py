@@ -93,12 +93,20 @@ def price_per_replica(pool: AcceleratorPool, variant: Variant) -> float:
 class World:
     scenario: Scenario
     services: list[InferenceService]
-    rates: NDArray[np.float32]  # [service, step] requests per second
+    rates: NDArray[np.float32]  # [service, step] requests per second the replicas compute
     options: list[Option]
     tables: Tables
     step: int
     steps: int
     interval_steps: int
+    # [service] share of requests answered from Triton's response cache (Workload
+    # cacheHitRatio): they never reach the replicas, so `rates` leaves them out.
+    hit_ratio: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+    def cached_share(self) -> FloatArray:
+        """Per service: cached answers per computed request, h / (1 - h)."""
+        out: FloatArray = self.hit_ratio / (1.0 - self.hit_ratio)
+        return out
 
     @property
     def service_of(self) -> IntArray:
@@ -144,13 +152,15 @@ def build_world(scenario: Scenario) -> World:
     spec = scenario.workload.spec
     services: list[InferenceService] = []
     rates: list[FloatArray] = []
+    hit_ratio = np.array([entry.cache_hit_ratio for entry in spec.services], dtype=np.float64)
     options: list[Option] = []
     for s_index, entry in enumerate(spec.services):
         svc = scenario.service(entry.namespace, entry.name)
         services.append(svc)
-        rates.append(
-            rate_per_step(entry, base_dir=scenario.base_dir, duration=spec.duration, step=spec.step)
+        requests = rate_per_step(
+            entry, base_dir=scenario.base_dir, duration=spec.duration, step=spec.step
         )
+        rates.append(requests * (1.0 - entry.cache_hit_ratio))
         for variant in svc.spec.variants:
             for pool in scenario.pools:
                 kind = pool.spec.accelerator.type
@@ -178,4 +188,5 @@ def build_world(scenario: Scenario) -> World:
         step=spec.step,
         steps=spec.duration // spec.step,
         interval_steps=spec.control_interval // spec.step,
+        hit_ratio=hit_ratio,
     )
