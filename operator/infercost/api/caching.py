@@ -19,7 +19,8 @@ class ResponseCache(Model):
             "Answer a request whose inputs Triton has seen before from its cache "
             "(model config response_cache, server --cache-config local): the replicas are "
             "sized for the misses only, at the hit ratio observed. Only for a deterministic "
-            "model whose answers may be reused across clients."
+            "model whose answers may be reused across clients. Changing it restarts the "
+            "replicas (the server's arguments change)."
         ),
     )
     size_mb: int = Field(
@@ -31,6 +32,6 @@ class ResponseCache(Model):
         description=(
             "Cache size per replica in MiB (2^20 bytes), held in the container's host memory "
             "and added to its memory request and limit; when full, Triton evicts answers to "
-            "make room."
+            "make room. Changing it restarts the replicas."
         ),
     )

@@ -51,9 +51,11 @@ def for_compute(observation: Observation, settings: EngineSettings) -> Observati
 def counting_cached(plan: Plan, observation: Observation | None, settings: EngineSettings) -> Plan:
     """The plan's demand and cost per 1M over every answered request, cached ones included."""
     ratio = cache_hit_ratio(observation, settings)
-    if ratio <= 0 or plan.cost_per_million is None:
+    if ratio <= 0 or plan.cost_per_million is None or observation is None:
         return plan
-    answered = plan.demand_rps / (1.0 - ratio)
+    # Exactly what for_compute took off: the plan's demand also holds the queue's growth and
+    # rejections, which are computed requests (a cached answer is never queued).
+    answered = plan.demand_rps + (observation.demand_rps or 0.0) * ratio
     return replace(
         plan, demand_rps=answered, cost_per_million=cost_per_million(plan.hourly_cost, answered)
     )
