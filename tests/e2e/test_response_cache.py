@@ -3,8 +3,8 @@
 Real: tritonserver 2.51 (nvidia-pytriton's binary, its bundled local cache library) with
 `--cache-config local,size=...` serving the synthetic python-backend model with
 `response_cache { enable: true }`; Prometheus (Debian's) scraping Triton's /metrics with the
-contract labels; the adapter's rendered queries and `promql.observations`; the engine's
-`for_compute`. The client knows which of its inputs it sent before: that is the hit count
+contract labels; the Prometheus adapter (one query per metric, `adapters/promql.py`); the
+engine's `for_compute`. The client knows which of its inputs it sent before: that is the hit count
 the cache must report.
 """
 
@@ -20,13 +20,14 @@ import numpy as np
 import pytest
 import tritonclient.http as triton_http
 
-from infercost.adapters import promql
+from infercost.adapters.prometheus import PrometheusMetrics
 from infercost.api.caching import ResponseCache
 from infercost.engine.caching import cache_hit_ratio, for_compute
 from infercost.engine.model import EngineSettings
 from infercost.localtriton import SyntheticModel, TritonServer
 from infercost.manifests import with_response_cache
 from infercost.manifests.caching import cache_args
+from infercost.settings import Settings
 from tests.support.prometheus import LocalPrometheus
 
 pytestmark = pytest.mark.e2e
@@ -117,12 +118,18 @@ async def test_hit_ratio_client_triton_and_operator_agree(triton: TritonServer) 
 
         await asyncio.to_thread(prom.wait_for, f"{HITS} == {end['hits']:g}", timeout=30)
         await asyncio.to_thread(prom.wait_for, f"{MISSES} == {end['misses']:g}", timeout=30)
-        rendered = promql.queries({}, window=WINDOW)
-        results = {
-            name: await asyncio.to_thread(prom.query, query) for name, query in rendered.items()
-        }
-        observation = promql.observations(results, now=time.time(), stale_after=60)[(NS, "bert")]
-        settings = EngineSettings(cache_min_lookups=50, cache_max_hit_ratio=0.95)
+        settings = EngineSettings(
+            cache_min_lookups=50, cache_max_hit_ratio=0.95, metrics_stale_seconds=60
+        )
+        source = PrometheusMetrics(
+            Settings(
+                prometheus_url=prom.url,
+                prometheus_rate_window=WINDOW,
+                prometheus_timeout_seconds=20,  # generous: the machine is shared
+                engine=settings,
+            )
+        )
+        observation = (await source.observe_all(now=time.time()))[(NS, "bert")]
         operator_ratio = cache_hit_ratio(observation, settings)
         total = observation.demand_rps
         compute = for_compute(observation, settings).demand_rps
