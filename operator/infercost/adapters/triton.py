@@ -25,6 +25,7 @@ from tritonclient.utils import InferenceServerException
 from infercost.adapters.batching import BatchingOutcome, BatchingTarget
 from infercost.adapters.kubernetes import KubeApi
 from infercost.engine.model import BatchConfig
+from infercost.manifests.caching import with_response_cache
 from infercost.settings import Settings
 
 logger = logging.getLogger("infercost.triton")
@@ -77,6 +78,11 @@ def same(a: BatchConfig, b: BatchConfig) -> bool:
     )
 
 
+def cache_of(config: Mapping[str, Any]) -> bool:
+    """Whether a model config (Triton's JSON) has the response cache on."""
+    return bool((config.get("response_cache") or {}).get("enable", False))
+
+
 def runs(config: Mapping[str, Any], batching: BatchConfig) -> bool:
     return same(batching_of(config), batching_of(with_batching(config, batching)))
 
@@ -118,7 +124,7 @@ class TritonBatching:
             if url is None:
                 continue  # not started: it will read the ConfigMap when it starts
             try:
-                reloaded = await self._one(url, target.model, batching)
+                reloaded = await self._one(url, target, batching)
             except (InferenceServerException, *TRANSPORT_ERRORS) as error:
                 message = f"pod {name}: {_describe(error)}"
                 logger.warning("batching of %s/%s not applied: %s", target.namespace, name, message)
@@ -128,23 +134,28 @@ class TritonBatching:
                 changed.append(name)
         return BatchingOutcome(pods=tuple(done), changed=tuple(changed))
 
-    async def _one(self, url: str, model: str, batching: BatchConfig) -> bool:
+    async def _one(self, url: str, target: BatchingTarget, batching: BatchConfig) -> bool:
         """Bring one server's model to `batching`; True when it had to be reloaded."""
         client = triton_http.InferenceServerClient(
             url, conn_timeout=self.settings.triton_timeout_seconds
         )
+        model = target.model
         try:
             config = await client.get_model_config(model)
-            if runs(config, batching):
+            wanted = with_batching(config, batching)
+            if target.caching is not None:
+                wanted = with_response_cache(wanted, target.caching)
+            if runs(config, batching) and cache_of(config) == cache_of(wanted):
                 return False
             if int(config.get("max_batch_size") or 0) == 0:
                 raise InferenceServerException(
                     f"model {model} does not support batching (max_batch_size 0)"
                 )
-            await client.load_model(model, config=json.dumps(with_batching(config, batching)))
+            await client.load_model(model, config=json.dumps(wanted))
             await self._wait_ready(client, model)
-            after = batching_of(await client.get_model_config(model))
-            if not same(after, batching_of(with_batching(config, batching))):
+            loaded = await client.get_model_config(model)
+            after = batching_of(loaded)
+            if not same(after, batching_of(wanted)) or cache_of(loaded) != cache_of(wanted):
                 raise InferenceServerException(f"model {model} reloaded but runs {after}")
             return True
         finally:
