@@ -171,12 +171,9 @@ class Fleet:
         p99_service = np.full(len(self.world.services), np.nan)
         ok = p99_dep > -np.inf  # NaN compares False too
         np.fmax.at(p99_service, self.svc[ok], p99_dep[ok])
-        # Answers from Triton's response cache: good wherever the Service has an endpoint.
-        cached = rate * w.cached_share()[:, None] * dt
-        cached_good = np.where(total > 0, cached, 0.0).sum(axis=1)
         return BlockResult(
-            requests=(rate * dt).sum(axis=1) + cached.sum(axis=1),
-            good=self._per_service(good) + cached_good,
+            requests=(rate * dt).sum(axis=1) * w.answered_per_computed(),
+            good=self._per_service(good) + w.cached_good(rate * dt, reachable=total > 0),
             cost=hourly.sum(axis=1) * dt / 3600.0,
             accel_seconds=held.sum(axis=1) * dt,
             over_accel_seconds=over.sum(axis=1) * dt,

@@ -101,11 +101,24 @@ class World:
     interval_steps: int
     # [service] share of requests answered from Triton's response cache (Workload
     # cacheHitRatio): they never reach the replicas, so `rates` leaves them out.
-    hit_ratio: FloatArray = field(default_factory=lambda: np.zeros(0))
+    hit_ratio: FloatArray
 
     def cached_share(self) -> FloatArray:
         """Per service: cached answers per computed request, h / (1 - h)."""
         out: FloatArray = self.hit_ratio / (1.0 - self.hit_ratio)
+        return out
+
+    def answered_per_computed(self) -> FloatArray:
+        """Per service: requests answered (computed or cached) per computed one, 1 / (1 - h)."""
+        out: FloatArray = 1.0 / (1.0 - self.hit_ratio)
+        return out
+
+    def cached_good(self, computed: FloatArray, *, reachable: NDArray[np.bool_]) -> FloatArray:
+        """Per service: the cached answers to `computed` [service, step] requests, counted good
+        in the steps where the Service had an endpoint (`reachable`): a request reaches the
+        cache through a ready replica, so without one it fails like the rest."""
+        cached = np.where(reachable, computed, 0.0) * self.cached_share()[:, None]
+        out: FloatArray = cached.sum(axis=1)
         return out
 
     @property
