@@ -156,7 +156,9 @@ class TritonBatching:
             loaded = await client.get_model_config(model)
             after = batching_of(loaded)
             if not same(after, batching_of(wanted)) or cache_of(loaded) != cache_of(wanted):
-                raise InferenceServerException(f"model {model} reloaded but runs {after}")
+                raise InferenceServerException(
+                    f"model {model} reloaded but runs {after}, response cache {cache_of(loaded)}"
+                )
             return True
         finally:
             await client.close()

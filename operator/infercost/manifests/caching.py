@@ -1,10 +1,12 @@
 """`spec.caching` as Triton's response cache (pure).
 
 Caching needs both sides (Triton's response cache guide): the server gets a cache
-(`--cache-config local,size=BYTES`; the local cache is part of Triton's images, in the default
-`--cache-directory`) and the model config `response_cache { enable: true }`, in the
-config.pbtxt override of the ConfigMap and, for a live load through Triton's repository API,
-in the JSON config (`with_response_cache`). A model config with the cache enabled loads on a
+(`--cache-config local,size=BYTES`; tritonserver 2.51 looks for the local cache in its default
+`--cache-directory` /opt/tritonserver/caches, where NVIDIA's images have it, and will not
+start without it) and the model config `response_cache { enable: true }`, in the
+config.pbtxt override of the ConfigMap and, for the live load through Triton's repository API
+that the batching rollout makes (adapters/triton.py), in the JSON config
+(`with_response_cache`). A model config with the cache enabled loads on a
 server without one (checked on tritonserver 2.51: it just is not cached), so the two sides
 may change in either order. The cache lives in the container's memory, which the request and
 limit account for.
