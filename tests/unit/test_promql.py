@@ -89,3 +89,28 @@ def test_the_adapter_refuses_an_unknown_query_name_at_start() -> None:
     settings = Settings(prometheus_url="http://127.0.0.1:1", prometheus_queries={"p98": "up"})
     with pytest.raises(ValueError, match=r"unknown name.*p98.*known"):
         PrometheusMetrics(settings)
+
+
+def test_cached_answers_count_as_demand_and_the_cache_rates_are_summed() -> None:
+    """Triton's nv_inference_count leaves out requests answered from the response cache;
+    demand adds them back, at the computed requests' inferences per request (2 here)."""
+    observed = promql.observations(
+        results(
+            demand=[sample("a", 40.0), sample("b", 20.0)],
+            cache_hits=[sample("a", 10.0), sample("b", math.nan)],
+            cache_misses=[sample("a", 20.0), sample("b", 10.0)],
+        ),
+        now=NOW,
+        stale_after=120,
+    )
+    bert = observed[("ml", "bert")]
+    assert bert.cache_hits_per_second == 10.0
+    assert bert.cache_misses_per_second == 30.0
+    assert bert.demand_rps == pytest.approx(60.0 + 10.0 * 2)
+
+
+def test_without_cache_series_demand_is_what_triton_computed() -> None:
+    observed = promql.observations(results(demand=[sample("a", 40.0)]), now=NOW, stale_after=120)
+    bert = observed[("ml", "bert")]
+    assert (bert.cache_hits_per_second, bert.cache_misses_per_second) == (None, None)
+    assert bert.demand_rps == 40.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from infercost.api.caching import ResponseCache
 from infercost.engine.model import BatchConfig
 
 
@@ -22,6 +23,9 @@ class BatchingTarget:
     pool: str
     model: str
     selector: str  # label selector of its pods (the contract labels)
+    # spec.caching: the model's response_cache is set to match in the config loaded; None:
+    # left as the pod runs it.
+    caching: ResponseCache | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from string import Template
 from typing import Any
@@ -40,6 +40,10 @@ DEFAULT_QUERIES: Mapping[str, str] = {
     "pending": "sum by ($by) (nv_inference_pending_request_count)",
     # Requests Triton's queue policy rejected (rejectLateRequests): arrivals not served.
     "rejected": 'sum by ($by) (rate(nv_inference_request_failure{reason="REJECTED"}[$window]))',
+    # The response cache (model config response_cache, server --cache-config): requests
+    # answered from it never reach nv_inference_count, which counts executed inferences.
+    "cache_hits": "sum by ($by) (rate(nv_cache_num_hits_per_model[$window]))",
+    "cache_misses": "sum by ($by) (rate(nv_cache_num_misses_per_model[$window]))",
 }
 # OpenCost (by node) and kube-state-metrics' node labels, for pools priced by OpenCost.
 PRICE_QUERIES: Mapping[str, str] = {
@@ -225,14 +229,18 @@ def observations(results: Results, *, now: float, stale_after: float) -> Observe
             out.append((key, _unavailable(now, "MetricsMissing", "no demand series")))
             continue
         p99s = [d.p99_latency_ms for d in per.values() if d.p99_latency_ms is not None]
+        computed = sum(d for d in demands if d is not None)
+        hits, misses = _cache_rates(deployments.values())
         out.append(
             (
                 key,
                 Observation(
                     time=now,
-                    demand_rps=sum(d for d in demands if d is not None),
+                    demand_rps=computed + _cached_inferences(computed, hits, misses),
                     p99_latency_ms=max(p99s) if p99s else None,
                     per_deployment=per,
+                    cache_hits_per_second=hits,
+                    cache_misses_per_second=misses,
                 ),
             )
         )
@@ -241,6 +249,22 @@ def observations(results: Results, *, now: float, stale_after: float) -> Observe
         message="no Triton series with this service's labels in Prometheus",
     )
     return Observed(out, missing=missing)
+
+
+def _cache_rates(deployments: Iterable[_Pods]) -> tuple[float | None, float | None]:
+    """Cache hits and misses (requests/s) over the service's pods; None where not reported."""
+    hits = [h for pods in deployments if (h := _sum(pods.values["cache_hits"])) is not None]
+    misses = [m for pods in deployments if (m := _sum(pods.values["cache_misses"])) is not None]
+    return (sum(hits) if hits else None), (sum(misses) if misses else None)
+
+
+def _cached_inferences(computed: float, hits: float | None, misses: float | None) -> float:
+    """Inferences/s answered from the cache: hits are requests, demand counts inferences, so
+    a hit counts the computed requests' inferences per request (1 without misses to tell)."""
+    if hits is None or hits <= 0:
+        return 0.0
+    per_request = computed / misses if misses is not None and misses > 0 else 1.0
+    return hits * per_request
 
 
 def _stale_services(

@@ -32,6 +32,7 @@ from infercost.adapters.kubernetes import ApiError, KubeApi
 from infercost.adapters.pod_gate import awaiting, open_gate, starting
 from infercost.adapters.triton_keys import RepositoryKeys
 from infercost.engine.model import BatchConfig
+from infercost.manifests.caching import with_response_cache
 from infercost.manifests.triton_access import REPOSITORY_KEY_HEADER
 from infercost.settings import Settings
 
@@ -83,6 +84,11 @@ def same(a: BatchConfig, b: BatchConfig) -> bool:
         set(a.preferred_batch_sizes) - {a.max_batch_size}
         == set(b.preferred_batch_sizes) - {b.max_batch_size}
     )
+
+
+def cache_of(config: Mapping[str, Any]) -> bool:
+    """Whether a model config (Triton's JSON) has the response cache on."""
+    return bool((config.get("response_cache") or {}).get("enable", False))
 
 
 def runs(config: Mapping[str, Any], batching: BatchConfig) -> bool:
@@ -140,7 +146,7 @@ class TritonBatching:
             if new_pods_only and not awaiting(pod):
                 continue  # runs the config already
             try:
-                reloaded = await self._one(url, target.model, batching, headers)
+                reloaded = await self._one(url, target, batching, headers)
                 if awaiting(pod):
                     await open_gate(self.api, pod, message=f"runs {batching}")
             except (InferenceServerException, ApiError, *TRANSPORT_ERRORS) as error:
@@ -155,27 +161,32 @@ class TritonBatching:
         return BatchingOutcome(pods=tuple(done), changed=tuple(changed))
 
     async def _one(
-        self, url: str, model: str, batching: BatchConfig, headers: dict[str, str]
+        self, url: str, target: BatchingTarget, batching: BatchConfig, headers: dict[str, str]
     ) -> bool:
         """Bring one server's model to `batching`; True when it had to be reloaded."""
         client = triton_http.InferenceServerClient(
             url, conn_timeout=self.settings.triton_timeout_seconds
         )
+        model = target.model
         try:
             config = await client.get_model_config(model)
-            if runs(config, batching):
+            wanted = with_batching(config, batching)
+            if target.caching is not None:
+                wanted = with_response_cache(wanted, target.caching)
+            if runs(config, batching) and cache_of(config) == cache_of(wanted):
                 return False
             if int(config.get("max_batch_size") or 0) == 0:
                 raise InferenceServerException(
                     f"model {model} does not support batching (max_batch_size 0)"
                 )
-            await client.load_model(
-                model, config=json.dumps(with_batching(config, batching)), headers=headers
-            )
+            await client.load_model(model, config=json.dumps(wanted), headers=headers)
             await self._wait_ready(client, model)
-            after = batching_of(await client.get_model_config(model))
-            if not same(after, batching_of(with_batching(config, batching))):
-                raise InferenceServerException(f"model {model} reloaded but runs {after}")
+            loaded = await client.get_model_config(model)
+            after = batching_of(loaded)
+            if not same(after, batching_of(wanted)) or cache_of(loaded) != cache_of(wanted):
+                raise InferenceServerException(
+                    f"model {model} reloaded but runs {after}, response cache {cache_of(loaded)}"
+                )
             return True
         finally:
             await client.close()

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from infercost.api.caching import ResponseCache
 from infercost.api.common import (
     Condition,
     LabelSelector,
@@ -219,6 +220,9 @@ class InferenceServiceSpec(Model):
     batching: Batching = Field(default_factory=Batching, description="Triton dynamic batching.")
     placement: Placement = Field(default_factory=Placement, description="Pool choice rules.")
     budget: Budget | None = Field(default=None, description="Hourly cost limit; empty: none.")
+    caching: ResponseCache = Field(
+        default_factory=ResponseCache, description="Triton's response cache; off by default."
+    )
     pod: PodSettings = Field(
         default_factory=PodSettings,
         description=(

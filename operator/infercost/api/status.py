@@ -79,6 +79,16 @@ class ObservedStatus(Model):
         description="Requests per second Triton rejected after its queue timeout "
         "(spec.batching.rejectLateRequests); absent where nothing reports them.",
     )
+    cache_hit_ratio: float | None = Field(
+        strict=True,
+        allow_inf_nan=False,
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of requests Triton answered from its response cache "
+        "(spec.caching), over the metrics window; replicas are sized for the rest once "
+        "enough lookups were seen. Absent where no cache reports.",
+    )
     p99_latency_ms: float | None = Field(
         strict=True,
         allow_inf_nan=False,

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from infercost.engine.caching import observed_hit_ratio
 from infercost.engine.model import (
     Action,
     ActionKind,
@@ -187,6 +188,8 @@ def _observed(previous: Mapping[str, Any] | None, obs: Observation | None) -> di
     ]
     if rejected:
         values["rejectedRps"] = _round(sum(rejected), 3)
+    if (hit_ratio := observed_hit_ratio(obs)) is not None:
+        values["cacheHitRatio"] = _round(hit_ratio, 3)
     if previous and all(previous.get(k) == v for k, v in values.items()):
         return dict(previous)  # same picture: keep the time it was first seen
     return {**values, "time": rfc3339(obs.time)}

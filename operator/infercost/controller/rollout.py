@@ -66,6 +66,7 @@ class BatchingRollout:
                 variant=variant,
                 pool=pool,
                 model=spec.model.name,
+                caching=spec.caching,
                 selector=",".join(
                     (
                         f"{LABEL_SERVICE}={short_name(service)}",

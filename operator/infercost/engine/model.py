@@ -108,6 +108,10 @@ class Observation:
     # MetricsStale, MetricsMissing); status reports it on MetricsAvailable=False.
     unavailable_reason: str | None = None
     unavailable_message: str = ""
+    # Triton's response cache (engine/caching.py): requests/s answered from it and looked up
+    # in it but missed. demand_rps counts both; None where the cache is off or not reported.
+    cache_hits_per_second: float | None = None
+    cache_misses_per_second: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,6 +201,10 @@ class EngineSettings:
     # A pool that left replicas Unschedulable, or a Spot pool that lost nodes, gives no more
     # replicas than it runs for this long after the last sign (docs/settings.md).
     pool_full_backoff_seconds: float = 600.0
+    # The response cache's hit ratio cuts the capacity planned (engine/caching.py) once this
+    # many lookups were seen in the metrics window, and by at most cache_max_hit_ratio.
+    cache_min_lookups: float = 100.0
+    cache_max_hit_ratio: float = 0.9
 
 
 @dataclass(frozen=True, kw_only=True)

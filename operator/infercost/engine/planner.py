@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from infercost.api.service import BudgetAction, InferenceServiceSpec
 from infercost.engine.actions import Outcome, build_plan, hold_plan
+from infercost.engine.caching import counting_cached
 from infercost.engine.forecast import expected_spike, linear_forecast, window_max
 from infercost.engine.learning import saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
@@ -69,7 +70,7 @@ def decide(inp: DecisionInput) -> Plan:
         scale_down_candidate_since=target.scale_down_since,
         last_move_time=inp.now if voluntary else ready.state.last_move_time,
     )
-    return build_plan(
+    plan = build_plan(
         inp=inp,
         options=ready.options,
         outcome=outcome,
@@ -77,6 +78,7 @@ def decide(inp: DecisionInput) -> Plan:
         demand=ready.demand,
         fresh=ready.fresh,
     )
+    return counting_cached(plan, inp.observation, inp.settings)
 
 
 def explain(inp: DecisionInput) -> list[OptionVerdict]:

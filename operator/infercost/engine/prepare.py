@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infercost.engine.caching import for_compute
 from infercost.engine.ceilings import modelled_ceilings, profile_priors, slo_ceilings
 from infercost.engine.cost import clamp_factor
 from infercost.engine.evolve import evolve
@@ -62,7 +63,9 @@ def prepare(inp: DecisionInput) -> Prepared:
     priors = profile_priors(spec, inp.pools, batching)
     if fresh and observation is not None:
         demand, pending = arrivals(
-            observation, state.pending_seen, max_gap=settings.metrics_stale_seconds
+            for_compute(observation, settings),
+            state.pending_seen,
+            max_gap=settings.metrics_stale_seconds,
         )
         settled, ready_since = settled_keys(
             current, state.ready_since, now=inp.now, window=settings.metrics_window_seconds
@@ -144,7 +147,7 @@ def prepare(inp: DecisionInput) -> Prepared:
     if modelled:
         state = evolve(state, slo_ceiling={**state.slo_ceiling, **modelled})
         options = price(state)
-    state = replace(
+    state = evolve(
         state,
         full_pools=full_pools(
             current,

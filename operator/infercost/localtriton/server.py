@@ -62,6 +62,7 @@ class TritonServer:
     startup_timeout: float = 120.0
     http_port: int = 0
     metrics_port: int = 0
+    cache_bytes: int = 0  # > 0: start with Triton's local response cache of this size
     workdir: Path | None = None
     # (header, value): Triton refuses model-repository calls (load, unload, index) without
     # this header, over HTTP and gRPC, as the operator's Deployments start it.
@@ -110,6 +111,7 @@ class TritonServer:
             "--metrics-config=summary_latencies=true",
             "--exit-timeout-secs=2",
             *restricted_repository_args(self.repository_key),
+            *self._cache_args(site),
         ]
         self._log_file = open(self.workdir / "triton.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -117,6 +119,15 @@ class TritonServer:
         )
         self._wait_ready()
         return self
+
+    def _cache_args(self, site: Path) -> list[str]:
+        """The wheel ships the local cache outside tritonserver's default cache directory."""
+        if self.cache_bytes <= 0:
+            return []
+        return [
+            f"--cache-directory={site / 'pytriton' / 'tritonserver' / 'caches'}",
+            f"--cache-config=local,size={self.cache_bytes}",
+        ]
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout

@@ -36,6 +36,7 @@ class SyntheticModel:
     max_batch_size: int = 8
     max_queue_delay_us: int = 0
     queue_timeout_us: int = 0  # > 0: Triton rejects a request queued this long (REJECT)
+    response_cache: bool = False  # needs a server started with a cache (TritonServer.cache_bytes)
 
     def exec_ms(self, batch: int) -> float:
         return self.base_ms + self.per_item_ms * batch
@@ -62,6 +63,7 @@ max_batch_size: {self.max_batch_size}
 input [{{ name: "INPUT0" data_type: TYPE_FP32 dims: [1] }}]
 output [{{ name: "OUTPUT0" data_type: TYPE_FP32 dims: [1] }}]
 {batching}
+{"response_cache { enable: true }" if self.response_cache else ""}
 instance_group [{{ count: 1 kind: KIND_CPU }}]
 parameters {{ key: "base_ms" value: {{ string_value: "{self.base_ms}" }} }}
 parameters {{ key: "per_item_ms" value: {{ string_value: "{self.per_item_ms}" }} }}

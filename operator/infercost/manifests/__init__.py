@@ -16,6 +16,7 @@ from typing import Any
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine.model import Allocation
+from infercost.manifests.caching import with_response_cache
 from infercost.manifests.common import (
     ANNOTATION_BATCHING,
     ANNOTATION_HASH,
@@ -66,6 +67,7 @@ __all__ = [
     "short_name",
     "triton_args",
     "version_policy",
+    "with_response_cache",
     "with_version_policy",
 ]
 

@@ -53,7 +53,10 @@ def batching_config_map(
     (the pods get it through Triton's load API, see manifests/triton.py)."""
     data = {
         config_key(a.variant, a.pool): model_config_text(
-            model=spec.model.name, batching=a.batching, version=spec.model.version
+            model=spec.model.name,
+            batching=a.batching,
+            version=spec.model.version,
+            caching=spec.caching,
         )
         for a in allocations
     }

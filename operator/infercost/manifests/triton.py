@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from infercost.api.caching import ResponseCache
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec, Variant
 from infercost.engine.model import Allocation, BatchConfig
+from infercost.manifests.caching import cache_args, response_cache_lines, with_cache_memory
 from infercost.manifests.common import (
     ANNOTATION_BATCHING,
     CPU_RESOURCE,
@@ -43,10 +45,16 @@ def config_key(variant: str, pool: str) -> str:
     return f"{short_name(variant, pool, limit=240)}.pbtxt"
 
 
-def model_config_text(*, model: str, batching: BatchConfig, version: str | None = None) -> str:
-    """The Triton config.pbtxt override that carries the batching of one (variant, pool) and
-    the pinned model version (spec.model.version), if any."""
-    lines = [f'name: "{model}"', *version_policy_lines(version)]
+def model_config_text(
+    *,
+    model: str,
+    batching: BatchConfig,
+    version: str | None = None,
+    caching: ResponseCache | None = None,
+) -> str:
+    """The Triton config.pbtxt override that carries the batching of one (variant, pool),
+    the pinned model version (spec.model.version), if any, and the response cache."""
+    lines = [f'name: "{model}"', *version_policy_lines(version), *response_cache_lines(caching)]
     lines.append(f"max_batch_size: {batching.max_batch_size}")
     timeout = batching.queue_timeout_us
     if batching.max_batch_size > 1 or batching.max_queue_delay_us > 0 or timeout > 0:
@@ -134,14 +142,15 @@ def _container(
         "image": variant.image,
         "command": ["tritonserver"],
         "args": triton_args(repository=variant.model_repository, model=spec.model.name)
-        + drain_args(settings),
+        + drain_args(settings)
+        + cache_args(spec.caching),
         "env": repository_key_env(owner.name),
         "ports": [
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
             {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
         ],
-        "resources": _resources(variant, pool),
+        "resources": with_cache_memory(_resources(variant, pool), spec.caching),
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", "port": "http"},
             "periodSeconds": 5,

@@ -172,8 +172,8 @@ class Fleet:
         ok = p99_dep > -np.inf  # NaN compares False too
         np.fmax.at(p99_service, self.svc[ok], p99_dep[ok])
         return BlockResult(
-            requests=(rate * dt).sum(axis=1),
-            good=self._per_service(good),
+            requests=(rate * dt).sum(axis=1) * w.answered_per_computed(),
+            good=self._per_service(good) + w.cached_good(rate * dt, reachable=total > 0),
             cost=hourly.sum(axis=1) * dt / 3600.0,
             accel_seconds=held.sum(axis=1) * dt,
             over_accel_seconds=over.sum(axis=1) * dt,

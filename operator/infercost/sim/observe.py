@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
 
+from infercost.engine.model import Observation
 from infercost.sim.fleet import Fleet, weighted_p99
 
 FloatArray = NDArray[np.float64]
@@ -76,3 +78,18 @@ class Window:
 
 def window(fleet: Fleet) -> Window:
     return Window(fleet)
+
+
+def with_cache(observation: Observation, cached_share: float) -> Observation:
+    """What Triton reports of a response cache answering `cached_share` requests per computed
+    one: hits and misses, and demand that counts both (adapters/promql.py does the same)."""
+    if cached_share <= 0 or observation.demand_rps is None:
+        return observation
+    computed = observation.demand_rps
+    hits = computed * cached_share
+    return replace(
+        observation,
+        demand_rps=computed + hits,
+        cache_hits_per_second=hits,
+        cache_misses_per_second=computed,
+    )

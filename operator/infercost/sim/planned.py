@@ -27,7 +27,7 @@ from infercost.engine.model import (
     ServiceState,
 )
 from infercost.sim.fleet import Fleet
-from infercost.sim.observe import Window, window
+from infercost.sim.observe import Window, window, with_cache
 from infercost.sim.policy import Policy
 from infercost.sim.world import World
 
@@ -115,6 +115,7 @@ class Planned(Policy):
             {o.key: o.index for o in world.options_of(s)} for s in range(len(world.services))
         ]
         self.pool_of = [o.pool.metadata.name for o in world.options]
+        self.cached_share: list[float] = world.cached_share().tolist()
         self.pool_index = sorted({p.metadata.name for p in world.scenario.pools})
         self._totals_of: object = None  # the replica array pool_totals were counted on
         self.pool_totals: dict[str, int] = {}
@@ -122,8 +123,9 @@ class Planned(Policy):
         # Warm start: decide once on the first minute's demand and make that placement ready.
         first = world.rates[:, : max(60 // world.step, 1)].mean(axis=1)
         for svc in self.services:
-            observation = Observation(
-                time=0.0, demand_rps=float(first[svc.index]), p99_latency_ms=None
+            observation = with_cache(
+                Observation(time=0.0, demand_rps=float(first[svc.index]), p99_latency_ms=None),
+                float(world.cached_share()[svc.index]),
             )
             self._decide(fleet, svc, observation=observation, step=0, instant=True)
 
@@ -160,12 +162,13 @@ class Planned(Policy):
         if not per_deployment:
             return None
         p99s = [m.p99_latency_ms for m in per_deployment.values() if m.p99_latency_ms is not None]
-        return Observation(
+        observed = Observation(
             time=now,
             demand_rps=sum(m.inferences_per_second or 0.0 for m in per_deployment.values()),
             p99_latency_ms=max(p99s) if p99s else None,
             per_deployment=per_deployment,
         )
+        return with_cache(observed, self.cached_share[svc.index])
 
     def _pool_views(self, fleet: Fleet, svc: _Service) -> tuple[PoolView, ...]:
         """The service's pools with the replicas other services hold there right now.

@@ -77,6 +77,16 @@ class WorkloadService(Model):
     offset_seconds: float = Field(
         default=0.0, ge=0, description="Start this many trace seconds into the trace."
     )
+    cache_hit_ratio: float = Field(
+        default=0.0,
+        ge=0,
+        le=0.99,
+        description=(
+            "Share of the requests Triton's response cache answers (a service with "
+            "spec.caching.enabled whose clients repeat inputs): they are good answers that "
+            "take no replica time; the replicas compute the rest. 0: no cache."
+        ),
+    )
 
 
 class WorkloadSpec(Model):

@@ -55,6 +55,7 @@ def subset(world: World, first: int, stop: int) -> World:
         world,
         services=world.services[first:stop],
         rates=world.rates[first:stop],
+        hit_ratio=world.hit_ratio[first:stop],
         options=options,
         tables=Tables(),
     )

@@ -93,12 +93,33 @@ def price_per_replica(pool: AcceleratorPool, variant: Variant) -> float:
 class World:
     scenario: Scenario
     services: list[InferenceService]
-    rates: NDArray[np.float32]  # [service, step] requests per second
+    rates: NDArray[np.float32]  # [service, step] requests per second the replicas compute
     options: list[Option]
     tables: Tables
     step: int
     steps: int
     interval_steps: int
+    # [service] share of requests answered from Triton's response cache (Workload
+    # cacheHitRatio): they never reach the replicas, so `rates` leaves them out.
+    hit_ratio: FloatArray
+
+    def cached_share(self) -> FloatArray:
+        """Per service: cached answers per computed request, h / (1 - h)."""
+        out: FloatArray = self.hit_ratio / (1.0 - self.hit_ratio)
+        return out
+
+    def answered_per_computed(self) -> FloatArray:
+        """Per service: requests answered (computed or cached) per computed one, 1 / (1 - h)."""
+        out: FloatArray = 1.0 / (1.0 - self.hit_ratio)
+        return out
+
+    def cached_good(self, computed: FloatArray, *, reachable: NDArray[np.bool_]) -> FloatArray:
+        """Per service: the cached answers to `computed` [service, step] requests, counted good
+        in the steps where the Service had an endpoint (`reachable`): a request reaches the
+        cache through a ready replica, so without one it fails like the rest."""
+        cached = np.where(reachable, computed, 0.0) * self.cached_share()[:, None]
+        out: FloatArray = cached.sum(axis=1)
+        return out
 
     @property
     def service_of(self) -> IntArray:
@@ -144,13 +165,15 @@ def build_world(scenario: Scenario) -> World:
     spec = scenario.workload.spec
     services: list[InferenceService] = []
     rates: list[FloatArray] = []
+    hit_ratio = np.array([entry.cache_hit_ratio for entry in spec.services], dtype=np.float64)
     options: list[Option] = []
     for s_index, entry in enumerate(spec.services):
         svc = scenario.service(entry.namespace, entry.name)
         services.append(svc)
-        rates.append(
-            rate_per_step(entry, base_dir=scenario.base_dir, duration=spec.duration, step=spec.step)
+        requests = rate_per_step(
+            entry, base_dir=scenario.base_dir, duration=spec.duration, step=spec.step
         )
+        rates.append(requests * (1.0 - entry.cache_hit_ratio))
         for variant in svc.spec.variants:
             for pool in scenario.pools:
                 kind = pool.spec.accelerator.type
@@ -178,4 +201,5 @@ def build_world(scenario: Scenario) -> World:
         step=spec.step,
         steps=spec.duration // spec.step,
         interval_steps=spec.control_interval // spec.step,
+        hit_ratio=hit_ratio,
     )
