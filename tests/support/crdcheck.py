@@ -36,7 +36,7 @@ from infercost.api.v1alpha1 import KINDS
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 CRD_DIR = ROOT / "crds"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "data"  # traces, prices and throughput figures the examples cite
 
 Schema = dict[str, Any]
 MODELS: dict[str, type[BaseModel]] = {kind.kind_name: kind for kind in KINDS}

@@ -1,4 +1,4 @@
-"""kmock with the Kubernetes API semantics the operator relies on (ENVIRONMENT.md, kmock gaps).
+"""kmock with the Kubernetes API semantics the operator relies on (docs/architecture.md section 10).
 
 Added over kmock 0.8: uid/resourceVersion/generation/creationTimestamp on create;
 generateName; generation bumped only by spec changes; a no-op write changes nothing and

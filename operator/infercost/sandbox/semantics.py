@@ -4,7 +4,7 @@ Each function follows the behaviour the Kubernetes API documentation states:
 - JSON merge patch (RFC 7386): objects merge recursively, `null` deletes, lists are replaced.
 - Server-side apply: the applied configuration is the manager's whole intent; with one
   manager per object (the operator's case) the fields it stops applying are removed. Field
-  ownership between several managers is not modelled (see ENVIRONMENT.md: no conflicts).
+  ownership between several managers is not modelled (see docs/architecture.md section 10).
 - `metadata.generation` increases only when something outside metadata and status changes.
 - Label selectors: equality (`k=v`, `k==v`, `k!=v`), set (`k in (a,b)`, `k notin (a)`) and
   existence (`k`, `!k`) requirements, comma-separated, all of which must hold.
