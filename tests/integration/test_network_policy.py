@@ -1,7 +1,7 @@
 """The optional NetworkPolicy child (INFERCOST_NETWORK_POLICY=true): applied with the other
 children, owned by the service, valid for Kubernetes 1.33 (kubernetes-validate, strict), and
-listed after a restart only when enabled. Also records the RBAC requests it needs for
-test_zz_rbac (networkpolicies: list, create, patch)."""
+listed after a restart only when enabled (its requests, networkpolicies list, create and
+patch, are checked against the ClusterRole like every test's; test_rbac.py needs them too)."""
 
 from __future__ import annotations
 
