@@ -1,7 +1,7 @@
 """The optional NetworkPolicy child (INFERCOST_NETWORK_POLICY=true): applied with the other
 children, owned by the service, valid for Kubernetes 1.33 (kubernetes-validate, strict), and
-listed after a restart only when enabled (its requests, networkpolicies list, create and
-patch, are checked against the ClusterRole like every test's; test_rbac.py needs them too)."""
+listed after a restart only when enabled. Its requests (networkpolicies: list, create, patch)
+are checked against the ClusterRole as every test's are (conftest.py)."""
 
 from __future__ import annotations
 

@@ -197,8 +197,15 @@ async def test_sigkill_mid_migration_then_restart_converges(tmp_path: Path) -> N
                 after = await eventually(moved, timeout=90, what="migration finished")
                 children = await owned_children(api)
                 assert sorted(children) == [f"bert-gpu-fp16-{NEW}"]
-                status = await status_of(api, "bert")
-                assert [(p["pool"], p["replicas"]) for p in status["placement"]] == [
+
+                # The status is written after the apply in the same round (a busy machine may
+                # read between the two): wait for it, then it must name the new pool only.
+                async def placement() -> list[tuple[str, int]] | None:
+                    status = await status_of(api, "bert")
+                    placed = [(p["pool"], p["replicas"]) for p in status.get("placement", [])]
+                    return placed if OLD not in dict(placed) else None
+
+                assert await eventually(placement, timeout=90, what="status placement updated") == [
                     (NEW, after[NEW])
                 ]
     finally:
