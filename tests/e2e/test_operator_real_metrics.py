@@ -121,7 +121,9 @@ async def eventually(
     raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
 
 
-async def saturated_throughput(url: str, *, clients: int = 8, seconds: float = 5.0) -> float:
+async def saturated_throughput(
+    url: str, *, clients: int = 8, seconds: float = 5.0, latencies: list[float] | None = None
+) -> float:
     """Inferences/s with `clients` requests always in flight (closed loop).
 
     Eight clients fill the preferred batch of 4 at once, and keep batch-1 Triton's latency
@@ -136,8 +138,11 @@ async def saturated_throughput(url: str, *, clients: int = 8, seconds: float = 5
         data = InferInput("INPUT0", [1, 1], "FP32")
         data.set_data_from_numpy(np.ones((1, 1), dtype=np.float32))
         while time.perf_counter() < stop:
+            sent = time.perf_counter()
             await client.infer("synth", [data])
             done += 1
+            if latencies is not None:
+                latencies.append(time.perf_counter() - sent)
 
     try:
         started = time.perf_counter()
@@ -351,7 +356,8 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
             lambda: _at_least(max_batch_size(url_a), 2), what="batching reloaded on pool A"
         )
         executed = await batch_counts(cluster.servers["cpu-a"])
-        after = await saturated_throughput(url_a)
+        saturated: list[float] = []  # its latencies: Triton's p99 window still holds them below
+        after = await saturated_throughput(url_a, latencies=saturated)
         inferences, batches = (
             now - then
             for now, then in zip(
@@ -385,9 +391,13 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
             assert seen.demand_rps == pytest.approx(measured_rps, rel=0.25)
             assert seen.p99_latency_ms is not None
             # Stated tolerance: within a factor of 2 either way. Triton's quantile is server-side
-            # (no HTTP, no client) and its summary window reaches back into the throughput
-            # measurements above, which the client's 14 s of samples do not.
-            assert 0.5 * measured_p99 <= seen.p99_latency_ms <= 2.0 * measured_p99
+            # (no HTTP, no client) and its summary window reaches back into the saturation run
+            # above on pool A, which the client's 14 s of samples here do not: above, the bound
+            # is the worse of the two runs' client p99 (a busy machine slows that run most).
+            ceiling = measured_p99
+            if name == "bert" and saturated:
+                ceiling = max(ceiling, float(np.percentile(saturated, 99)) * 1e3)
+            assert 0.5 * measured_p99 <= seen.p99_latency_ms <= 2.0 * ceiling
 
         # 3. Load past capacity: desired replicas rise, for the reason of latency or demand.
         first = await cluster.replicas("bert")
