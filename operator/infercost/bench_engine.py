@@ -30,7 +30,7 @@ from infercost.engine.model import (
 from infercost.engine.planner import decide
 
 # name, accelerator type, $/node-h, spot, perNode. Prices: us-east-1 on-demand and median
-# spot from ../shared/data/prices.yaml (g4dn.xlarge, g6.xlarge, g5.xlarge, inf2.xlarge).
+# spot from data/prices.yaml (g4dn.xlarge, g6.xlarge, g5.xlarge, inf2.xlarge).
 POOLS = (
     ("g4dn-xlarge", "nvidia-t4", 0.526, False),
     ("g4dn-xlarge-spot", "nvidia-t4", 0.1869, True),

@@ -1,7 +1,7 @@
 """The Dockerfile: hadolint clean, pinned, multi-stage, non-root, the contract entrypoint; and
 its build context (.dockerignore) holds what the build stage needs to make the wheel.
 
-No image is built: these machines have no Docker engine (ENVIRONMENT.md). The build stage's
+No image is built: these machines have no Docker engine (docs/architecture.md section 10). The build stage's
 wheel step is run here on a copy of exactly the files the context lets through."""
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ import pytest
 import tritonclient.http.aio as triton_http
 from tritonclient.http import InferInput
 
+from infercost.adapters.metrics import Observed
 from infercost.adapters.prometheus import PrometheusMetrics
 from infercost.controller.runner import run_operator
 from infercost.controller.service import Reconciler
@@ -119,7 +121,9 @@ async def eventually(
     raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
 
 
-async def saturated_throughput(url: str, *, clients: int = 8, seconds: float = 5.0) -> float:
+async def saturated_throughput(
+    url: str, *, clients: int = 8, seconds: float = 5.0, latencies: list[float] | None = None
+) -> float:
     """Inferences/s with `clients` requests always in flight (closed loop).
 
     Eight clients fill the preferred batch of 4 at once, and keep batch-1 Triton's latency
@@ -134,8 +138,11 @@ async def saturated_throughput(url: str, *, clients: int = 8, seconds: float = 5
         data = InferInput("INPUT0", [1, 1], "FP32")
         data.set_data_from_numpy(np.ones((1, 1), dtype=np.float32))
         while time.perf_counter() < stop:
+            sent = time.perf_counter()
             await client.infer("synth", [data])
             done += 1
+            if latencies is not None:
+                latencies.append(time.perf_counter() - sent)
 
     try:
         started = time.perf_counter()
@@ -143,6 +150,22 @@ async def saturated_throughput(url: str, *, clients: int = 8, seconds: float = 5
         return done / (time.perf_counter() - started)
     finally:
         await client.close()
+
+
+async def batch_counts(server: TritonServer) -> tuple[float, float]:
+    """Triton's own counters of the synth model: (inferences, batch executions) so far."""
+
+    def read() -> tuple[float, float]:
+        with urllib.request.urlopen(server.metrics_url, timeout=10) as reply:
+            text = reply.read().decode()
+        values = {"nv_inference_count": 0.0, "nv_inference_exec_count": 0.0}
+        for line in text.splitlines():
+            name = line.split("{", 1)[0]
+            if name in values and 'model="synth"' in line:
+                values[name] += float(line.rsplit(" ", 1)[-1])
+        return values["nv_inference_count"], values["nv_inference_exec_count"]
+
+    return await asyncio.to_thread(read)
 
 
 async def max_batch_size(url: str) -> int:
@@ -245,15 +268,39 @@ async def cluster() -> AsyncIterator[Cluster]:
         prom.close()
 
 
+class CountedPrometheus(PrometheusMetrics):
+    """The real Prometheus source, counting the observation rounds the operator ran (one per
+    control interval, for all services): tests wait on rounds, not on the clock."""
+
+    rounds = 0
+
+    async def observe_all(self, *, now: float) -> Observed:
+        try:
+            return await super().observe_all(now=now)
+        finally:
+            self.rounds += 1
+
+    async def rounds_pass(self, count: int) -> None:
+        """Wait until `count` more rounds have finished (one more: a round may be in flight)."""
+        target = self.rounds + count + 1
+
+        async def done() -> bool:
+            return self.rounds >= target
+
+        await eventually(done, what=f"{count} more observation rounds")
+
+
 @contextlib.asynccontextmanager
-async def operator(api: ApiServer, settings: Settings) -> AsyncIterator[Telemetry]:
+async def operator(
+    api: ApiServer, settings: Settings, metrics: CountedPrometheus
+) -> AsyncIterator[Telemetry]:
     stop, ready = asyncio.Event(), asyncio.Event()
     reconcilers: list[Reconciler] = []
     task = asyncio.create_task(
         run_operator(
             settings=settings,
             connection=kopf.ConnectionInfo(server=str(api.url)),
-            metrics=PrometheusMetrics(settings),
+            metrics=metrics,
             stop_flag=stop,
             ready_flag=ready,
             on_reconciler=reconcilers.append,
@@ -300,16 +347,32 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
     await call(api, "POST", isvc, service("bert", "cpu", MODEL_A))
     await call(api, "POST", isvc, service("resnet", "nvidia-t4", MODEL_B))
 
-    async with operator(api, settings) as telemetry:
+    rounds = CountedPrometheus(settings)
+    async with operator(api, settings, rounds) as telemetry:
         await eventually(cluster.run_pods, what="a Deployment per service with its pod")
 
         # 1. Batching: the operator reloads the real Triton live; read back and measured.
         await eventually(
             lambda: _at_least(max_batch_size(url_a), 2), what="batching reloaded on pool A"
         )
-        after = await saturated_throughput(url_a)
-        print(f"\nthroughput of pool A at saturation: before {before:.1f}/s, after {after:.1f}/s")
-        assert after > before * 1.5
+        executed = await batch_counts(cluster.servers["cpu-a"])
+        saturated: list[float] = []  # its latencies: Triton's p99 window still holds them below
+        after = await saturated_throughput(url_a, latencies=saturated)
+        inferences, batches = (
+            now - then
+            for now, then in zip(
+                await batch_counts(cluster.servers["cpu-a"]), executed, strict=True
+            )
+        )
+        print(
+            f"\nthroughput of pool A at saturation (a figure, not a test: it depends on the "
+            f"machine's load): before {before:.1f}/s, after {after:.1f}/s; "
+            f"{inferences:.0f} inferences in {batches:.0f} executions"
+        )
+        # What the reload changed, counted by Triton itself: with eight requests in flight the
+        # server now executes them in batches (it ran one per execution before, max_batch_size 1).
+        assert batches > 0
+        assert inferences / batches > 1.5
 
         # 2. Observed demand and p99 against what the load generator measured.
         seconds, rate_a, rate_b = 14.0, 15.0, 10.0
@@ -328,9 +391,13 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
             assert seen.demand_rps == pytest.approx(measured_rps, rel=0.25)
             assert seen.p99_latency_ms is not None
             # Stated tolerance: within a factor of 2 either way. Triton's quantile is server-side
-            # (no HTTP, no client) and its summary window reaches back into the throughput
-            # measurements above, which the client's 14 s of samples do not.
-            assert 0.5 * measured_p99 <= seen.p99_latency_ms <= 2.0 * measured_p99
+            # (no HTTP, no client) and its summary window reaches back into the saturation run
+            # above on pool A, which the client's 14 s of samples here do not: above, the bound
+            # is the worse of the two runs' client p99 (a busy machine slows that run most).
+            ceiling = measured_p99
+            if name == "bert" and saturated:
+                ceiling = max(ceiling, float(np.percentile(saturated, 99)) * 1e3)
+            assert 0.5 * measured_p99 <= seen.p99_latency_ms <= 2.0 * ceiling
 
         # 3. Load past capacity: desired replicas rise, for the reason of latency or demand.
         first = await cluster.replicas("bert")
@@ -344,7 +411,7 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
             return bool(seen and seen.p99_latency_ms and seen.p99_latency_ms > SLO_MS)
 
         await eventually(overload_seen, what="Prometheus showing p99 above the SLO")
-        visible = time.monotonic()
+        visible, seen_at = time.monotonic(), rounds.rounds
 
         async def new_scale_up() -> list[str]:
             counts = scale_ups(telemetry)
@@ -352,14 +419,17 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
 
         # Every decision is counted by reason in the operator's own metrics (telemetry.py).
         reasons = await eventually(new_scale_up, what="a ScaleUp decision for bert")
-        scaled = time.monotonic()
+        scaled, after = time.monotonic(), rounds.rounds - seen_at
         print(
-            f"scale-up {first} -> {await cluster.replicas('bert')} replicas: "
-            f"{(scaled - visible) / INTERVAL:.1f} intervals after Prometheus showed the overload "
-            f"({(scaled - started):.1f} s after load began); reasons {reasons}"
+            f"scale-up {first} -> {await cluster.replicas('bert')} replicas: {after} observation "
+            f"rounds ({(scaled - visible) / INTERVAL:.1f} intervals) after Prometheus showed the "
+            f"overload ({(scaled - started):.1f} s after load began); reasons {reasons}"
         )
         assert set(reasons) <= {"LatencyAboveSLO", "DemandAboveCapacity"}
-        assert scaled - visible <= 2 * INTERVAL + 3  # + scheduling slack on a shared machine
+        # Counted in the operator's own rounds, not seconds: the first round that reads the
+        # overload scales up. One round may have been in flight (its query sent before the
+        # overload showed) and the poll above sees a decision at most one round late.
+        assert after <= 3
 
         # 4. Prometheus stops: metrics unavailable, the operator holds (no scale-down).
         # The load runs out (its backlog served: no request left in flight), then Prometheus
@@ -373,8 +443,8 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
         )
         print(f"Prometheus stopped: MetricsAvailable=False {gone['reason']}: {gone['message']}")
         assert gone["reason"] == "PrometheusUnreachable"
-        for _ in range(3):
-            await asyncio.sleep(INTERVAL)
+        for _ in range(3):  # three more rounds without metrics: each one holds
+            await rounds.rounds_pass(1)
             assert await cluster.replicas("bert") == held
 
         # 5. Prometheus back: metrics available again.

@@ -1,8 +1,14 @@
 """The operator, embedded, against the sandbox API server over real HTTP and real watch streams.
 
-Every request the operator makes (kopf's and ours; identified by User-Agent) is collected
-for the RBAC test, which runs last. The server enforces RBAC on the operator's token (the
-chart's ClusterRole), validates every write, and no field the operator writes may be pruned.
+Every test's operator requests (kopf's and ours; identified by User-Agent) must be allowed by
+the chart's RBAC rules (checked when the test's API server stops); test_rbac.py checks the
+rules the other way too (no grant unused) on a workload of its own. The server also enforces
+RBAC on the operator's token, validates every write, and no field the operator writes may be
+pruned.
+
+Negative checks ("nothing was written") wait on reconcile rounds, not on the clock: the
+embedded operator counts the rounds it finished per service (`Operator.rounds_pass`), so a
+test waits until N more rounds have run, however slow the machine is.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,19 +30,14 @@ import pytest
 from infercost.adapters.fake_metrics import FakeMetrics
 from infercost.controller.runner import run_operator
 from infercost.controller.service import Reconciler
-from infercost.engine.model import Observation
+from infercost.engine.model import Observation, Plan
 from infercost.sandbox.apiserver import ApiServer
 from infercost.sandbox.rbac import OPERATOR_TOKEN
 from infercost.settings import Settings
+from tests.support.rbac import granted
 
-OPERATOR_REQUESTS: list[tuple[str, str, str, str | None]] = []
 OPERATOR_AGENTS = ("kopf/", "infercost/")
 INTERVAL = 1.0  # a short control interval; tests wait with generous timeouts, never tight ones
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The RBAC test judges the requests of all the others: it must run last.
-    items.sort(key=lambda item: "test_zz_rbac" in item.nodeid)
 
 
 def operator_requests(api: ApiServer) -> list[tuple[str, str, str, str | None]]:
@@ -49,11 +51,12 @@ async def api(request: pytest.FixtureRequest) -> AsyncIterator[ApiServer]:
     options = {"rbac": True} | (dict(marker.kwargs) if marker else {})
     async with ApiServer(**options) as server, kmock.Server(server):
         yield server
-        OPERATOR_REQUESTS.extend(operator_requests(server))
         # A field the operator writes that the schema does not know would be dropped silently
         # by a real API server: no operator write may lose one.
         pruned = [(agent, w) for agent, w in server.pruned if agent.startswith(OPERATOR_AGENTS)]
         assert pruned == [], f"the API server pruned fields the operator wrote: {pruned}"
+        used = {(group, resource, verb) for verb, group, resource, _ in operator_requests(server)}
+        assert sorted(used - granted()) == [], "requests the chart's ClusterRole does not allow"
 
 
 @dataclass
@@ -64,7 +67,8 @@ class Operator:
     reconciler: Reconciler
     task: asyncio.Task[None]
     stop_flag: asyncio.Event
-    reconciles: list[float] = field(default_factory=list)
+    # Reconcile rounds finished per service (a test hook around Reconciler.reconcile).
+    rounds: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def load(self, namespace: str, name: str, *, rps: float, p99_ms: float | None) -> None:
         self.metrics.set(
@@ -73,6 +77,18 @@ class Operator:
             Observation(time=time.time(), demand_rps=rps, p99_latency_ms=p99_ms),
         )
 
+    async def rounds_pass(self, namespace: str, name: str, *, count: int = 3) -> None:
+        """Wait until `count` more reconcile rounds of the service have finished (a round that
+        starts after this call), however long the machine takes; then a negative check sees
+        what those rounds did."""
+        key = (namespace, name)
+        target = self.rounds[key] + count + 1  # +1: a round in flight now may predate the call
+
+        async def done() -> bool:
+            return self.rounds[key] >= target
+
+        await eventually(done, timeout=120, what=f"{count} more reconcile rounds of {name}")
+
     async def stop(self) -> None:
         self.stop_flag.set()
         with contextlib.suppress(asyncio.CancelledError):
@@ -80,6 +96,21 @@ class Operator:
 
 
 OperatorFactory = Callable[..., Awaitable[Operator]]
+
+
+def count_rounds(reconciler: Reconciler, rounds: Counter[tuple[str, str]]) -> Reconciler:
+    """Count the rounds `reconciler.reconcile` finishes per service (every kopf handler calls
+    it, looked up at each call). Wrapped before kopf starts, so no round goes uncounted."""
+    reconcile = reconciler.reconcile
+
+    async def counted(key: tuple[str, str]) -> Plan | None:
+        try:
+            return await reconcile(key)
+        finally:
+            rounds[key] += 1
+
+    reconciler.reconcile = counted  # type: ignore[method-assign]
+    return reconciler
 
 
 @pytest.fixture
@@ -94,6 +125,7 @@ async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
         metrics = metrics or FakeMetrics()
         stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
         holder: list[Reconciler] = []
+        rounds: Counter[tuple[str, str]] = Counter()
         task = asyncio.create_task(
             run_operator(
                 settings=settings,
@@ -102,11 +134,13 @@ async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
                 peering=peering,
                 stop_flag=stop_flag,
                 ready_flag=ready_flag,
-                on_reconciler=holder.append,
+                on_reconciler=lambda reconciler: holder.append(count_rounds(reconciler, rounds)),
             )
         )
         await asyncio.wait_for(ready_flag.wait(), timeout=60)
-        operator = Operator(metrics=metrics, reconciler=holder[0], task=task, stop_flag=stop_flag)
+        operator = Operator(
+            metrics=metrics, reconciler=holder[0], task=task, stop_flag=stop_flag, rounds=rounds
+        )
         running.append(operator)
         return operator
 

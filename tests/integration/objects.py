@@ -1,5 +1,5 @@
-"""Pools and services as users write them. Prices: ../shared/data/prices.yaml (AWS us-east-1
-on-demand, karpenter_aws_2026); the inf2 profile points are DESIGN.md's example (Neuron docs)."""
+"""Pools and services as users write them. Prices: data/prices.yaml (AWS us-east-1
+on-demand, karpenter_aws_2026); the inf2 profile points are the Neuron docs' figures (data/throughput.yaml)."""
 
 from __future__ import annotations
 

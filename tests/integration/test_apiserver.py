@@ -16,6 +16,7 @@ import kmock
 import pytest
 
 from infercost.sandbox.apiserver import ApiServer
+from tests.integration.conftest import eventually
 from tests.integration.objects import GPU_VARIANT, service
 
 pytestmark = pytest.mark.integration
@@ -187,26 +188,31 @@ async def test_generate_name_and_injected_faults(api: ApiServer) -> None:
 
 async def test_watch_streams_filtered_events(api: ApiServer) -> None:
     events: list[tuple[str, str]] = []
+    streaming = asyncio.Event()
 
     async def watch() -> None:
         params = {"watch": "true", "labelSelector": "keep=yes"}
         async with api.get(CM, params=params) as response:
+            streaming.set()  # the server answered: the stream is open
             async for line in response.content:
                 if line.strip():
                     event = json.loads(line)
                     events.append((event["type"], event["object"]["metadata"]["name"]))
 
     task = asyncio.create_task(watch())
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(streaming.wait(), timeout=60)
     await call(api, "POST", CM, {"metadata": {"name": "k", "labels": {"keep": "yes"}}})
     await call(api, "POST", CM, {"metadata": {"name": "d", "labels": {"keep": "no"}}})
     await call(api, "DELETE", f"{CM}/k")
-    for _ in range(100):
-        if len(events) >= 2:
-            break
-        await asyncio.sleep(0.05)
+    # "d" was created between the two events of "k": once "k"'s deletion arrived, "d"'s creation
+    # would have arrived before it had the selector let it through.
+    await eventually(lambda: _at_least(events, 2), what="the watch events of k")
     task.cancel()
     assert events == [("ADDED", "k"), ("DELETED", "k")]
+
+
+async def _at_least(events: list[tuple[str, str]], count: int) -> bool:
+    return len(events) >= count
 
 
 async def test_json_patch_test_operation_guards_the_resource_version(api: ApiServer) -> None:

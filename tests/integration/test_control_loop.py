@@ -6,7 +6,6 @@ and p99 directly, because no load or Prometheus runs in this suite (e2e tests do
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -120,8 +119,8 @@ async def test_cheaper_pool_migrates_with_surge(
 
     during = await eventually(surged, what="new Deployment on the cheaper pool")
     assert during["g6-xlarge"] == placed["g6-xlarge"]  # old replicas keep serving meanwhile
-    for _ in range(int(3 / INTERVAL) + 1):  # a few intervals: still not ready, still kept
-        await asyncio.sleep(INTERVAL)
+    for _ in range(3):  # three more rounds: the new replicas are still not ready, old ones kept
+        await operator.rounds_pass(o.NS, "bert", count=1)
         assert (await replicas_by_pool(api, "bert")).get("g6-xlarge") == placed["g6-xlarge"]
     status = await status_of(api, "bert")
     assert condition(status, "Ready")["reason"] == "MigrationWaitingForReady"
@@ -153,7 +152,7 @@ async def test_invalid_spec_reports_the_field_and_creates_nothing(
     # the operator, which must report it: stage it past validation.
     with api.unvalidated():
         created = await call(api, "POST", o.ISVC, bad)
-    await start_operator()
+    operator = await start_operator()
 
     async def invalid() -> dict[str, Any] | None:
         status = await status_of(api, "bert")
@@ -165,7 +164,7 @@ async def test_invalid_spec_reports_the_field_and_creates_nothing(
     assert ready["status"] == "False"
     assert "spec.scaling" in ready["message"]
     assert "minReplicas" in ready["message"]
-    await asyncio.sleep(3 * INTERVAL)
+    await operator.rounds_pass(o.NS, "bert", count=3)  # three more rounds on the invalid spec
     assert await deployments(api, "bert") == []
     configmaps = await call(api, "GET", f"/api/v1/namespaces/{o.NS}/configmaps")
     assert configmaps["items"] == []
@@ -187,13 +186,13 @@ async def test_restart_makes_no_duplicates_and_no_writes(
     await eventually(lambda: deployments(api, "bert"), what="children")
     await make_ready(api, "bert")
     await eventually(lambda: _ready_condition(api, "bert"), what="Ready")
-    await asyncio.sleep(3 * INTERVAL)  # settle: nothing left to change
+    await first.rounds_pass(o.NS, "bert", count=3)  # settle: nothing left to change
     children = sorted(d["metadata"]["name"] for d in await deployments(api, "bert"))
     await first.stop()
 
     writes_before = api.writes(agents=OPERATOR_AGENTS)
     second = await start_operator(metrics=first.metrics)
-    await asyncio.sleep(5 * INTERVAL)  # several timer ticks of the new process
+    await second.rounds_pass(o.NS, "bert", count=5)  # the start's round and timer ticks
     assert second.reconciler.memory[(o.NS, "bert")].loaded  # it did reconcile
     assert api.writes(agents=OPERATOR_AGENTS) == writes_before  # ...and wrote nothing
     assert sorted(d["metadata"]["name"] for d in await deployments(api, "bert")) == children
@@ -276,7 +275,7 @@ async def test_dry_run_reports_but_creates_no_children(
     assert status["placement"][0]["pool"] == "inf2-xlarge"
     events = await events_for(api, "bert")
     assert any(e["message"].startswith("[dry-run] ") for e in events)
-    await asyncio.sleep(2 * INTERVAL)
+    await operator.rounds_pass(o.NS, "bert", count=2)
     assert await deployments(api, "bert") == []
     services = await call(api, "GET", f"/api/v1/namespaces/{o.NS}/services")
     assert services["items"] == []

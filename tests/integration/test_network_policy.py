@@ -1,7 +1,7 @@
 """The optional NetworkPolicy child (INFERCOST_NETWORK_POLICY=true): applied with the other
 children, owned by the service, valid for Kubernetes 1.33 (kubernetes-validate, strict), and
-listed after a restart only when enabled. Also records the RBAC requests it needs for
-test_zz_rbac (networkpolicies: list, create, patch)."""
+listed after a restart only when enabled. Its requests (networkpolicies: list, create, patch)
+are checked against the ClusterRole as every test's are (conftest.py)."""
 
 from __future__ import annotations
 

@@ -9,14 +9,20 @@ status a fault-free run gives) and made no duplicate children.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+import kmock
 import pytest
 
 from infercost.sandbox.apiserver import ApiServer
 from tests.integration import objects as o
-from tests.integration.conftest import INTERVAL, Operator, OperatorFactory, call, eventually
+from tests.integration.conftest import (
+    OPERATOR_AGENTS,
+    Operator,
+    OperatorFactory,
+    call,
+    eventually,
+)
 from tests.integration.test_placement import condition, deployments, status_of
 
 pytestmark = pytest.mark.integration
@@ -99,11 +105,32 @@ async def test_410_gone_on_watch_relists_and_sees_new_services(
 ) -> None:
     operator = await start(api, start_operator)
     await converged(api, operator, "bert", rps=3000.0)
-    # The next watch requests of services answer 410 Gone (history compacted): kopf must
-    # list again and keep watching, so a service created afterwards is still handled.
-    api.fail_next(action="watch", plural="inferenceservices", status=410, times=2)
+    # History compacted: the API server ends the services' watch with a 410 Gone. It says so
+    # the way Kubernetes does, as an ERROR event carrying a Status inside the watch stream
+    # (kubernetes/kubernetes#25151; docs "Efficient detection of changes"), not as the HTTP
+    # status of the watch request. kopf must list again and keep watching; the relist
+    # itself first fails with a 500. `_publish` is the server's own event bus (no public
+    # hook exists to end a watch stream; a fault no real server can be made to produce).
+    served = _served(api, "inferenceservices")
     api.fail_next(action="list", plural="inferenceservices", status=500, times=1)
-    await asyncio.sleep(2 * INTERVAL)
+    gone = {
+        "apiVersion": "v1",
+        "kind": "Status",
+        "metadata": {},
+        "status": "Failure",
+        "reason": "Expired",
+        "message": "too old resource version: 1 (42)",
+        "code": 410,
+    }
+    await api._publish(
+        kmock.resource("infercost.io", "v1alpha1", "inferenceservices"), "ERROR", gone
+    )
+
+    async def relisted() -> bool:
+        # The failed list and the relist after it: kopf met the 410 and the 500.
+        return _served(api, "inferenceservices")["list"] >= served["list"] + 2
+
+    await eventually(relisted, timeout=120, what="the operator's relist after the 410 and the 500")
     await call(api, "POST", o.ISVC, o.service("bert-two", o.NEURON_VARIANT))
     assert await converged(api, operator, "bert-two", rps=1000.0) == [
         "bert-two-neuron-bf16-inf2-xlarge"
@@ -118,3 +145,11 @@ async def test_errors_reading_pools_hold_and_recover(
     api.fail_next(action="fetch", plural="acceleratorpools", status=500, times=3)
     operator = await start(api, start_operator)
     assert await converged(api, operator, "bert", rps=3000.0) == ["bert-neuron-bf16-inf2-xlarge"]
+
+
+def _served(api: ApiServer, plural: str) -> dict[str, int]:
+    """The operator's list and watch requests of `plural` so far, by verb (faulted ones too)."""
+    log = api.request_log(agents=OPERATOR_AGENTS)
+    return {
+        verb: sum(1 for r in log if r[0] == verb and r[2] == plural) for verb in ("list", "watch")
+    }

@@ -1,6 +1,6 @@
 """A simulated day: a Cap budget is never exceeded while spot and on-demand prices move.
 
-One day of the Twitter-stream trace (../shared/data/traces, per-second counts, averaged per
+One day of the Twitter-stream trace (data/traces, per-second counts, averaged per
 minute and rescaled to a 40,000 inferences/s peak) drives `decide` for the bert-base example
 on the six example pools, with a virtual clock and one decision a minute. Prices change:
 every hour each spot pool takes one of its published per-AZ spot prices (prices.yaml), some
@@ -29,7 +29,7 @@ from infercost.engine.model import (
 from infercost.engine.options import pool_view
 from infercost.engine.planner import decide
 from infercost.manifests_io import load
-from tests.support.crdcheck import EXAMPLES, SHARED_DATA
+from tests.support.crdcheck import DATA, EXAMPLES
 
 pytestmark = pytest.mark.unit
 
@@ -41,7 +41,7 @@ INF2_ON_DEMAND = 0.7582
 
 
 def minute_demand() -> list[float]:
-    trace = SHARED_DATA / "traces" / "twitter_stream_2021-08_rps.tbz2"
+    trace = DATA / "traces" / "twitter_stream_2021-08_rps.tbz2"
     text = subprocess.run(
         ["tar", "-xjOf", str(trace), "workload.txt"], capture_output=True, check=True, text=True
     ).stdout

@@ -5,7 +5,7 @@ variant (a DNS label up to 63) and pool (a subdomain up to 253) are called; diff
 
 Rules (Kubernetes API conventions, apimachinery validation): Service names are RFC 1035
 labels (a letter first, no dots, at most 63); Deployment, ConfigMap, PDB, PodMonitor and
-NetworkPolicy names are RFC 1123 subdomains, and DESIGN.md keeps Deployments at most 63
+NetworkPolicy names are RFC 1123 subdomains, and docs/architecture.md keeps Deployments at most 63
 (pod names derive from them); label values at most 63, alphanumeric at both ends.
 """
 
@@ -71,7 +71,7 @@ def check(obj: dict[str, Any]) -> None:
     name, kind = obj["metadata"]["name"], obj["kind"]
     if kind == "Service":
         assert valid(name, DNS1035, 63), f"Service name {name!r}"
-    elif kind == "Deployment":  # a subdomain, kept to 63 (DESIGN.md section 4)
+    elif kind == "Deployment":  # a subdomain, kept to 63 (docs/architecture.md section 4)
         assert valid(name, SUBDOMAIN, 63), f"Deployment name {name!r}"
     else:
         assert valid(name, SUBDOMAIN, 253), f"{kind} name {name!r}"

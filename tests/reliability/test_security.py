@@ -1,7 +1,7 @@
 """Security: least-privilege RBAC, a restricted operator pod, restricted Triton children,
 credentials only from Secrets/files and never printed, TLS verified by default.
 
-The RBAC rules' match with the requests really made is `tests/integration/test_zz_rbac.py`
+The RBAC rules' match with the requests really made is `tests/integration/test_rbac.py`
 (every request of the integration suite recorded, compared both ways); here the rules file
 itself is checked for what must never be in it.
 """

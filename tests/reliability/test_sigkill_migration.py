@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import kmock
 import pytest
 
 from infercost.sandbox.apiserver import ApiServer
+from infercost.sandbox.prometheus import free_port
 from tests.e2e.test_prometheus_adapter import Pod
 from tests.integration import objects as o
 from tests.integration.conftest import call, eventually
@@ -81,6 +83,32 @@ async def operator_process(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def reconciles(port: int) -> float | None:
+    """The operator process's finished reconcile rounds (its /metrics), None until it serves."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("infercost_reconcile_duration_seconds_count"):
+            return float(line.split()[-1])
+    return None
+
+
+async def rounds_pass(port: int, *, count: int) -> None:
+    """Wait until the operator process finished `count` more rounds (+1: one may be in flight)."""
+    first = await eventually(
+        lambda: asyncio.to_thread(reconciles, port), timeout=120, what="the operator's /metrics"
+    )
+
+    async def done() -> bool:
+        now = await asyncio.to_thread(reconciles, port)
+        return now is not None and now >= first + count + 1
+
+    await eventually(done, timeout=120, what=f"{count} more reconcile rounds")
 
 
 async def owned_children(api: ApiServer) -> dict[str, dict[str, Any]]:
@@ -148,10 +176,14 @@ async def test_sigkill_mid_migration_then_restart_converges(tmp_path: Path) -> N
             before = await owned_children(api)
             assert sorted(before) == sorted(f"bert-gpu-fp16-{p}" for p in (OLD, NEW))
 
-            async with operator_process(env, log) as second:
-                # Several intervals of the new process with the replacement still not ready.
-                for _ in range(16):
-                    await asyncio.sleep(0.5)
+            port = free_port()
+            async with operator_process(
+                {**env, "INFERCOST_METRICS_PORT": str(port)}, log
+            ) as second:
+                # Rounds of the new process with the replacement still not ready, counted in
+                # its own metrics (reconcile rounds), not in seconds of a busy machine.
+                for _ in range(6):
+                    await rounds_pass(port, count=1)
                     now = await replicas_by_pool(api, "bert")
                     assert now.get(OLD) == placed[OLD], f"old replicas scaled down early: {now}"
                     assert sorted(await owned_children(api)) == sorted(before), "duplicate child"
@@ -165,8 +197,15 @@ async def test_sigkill_mid_migration_then_restart_converges(tmp_path: Path) -> N
                 after = await eventually(moved, timeout=90, what="migration finished")
                 children = await owned_children(api)
                 assert sorted(children) == [f"bert-gpu-fp16-{NEW}"]
-                status = await status_of(api, "bert")
-                assert [(p["pool"], p["replicas"]) for p in status["placement"]] == [
+
+                # The status is written after the apply in the same round (a busy machine may
+                # read between the two): wait for it, then it must name the new pool only.
+                async def placement() -> list[tuple[str, int]] | None:
+                    status = await status_of(api, "bert")
+                    placed = [(p["pool"], p["replicas"]) for p in status.get("placement", [])]
+                    return placed if OLD not in dict(placed) else None
+
+                assert await eventually(placement, timeout=90, what="status placement updated") == [
                     (NEW, after[NEW])
                 ]
     finally:

@@ -174,7 +174,7 @@ def test_the_oracle_keeps_every_rule_and_never_pays_more_than_infercost(path: Pa
 def test_the_oracle_shares_a_bounded_pool_between_services(tmp_path: Path) -> None:
     """Two copies of bert-base on pools of 3 replicas each: together they must fit."""
     examples = ROOT / "examples"
-    trace = ROOT.parent / "shared" / "data" / "traces" / "azure_llm_2023_conv.csv"
+    trace = ROOT / "data" / "traces" / "azure_llm_2023_conv.csv"
     pools = "\n---\n".join(
         (examples / "pools" / name).read_text().replace("maxReplicas: 40", "maxReplicas: 3")
         .replace("maxReplicas: 20", "maxReplicas: 3")

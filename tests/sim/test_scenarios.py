@@ -1,4 +1,4 @@
-"""Scenario files, traces and the bench's JSON contract (DESIGN.md sections 7 and 8)."""
+"""Scenario files, traces and the bench's JSON contract (docs/architecture.md sections 7 and 8)."""
 
 from __future__ import annotations
 
@@ -178,7 +178,7 @@ def test_peak_rescaling_and_time_compression(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def bench_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, object]]:
     tmp = tmp_path_factory.mktemp("bench")
-    trace = ROOT.parent / "shared" / "data" / "traces" / "azure_llm_2023_conv.csv"
+    trace = ROOT / "data" / "traces" / "azure_llm_2023_conv.csv"
     scenario = _scenario(
         tmp,
         workload=(
@@ -229,7 +229,7 @@ def test_oracle_meets_the_slo_for_less_than_a_static_fleet(
 
 
 def test_simulate_writes_one_object_and_bad_input_is_a_message(tmp_path: Path) -> None:
-    trace = ROOT.parent / "shared" / "data" / "traces" / "azure_llm_2023_code.csv"
+    trace = ROOT / "data" / "traces" / "azure_llm_2023_code.csv"
     scenario = _scenario(
         tmp_path,
         workload=(

@@ -50,7 +50,7 @@ __all__ += ["Schema", "unknown_fields"]
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 CRD_DIR = ROOT / "crds"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "data"  # traces, prices and throughput figures the examples cite
 
 MODELS: dict[str, type[BaseModel]] = {kind.kind_name: kind for kind in KINDS}
 

@@ -421,7 +421,7 @@ def test_the_invalid_table_is_large_and_covers_both_kinds_and_all_cel_rules() ->
     }
 
 
-# The status of DESIGN.md section 3, as the operator writes it.
+# The status of docs/architecture.md section 3, as the operator writes it.
 STATUS = {
     "observedGeneration": 3,
     "conditions": [

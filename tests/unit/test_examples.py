@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 from tests.support.crdcheck import (
+    DATA,
     EXAMPLES,
-    SHARED_DATA,
     Example,
     api_server_errors,
     cel_checks,
@@ -127,9 +127,9 @@ def test_every_service_can_be_placed_on_some_example_pool() -> None:
             assert set(variant.accelerator_types) <= pool_types, variant.name
 
 
-def _shared(name: str) -> dict[str, Any]:
-    path = SHARED_DATA / name
-    assert path.exists(), f"{path} is missing: the examples cite it (../shared next to the repo)"
+def _data(name: str) -> dict[str, Any]:
+    path = DATA / name
+    assert path.exists(), f"{path} is missing: the examples cite it (data/ of the repository)"
     data: dict[str, Any] = yaml.safe_load(path.read_text())
     return data
 
@@ -150,7 +150,7 @@ def test_pool_price_is_the_cited_figure(pool: str, cited: tuple[str, str]) -> No
     instance, key = cited
     (row,) = [
         r
-        for r in _shared("prices.yaml")["instances"]
+        for r in _data("prices.yaml")["instances"]
         if r["provider"] == "aws" and r["instance"] == instance
     ]
     for part in key.split("."):
@@ -161,7 +161,7 @@ def test_pool_price_is_the_cited_figure(pool: str, cited: tuple[str, str]) -> No
 def test_published_profile_points_are_the_cited_figures() -> None:
     published = {
         (r["model"], r["batch_size"]): (r["throughput"], r["latency_p99_ms"])
-        for r in _shared("throughput.yaml")["results"]
+        for r in _data("throughput.yaml")["results"]
         if r.get("instance") == "inf2.xlarge"
     }
     models = {"bert-base": "bert-base-uncased (seq 128)", "resnet50": "resnet50 (224x224)"}

@@ -1,4 +1,4 @@
-"""The package layout promises of DESIGN.md section 2."""
+"""The package layout promises of docs/architecture.md section 2."""
 
 import importlib
 import operator

@@ -54,7 +54,7 @@ app.kubernetes.io/part-of: infercost
 {{- end -}}
 {{- end -}}
 
-{{/* Arguments of `infercost run` (DESIGN.md section 7). */}}
+{{/* Arguments of `infercost run` (docs/architecture.md section 7). */}}
 {{- define "infercost.args" -}}
 - run
 {{- if .Values.operator.watchNamespace }}

@@ -2,7 +2,7 @@
 
 Implementations query each metric once for all services, grouped by the contract labels
 (`infercost_io_service`, `infercost_io_variant`, `infercost_io_pool`, `namespace`), and hand
-each service its slice (DESIGN.md section 5): per-service queries do not scale.
+each service its slice (docs/architecture.md section 5): per-service queries do not scale.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """PromQL templates and the pure step from query results to per-service Observations.
 
-One query per metric for all services, grouped by the contract labels (DESIGN.md section 5);
+One query per metric for all services, grouped by the contract labels (docs/architecture.md section 5);
 this module turns the per-pod series into each service's slice. No I/O here: the Prometheus
 adapter (prometheus.py) runs the queries and hands the results in.
 """

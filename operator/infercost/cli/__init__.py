@@ -1,6 +1,6 @@
 """The `infercost` command line: one module per command, registered on one typer app.
 
-Owns: argument parsing, human output (rich tables) and the JSON contracts of DESIGN.md
+Owns: argument parsing, human output (rich tables) and the JSON contracts of docs/architecture.md
 section 7. Commands call the library; they hold no decision logic.
 """
 

@@ -137,7 +137,7 @@ def _nominal_demand(service: InferenceService, pools: tuple[PoolView, ...]) -> f
 
 
 def to_json(service_plan: ServicePlan) -> dict[str, Any]:
-    """The `plan --json` object of one service (DESIGN.md section 7)."""
+    """The `plan --json` object of one service (docs/architecture.md section 7)."""
     result, service = service_plan.plan, service_plan.service
     largest = max(result.allocations, key=lambda a: (a.replicas, a.variant, a.pool), default=None)
     batching: dict[str, Any] = {}

@@ -1,4 +1,4 @@
-"""`infercost sandbox [SCENARIO]`: the whole loop on this machine (DESIGN.md section 9)."""
+"""`infercost sandbox [SCENARIO]`: the whole loop on this machine (docs/architecture.md section 9)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Placement: integer replicas per (variant, pool) at the lowest $/h, solved exactly.
 
-The problem is a small covering MILP (DESIGN.md section 1) solved with HiGHS through
+The problem is a small covering MILP (docs/architecture.md section 1) solved with HiGHS through
 `scipy.optimize.milp`:
 
     minimise   Σ c·n + Σ (move_cost / payback)·c·(new replicas)

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from infercost.localtriton.synthetic import SyntheticModel, write_model
 
-# Where `make triton-venv` puts the venv (from Debian's /usr/bin/python3, see ENVIRONMENT.md).
+# Where `make triton-venv` puts the venv (from Debian's /usr/bin/python3, see docs/architecture.md section 10).
 DEFAULT_VENV = Path(__file__).resolve().parents[3] / ".venv-triton"
 VENV_ENV = "INFERCOST_TRITON_VENV"
 

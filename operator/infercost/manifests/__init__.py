@@ -1,4 +1,4 @@
-"""Children of an InferenceService as plain Kubernetes objects (DESIGN.md section 4).
+"""Children of an InferenceService as plain Kubernetes objects (docs/architecture.md section 4).
 
 Owns: Plan allocations -> one Triton Deployment per (variant, pool), one Service, one
 batching ConfigMap, one PodDisruptionBudget and (when the CRD exists) one PodMonitor, with

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 GROUP_VERSION = "infercost.io/v1alpha1"
-LABEL_SERVICE = "infercost.io/service"  # contract (DESIGN.md section 5)
+LABEL_SERVICE = "infercost.io/service"  # contract (docs/architecture.md section 5)
 LABEL_VARIANT = "infercost.io/variant"  # contract
 LABEL_POOL = "infercost.io/pool"  # contract
 ANNOTATION_HASH = "infercost.io/applied-hash"

@@ -1,4 +1,4 @@
-"""kmock with the Kubernetes API semantics the operator relies on (ENVIRONMENT.md, kmock gaps).
+"""kmock with the Kubernetes API semantics the operator relies on (docs/architecture.md section 10).
 
 Added over kmock 0.8 (sandbox/writes.py, replies.py, validation.py, ssa.py, rbac.py,
 tables.py): uid/resourceVersion/generation/creationTimestamp on create; generateName;

@@ -3,7 +3,7 @@
 Owns: scenario files (AcceleratorPool and InferenceService documents plus one `Workload`),
 trace loading, the latency tables of the batcher model (engine/queueing.py) in use, the
 replica/cost bookkeeping, the baseline policies (oracle, hpa, keda-queue, static-peak,
-single-pool) and the metrics of DESIGN.md section 7. It calls
+single-pool) and the metrics of docs/architecture.md section 7. It calls
 `infercost.engine.planner.decide` unchanged.
 
 Must not import: kopf, kubernetes, the adapters, the kopf handlers or the operator's service

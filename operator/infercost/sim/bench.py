@@ -23,12 +23,12 @@ from infercost.sim.scenario import Scenario, Workload
 from infercost.sim.shard import PLANNED, workers_available
 from infercost.sim.world import build_world
 
-TRACES = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "traces"
+TRACES = Path(__file__).resolve().parents[3] / "data" / "traces"  # the repository's data/
 WEEK = 7 * 86400
 SERVICES = 100
 
 POOLS = [
-    # us-east-1 on-demand prices (shared/data/prices.yaml, karpenter_aws_2026).
+    # us-east-1 on-demand prices (data/prices.yaml, karpenter_aws_2026).
     ("g4dn-xlarge", "nvidia-t4", 0.526),
     ("g5-xlarge", "nvidia-a10g", 1.006),
     ("inf2-xlarge", "inferentia2", 0.7582),
@@ -50,7 +50,7 @@ def _scenario(services: int, duration: int) -> Scenario:
         for name, kind, price in POOLS
     )
     profile = [
-        # BERT-large figures of shared/data/throughput.yaml (neuron_inf2, MLPerf T4/A10 Offline).
+        # BERT-large figures of data/throughput.yaml (neuron_inf2, MLPerf T4/A10 Offline).
         {
             "acceleratorType": "inferentia2",
             "batchSize": 1,

@@ -61,7 +61,7 @@ class Result:
         return self.cost_usd / self.good_requests * 1e6 if self.good_requests else float("inf")
 
     def contract(self) -> dict[str, object]:
-        """The JSON object of DESIGN.md section 7 (names and types are the contract)."""
+        """The JSON object of docs/architecture.md section 7 (names and types are the contract)."""
         return {
             "policy": self.policy,
             "requests": round(self.requests),

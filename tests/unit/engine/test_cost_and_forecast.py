@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from engine_factories import pool, variant
+from engine_factories import GPU, KEY, NOW, decision, pool, running, service, variant
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,9 +19,10 @@ from infercost.engine.cost import (
     replica_hourly_cost,
 )
 from infercost.engine.forecast import linear_forecast, window_max
-from infercost.engine.model import DeploymentMetrics, EngineSettings
+from infercost.engine.model import DeploymentMetrics, EngineSettings, ServiceState
 from infercost.engine.options import Option, selects
 from infercost.engine.placement import Problem, solve
+from infercost.engine.planner import decide
 
 pytestmark = pytest.mark.unit
 
@@ -187,3 +188,26 @@ def test_search_and_highs_agree_on_larger_instances(problem: Problem) -> None:
 def test_pool_selector_semantics(selector: dict[str, object] | None, selected: bool) -> None:
     parsed = None if selector is None else LabelSelector.model_validate(selector)
     assert selects(parsed, {"team": "ml", "tier": "prod"}) is selected
+
+
+SPEC = service([GPU], scaling={"maxReplicas": 50})
+
+
+def test_the_forecast_looks_as_far_ahead_as_the_running_pools_start() -> None:
+    # Demand rose 1/s for five minutes. The running pool starts replicas in 90 s; a far
+    # pool nobody would pick takes 960 s. Before the fix the trend was read 960 s ahead
+    # (twice the demand) and a third replica ordered; 90 s ahead two replicas still fit.
+    pools = [pool("l4", provisioning=30), pool("slow", price=5.0, provisioning=900)]
+    history = tuple((NOW - 300.0 + 30.0 * i, 100.0 + 30.0 * i) for i in range(10))
+    plan = decide(
+        decision(
+            SPEC,
+            pools,
+            demand=400.0,
+            p99=10.0,
+            current={KEY: running(2)},
+            state=ServiceState(demand_history=history),
+            settings=EngineSettings(forecast_max_growth=2.0),  # the trend on
+        )
+    )
+    assert sum(a.replicas for a in plan.allocations) == 2

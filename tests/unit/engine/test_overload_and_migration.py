@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from engine_factories import GPU, KEY, NOW, decision, pool, running, service
+from engine_factories import GPU, KEY, NOW, decision, pool, running, service, variant
 
-from infercost.engine.model import DeploymentMetrics, Plan, Reason
+from infercost.engine.model import DeploymentMetrics, Plan, Reason, ServiceState
 from infercost.engine.planner import decide
 
 pytestmark = pytest.mark.unit
@@ -207,3 +207,60 @@ def test_scale_down_does_not_return_to_the_load_that_broke_the_slo() -> None:
         )
         state = plan.state
         assert replicas(plan)[KEY] == 2
+
+
+SPEC = service([GPU], scaling={"maxReplicas": 50})
+T4_AND_L4 = variant(
+    "gpu",
+    accelerators={
+        "nvidia-t4": [(8, 200.0, 20.0)],
+        "nvidia-l4": [(8, 400.0, 20.0)],
+    },
+)
+T4 = ("gpu", "t4")
+L4_KEY = ("gpu", "l4")
+L4 = ("gpu", "l4")
+
+
+def test_a_plan_change_mid_migration_keeps_the_scale_down_delay() -> None:
+    # Every deployment is marked as leaving (the plan changed while replacements started).
+    # Before the fix the target planned from nothing (a first placement for the demand of
+    # the moment) and dropped 9 replicas at once despite the peak inside the delay.
+    spot = ("gpu", "l4-spot")
+    pools = [pool("l4"), pool("l4-spot", price=1.2)]
+    history = tuple((NOW - 200.0 + 15.0 * i, 3000.0) for i in range(5))
+    state = ServiceState(
+        migrating_from=(KEY, spot),
+        demand_history=history,
+        scale_down_candidate_since=NOW - 600.0,
+    )
+    inp = decision(
+        SPEC,
+        pools,
+        demand=100.0,
+        p99=10.0,
+        current={KEY: running(9), spot: running(1, ready=0)},
+        state=state,
+    )
+    plan = decide(replace(inp, state=state))
+    capacity = sum(a.replicas * a.throughput_per_replica for a in plan.allocations)
+    assert capacity >= 3000.0
+
+
+def test_a_migration_under_way_is_not_reversed_while_its_destination_serves() -> None:
+    # Replicas are moving from T4 to L4 and demand fell meanwhile, so two T4 replicas
+    # would now be cheapest. Before the fix the plan turned back, dropping the starting L4s.
+    spec = service([T4_AND_L4], scaling={"maxReplicas": 20})
+    plan = decide(
+        decision(
+            spec,
+            [pool("t4", accelerator="nvidia-t4", price=0.3), pool("l4", price=0.8)],
+            demand=300.0,
+            p99=10.0,
+            current={T4: running(3), L4_KEY: running(2, ready=0)},
+            state=ServiceState(migrating_from=(T4,)),
+        )
+    )
+    wanted = {(a.variant, a.pool): a.replicas for a in plan.allocations}
+    assert wanted.get(L4_KEY, 0) >= 1
+    assert T4 in plan.state.migrating_from  # still only kept until L4 is ready

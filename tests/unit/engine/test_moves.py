@@ -1,6 +1,7 @@
-"""decide() on the failure modes round 2 of the bursty bench scenarios showed (issue 6).
+"""When a move to a cheaper placement is worth it: it must win at the peak the engine holds
+(the last hours, beyond the demand history) and not only by rounding at this demand.
 
-Each test failed before the engine change it names.
+Each test failed before the engine change it names (the bursty bench scenarios, issue 6).
 """
 
 from __future__ import annotations
@@ -23,8 +24,30 @@ T4_AND_L4 = variant(
     },
 )
 T4 = ("gpu", "t4")
+L4_KEY = ("gpu", "l4")
 L4 = ("gpu", "l4")
 POOLS = [pool("t4", accelerator="nvidia-t4", price=0.45), pool("l4", price=0.8)]
+
+
+def test_a_move_for_savings_must_win_at_the_last_hours_peak() -> None:
+    # At 150/s one T4 replica ($0.45/h) undercuts one L4 ($0.80/h), but 40 minutes ago
+    # demand was 2000/s, where L4 replicas are cheaper (6 x $0.80 < 12 x $0.45). Before the
+    # fix the fleet moved to T4 for the trough and would move back at the next surge, a
+    # cold start each way.
+    spec = service([T4_AND_L4], scaling={"maxReplicas": 20})
+    history = ((NOW - 2400.0, 2000.0), (NOW - 600.0, 150.0), (NOW - 300.0, 150.0))
+    inp = decision(
+        spec,
+        [pool("t4", accelerator="nvidia-t4", price=0.45), pool("l4", price=0.8)],
+        demand=150.0,
+        p99=10.0,
+        current={L4_KEY: running(1)},
+        state=ServiceState(demand_history=history),
+    )
+    plan = decide(inp)
+    assert {(a.variant, a.pool) for a in plan.allocations} == {L4_KEY}
+    quiet = decide(replace(inp, state=ServiceState(demand_history=history[1:])))
+    assert T4 in {(a.variant, a.pool) for a in quiet.allocations}  # the move itself is sound
 
 
 def test_a_move_for_savings_must_win_at_a_spike_older_than_the_demand_history() -> None:

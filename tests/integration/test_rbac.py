@@ -1,0 +1,101 @@
+"""Least privilege: the chart's ClusterRole allows exactly what the operator does.
+
+The test runs the operator itself through a workload that reaches every kind of request it
+makes (the watches and kopf's resource scan, a placement with every child, NetworkPolicy on,
+ready replicas and their Triton pods, a migration that deletes the old Deployment, pool
+status, Events, kopf's finalizer, a restart that lists the children, and peering cluster-wide
+and in one namespace), records those requests at the sandbox API server (by User-Agent) and
+compares them with `charts/infercost/files/clusterrole-rules.yaml`, both ways: a request the
+rules do not allow fails, and so does a grant nothing used. It depends on no other test, on no
+run order and on no selection (`-k`). Every other integration test also checks its own
+requests against the rules (conftest.py, when its API server stops).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from infercost.sandbox.apiserver import ApiServer
+from tests.integration import objects as o
+from tests.integration.conftest import OPERATOR_AGENTS, OperatorFactory, call, eventually
+from tests.integration.test_control_loop import make_ready, replicas_by_pool
+from tests.integration.test_placement import status_of
+from tests.support.rbac import granted
+
+pytestmark = pytest.mark.integration
+
+PEERINGS = "/apis/kopf.dev/v1/clusterkopfpeerings"
+NS_PEERINGS = f"/apis/kopf.dev/v1/namespaces/{o.NS}/kopfpeerings"
+
+
+def peering(kind: str, namespace: str | None = None) -> dict[str, object]:
+    metadata = {"name": "infercost"} | ({"namespace": namespace} if namespace else {})
+    return {"apiVersion": "kopf.dev/v1", "kind": kind, "metadata": metadata, "status": {}}
+
+
+async def announced(api: ApiServer, url: str) -> bool:
+    return bool((await call(api, "GET", f"{url}/infercost")).get("status"))
+
+
+async def cluster_wide_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
+    """Place, make ready, migrate (the old Deployment is deleted), restart, delete."""
+    await call(api, "POST", PEERINGS, peering("ClusterKopfPeering"))
+    await call(api, "POST", o.POOLS, o.L4)
+    await call(api, "POST", o.POOLS, o.A10G)
+    await call(api, "POST", o.ISVC, o.service("bert", o.GPU_VARIANT))
+    operator = await start_operator(peering="infercost", network_policy=True)
+    operator.load(o.NS, "bert", rps=4000.0, p99_ms=8.0)  # FAKE metrics
+    placed = await eventually(lambda: replicas_by_pool(api, "bert"), what="first placement")
+    assert set(placed) == {"g6-xlarge"}
+    await make_ready(api, "bert")  # the rollout lists the ready replicas' pods
+    await eventually(lambda: announced(api, PEERINGS), what="presence in the peering")
+    await call(api, "PATCH", f"{o.POOLS}/g6-xlarge", {"spec": {"pricing": {"hourlyPerNode": 4.0}}})
+
+    async def surged() -> bool:
+        return "g5-xlarge" in await replicas_by_pool(api, "bert")
+
+    await eventually(surged, what="new Deployment on the cheaper pool")
+    await make_ready(api, "bert")
+
+    async def moved() -> bool:
+        return "g6-xlarge" not in await replicas_by_pool(api, "bert")
+
+    await eventually(moved, what="old Deployment deleted")
+    await operator.stop()
+
+    restarted = await start_operator(peering="infercost", network_policy=True)
+    restarted.load(o.NS, "bert", rps=4000.0, p99_ms=8.0)
+    await restarted.rounds_pass(o.NS, "bert", count=2)  # the start lists the children
+    await call(api, "DELETE", f"{o.ISVC}/bert")  # kopf releases its finalizer
+
+    async def gone() -> bool:
+        listed = await call(api, "GET", o.ISVC)
+        return all(item["metadata"]["name"] != "bert" for item in listed["items"])
+
+    await eventually(gone, what="the service deleted")
+    await restarted.stop()
+
+
+async def namespaced_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
+    """`run --namespace ml --peering infercost`: the namespaced peering and the namespace."""
+    await call(api, "POST", NS_PEERINGS, peering("KopfPeering", o.NS))
+    await call(api, "POST", o.ISVC, o.service("gpt", o.GPU_VARIANT))
+    operator = await start_operator(peering="infercost", namespace=o.NS, all_namespaces=False)
+    operator.load(o.NS, "gpt", rps=1000.0, p99_ms=5.0)  # FAKE metrics
+    await eventually(lambda: status_of(api, "gpt"), what="gpt reconciled")
+    await eventually(lambda: announced(api, NS_PEERINGS), what="presence in the namespaced peering")
+    await operator.stop()
+
+
+async def test_rules_allow_every_request_and_grant_nothing_unused(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    await cluster_wide_workload(api, start_operator)
+    await namespaced_workload(api, start_operator)
+    used = {
+        (group, resource, verb)
+        for verb, group, resource, _ in api.request_log(agents=OPERATOR_AGENTS)
+    }
+    grants = granted()
+    assert sorted(used - grants) == [], "requests the ClusterRole does not allow"
+    assert sorted(grants - used) == [], f"grants never used: remove them; used: {sorted(used)}"
