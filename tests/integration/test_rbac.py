@@ -3,8 +3,9 @@
 The test runs the operator itself through a workload that reaches every kind of request it
 makes (the watches and kopf's resource scan, a placement with every child, NetworkPolicy on,
 ready replicas and their Triton pods, a migration that deletes the old Deployment, pool
-status, Events, kopf's finalizer, a restart that lists the children, and peering cluster-wide
-and in one namespace), records those requests at the sandbox API server (by User-Agent) and
+status, Events, kopf's finalizer, a restart that lists the children, peering cluster-wide
+and in one namespace, leader election on a Lease in the operator's namespace, and a new pod's
+real tritonserver loaded and admitted through its readiness gate, with the service's Secret), records those requests at the sandbox API server (by User-Agent) and
 compares them with `charts/infercost/files/clusterrole-rules.yaml`, both ways: a request the
 rules do not allow fails, and so does a grant nothing used. It depends on no other test, on no
 run order and on no selection (`-k`). Every other integration test also checks its own
@@ -16,10 +17,12 @@ from __future__ import annotations
 import pytest
 
 from infercost.sandbox.apiserver import ApiServer
+from infercost.sandbox.rbac import OPERATOR_NAMESPACE
 from tests.integration import objects as o
 from tests.integration.conftest import OPERATOR_AGENTS, OperatorFactory, call, eventually
 from tests.integration.test_control_loop import make_ready, replicas_by_pool
 from tests.integration.test_placement import status_of
+from tests.integration.test_readiness_gate import admit_a_new_pod
 from tests.support.rbac import granted
 
 pytestmark = pytest.mark.integration
@@ -87,11 +90,30 @@ async def namespaced_workload(api: ApiServer, start_operator: OperatorFactory) -
     await operator.stop()
 
 
+async def leader_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
+    """Leader election (chart `replicas` > 1): the Lease created, read and renewed."""
+    operator = await start_operator(
+        leader_election=True, leader_election_namespace=OPERATOR_NAMESPACE
+    )
+    lease = f"/apis/coordination.k8s.io/v1/namespaces/{OPERATOR_NAMESPACE}/leases/infercost"
+
+    held = await eventually(lambda: call(api, "GET", lease), what="the Lease taken")
+    first = held["spec"]["renewTime"]
+
+    async def renewed_since() -> bool:
+        return bool((await call(api, "GET", lease))["spec"]["renewTime"] != first)
+
+    await eventually(renewed_since, what="the Lease renewed")
+    await operator.stop()
+
+
 async def test_rules_allow_every_request_and_grant_nothing_unused(
     api: ApiServer, start_operator: OperatorFactory
 ) -> None:
     await cluster_wide_workload(api, start_operator)
     await namespaced_workload(api, start_operator)
+    await leader_workload(api, start_operator)
+    await admit_a_new_pod(api, start_operator)
     used = {
         (group, resource, verb)
         for verb, group, resource, _ in api.request_log(agents=OPERATOR_AGENTS)

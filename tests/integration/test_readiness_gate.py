@@ -117,6 +117,12 @@ async def test_a_gated_pod_is_ready_only_once_its_gate_is_true(api: ApiServer) -
 async def test_the_operator_keys_triton_and_admits_a_new_pod_after_loading_it(
     api: ApiServer, start_operator: OperatorFactory
 ) -> None:
+    await admit_a_new_pod(api, start_operator)
+
+
+async def admit_a_new_pod(api: ApiServer, start_operator: OperatorFactory) -> None:
+    """A service's Secret made, a new pod's real Triton loaded and its gate opened (also the
+    RBAC test's workload for `secrets` and `pods/status`)."""
     await call(api, "POST", o.POOLS, o.CPU)
     await call(api, "POST", o.ISVC, o.service("bert", o.CPU_VARIANT))
     operator = await start_operator()
@@ -130,7 +136,10 @@ async def test_the_operator_keys_triton_and_admits_a_new_pod_after_loading_it(
 
     value = await eventually(key, what="the repository key Secret")
     assert repository_key_secret_name("bert") == "bert-triton-key"
-    deployment = (await eventually(lambda: deployments(api), what="a Deployment"))[0]
+    async def bert_deployments() -> list[dict[str, Any]]:
+        return [d for d in await deployments(api) if d["metadata"]["name"].startswith("bert-")]
+
+    deployment = (await eventually(bert_deployments, what="a Deployment"))[0]
     chosen = batching_from_annotation(deployment["metadata"]["annotations"][ANNOTATION_BATCHING])
     assert chosen is not None
 
