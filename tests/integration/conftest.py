@@ -11,18 +11,24 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import attrs
 import kmock
 import kopf
+import pydantic
 import pytest
+from kmock._internal import rendering
 
 from infercost.adapters.fake_metrics import FakeMetrics
+from infercost.api.pool import PoolStatus
+from infercost.api.status import ServiceStatus
 from infercost.controller.runner import run_operator
 from infercost.controller.service import Reconciler
-from infercost.engine.model import Observation
+from infercost.engine.model import Observation, Plan
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
 
@@ -40,13 +46,46 @@ def operator_requests(api: ApiServer) -> list[tuple[str, str, str, str | None]]:
     return api.request_log(agents=OPERATOR_AGENTS)
 
 
+STATUS_MODELS: dict[str, type[pydantic.BaseModel]] = {
+    "inferenceservices": ServiceStatus,
+    "acceleratorpools": PoolStatus,
+}
+
+
+@attrs.define(kw_only=True)
+class CheckedApiServer(ApiServer):
+    """The sandbox API server, holding every status patch the operator sends to the status
+    models (api/status.py, api/pool.py): a field the CRD would prune or refuse fails the test."""
+
+    invalid_status: list[str] = attrs.field(factory=list, init=False)
+    status_patches: int = attrs.field(default=0, init=False)
+
+    async def _handle(self, request: rendering.Request) -> Any:
+        resource = request.resource
+        if (
+            request.action == kmock.action.UPDATE
+            and request.subresource == "status"
+            and resource is not None
+            and resource.plural in STATUS_MODELS
+            and request.headers.get("User-Agent", "").startswith(OPERATOR_AGENTS)
+        ):
+            self.status_patches += 1
+            body = self._body(request)
+            try:
+                STATUS_MODELS[resource.plural].model_validate((body or {}).get("status"))
+            except pydantic.ValidationError as error:
+                self.invalid_status.append(f"{resource.plural}/{request.name}: {error}")
+        return await super()._handle(request)
+
+
 @pytest.fixture
 async def api(request: pytest.FixtureRequest) -> AsyncIterator[ApiServer]:
     marker = request.node.get_closest_marker("apiserver")
     options = dict(marker.kwargs) if marker else {}
-    async with ApiServer(**options) as server, kmock.Server(server):
+    async with CheckedApiServer(**options) as server, kmock.Server(server):
         yield server
         OPERATOR_REQUESTS.extend(operator_requests(server))
+        assert server.invalid_status == [], "status patches the status models refuse"
 
 
 @dataclass
@@ -57,7 +96,17 @@ class Operator:
     reconciler: Reconciler
     task: asyncio.Task[None]
     stop_flag: asyncio.Event
-    reconciles: list[float] = field(default_factory=list)
+    rounds: Counter[tuple[str, str]] = field(default_factory=Counter)  # reconciles finished
+
+    async def after_rounds(self, namespace: str, name: str, count: int) -> None:
+        """Wait until `count` more reconciles of the service have finished (timer ticks or
+        watch events): "nothing happened" is judged over rounds, never over a fixed sleep."""
+        target = self.rounds[(namespace, name)] + count
+
+        async def done() -> bool:
+            return self.rounds[(namespace, name)] >= target
+
+        await eventually(done, timeout=60 + 10 * count * INTERVAL, what=f"{count} rounds")
 
     def load(self, namespace: str, name: str, *, rps: float, p99_ms: float | None) -> None:
         self.metrics.set(
@@ -87,6 +136,20 @@ async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
         metrics = metrics or FakeMetrics()
         stop_flag, ready_flag = asyncio.Event(), asyncio.Event()
         holder: list[Reconciler] = []
+        rounds: Counter[tuple[str, str]] = Counter()
+
+        def hold(reconciler: Reconciler) -> None:
+            holder.append(reconciler)
+            reconcile = reconciler.reconcile
+
+            async def counted(key: tuple[str, str]) -> Plan | None:
+                try:
+                    return await reconcile(key)
+                finally:
+                    rounds[key] += 1
+
+            setattr(reconciler, "reconcile", counted)  # noqa: B010 - instance override
+
         task = asyncio.create_task(
             run_operator(
                 settings=settings,
@@ -95,11 +158,13 @@ async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
                 peering=peering,
                 stop_flag=stop_flag,
                 ready_flag=ready_flag,
-                on_reconciler=holder.append,
+                on_reconciler=hold,
             )
         )
         await asyncio.wait_for(ready_flag.wait(), timeout=60)
-        operator = Operator(metrics=metrics, reconciler=holder[0], task=task, stop_flag=stop_flag)
+        operator = Operator(
+            metrics=metrics, reconciler=holder[0], task=task, stop_flag=stop_flag, rounds=rounds
+        )
         running.append(operator)
         return operator
 
