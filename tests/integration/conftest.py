@@ -24,6 +24,7 @@ import pytest
 from kmock._internal import rendering
 
 from infercost.adapters.fake_metrics import FakeMetrics
+from infercost.adapters.prices import PriceSource
 from infercost.api.pool import PoolStatus
 from infercost.api.status import ServiceStatus
 from infercost.controller.runner import run_operator
@@ -129,7 +130,11 @@ async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
     running: list[Operator] = []
 
     async def start(
-        *, metrics: FakeMetrics | None = None, peering: str | None = None, **overrides: Any
+        *,
+        metrics: FakeMetrics | None = None,
+        peering: str | None = None,
+        prices: PriceSource | None = None,
+        **overrides: Any,
     ) -> Operator:
         overrides.setdefault("metrics_port", 0)  # several operators per process: no fixed port
         settings = Settings(control_interval_seconds=INTERVAL, **overrides)
@@ -159,6 +164,7 @@ async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
                 stop_flag=stop_flag,
                 ready_flag=ready_flag,
                 on_reconciler=hold,
+                prices=prices,
             )
         )
         await asyncio.wait_for(ready_flag.wait(), timeout=60)

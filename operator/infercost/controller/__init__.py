@@ -1,8 +1,8 @@
 """The operator layer: everything that runs inside `infercost run`.
 
 Owns: the kopf wiring (`handlers`), the picture of the cluster kept by the watches
-(`picture`), one reconcile (`service`), the live batching rollout (`rollout`), pool status
-and prices (`pool_status`, `pricing`), status and Event wording (`reporting`, pure) and
+(`picture`), the live children and their drift (`children`), one reconcile (`service`), the live batching rollout (`rollout`), pool status
+(`pool_status`, its only writer) and prices (`pricing`), status and Event wording (`reporting`, pure) and
 the operator's own metrics (`telemetry`); `runner` starts it all.
 
 May import: api, engine, manifests, adapters, settings.
