@@ -271,11 +271,16 @@ class Reconciler:
         for obj in desired:
             child = (obj["kind"], obj["metadata"]["name"])
             wanted.add(child)
-            why, synced = children.check(obj, live.get(child), memory.synced.get(child))
+            previous = memory.synced.get(child)
+            # A kind not in CHILD_KINDS is not watched: judged by what was applied instead.
+            unwatched = obj["kind"] not in CHILD_KINDS
+            if unwatched and previous and previous.digest == children.desired_digest(obj):
+                continue
+            why, synced = children.check(obj, live.get(child), previous)
             if why is None and synced is not None:
                 memory.synced[child] = synced
                 continue
-            known = child in memory.synced
+            known = previous is not None
             applied = await self.api.apply(obj)
             memory.synced[child] = children.after_apply(obj, applied)
             self._child_seen(obj["kind"], applied)
