@@ -1,7 +1,7 @@
 """The operator layer: everything that runs inside `infercost run`.
 
 Owns: the kopf wiring (`handlers`), the picture of the cluster kept by the watches
-(`picture`), the live children and their drift (`children`), one reconcile (`service`),
+(`picture`), the live children and their drift (`children`, `sync`), one reconcile (`service`),
 the live batching rollout (`rollout`), pool status (`pool_status`, its only writer) and
 prices (`pricing`), status and Event wording (`reporting`, pure) and the operator's own
 metrics (`telemetry`); `runner` starts it all.

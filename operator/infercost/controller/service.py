@@ -27,11 +27,12 @@ from infercost.adapters.prices import PriceSource
 from infercost.adapters.triton import TritonBatching
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
-from infercost.controller import children, reporting
+from infercost.controller import reporting
 from infercost.controller.children import CHILD_KINDS, Child, Synced
 from infercost.controller.picture import Picture
 from infercost.controller.pricing import PoolPricing
 from infercost.controller.rollout import BatchingRollout
+from infercost.controller.sync import child_seen, sync_children
 from infercost.controller.telemetry import Telemetry
 from infercost.engine import planner
 from infercost.engine.model import (
@@ -156,20 +157,8 @@ class Reconciler:
             if kind == "PodMonitor" and not await self._pod_monitors():
                 continue
             for child in await self.api.list(kind, namespace=namespace, label_selector=selector):
-                self._child_seen(kind, child)
+                child_seen(self.picture, kind, child)
         memory.loaded = True
-
-    def _child_seen(self, kind: str, body: Mapping[str, Any]) -> None:
-        if kind == "Deployment":
-            self.picture.deployment_seen(body)
-        else:
-            self.picture.children.seen(kind, body)
-
-    def _child_gone(self, kind: str, namespace: str, name: str) -> None:
-        if kind == "Deployment":
-            self.picture.deployment_gone(namespace, name)
-        else:
-            self.picture.children.gone(kind, namespace, name)
 
     async def _pod_monitors(self) -> bool:
         if self.pod_monitors is None:
@@ -265,36 +254,9 @@ class Reconciler:
             settings=self.settings.manifests(),
             with_pod_monitor=await self._pod_monitors(),
         )
-        namespace = meta["namespace"]
-        live = self.picture.children.owned(namespace, meta["uid"])
-        wanted = set()
-        for obj in desired:
-            child = (obj["kind"], obj["metadata"]["name"])
-            wanted.add(child)
-            previous = memory.synced.get(child)
-            # A kind not in CHILD_KINDS is not watched: judged by what was applied instead.
-            unwatched = obj["kind"] not in CHILD_KINDS
-            if unwatched and previous and previous.digest == children.desired_digest(obj):
-                continue
-            why, synced = children.check(obj, live.get(child), previous)
-            if why is None and synced is not None:
-                memory.synced[child] = synced
-                continue
-            known = previous is not None
-            applied = await self.api.apply(obj)
-            memory.synced[child] = children.after_apply(obj, applied)
-            self._child_seen(obj["kind"], applied)
-            if why == children.PLAN_CHANGED or (why == children.MISSING and not known):
-                logger.info("applied %s %s/%s", obj["kind"], namespace, child[1])
-            else:  # drift: someone scaled, edited or deleted it since it last matched
-                logger.warning("repaired %s %s/%s: %s", obj["kind"], namespace, child[1], why)
-        for kind, name in sorted(set(live) - wanted):
-            # An owned child of any kind the plan no longer wants: a pool or variant out of
-            # use, a NetworkPolicy turned off, a kind left from an older operator.
-            await self.api.delete(kind, namespace=namespace, name=name)
-            self._child_gone(kind, namespace, name)
-            memory.synced.pop((kind, name), None)
-            logger.info("deleted %s %s/%s", kind, namespace, name)
+        await sync_children(
+            api=self.api, picture=self.picture, owner=meta, desired=desired, synced=memory.synced
+        )
 
     async def _write_status(
         self, key: ServiceKey, body: Mapping[str, Any], desired: Mapping[str, Any]
