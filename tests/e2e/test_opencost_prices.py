@@ -19,6 +19,7 @@ from infercost.adapters.kubernetes import Credentials, KubeApi
 from infercost.adapters.opencost import OpenCostPrices
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.controller.picture import Picture
+from infercost.controller.pool_status import write_pools
 from infercost.controller.pricing import PoolPricing
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
@@ -134,7 +135,12 @@ async def test_prices_reach_the_decision_and_the_pool_status(
             assert response.status < 300
             picture.pool_seen(await response.json(content_type=None))
     pricing = PoolPricing(api=api, source=OpenCostPrices(Settings(prometheus_url=prometheus.url)))
-    await pricing.refresh(picture, now=time.time())
+
+    async def interval(now: float) -> None:  # as the operator does: prices, then pool status
+        await pricing.refresh(picture, now=now)
+        await write_pools(api=api, pools=picture.pools, totals={}, prices=pricing.latest, now=now)
+
+    await interval(time.time())
 
     views = {v.name: v.hourly_per_node for v in picture.pool_views(("ml", "bert"))}
     assert views == {"g5": pytest.approx(1.1), "p5": 1.006}
@@ -155,5 +161,5 @@ async def test_prices_reach_the_decision_and_the_pool_status(
         )
     # Nothing changed: no second write.
     writes = server.writes()
-    await pricing.refresh(picture, now=time.time() + 15)
+    await interval(time.time() + 15)
     assert server.writes() == writes

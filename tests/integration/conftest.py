@@ -23,11 +23,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import attrs
 import kmock
 import kopf
+import pydantic
 import pytest
+from kmock._internal import rendering
 
 from infercost.adapters.fake_metrics import FakeMetrics
+from infercost.adapters.prices import PriceSource
+from infercost.api.pool import PoolStatus
+from infercost.api.status import ServiceStatus
 from infercost.controller.runner import run_operator
 from infercost.controller.service import Reconciler
 from infercost.engine.model import Observation, Plan
@@ -44,12 +50,44 @@ def operator_requests(api: ApiServer) -> list[tuple[str, str, str, str | None]]:
     return api.request_log(agents=OPERATOR_AGENTS)
 
 
+STATUS_MODELS: dict[str, type[pydantic.BaseModel]] = {
+    "inferenceservices": ServiceStatus,
+    "acceleratorpools": PoolStatus,
+}
+
+
+@attrs.define(kw_only=True)
+class CheckedApiServer(ApiServer):
+    """The sandbox API server, holding every status patch the operator sends to the status
+    models (api/status.py, api/pool.py): a field the CRD would prune or refuse fails the test."""
+
+    invalid_status: list[str] = attrs.field(factory=list, init=False)
+    status_patches: int = attrs.field(default=0, init=False)
+
+    async def _handle(self, request: rendering.Request) -> Any:
+        resource = request.resource
+        if (
+            request.action == kmock.action.UPDATE
+            and request.subresource == "status"
+            and resource is not None
+            and resource.plural in STATUS_MODELS
+            and request.headers.get("User-Agent", "").startswith(OPERATOR_AGENTS)
+        ):
+            self.status_patches += 1
+            body = self._body(request)
+            try:
+                STATUS_MODELS[resource.plural].model_validate((body or {}).get("status"))
+            except pydantic.ValidationError as error:
+                self.invalid_status.append(f"{resource.plural}/{request.name}: {error}")
+        return await super()._handle(request)
+
+
 @pytest.fixture
 async def api(request: pytest.FixtureRequest) -> AsyncIterator[ApiServer]:
     marker = request.node.get_closest_marker("apiserver")
     # RBAC enforced: the operator's token may do only what the chart's ClusterRole grants.
     options = {"rbac": True} | (dict(marker.kwargs) if marker else {})
-    async with ApiServer(**options) as server, kmock.Server(server):
+    async with CheckedApiServer(**options) as server, kmock.Server(server):
         yield server
         # A field the operator writes that the schema does not know would be dropped silently
         # by a real API server: no operator write may lose one.
@@ -57,6 +95,7 @@ async def api(request: pytest.FixtureRequest) -> AsyncIterator[ApiServer]:
         assert pruned == [], f"the API server pruned fields the operator wrote: {pruned}"
         used = {(group, resource, verb) for verb, group, resource, _ in operator_requests(server)}
         assert sorted(used - granted()) == [], "requests the chart's ClusterRole does not allow"
+        assert server.invalid_status == [], "status patches the status models refuse"
 
 
 @dataclass
@@ -118,7 +157,11 @@ async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
     running: list[Operator] = []
 
     async def start(
-        *, metrics: FakeMetrics | None = None, peering: str | None = None, **overrides: Any
+        *,
+        metrics: FakeMetrics | None = None,
+        peering: str | None = None,
+        prices: PriceSource | None = None,
+        **overrides: Any,
     ) -> Operator:
         overrides.setdefault("metrics_port", 0)  # several operators per process: no fixed port
         settings = Settings(control_interval_seconds=INTERVAL, **overrides)
@@ -135,6 +178,7 @@ async def start_operator(api: ApiServer) -> AsyncIterator[OperatorFactory]:
                 stop_flag=stop_flag,
                 ready_flag=ready_flag,
                 on_reconciler=lambda reconciler: holder.append(count_rounds(reconciler, rounds)),
+                prices=prices,
             )
         )
         await asyncio.wait_for(ready_flag.wait(), timeout=60)

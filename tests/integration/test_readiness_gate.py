@@ -136,6 +136,7 @@ async def admit_a_new_pod(api: ApiServer, start_operator: OperatorFactory) -> No
 
     value = await eventually(key, what="the repository key Secret")
     assert repository_key_secret_name("bert") == "bert-triton-key"
+
     async def bert_deployments() -> list[dict[str, Any]]:
         return [d for d in await deployments(api) if d["metadata"]["name"].startswith("bert-")]
 

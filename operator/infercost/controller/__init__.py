@@ -1,10 +1,11 @@
 """The operator layer: everything that runs inside `infercost run`.
 
 Owns: the kopf wiring (`handlers`), the picture of the cluster kept by the watches
-(`picture`), one reconcile (`service`), the live batching rollout (`rollout`), pool status
-and prices (`pool_status`, `pricing`), status and Event wording (`reporting`, pure) and
-the operator's own metrics (`telemetry`), leader election among replicas (`leader`);
-`runner` starts it all.
+(`picture`), the live children and their drift (`children`, `sync`), one reconcile (`service`),
+the live batching rollout (`rollout`), pool status (`pool_status`, its only writer) and
+prices (`pricing`), pool capacity from Pods and Nodes (`capacity`), status and Event wording
+(`reporting`, pure), the operator's own metrics (`telemetry`) and leader election among
+replicas (`leader`); `runner` starts it all.
 
 May import: api, engine, manifests, adapters, kubeclient, settings.
 Must not import: the simulator, the sandbox or the CLI. No pure layer (api, engine,

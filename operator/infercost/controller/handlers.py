@@ -7,10 +7,12 @@ InferenceService, common in the same clusters, is never watched or touched.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
 
+from infercost.controller.children import CHILD_KINDS, watched_resource
 from infercost.controller.service import Reconciler
 from infercost.manifests import LABEL_SERVICE, short_name
 
@@ -65,6 +67,7 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
                     await reconciler.reconcile((meta["namespace"], ref["name"]))
 
     capacity_watches(registry, reconciler)
+    watch_children(registry, reconciler)
     return registry
 
 
@@ -91,3 +94,34 @@ def capacity_watches(registry: kopf.OperatorRegistry, reconciler: Reconciler) ->
             for key in list(reconciler.picture.services):
                 if key[0] == namespace and short_name(key[1]) == service:
                     await reconciler.reconcile(key)
+
+
+def watch_children(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
+    """Keep the live children of every kind but Deployment (watched above) in the picture.
+
+    No reconcile is started here: the next timer tick compares them with the plan and repairs
+    drift or deletes what is no longer wanted, so an event costs no API call of its own.
+    """
+    for kind in CHILD_KINDS:
+        if kind == "Deployment":
+            continue
+        api_version, plural = watched_resource(kind)
+        kopf.on.event(
+            api_version,
+            plural,
+            labels={LABEL_SERVICE: kopf.PRESENT},
+            registry=registry,
+            id=f"child-{plural}",
+        )(_child_handler(reconciler, kind))
+
+
+def _child_handler(reconciler: Reconciler, kind: str) -> Callable[..., Awaitable[None]]:
+    async def child_event(event: kopf.RawEvent, **_: Any) -> None:
+        raw = event["object"]
+        meta = raw["metadata"]
+        if event["type"] == "DELETED":
+            reconciler.picture.children.gone(kind, meta.get("namespace", ""), meta["name"])
+        else:
+            reconciler.picture.children.seen(kind, raw)
+
+    return child_event

@@ -20,6 +20,7 @@ from infercost.adapters.metrics import ServiceKey
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.controller import reporting
 from infercost.controller.capacity import Capacity
+from infercost.controller.children import LiveChildren
 from infercost.engine.model import CurrentDeployment, PoolView
 
 logger = logging.getLogger("infercost")
@@ -38,6 +39,7 @@ class Picture:
         self._by_owner: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._totals: dict[str, int] | None = None
         self._pool_specs: dict[str, tuple[Any, AcceleratorPoolSpec | None]] = {}
+        self.children = LiveChildren()  # every owned child of every kind (drift, deletion)
 
     def service_seen(self, body: Mapping[str, Any]) -> bool:
         """Remember a service; True when its spec is new to this process (reconcile now)."""
@@ -48,7 +50,9 @@ class Picture:
         return before is None or before["metadata"].get("generation") != generation
 
     def service_gone(self, namespace: str, name: str) -> None:
-        self.services.pop((namespace, name), None)
+        body = self.services.pop((namespace, name), None)
+        if body is not None and body["metadata"].get("uid"):
+            self.children.forget_owner(namespace, body["metadata"]["uid"])
         self.used_pools.pop((namespace, name), None)
 
     def pool_seen(self, body: Mapping[str, Any]) -> list[ServiceKey]:
@@ -88,6 +92,7 @@ class Picture:
         owner = (key[0], labels.get(manifests.LABEL_SERVICE, ""))
         self._by_owner.setdefault(owner, {})[key[1]] = self.deployments[key]
         self._totals = None
+        self.children.seen("Deployment", body)
 
         def ready(dep: Mapping[str, Any] | None) -> int:
             return int(((dep or {}).get("status") or {}).get("readyReplicas") or 0)
@@ -96,6 +101,7 @@ class Picture:
 
     def deployment_gone(self, namespace: str, name: str) -> None:
         before = self.deployments.pop((namespace, name), None)
+        self.children.gone("Deployment", namespace, name)
         if before is not None:
             self._unindex((namespace, name), before)
             self._totals = None

@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,7 +22,6 @@ from infercost.engine.model import (
     Action,
     ActionKind,
     BatchConfig,
-    ConditionVerdict,
     Observation,
     Plan,
 )
@@ -126,7 +123,7 @@ def desired_status(
             generation=generation,
             now=now,
         )
-        for verdict in map(partial(_explained, observation=observation), plan.conditions)
+        for verdict in plan.conditions
     ]
     live = [a for a in plan.allocations if a.replicas > 0]
     placement = [
@@ -164,17 +161,6 @@ def desired_status(
         "lastDecision": _last_decision(previous.get("lastDecision"), plan, now),
     }
     return {key: _clean(value) for key, value in status.items()}
-
-
-def _explained(verdict: ConditionVerdict, *, observation: Observation | None) -> ConditionVerdict:
-    """MetricsAvailable=False says why when the metrics source knows (PrometheusUnreachable, ...)."""
-    if verdict.type != "MetricsAvailable" or verdict.ok or observation is None:
-        return verdict
-    if observation.unavailable_reason is None:
-        return verdict
-    return replace(
-        verdict, reason=observation.unavailable_reason, message=observation.unavailable_message
-    )
 
 
 def _observed(previous: Mapping[str, Any] | None, obs: Observation | None) -> dict[str, Any] | None:

@@ -1,9 +1,10 @@
 """One reconcile of one InferenceService: read -> planner.decide -> apply what changed -> report.
 
 The watches (handlers.py) keep the in-memory picture current: services, pools and the
-operator's Deployments. A reconcile reads that picture, asks the engine, applies only the
-children whose content hash differs from what was last applied (no API write when nothing
-changed), patches status only when it differs, and posts one Event per action.
+operator's children of every kind. A reconcile reads that picture, asks the engine, brings
+the live children in line with the plan (children.py: an edited, scaled or deleted child is
+written again, an owned child no longer wanted is deleted, and nothing is written when the
+live children match), patches status only when it differs, and posts one Event per action.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.controller import reporting
 from infercost.controller.capacity import Capacity
+from infercost.controller.children import CHILD_KINDS, Child, Synced
 from infercost.controller.picture import Picture
 from infercost.controller.pricing import PoolPricing
 from infercost.controller.rollout import BatchingRollout
+from infercost.controller.sync import child_seen, sync_children
 from infercost.controller.telemetry import Telemetry
 from infercost.engine import planner
 from infercost.engine.model import (
@@ -48,14 +51,6 @@ from infercost.engine.recall import recall
 from infercost.settings import Settings
 
 logger = logging.getLogger("infercost")
-CHILD_KINDS = (
-    "ConfigMap",
-    "Service",
-    "PodDisruptionBudget",
-    "PodMonitor",
-    "NetworkPolicy",
-    "Deployment",
-)
 WARNINGS = {
     Reason.OVER_BUDGET,
     Reason.BUDGET_LIMITED,
@@ -70,7 +65,7 @@ class Memory:
     """What the operator remembers about one service between reconciles (rebuilt on restart)."""
 
     state: ServiceState = field(default_factory=ServiceState)
-    applied: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> hash
+    synced: dict[Child, Synced] = field(default_factory=dict)  # children found to match
     loaded: bool = False  # children listed since this process started
     recalled: bool = False  # demand history read back since this process started
     dry_current: dict[tuple[str, str], CurrentDeployment] = field(default_factory=dict)
@@ -165,22 +160,15 @@ class Reconciler:
             )
 
     async def _load_children(self, body: Mapping[str, Any], memory: Memory) -> None:
-        """After a restart: learn what was applied before from the children's hash annotations."""
-        namespace, uid = body["metadata"]["namespace"], body["metadata"].get("uid")
+        """After a start: list the service's children of every kind once, so the first
+        reconcile sees what runs (and what is left over) before the watches have caught up."""
+        namespace = body["metadata"]["namespace"]
         selector = f"{manifests.LABEL_SERVICE}={manifests.short_name(body['metadata']['name'])}"
         for kind in CHILD_KINDS:
             if kind == "PodMonitor" and not await self._pod_monitors():
                 continue
-            if kind == "NetworkPolicy" and not self.settings.network_policy:
-                continue
             for child in await self.api.list(kind, namespace=namespace, label_selector=selector):
-                meta = child["metadata"]
-                if not any(ref.get("uid") == uid for ref in meta.get("ownerReferences") or []):
-                    continue
-                digest = (meta.get("annotations") or {}).get(manifests.ANNOTATION_HASH, "")
-                memory.applied[(kind, meta["name"])] = digest
-                if kind == "Deployment":
-                    self.picture.deployment_seen(child)
+                child_seen(self.picture, kind, child)
         memory.loaded = True
 
     async def _pod_monitors(self) -> bool:
@@ -278,23 +266,9 @@ class Reconciler:
             settings=self.settings.manifests(),
             with_pod_monitor=await self._pod_monitors(),
         )
-        wanted = set()
-        for obj in desired:
-            child = (obj["kind"], obj["metadata"]["name"])
-            wanted.add(child)
-            digest = obj["metadata"]["annotations"][manifests.ANNOTATION_HASH]
-            if memory.applied.get(child) != digest:
-                applied = await self.api.apply(obj)
-                memory.applied[child] = digest
-                if obj["kind"] == "Deployment":
-                    self.picture.deployment_seen(applied)
-                logger.info("applied %s %s/%s", obj["kind"], meta["namespace"], child[1])
-        for child in sorted(set(memory.applied) - wanted):
-            if child[0] == "Deployment":  # a pool or variant no longer in use
-                await self.api.delete(child[0], namespace=meta["namespace"], name=child[1])
-                self.picture.deployment_gone(meta["namespace"], child[1])
-                logger.info("deleted Deployment %s/%s", meta["namespace"], child[1])
-            memory.applied.pop(child)
+        await sync_children(
+            api=self.api, picture=self.picture, owner=meta, desired=desired, synced=memory.synced
+        )
 
     async def _write_status(
         self, key: ServiceKey, body: Mapping[str, Any], desired: Mapping[str, Any]

@@ -93,7 +93,7 @@ def build_plan(
     scaled = any(a.kind in (ActionKind.SCALE_UP, ActionKind.SCALE_DOWN) for a in actions)
     conditions = (
         placed_condition(outcome, allocations, reason),
-        metrics_condition(fresh),
+        metrics_condition(fresh, inp.observation),
         budget_condition(inp, hourly, reason),
         ready_condition(final, current, waiting),
     )
@@ -141,7 +141,7 @@ def hold_plan(
         actions=(hold, *trims),
         conditions=(
             placed,
-            metrics_condition(False),
+            metrics_condition(False, inp.observation),
             budget_condition(inp, hourly, Reason.HELD_METRICS_UNAVAILABLE),
             ready_condition(final, current, waiting=False),
         ),
@@ -247,10 +247,14 @@ def _scale_actions(
             )
         elif after != before:
             kind = ActionKind.SCALE_UP if after > before else ActionKind.SCALE_DOWN
-            message = f"{before} -> {after} replicas: {outcome.target.message}"
-            why = reason
-            if key in finishing and after < before:
-                why, message = Reason.MOVED_TO_CHEAPER_POOL, "replacement replicas are ready"
+            # Old replicas of a finished migration go because their replacements are ready.
+            finished = key in finishing and after < before
+            why = Reason.MOVED_TO_CHEAPER_POOL if finished else reason
+            message = (
+                "replacement replicas are ready"
+                if finished
+                else f"{before} -> {after} replicas: {outcome.target.message}"
+            )
             actions.append(
                 Action(
                     kind=kind,

@@ -11,6 +11,7 @@ from infercost.engine.model import (
     ConditionVerdict,
     CurrentDeployment,
     DecisionInput,
+    Observation,
     Reason,
 )
 from infercost.engine.options import Key
@@ -30,10 +31,19 @@ def placed_condition(
     return ConditionVerdict(type="Placed", ok=ok, reason=reason.value, message=message)
 
 
-def metrics_condition(fresh: bool) -> ConditionVerdict:
+def metrics_condition(fresh: bool, observation: Observation | None) -> ConditionVerdict:
+    """MetricsAvailable; when False, the metrics source's own reason if it knows one
+    (PrometheusUnreachable, MetricsMissing, ...), set here once."""
     if fresh:
         return ConditionVerdict(
             type="MetricsAvailable", ok=True, reason="MetricsFresh", message="demand observed"
+        )
+    if observation is not None and observation.unavailable_reason is not None:
+        return ConditionVerdict(
+            type="MetricsAvailable",
+            ok=False,
+            reason=observation.unavailable_reason,
+            message=observation.unavailable_message,
         )
     return ConditionVerdict(
         type="MetricsAvailable",

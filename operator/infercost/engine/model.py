@@ -29,6 +29,10 @@ class Reason(StrEnum):
     MIGRATION_WAITING_FOR_READY = "MigrationWaitingForReady"
     SAVINGS_BELOW_THRESHOLD = "SavingsBelowThreshold"
     MOVE_COOLDOWN = "MoveCooldown"  # a cheaper placement waits: the last move was recent
+    # A cheaper placement waits for its own cause (each named where the move is refused):
+    HELD_REPLICAS_STARTING = "HeldReplicasStarting"  # replicas are still starting
+    MOVE_LOSES_AT_PEAK = "MoveLosesAtPeak"  # the pools moved to lose at the recent peak
+    MOVE_UNSAFE = "MoveUnsafe"  # old replicas could not stay until the new ones are ready
     BUDGET_LIMITED = "BudgetLimited"
     OVER_BUDGET = "OverBudget"
     POOL_CAPACITY_LIMITED = "PoolCapacityLimited"

@@ -8,10 +8,8 @@ replicas can stay until the new ones are ready (a Cap budget or maxReplicas may 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 from infercost.api.service import BudgetAction
-from infercost.engine.actions import Outcome
 from infercost.engine.allocations import ready_capacity_kept
 from infercost.engine.evolve import evolve
 from infercost.engine.forecast import window_max
@@ -22,19 +20,21 @@ from infercost.engine.placement import Problem, Solution
 from infercost.engine.routing import solve_routed
 from infercost.engine.scaling import Target
 
+Wait = tuple[Reason, str]  # why a move waits: the reason code that names it, and in words
+
 
 def move_waits_for(
     inp: DecisionInput, current: Mapping[Key, CurrentDeployment], target: Target
-) -> str | None:
+) -> Wait | None:
     """Why a move for savings must wait, or None: a move replaces ready replicas with ones
     still to start, which is only safe from a settled state (nothing starting, SLO met,
     demand not about to shrink the fleet)."""
     if starting(current):
-        return "replicas are still starting"
+        return Reason.HELD_REPLICAS_STARTING, "replicas are still starting"
     if inp.state.slo_breach_since is not None or target.reason == Reason.LATENCY_ABOVE_SLO:
-        return "p99 is above the SLO"
+        return Reason.LATENCY_ABOVE_SLO, "p99 is above the SLO"
     if target.reason == Reason.SCALE_DOWN_DELAYED:
-        return "demand is low; scale-down decides first"
+        return Reason.SCALE_DOWN_DELAYED, "demand is low; scale-down decides first"
     return None
 
 
@@ -45,7 +45,7 @@ def move_unsafe(
     current: Mapping[Key, CurrentDeployment],
     target: Target,
     wanted: Mapping[Key, int],
-) -> str | None:
+) -> Wait | None:
     """Why the move would drop ready capacity below what it carries now, or None."""
     spec = inp.spec
     budget = spec.budget
@@ -60,7 +60,10 @@ def move_unsafe(
     )
     carried = target.required / (1.0 + spec.scaling.headroom)  # the demand, without headroom
     if kept < min(now, carried) * (1 - 1e-9):
-        return "the old replicas could not stay (budget or maxReplicas) until new ones are ready"
+        return (
+            Reason.MOVE_UNSAFE,
+            "the old replicas could not stay (budget or maxReplicas) until new ones are ready",
+        )
     return None
 
 
@@ -86,7 +89,9 @@ def continue_migration(
     return (onward, going_on) if going_on.met else None
 
 
-def cheaper_only_below_peak(inp: DecisionInput, problem: Problem, moved_to: set[Key]) -> str | None:
+def cheaper_only_below_peak(
+    inp: DecisionInput, problem: Problem, moved_to: set[Key]
+) -> Wait | None:
     """Why a move for savings must wait: at the peak demand of the last move cooldown (or
     the peak held for `move_peak_window_seconds`) the pools it moves to would not be
     chosen; None when they would.
@@ -111,7 +116,10 @@ def cheaper_only_below_peak(inp: DecisionInput, problem: Problem, moved_to: set[
     )
     if moved_to <= set(at_peak.replicas):
         return None
-    return f"the pools it moves to lose at the peak demand held ({peak:.0f}/s with headroom)"
+    return (
+        Reason.MOVE_LOSES_AT_PEAK,
+        f"the pools it moves to lose at the peak demand held ({peak:.0f}/s with headroom)",
+    )
 
 
 def saving_over_band(
@@ -144,20 +152,17 @@ def saving_over_band(
     return (saving + stayed.hourly_cost - moved.hourly_cost) / 2.0
 
 
-def explain_stall(
-    inp: DecisionInput, current: Mapping[Key, CurrentDeployment], outcome: Outcome
-) -> Outcome:
-    """Name the lost replicas as the reason when they had to be placed elsewhere: replicas
-    a pool could not schedule, or (Spot) replicas on nodes being reclaimed."""
+def stall_cause(inp: DecisionInput, current: Mapping[Key, CurrentDeployment]) -> Wait | None:
+    """Replicas a pool could not schedule, or (Spot) replicas on nodes being reclaimed: the
+    reason that names the plan whatever else was weighed, as they are placed elsewhere."""
     short = sorted(key for key, dep in current.items() if dep.lost_replicas > 0)
     if not short:
-        return outcome
+        return None
     spot = {pool.name for pool in inp.pools if pool.spec.capacity_type.value == "Spot"}
     key = short[0]
     dep = current[key]
     reclaimed = dep.disrupted_replicas > 0 and key[1] in spot
     reason = Reason.SPOT_RECLAIMED if reclaimed else Reason.POOL_CAPACITY_EXHAUSTED
-    moved = bool(set(outcome.solution.replicas) - set(current)) or outcome.moved
     what = (
         f"{dep.disrupted_replicas} on nodes being reclaimed"
         if dep.disrupted_replicas
@@ -167,4 +172,4 @@ def explain_stall(
         f"{reason.value}: {key[0]} on {key[1]} has {dep.lost_replicas} of {dep.replicas} "
         f"replicas lost ({what}); placing them elsewhere"
     )
-    return replace(outcome, reason=reason, moved=moved, note=note, note_reason=reason)
+    return reason, note

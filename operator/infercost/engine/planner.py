@@ -18,12 +18,13 @@ from infercost.engine.forecast import expected_spike, linear_forecast, window_ma
 from infercost.engine.learning import saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.moves import (
+    Wait,
     cheaper_only_below_peak,
     continue_migration,
-    explain_stall,
     move_unsafe,
     move_waits_for,
     saving_over_band,
+    stall_cause,
     starts,
 )
 from infercost.engine.options import Key, Option
@@ -63,7 +64,6 @@ def decide(inp: DecisionInput) -> Plan:
             demand=ready.demand,
         )
     outcome = _place(inp=inp, options=ready.options, current=ready.current, target=target)
-    outcome = explain_stall(inp, ready.current, outcome)
     voluntary = outcome.moved and outcome.reason == Reason.MOVED_TO_CHEAPER_POOL
     state = replace(
         ready.state,
@@ -238,12 +238,15 @@ def _place(
     if going_on is not None:
         problem, best = going_on
     moved_to = set(best.replicas) - set(held)
+    stall = stall_cause(inp, current)
     if not held or not moved_to:
-        return Outcome(
-            cap_budget=problem.budget,
-            target=target,
-            solution=best,
+        return _outcome(
+            problem,
+            target,
+            best,
             reason=_reason(target, best, spec.scaling.max_replicas),
+            stall=stall,
+            current=current,
         )
     stay = solve_routed(
         replace(problem, options=tuple(o for o in problem.options if o.key in held)),
@@ -263,7 +266,9 @@ def _place(
             f"moved {inp.now - (last or 0.0):.0f}s ago; "
             f"${stay.hourly_cost - best.hourly_cost:.2f}/h saving waits"
         )
-        return _staying(problem, target, stay, spec, note=note, why=Reason.MOVE_COOLDOWN)
+        return _staying(
+            problem, target, stay, spec, note=note, why=Reason.MOVE_COOLDOWN, stall=stall
+        )
     saving = saving_over_band(inp, problem, best=best, stay=stay)
     if (
         stay_serves
@@ -275,7 +280,9 @@ def _place(
             f"higher), below {spec.placement.min_savings_to_move:.0%} of "
             f"${stay.hourly_cost:.2f}/h"
         )
-        return _staying(problem, target, stay, spec, note=note, why=Reason.SAVINGS_BELOW_THRESHOLD)
+        return _staying(
+            problem, target, stay, spec, note=note, why=Reason.SAVINGS_BELOW_THRESHOLD, stall=stall
+        )
     # A move waits while the fleet is unsettled (when staying serves) or when it would take
     # ready capacity away (whenever staying keeps something running).
     unsettled = move_waits_for(inp, current, target) if stay_serves and not growing else None
@@ -286,16 +293,15 @@ def _place(
             inp=inp, options=options, current=current, target=target, wanted=best.replicas
         )
     if unsettled is not None:
-        note = f"${saving:.2f}/h saving waits: {unsettled}"
-        return _staying(problem, target, stay, spec, note=note, why=Reason.MOVE_COOLDOWN)
+        why, what = unsettled  # each cause named where it was found (moves.py)
+        note = f"${saving:.2f}/h saving waits: {what}"
+        return _staying(problem, target, stay, spec, note=note, why=why, stall=stall)
     reason = (
         Reason.MOVED_TO_CHEAPER_POOL
         if stay_serves
         else _reason(target, best, spec.scaling.max_replicas)
     )
-    return Outcome(
-        target=target, solution=best, reason=reason, moved=True, cap_budget=problem.budget
-    )
+    return _outcome(problem, target, best, reason=reason, moved=True, stall=stall, current=current)
 
 
 def _staying(
@@ -306,15 +312,44 @@ def _staying(
     *,
     note: str,
     why: Reason,
+    stall: Wait | None,
 ) -> Outcome:
     """The outcome that keeps the pools running now, with why a move waits."""
+    return _outcome(
+        problem,
+        target,
+        stay,
+        reason=_reason(target, stay, spec.scaling.max_replicas),
+        note=(why, note),
+        stall=stall,
+        current=problem.current or {},
+    )
+
+
+def _outcome(
+    problem: Problem,
+    target: Target,
+    solution: Solution,
+    *,
+    reason: Reason,
+    stall: Wait | None,
+    current: Mapping[Key, object],
+    moved: bool = False,
+    note: Wait | None = None,
+) -> Outcome:
+    """The Outcome with its reason set once. A stalled pool (moves.stall_cause) names it
+    whatever else was weighed: replicas had to be placed away from that pool."""
+    if stall is not None:
+        reason, note = stall[0], stall
+        moved = moved or bool(set(solution.replicas) - set(current))
     return Outcome(
         cap_budget=problem.budget,
         target=target,
-        solution=stay,
-        reason=_reason(target, stay, spec.scaling.max_replicas),
-        note=note,
-        note_reason=why,
+        solution=solution,
+        reason=reason,
+        moved=moved,
+        note=None if note is None else note[1],
+        note_reason=None if note is None else note[0],
     )
 
 

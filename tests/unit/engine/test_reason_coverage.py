@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from engine_factories import GPU, KEY, NOW, decision, pool, running, service
+from engine_factories import GPU, KEY, NOW, decision, pool, running, service, variant
 
 from infercost.engine.model import (
     BatchConfig,
@@ -92,6 +92,36 @@ def test_every_reason_code_is_reachable_through_decide() -> None:
                     baseline=300.0,
                     spikes=tuple((NOW - 3500 - k * 3600, 2000.0) for k in (2, 1, 0)),
                 )
+            ),
+        ),
+        # A cheaper move held for its cause (tests/unit/engine/test_move_reasons.py).
+        decision(service([GPU]), pools, demand=500.0, current={KEY: running(2, ready=1)}),
+        decision(
+            service([GPU], scaling={"maxReplicas": 2}),
+            pools,
+            demand=500.0,
+            current={KEY: running(2)},
+        ),
+        decision(
+            service(
+                [
+                    variant(
+                        "gpu",
+                        accelerators={
+                            "nvidia-t4": [(8, 200.0, 20.0)],
+                            "nvidia-l4": [(8, 400.0, 20.0)],
+                        },
+                    )
+                ],
+                scaling={"maxReplicas": 20},
+            ),
+            [pool("t4", accelerator="nvidia-t4", price=0.45), pool("l4", price=0.8)],
+            demand=150.0,
+            p99=10.0,
+            current={KEY: running(1)},
+            state=ServiceState(
+                demand_history=((NOW - 600.0, 150.0), (NOW - 300.0, 150.0)),
+                demand_peak=(NOW - 5400.0, 2000.0),
             ),
         ),
         # Pods Unschedulable, Spot nodes reclaimed (tests/reliability/test_pool_faults.py).
