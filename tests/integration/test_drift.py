@@ -149,14 +149,29 @@ def leftover(kind: str, name: str, owner: dict[str, Any], *, owned: bool = True)
     body: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": meta}
     if kind == "ConfigMap":
         body["data"] = {"old.pbtxt": "max_batch_size: 1\n"}
-    else:
-        body["spec"] = {"selector": {"matchLabels": {"infercost.io/service": "bert"}}}
+    else:  # each a valid object of its kind: the API server validates every write
+        selector = {"matchLabels": {"infercost.io/service": "bert"}}
+        body["spec"] = {
+            "Service": {"selector": selector["matchLabels"], "ports": [{"port": 8000}]},
+            "PodDisruptionBudget": {"selector": selector, "maxUnavailable": 1},
+            "PodMonitor": {"selector": selector, "podMetricsEndpoints": [{"port": "metrics"}]},
+        }[kind]
     return body
 
 
 async def test_unwanted_children_of_every_kind_are_deleted_after_a_restart(
     api: ApiServer, start_operator: OperatorFactory
 ) -> None:
+    second = await unwanted_children_deleted(api, start_operator)
+    await second.rounds_pass(o.NS, "bert", count=2)
+    names = {c["metadata"]["name"] for c in await listed(api, "ConfigMap")}
+    assert "mine" in names  # a labelled object the service does not own is not touched
+
+
+async def unwanted_children_deleted(api: ApiServer, start_operator: OperatorFactory) -> Operator:
+    """NetworkPolicy turned off and owned leftovers of every other kind: after a restart all
+    are deleted, a labelled ConfigMap the service does not own is not (also the RBAC test's
+    workload for `delete`). Returns the restarted operator, still running."""
     first = await start_bert(api, start_operator, network_policy=True)
     (policy,) = await eventually(lambda: listed(api, "NetworkPolicy"), what="NetworkPolicy")
     await first.stop()
@@ -177,6 +192,4 @@ async def test_unwanted_children_of_every_kind_are_deleted_after_a_restart(
 
     await eventually(only_wanted, what="unwanted children deleted")
     assert policy["metadata"]["name"]  # the one the first process applied is the one gone
-    await second.rounds_pass(o.NS, "bert", count=2)
-    names = {c["metadata"]["name"] for c in await listed(api, "ConfigMap")}
-    assert "mine" in names  # a labelled object the service does not own is not touched
+    return second

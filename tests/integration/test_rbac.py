@@ -3,7 +3,8 @@
 The test runs the operator itself through a workload that reaches every kind of request it
 makes (the watches and kopf's resource scan, a placement with every child, NetworkPolicy on,
 ready replicas and their Triton pods, a migration that deletes the old Deployment, pool
-status, Events, kopf's finalizer, a restart that lists the children, peering cluster-wide
+status, Events, kopf's finalizer, a restart that lists the children and deletes unwanted ones
+of every kind, peering cluster-wide
 and in one namespace, leader election on a Lease in the operator's namespace, and a new pod's
 real tritonserver loaded and admitted through its readiness gate, with the service's Secret), records those requests at the sandbox API server (by User-Agent) and
 compares them with `charts/infercost/files/clusterrole-rules.yaml`, both ways: a request the
@@ -21,6 +22,7 @@ from infercost.sandbox.rbac import OPERATOR_NAMESPACE
 from tests.integration import objects as o
 from tests.integration.conftest import OPERATOR_AGENTS, OperatorFactory, call, eventually
 from tests.integration.test_control_loop import make_ready, replicas_by_pool
+from tests.integration.test_drift import unwanted_children_deleted
 from tests.integration.test_placement import status_of
 from tests.integration.test_readiness_gate import admit_a_new_pod
 from tests.support.rbac import granted
@@ -90,6 +92,19 @@ async def namespaced_workload(api: ApiServer, start_operator: OperatorFactory) -
     await operator.stop()
 
 
+async def drift_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
+    """Unwanted children of every kind deleted after a restart; then the service deleted."""
+    operator = await unwanted_children_deleted(api, start_operator)
+    await call(api, "DELETE", f"{o.ISVC}/bert")
+
+    async def gone() -> bool:
+        listed = await call(api, "GET", o.ISVC)
+        return all(item["metadata"]["name"] != "bert" for item in listed["items"])
+
+    await eventually(gone, what="the service deleted")
+    await operator.stop()
+
+
 async def leader_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
     """Leader election (chart `replicas` > 1): the Lease created, read and renewed."""
     operator = await start_operator(
@@ -110,6 +125,7 @@ async def leader_workload(api: ApiServer, start_operator: OperatorFactory) -> No
 async def test_rules_allow_every_request_and_grant_nothing_unused(
     api: ApiServer, start_operator: OperatorFactory
 ) -> None:
+    await drift_workload(api, start_operator)
     await cluster_wide_workload(api, start_operator)
     await namespaced_workload(api, start_operator)
     await leader_workload(api, start_operator)

@@ -62,10 +62,16 @@ def pod(dep: dict[str, Any], index: int, *, node: str | None) -> dict[str, Any]:
             "namespace": o.NS,
             "labels": labels,
             "ownerReferences": [
-                {"apiVersion": "apps/v1", "kind": "Deployment", "name": dep["metadata"]["name"]}
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": dep["metadata"]["name"],
+                    "uid": dep["metadata"]["uid"],
+                }
             ],
         },
-        "spec": {"nodeName": node, "containers": []} if node else {"containers": []},
+        # The template's pod spec, as the ReplicaSet creates it (the API server validates it).
+        "spec": dep["spec"]["template"]["spec"] | ({"nodeName": node} if node else {}),
         "status": status,
     }
 

@@ -57,9 +57,11 @@ class Replies(kmock.KubernetesEmulator):
 
     async def _publish(self, resource: kmock.resource, kind: str, obj: dict[str, Any]) -> None:
         event = {"type": kind, "object": obj}
-        if len(self._history) >= self.watch_history:
-            self._compacted = self._history.popleft()[0]
-        self._history.append((int(obj["metadata"]["resourceVersion"]), resource, event))
+        version = (obj.get("metadata") or {}).get("resourceVersion")
+        if version is not None:  # an ERROR event (a Status) is not part of the history
+            if len(self._history) >= self.watch_history:
+                self._compacted = self._history.popleft()[0]
+            self._history.append((int(version), resource, event))
         await self._buses[resource].put(event)
 
     async def _serve_request_counts(self, request: rendering.Request) -> rendering.Payload:

@@ -111,7 +111,7 @@ def test_a_stalled_pool_names_the_plan_and_its_actions() -> None:
     plan = decide(inp)
     placed = next(c for c in plan.conditions if c.type == "Placed")
     assert placed.reason == Reason.POOL_CAPACITY_EXHAUSTED.value
-    assert placed.message.startswith("PoolCapacityExhausted: gpu on l4 has 1 of 4")
+    assert placed.message.startswith("PoolCapacityExhausted: gpu on l4 has 3 of 4 replicas lost")
     moves = [a for a in plan.actions if a.kind in (ActionKind.MIGRATE, ActionKind.SCALE_UP)]
     assert moves
     assert {a.reason for a in moves} == {Reason.POOL_CAPACITY_EXHAUSTED}
