@@ -63,6 +63,8 @@ class Solution:
     capacity: float
     met: bool  # capacity covers `required` and every bound holds
     limit: Reason | None = None  # why demand is not met, when it is not
+    # Every limit that binds, `limit` first: each one, relaxed alone, would give more capacity.
+    limits: tuple[Reason, ...] = ()
 
     @property
     def total(self) -> int:
@@ -104,7 +106,9 @@ def _best_effort(problem: Problem) -> Solution:
     floor = capacity * (1 - _TOLERANCE)
     cheapest = _solve(replace(relaxed, required=floor), maximise_capacity=False)
     chosen = most if cheapest is None else cheapest
-    return _solution(problem, chosen, met=False, limit=_limit(problem, chosen))
+    limit = _limit(problem, chosen)
+    solution = _solution(problem, chosen, met=False, limit=limit)
+    return replace(solution, limits=_binding(problem, chosen, limit))
 
 
 def _limit(problem: Problem, counts: NDArray[np.int64]) -> Reason:
@@ -116,7 +120,47 @@ def _limit(problem: Problem, counts: NDArray[np.int64]) -> Reason:
         return Reason.AT_MAX_REPLICAS
     if _capacity(problem, counts) <= 0:
         return Reason.NO_FEASIBLE_OPTION
+    binding = _binding(problem, counts, Reason.POOL_CAPACITY_LIMITED)
+    if Reason.BUDGET_LIMITED in binding and not _room_binds(problem, counts):
+        return Reason.BUDGET_LIMITED  # the budget, not a pool's room, stops more capacity
     return Reason.POOL_CAPACITY_LIMITED
+
+
+def _room_binds(problem: Problem, counts: NDArray[np.int64]) -> bool:
+    wider = relaxations(problem).get(Reason.POOL_CAPACITY_LIMITED)
+    if wider is None:
+        return False
+    found = _solve(replace(wider, min_total=0), maximise_capacity=True)
+    return found is not None and more_capacity(_capacity(wider, found), _capacity(problem, counts))
+
+
+def relaxations(problem: Problem) -> dict[Reason, Problem]:
+    """The problem without each limit that can be named as binding: a Cap budget, pool room."""
+    out: dict[Reason, Problem] = {}
+    if problem.budget is not None:
+        out[Reason.BUDGET_LIMITED] = replace(problem, budget=None)
+    if any(o.free_replicas is not None for o in problem.options):
+        roomy = tuple(replace(o, free_replicas=None) for o in problem.options)
+        out[Reason.POOL_CAPACITY_LIMITED] = replace(problem, options=roomy)
+    return out
+
+
+def more_capacity(found: float, than: float) -> bool:
+    """Whether `found` is more capacity than `than`, beyond solver noise."""
+    return found > than * (1 + 1e-6) + 1e-9
+
+
+def _binding(problem: Problem, counts: NDArray[np.int64], limit: Reason) -> tuple[Reason, ...]:
+    """`limit` and every other limit whose removal alone would give more capacity."""
+    most = _capacity(problem, counts)
+    named = [limit]
+    for reason, wider in relaxations(problem).items():
+        if reason == limit:
+            continue
+        found = _solve(replace(wider, min_total=0), maximise_capacity=True)
+        if found is not None and more_capacity(_capacity(wider, found), most):
+            named.append(reason)
+    return tuple(named)
 
 
 def _solution(

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from infercost.engine.options import Key, Option
-from infercost.engine.placement import Problem, Solution, solve
+from infercost.engine.placement import Problem, Solution, more_capacity, relaxations, solve
 
 
 def fleet_capacity(
@@ -29,8 +29,11 @@ def fleet_capacity(
     return sum(used.values()) * min(throughput[key] for key in used)
 
 
-def solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
-    """The cheapest fleet for `problem` with the capacity the routing really gives it."""
+def solve_routed(problem: Problem, *, equal_share: bool, name_limits: bool = True) -> Solution:
+    """The cheapest fleet for `problem` with the capacity the routing really gives it.
+
+    Unmet, its `limits` are those whose removal alone gives more capacity under this routing
+    (`name_limits` False: the headline limit alone, for the relaxed runs that find them)."""
     relaxed = solve(problem)
     if not equal_share:
         return relaxed
@@ -44,7 +47,17 @@ def solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
         found = solve(replace(problem, options=options))
         if best is None or _better(found, best):
             best = found
-    return best if best is not None else replace(relaxed, capacity=served)
+    if best is None:
+        return replace(relaxed, capacity=served)
+    if best.met or best.limit is None:
+        return best
+    named = [best.limit]
+    for reason, wider in relaxations(problem).items() if name_limits else ():
+        if reason != best.limit:
+            found = solve_routed(replace(wider, min_total=0), equal_share=True, name_limits=False)
+            if more_capacity(found.capacity, best.capacity):
+                named.append(reason)
+    return replace(best, limits=tuple(named))
 
 
 def _capped(option: Option, floor: float) -> Option:
