@@ -71,7 +71,7 @@ class Solution:
         return sum(self.replicas.values())
 
 
-def solve(problem: Problem, *, backend: Backend = "auto") -> Solution:
+def solve(problem: Problem, *, backend: Backend = "auto", name_limits: bool = True) -> Solution:
     """The cheapest allocation meeting demand, or the most capacity the limits allow.
 
     `backend` "highs" skips the branch-and-bound search (tests check both agree).
@@ -88,10 +88,10 @@ def solve(problem: Problem, *, backend: Backend = "auto") -> Solution:
     found = _solve(problem, maximise_capacity=False, backend=backend)
     if found is not None:
         return _solution(problem, found, met=True)
-    return _best_effort(problem)
+    return _best_effort(problem, name_limits=name_limits)
 
 
-def _best_effort(problem: Problem) -> Solution:
+def _best_effort(problem: Problem, *, name_limits: bool = True) -> Solution:
     """Demand cannot be met: serve as much as the limits allow, as cheaply as possible."""
     relaxed = problem
     most = _solve(relaxed, maximise_capacity=True)
@@ -108,7 +108,9 @@ def _best_effort(problem: Problem) -> Solution:
     chosen = most if cheapest is None else cheapest
     limit = _limit(problem, chosen)
     solution = _solution(problem, chosen, met=False, limit=limit)
-    return replace(solution, limits=_binding(problem, chosen, limit))
+    # Naming the other binding limits costs a solve each: skipped where a caller names them.
+    named = _binding(problem, chosen, limit) if name_limits else (limit,)
+    return replace(solution, limits=named)
 
 
 def _limit(problem: Problem, counts: NDArray[np.int64]) -> Reason:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from infercost.engine.options import Key, Option
-from infercost.engine.placement import Problem, Solution, more_capacity, relaxations, solve
+from infercost.engine.placement import Problem, Solution, relaxations, solve
 
 
 def fleet_capacity(
@@ -34,7 +34,7 @@ def solve_routed(problem: Problem, *, equal_share: bool, name_limits: bool = Tru
 
     Unmet, its `limits` are those whose removal alone gives more capacity under this routing
     (`name_limits` False: the headline limit alone, for the relaxed runs that find them)."""
-    relaxed = solve(problem)
+    relaxed = solve(problem, name_limits=name_limits and not equal_share)
     if not equal_share:
         return relaxed
     throughput = {option.key: option.throughput for option in problem.options}
@@ -44,7 +44,7 @@ def solve_routed(problem: Problem, *, equal_share: bool, name_limits: bool = Tru
     best: Solution | None = None
     for floor in sorted({t for t in throughput.values() if t > 0}):
         options = tuple(_capped(o, floor) for o in problem.options if o.throughput >= floor)
-        found = solve(replace(problem, options=options))
+        found = solve(replace(problem, options=options), name_limits=False)
         if best is None or _better(found, best):
             best = found
     if best is None:
@@ -53,11 +53,38 @@ def solve_routed(problem: Problem, *, equal_share: bool, name_limits: bool = Tru
         return best
     named = [best.limit]
     for reason, wider in relaxations(problem).items() if name_limits else ():
-        if reason != best.limit:
-            found = solve_routed(replace(wider, min_total=0), equal_share=True, name_limits=False)
-            if more_capacity(found.capacity, best.capacity):
-                named.append(reason)
+        if reason != best.limit and _serves_more(wider, best.capacity):
+            named.append(reason)
     return replace(best, limits=tuple(named))
+
+
+def _serves_more(problem: Problem, capacity: float) -> bool:
+    """Whether some fleet of `problem` serves more than `capacity` under equal shares.
+
+    Per possible weakest replica (floor), a cheap bound on the replicas first: most floors
+    cannot beat `capacity` whatever the fleet, and need no solve."""
+    target = capacity * (1 + 1e-6) + 1e-9
+    for floor in sorted({o.throughput for o in problem.options if o.throughput > 0}):
+        options = [o for o in problem.options if o.throughput >= floor]
+        if floor * _most_replicas(problem, options) < target:
+            continue
+        capped = tuple(_capped(o, floor) for o in options)
+        if solve(replace(problem, options=capped, required=target, min_total=0),
+                 name_limits=False).met:  # fmt: skip
+            return True
+    return False
+
+
+def _most_replicas(problem: Problem, options: list[Option]) -> int:
+    """An upper bound on the replicas `options` may hold: maxReplicas, pool room, budget."""
+    most = problem.max_total
+    rooms = {o.pool: o.free_replicas for o in options}
+    if all(room is not None for room in rooms.values()):
+        most = min(most, sum(room or 0 for room in rooms.values()))
+    cheapest = min((o.hourly_cost for o in options), default=0.0)
+    if problem.budget is not None and cheapest > 0:
+        most = min(most, int(problem.budget / cheapest + 1e-9))
+    return most
 
 
 def _capped(option: Option, floor: float) -> Option:
