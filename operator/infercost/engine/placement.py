@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from infercost.engine.limits import more_capacity, relaxations
 from infercost.engine.model import Reason
 from infercost.engine.options import Key, Option
 from infercost.engine.search import Covering, search
@@ -122,34 +123,11 @@ def _limit(problem: Problem, counts: NDArray[np.int64]) -> Reason:
         return Reason.AT_MAX_REPLICAS
     if _capacity(problem, counts) <= 0:
         return Reason.NO_FEASIBLE_OPTION
-    binding = _binding(problem, counts, Reason.POOL_CAPACITY_LIMITED)
-    if Reason.BUDGET_LIMITED in binding and not _room_binds(problem, counts):
+    budget_binds = Reason.BUDGET_LIMITED in _binding(problem, counts, Reason.POOL_CAPACITY_LIMITED)
+    room_binds = Reason.POOL_CAPACITY_LIMITED in _binding(problem, counts, Reason.BUDGET_LIMITED)
+    if budget_binds and not room_binds:
         return Reason.BUDGET_LIMITED  # the budget, not a pool's room, stops more capacity
     return Reason.POOL_CAPACITY_LIMITED
-
-
-def _room_binds(problem: Problem, counts: NDArray[np.int64]) -> bool:
-    wider = relaxations(problem).get(Reason.POOL_CAPACITY_LIMITED)
-    if wider is None:
-        return False
-    found = _solve(replace(wider, min_total=0), maximise_capacity=True)
-    return found is not None and more_capacity(_capacity(wider, found), _capacity(problem, counts))
-
-
-def relaxations(problem: Problem) -> dict[Reason, Problem]:
-    """The problem without each limit that can be named as binding: a Cap budget, pool room."""
-    out: dict[Reason, Problem] = {}
-    if problem.budget is not None:
-        out[Reason.BUDGET_LIMITED] = replace(problem, budget=None)
-    if any(o.free_replicas is not None for o in problem.options):
-        roomy = tuple(replace(o, free_replicas=None) for o in problem.options)
-        out[Reason.POOL_CAPACITY_LIMITED] = replace(problem, options=roomy)
-    return out
-
-
-def more_capacity(found: float, than: float) -> bool:
-    """Whether `found` is more capacity than `than`, beyond solver noise."""
-    return found > than * (1 + 1e-6) + 1e-9
 
 
 def _binding(problem: Problem, counts: NDArray[np.int64], limit: Reason) -> tuple[Reason, ...]:

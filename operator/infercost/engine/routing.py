@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from infercost.engine.limits import relaxations
 from infercost.engine.options import Key, Option
-from infercost.engine.placement import Problem, Solution, relaxations, solve
+from infercost.engine.placement import Problem, Solution, solve
 
 
 def fleet_capacity(
