@@ -133,3 +133,13 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(TRITON_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+## The scenario family (docs/scenario-family.md): 30 generated scenarios of seed FAMILY_SEED
+## plus the five real-trace ones (first 2 h), every policy that matters, one table with the
+## family's median and worst ratios against the goals of issue 21 (figures, not assertions).
+FAMILY_SEED ?= 21
+FAMILY_DIR ?= .family/seed-$(FAMILY_SEED)
+.PHONY: bench-family
+bench-family: $(STAMP)
+	$(BIN)/infercost scenarios generate --seed $(FAMILY_SEED) --out $(FAMILY_DIR)
+	$(BIN)/python -m infercost.sim.family_bench $(FAMILY_DIR) --real examples/scenarios $(BENCH_FAMILY_ARGS)

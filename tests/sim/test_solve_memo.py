@@ -54,9 +54,9 @@ def test_answers_from_memory_decide_as_solving_again(monkeypatch: pytest.MonkeyP
     solved = []
     original = routing._solve_routed
 
-    def counted(problem: Problem, *, equal_share: bool) -> Solution:
+    def counted(problem: Problem, *, equal_share: bool, name_limits: bool) -> Solution:
         solved.append(1)
-        return original(problem, equal_share=equal_share)
+        return original(problem, equal_share=equal_share, name_limits=name_limits)
 
     monkeypatch.setattr(routing, "_solve_routed", counted)
     slow = _run(monkeypatch, _NeverAnswers())

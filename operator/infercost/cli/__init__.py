@@ -29,6 +29,7 @@ def _register() -> None:
         plan,  # noqa: F401
         run,  # noqa: F401
         sandbox,  # noqa: F401
+        scenarios,  # noqa: F401
         sim,  # noqa: F401
     )
 

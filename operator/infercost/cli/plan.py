@@ -17,6 +17,13 @@ from rich.table import Table
 
 from infercost.api.service import InferenceService
 from infercost.cli import app
+from infercost.cli.plan_explain import (
+    MixCapacity,
+    binding_limits,
+    mix_capacity,
+    mix_lines,
+    routing_note,
+)
 from infercost.engine.model import DecisionInput, Observation, Plan, PoolView, ServiceState
 from infercost.engine.options import pool_view
 from infercost.engine.planner import OptionVerdict, decide, explain
@@ -31,6 +38,12 @@ class ServicePlan:
     demand: float
     plan: Plan
     verdicts: list[OptionVerdict]
+    equal_share: bool = True  # the routing model the engine planned for
+
+    @property
+    def mix(self) -> MixCapacity:
+        needed = self.demand * (1.0 + self.service.spec.scaling.headroom)
+        return mix_capacity(self.plan.allocations, equal_share=self.equal_share, needed=needed)
 
 
 @app.command()
@@ -112,7 +125,13 @@ def plan_all(
         for allocation in result.allocations:
             used[allocation.pool] = used.get(allocation.pool, 0) + allocation.replicas
         results.append(
-            ServicePlan(service=service, demand=demand, plan=result, verdicts=explain(inp))
+            ServicePlan(
+                service=service,
+                demand=demand,
+                plan=result,
+                verdicts=explain(inp),
+                equal_share=inp.settings.equal_share_routing,
+            )
         )
     return results
 
@@ -167,6 +186,8 @@ def to_json(service_plan: ServicePlan) -> dict[str, Any]:
         "hourly_cost": _round(result.hourly_cost),
         "cost_per_million": _round(result.cost_per_million),
         "batching": batching,
+        "routing": service_plan.mix.to_json(),
+        "limits": binding_limits(result),
         "reasons": list(dict.fromkeys(action.reason.value for action in result.actions)),
         "actions": [
             {
@@ -240,10 +261,12 @@ def _render(console: Console, service_plan: ServicePlan) -> None:
             mark if verdict.why_not is None else f"no: {verdict.why_not}",
         )
     console.print(options)
-    _render_allocation(console, result)
+    console.print(routing_note(service_plan.equal_share))
+    _render_allocation(console, service_plan)
 
 
-def _render_allocation(console: Console, result: Plan) -> None:
+def _render_allocation(console: Console, service_plan: ServicePlan) -> None:
+    result = service_plan.plan
     table = Table(title="chosen allocation", title_justify="left")
     for header in ("variant", "pool", "replicas", "$/h", "thr/replica", "batch"):
         table.add_column(header)
@@ -259,10 +282,15 @@ def _render_allocation(console: Console, result: Plan) -> None:
     console.print(table)
     per_million = f"{result.cost_per_million:.4f}" if result.cost_per_million is not None else "-"
     console.print(f"total: ${result.hourly_cost:.4f}/h, ${per_million} per 1M inferences")
+    for line in mix_lines(service_plan.mix):
+        console.print(line)
+    if result.limits:
+        console.print("binding limits: " + ", ".join(binding_limits(result)))
     for action in result.actions:
         where = f" {action.variant}/{action.pool}" if action.variant else ""
         console.print(f"  {action.kind.value}{where}: {action.reason.value} - {action.message}")
     for condition in result.conditions:
         state = "True" if condition.ok else "False"
-        console.print(f"  condition {condition.type}={state} ({condition.reason})")
+        detail = f": {condition.message}" if condition.message else ""
+        console.print(f"  condition {condition.type}={state} ({condition.reason}){detail}")
     console.print()

@@ -22,6 +22,7 @@ from infercost.engine.conditions import (
     ready_condition,
 )
 from infercost.engine.cost import cost_per_million
+from infercost.engine.limits import budget_binds, name_limits
 from infercost.engine.model import (
     Action,
     ActionKind,
@@ -88,13 +89,14 @@ def build_plan(
         # A binding limit (budget, pool room, maxReplicas) matters more than why we did not move.
         why = reason if outcome.solution.limit else (outcome.note_reason or reason)
         actions.append(Action(kind=ActionKind.HOLD, reason=why, message=message))
+    actions = name_limits(actions, outcome.solution)
     actions += _batching_actions(allocations, current=current, state=inp.state, by_key=by_key)
     hourly = sum(allocation.hourly_cost for allocation in allocations)
     scaled = any(a.kind in (ActionKind.SCALE_UP, ActionKind.SCALE_DOWN) for a in actions)
     conditions = (
         placed_condition(outcome, allocations, reason),
         metrics_condition(fresh, inp.observation),
-        budget_condition(inp, hourly, reason),
+        budget_condition(inp, hourly, reason, capped=budget_binds(outcome.solution, reason)),
         ready_condition(final, current, waiting),
     )
     new_state = replace(
@@ -111,6 +113,7 @@ def build_plan(
         hourly_cost=hourly,
         cost_per_million=cost_per_million(hourly, demand),
         state=new_state,
+        limits=outcome.solution.limits,
     )
 
 

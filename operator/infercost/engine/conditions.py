@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from infercost.api.service import BudgetAction
+from infercost.engine.limits import limits_note
 from infercost.engine.model import (
     Allocation,
     ConditionVerdict,
@@ -28,6 +29,7 @@ def placed_condition(
     message = outcome.note or outcome.target.message
     if solution.limit is not None:
         message = f"capacity {solution.capacity:.1f}/s of {outcome.target.required:.1f}/s needed"
+        message += limits_note(solution)
     return ConditionVerdict(type="Placed", ok=ok, reason=reason.value, message=message)
 
 
@@ -53,7 +55,10 @@ def metrics_condition(fresh: bool, observation: Observation | None) -> Condition
     )
 
 
-def budget_condition(inp: DecisionInput, hourly: float, reason: Reason) -> ConditionVerdict:
+def budget_condition(
+    inp: DecisionInput, hourly: float, reason: Reason, *, capped: bool = False
+) -> ConditionVerdict:
+    """WithinBudget; `capped`: the budget binds beside another limit (engine/limits.py)."""
     limit = inp.spec.budget
     if limit is None:
         return ConditionVerdict(type="WithinBudget", ok=True, reason="NoBudget", message="")
@@ -61,9 +66,12 @@ def budget_condition(inp: DecisionInput, hourly: float, reason: Reason) -> Condi
     if hourly > limit.max_hourly_cost + 1e-9:
         over = Reason.OVER_BUDGET if limit.on_exceeded == BudgetAction.WARN else reason
         return ConditionVerdict(type="WithinBudget", ok=False, reason=over.value, message=message)
-    if reason == Reason.BUDGET_LIMITED:
+    if reason == Reason.BUDGET_LIMITED or capped:
         return ConditionVerdict(
-            type="WithinBudget", ok=True, reason=reason.value, message=message + ", demand capped"
+            type="WithinBudget",
+            ok=True,
+            reason=Reason.BUDGET_LIMITED.value,
+            message=message + ", demand capped",
         )
     return ConditionVerdict(type="WithinBudget", ok=True, reason="WithinBudget", message=message)
 

@@ -315,3 +315,6 @@ class Plan:
     hourly_cost: float
     cost_per_million: float | None
     state: ServiceState
+    # Every limit that stops more capacity when demand is not met, the headline first
+    # (engine/limits.py); empty when demand is met.
+    limits: tuple[Reason, ...] = ()

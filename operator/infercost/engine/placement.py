@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from infercost.engine.evolve import evolve
+from infercost.engine.limits import more_capacity, relaxations
 from infercost.engine.model import Reason
 from infercost.engine.options import Key, Option
 from infercost.engine.search import Covering, search
@@ -64,13 +65,15 @@ class Solution:
     capacity: float
     met: bool  # capacity covers `required` and every bound holds
     limit: Reason | None = None  # why demand is not met, when it is not
+    # Every limit that binds, `limit` first: each one, relaxed alone, would give more capacity.
+    limits: tuple[Reason, ...] = ()
 
     @property
     def total(self) -> int:
         return sum(self.replicas.values())
 
 
-def solve(problem: Problem, *, backend: Backend = "auto") -> Solution:
+def solve(problem: Problem, *, backend: Backend = "auto", name_limits: bool = True) -> Solution:
     """The cheapest allocation meeting demand, or the most capacity the limits allow.
 
     `backend` "highs" skips the branch-and-bound search (tests check both agree).
@@ -87,10 +90,10 @@ def solve(problem: Problem, *, backend: Backend = "auto") -> Solution:
     found = _solve(problem, maximise_capacity=False, backend=backend)
     if found is not None:
         return _solution(problem, found, met=True)
-    return _best_effort(problem)
+    return _best_effort(problem, name_limits=name_limits)
 
 
-def _best_effort(problem: Problem) -> Solution:
+def _best_effort(problem: Problem, *, name_limits: bool = True) -> Solution:
     """Demand cannot be met: serve as much as the limits allow, as cheaply as possible."""
     relaxed = problem
     most = _solve(relaxed, maximise_capacity=True)
@@ -105,7 +108,11 @@ def _best_effort(problem: Problem) -> Solution:
     floor = capacity * (1 - _TOLERANCE)
     cheapest = _solve(evolve(relaxed, required=floor), maximise_capacity=False)
     chosen = most if cheapest is None else cheapest
-    return _solution(problem, chosen, met=False, limit=_limit(problem, chosen))
+    limit = _limit(problem, chosen)
+    solution = _solution(problem, chosen, met=False, limit=limit)
+    # Naming the other binding limits costs a solve each: skipped where a caller names them.
+    named = _binding(problem, chosen, limit) if name_limits else (limit,)
+    return evolve(solution, limits=named)
 
 
 def _limit(problem: Problem, counts: NDArray[np.int64]) -> Reason:
@@ -117,7 +124,24 @@ def _limit(problem: Problem, counts: NDArray[np.int64]) -> Reason:
         return Reason.AT_MAX_REPLICAS
     if _capacity(problem, counts) <= 0:
         return Reason.NO_FEASIBLE_OPTION
+    budget_binds = Reason.BUDGET_LIMITED in _binding(problem, counts, Reason.POOL_CAPACITY_LIMITED)
+    room_binds = Reason.POOL_CAPACITY_LIMITED in _binding(problem, counts, Reason.BUDGET_LIMITED)
+    if budget_binds and not room_binds:
+        return Reason.BUDGET_LIMITED  # the budget, not a pool's room, stops more capacity
     return Reason.POOL_CAPACITY_LIMITED
+
+
+def _binding(problem: Problem, counts: NDArray[np.int64], limit: Reason) -> tuple[Reason, ...]:
+    """`limit` and every other limit whose removal alone would give more capacity."""
+    most = _capacity(problem, counts)
+    named = [limit]
+    for reason, wider in relaxations(problem).items():
+        if reason == limit:
+            continue
+        found = _solve(evolve(wider, min_total=0), maximise_capacity=True)
+        if found is not None and more_capacity(_capacity(wider, found), most):
+            named.append(reason)
+    return tuple(named)
 
 
 def _solution(

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 from infercost.engine.evolve import evolve
+from infercost.engine.limits import relaxations
 from infercost.engine.options import Key, Option
 from infercost.engine.placement import Problem, Solution, solve
 
@@ -69,22 +70,25 @@ def forget() -> None:
     _ROUTED.clear()
 
 
-def solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
-    """The cheapest fleet for `problem` with the capacity the routing really gives it."""
-    memo = (problem_key(problem), equal_share)
+def solve_routed(problem: Problem, *, equal_share: bool, name_limits: bool = True) -> Solution:
+    """The cheapest fleet for `problem` with the capacity the routing really gives it.
+
+    Unmet, its `limits` are those whose removal alone gives more capacity under this routing
+    (`name_limits` False: the headline limit alone, for the relaxed runs that find them)."""
+    memo = (problem_key(problem), equal_share, name_limits)
     known = _ROUTED.get(memo)
     if known is not None:
         _ROUTED.move_to_end(memo)
         return known
-    solution = _solve_routed(problem, equal_share=equal_share)
+    solution = _solve_routed(problem, equal_share=equal_share, name_limits=name_limits)
     _ROUTED[memo] = solution
     if len(_ROUTED) > _ROUTED_MAX:
         _ROUTED.popitem(last=False)
     return solution
 
 
-def _solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
-    relaxed = solve(problem)
+def _solve_routed(problem: Problem, *, equal_share: bool, name_limits: bool) -> Solution:
+    relaxed = solve(problem, name_limits=name_limits and not equal_share)
     if not equal_share:
         return relaxed
     throughput = {option.key: option.throughput for option in problem.options}
@@ -100,10 +104,18 @@ def _solve_routed(problem: Problem, *, equal_share: bool) -> Solution:
             and _cost_floor(problem, options, floor) >= best.hourly_cost
         ):
             continue  # no fleet of this size can be cheaper than the best one: not better
-        found = solve(evolve(problem, options=options))
+        found = solve(evolve(problem, options=options), name_limits=False)
         if best is None or _better(found, best):
             best = found
-    return best if best is not None else evolve(relaxed, capacity=served)
+    if best is None:
+        return evolve(relaxed, capacity=served)
+    if best.met or best.limit is None:
+        return best
+    named = [best.limit]
+    for reason, wider in relaxations(problem).items() if name_limits else ():
+        if reason != best.limit and _serves_more(wider, best.capacity):
+            named.append(reason)
+    return evolve(best, limits=tuple(named))
 
 
 def _cost_floor(problem: Problem, options: tuple[Option, ...], floor: float) -> float:
@@ -130,6 +142,35 @@ def _room(problem: Problem, option: Option) -> int:
     if option.free_replicas is None:
         return problem.max_total
     return min(problem.max_total, option.free_replicas)
+
+
+def _serves_more(problem: Problem, capacity: float) -> bool:
+    """Whether some fleet of `problem` serves more than `capacity` under equal shares.
+
+    Per possible weakest replica (floor), a cheap bound on the replicas first: most floors
+    cannot beat `capacity` whatever the fleet, and need no solve."""
+    target = capacity * (1 + 1e-6) + 1e-9
+    for floor in sorted({o.throughput for o in problem.options if o.throughput > 0}):
+        options = [o for o in problem.options if o.throughput >= floor]
+        if floor * _most_replicas(problem, options) < target:
+            continue
+        capped = tuple(_capped(o, floor) for o in options)
+        if solve(evolve(problem, options=capped, required=target, min_total=0),
+                 name_limits=False).met:  # fmt: skip
+            return True
+    return False
+
+
+def _most_replicas(problem: Problem, options: list[Option]) -> int:
+    """An upper bound on the replicas `options` may hold: maxReplicas, pool room, budget."""
+    most = problem.max_total
+    rooms = {o.pool: o.free_replicas for o in options}
+    if all(room is not None for room in rooms.values()):
+        most = min(most, sum(room or 0 for room in rooms.values()))
+    cheapest = min((o.hourly_cost for o in options), default=0.0)
+    if problem.budget is not None and cheapest > 0:
+        most = min(most, int(problem.budget / cheapest + 1e-9))
+    return most
 
 
 def _capped(option: Option, floor: float) -> Option:

@@ -157,9 +157,11 @@ def test_search_and_highs_agree_on_larger_instances(problem: Problem) -> None:
                 for o in problem.options
             )
 
-        assert objective(dict(fast.replicas)) == pytest.approx(
-            objective(dict(reference.replicas)), rel=1e-6
-        )
+        # HiGHS stops within its relative MIP gap (1e-4 by default): the exact search is never
+        # dearer than HiGHS's answer, and HiGHS is never more than the gap above it.
+        ours, theirs = objective(dict(fast.replicas)), objective(dict(reference.replicas))
+        assert ours <= theirs * (1 + 1e-6)
+        assert ours >= theirs * (1 - 1e-4)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,212 @@
+"""`infercost plan` explains its choice: property tests against brute force over its output.
+
+From the `plan --json` object alone (the options table's $/replica-h and thr/replica, the
+routing model it prints, the pools' maxReplicas and the service's bounds and Cap budget the
+user wrote), brute force finds the cheapest mix that covers what the plan says is needed,
+or, when none does, the most capacity; the plan must agree, and name every limit whose
+removal alone would give more capacity (a Cap budget, a pool's room); a limit it names that
+does not bind alone binds with another (removing both gives more capacity).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from infercost.api.pool import AcceleratorPoolSpec
+from infercost.api.service import InferenceService
+from infercost.cli import app
+from infercost.cli.plan import plan_all, to_json
+from infercost.engine.options import pool_view
+
+pytestmark = pytest.mark.unit
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+TYPES = ("nvidia-t4", "nvidia-a10g", "nvidia-l4")
+EPS = 1e-6
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[list[Any], InferenceService, float, dict[str, int | None]]:
+    count = draw(st.integers(1, 3))
+    pools, rooms = [], {}
+    for i in range(count):
+        room = draw(st.one_of(st.none(), st.integers(0, 4)))
+        spec: dict[str, Any] = {
+            "accelerator": {"type": TYPES[i], "resourceName": "nvidia.com/gpu"},
+            "pricing": {"hourlyPerNode": draw(st.integers(2, 30)) / 10},
+        }
+        if room is not None:
+            spec["maxReplicas"] = room
+        name = f"pool-{i}"
+        rooms[name] = room
+        pools.append(pool_view(name, labels={}, spec=AcceleratorPoolSpec.model_validate(spec)))
+    profile = [
+        {
+            "acceleratorType": kind,
+            "batchSize": batch,
+            "throughput": draw(st.integers(100, 3000)) * batch**0.5,
+            "p99LatencyMs": draw(st.integers(1, 20)) * batch**0.5,
+        }
+        for kind in TYPES
+        for batch in (1, 8)
+    ]
+    low = draw(st.integers(1, 2))
+    service: dict[str, Any] = {
+        "metadata": {"name": "svc", "namespace": "ml"},
+        "spec": {
+            "model": {"name": "m"},
+            "variants": [
+                {
+                    "name": "gpu",
+                    "acceleratorTypes": list(TYPES),
+                    "image": "tritonserver",
+                    "modelRepository": "s3://m",
+                    "profile": profile,
+                }
+            ],
+            "slo": {"latencyMs": draw(st.integers(3, 80))},
+            "scaling": {"minReplicas": low, "maxReplicas": draw(st.integers(low, 7))},
+        },
+    }
+    if draw(st.booleans()):
+        cap = draw(st.integers(5, 120)) / 10
+        service["spec"]["budget"] = {"maxHourlyCost": cap, "onExceeded": "Cap"}
+    rate = float(draw(st.integers(0, 25000)))
+    return pools, InferenceService.model_validate(service), rate, rooms
+
+
+def _mixes(
+    options: list[dict[str, Any]], *, rooms: dict[str, int | None], top: int
+) -> list[tuple[int, ...]]:
+    limits = [min(top, rooms[o["pool"]] if rooms[o["pool"]] is not None else top) for o in options]
+    return list(itertools.product(*(range(n + 1) for n in limits)))
+
+
+def _capacity(options: list[dict[str, Any]], mix: tuple[int, ...], model: str) -> float:
+    used = [(o["throughput_per_replica"], n) for o, n in zip(options, mix, strict=True) if n]
+    if not used:
+        return 0.0
+    if model == "equal-share":
+        return sum(n for _, n in used) * min(t for t, _ in used)
+    return sum(t * n for t, n in used)
+
+
+def _cost(options: list[dict[str, Any]], mix: tuple[int, ...]) -> float:
+    return sum(o["hourly_cost_per_replica"] * n for o, n in zip(options, mix, strict=True))
+
+
+def _most(options: list[dict[str, Any]], mixes: list[tuple[int, ...]], *, model: str,
+          budget: float | None, top: int) -> float:  # fmt: skip
+    allowed = [
+        m for m in mixes if sum(m) <= top and (budget is None or _cost(options, m) <= budget + EPS)
+    ]
+    return max((_capacity(options, m, model) for m in allowed), default=0.0)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_the_chosen_mix_is_the_cheapest_the_printed_table_allows(
+    case: tuple[list[Any], InferenceService, float, dict[str, int | None]],
+) -> None:
+    pools, service, rate, rooms = case
+    (planned,) = plan_all([service], pools, rate=rate)
+    out = to_json(planned)
+    routing = out["routing"]
+    options = [o for o in out["options"] if o["replicas_needed"] is not None]
+    scaling = service.spec.scaling
+    budget = service.spec.budget.max_hourly_cost if service.spec.budget else None
+    low, top = scaling.min_replicas, scaling.max_replicas
+    mixes = _mixes(options, rooms=rooms, top=top)
+    chosen = {(a["variant"], a["pool"]): a["replicas"] for a in out["allocation"]}
+    # The printed routing model gives the printed capacity of the chosen mix.
+    chosen_mix = tuple(chosen.get((o["variant"], o["pool"]), 0) for o in options)
+    assert sum(chosen_mix) == sum(chosen.values())
+    assert routing["capacity"] == pytest.approx(_capacity(options, chosen_mix, routing["model"]))
+    covering = [
+        _cost(options, m)
+        for m in mixes
+        if low <= sum(m) <= top
+        and (budget is None or _cost(options, m) <= budget + EPS)
+        and _capacity(options, m, routing["model"]) >= routing["needed"] * (1 - 1e-9)
+    ]
+    if covering:
+        assert routing["capacity"] >= routing["needed"] * (1 - 1e-9)
+        assert out["hourly_cost"] == pytest.approx(min(covering), abs=1e-6)
+        assert out["limits"] == []
+        return
+    most = _most(options, mixes, model=routing["model"], budget=budget, top=top)
+    assert routing["capacity"] == pytest.approx(most, rel=1e-6, abs=1e-6)
+    binding = set()
+    if budget is not None and _most(
+        options, mixes, model=routing["model"], budget=None, top=top
+    ) > most * (1 + 1e-6):
+        binding.add("BudgetLimited")
+    roomy = _mixes(options, rooms=dict.fromkeys(rooms), top=top)
+    if any(r is not None for r in rooms.values()) and _most(
+        options, roomy, model=routing["model"], budget=budget, top=top
+    ) > most * (1 + 1e-6):
+        binding.add("PoolCapacityLimited")
+    named = set(out["limits"])
+    assert binding <= named, (binding, named)
+    # A limit named beside those that bind alone binds together with another: a full pool
+    # and a budget that could not pay for a replica elsewhere.
+    both = _most(options, roomy, model=routing["model"], budget=None, top=top)
+    if named - binding - {"AtMaxReplicas", "NoFeasibleOption"}:
+        assert both > most * (1 + 1e-6), (named, binding)
+    # Status and Events carry them too: the Placed condition and the actions name each one.
+    placed = next(c for c in out["conditions"] if c["type"] == "Placed")
+    for limit in named:
+        assert limit == placed["reason"] or limit in placed["message"]
+        assert any(limit == a["reason"] or limit in a["message"] for a in out["actions"])
+
+
+def _example_files(tmp_path: Path, *, g5_room: int, g6_room: int, cap: float) -> list[str]:
+    """The bundled g5/g6 pools with little room and the BERT service with a Cap budget."""
+    for name, room in (("g5-xlarge", g5_room), ("g6-xlarge", g6_room)):
+        text = (EXAMPLES / "pools" / f"{name}.yaml").read_text()
+        text = re.sub(r"maxReplicas: \d+", f"maxReplicas: {room}", text)
+        (tmp_path / f"{name}.yaml").write_text(text)
+    service = (EXAMPLES / "services" / "bert-base.yaml").read_text()
+    (tmp_path / "svc.yaml").write_text(
+        re.sub(r"maxHourlyCost: [\d.]+", f"maxHourlyCost: {cap}", service)
+    )
+    return [str(tmp_path)]
+
+
+def test_a_cap_budget_binding_with_a_pools_room_names_both(tmp_path: Path) -> None:
+    # 60,000/s needs 8 replicas. $3.30/h buys 2 L4 (all the g6 room) and 1 A10G; without
+    # the budget 10 more A10Gs fit, and with g6 room 4 L4s would fit it: both bind.
+    files = _example_files(tmp_path, g5_room=10, g6_room=2, cap=3.3)
+    runner = CliRunner()
+    out = json.loads(runner.invoke(app, ["plan", *files, "--rate", "60000", "--json"]).output)
+    (svc,) = out["services"]
+    assert set(svc["limits"]) == {"BudgetLimited", "PoolCapacityLimited"}
+    conditions = {c["type"]: c for c in svc["conditions"]}
+    assert conditions["WithinBudget"]["reason"] == "BudgetLimited"
+    assert "BudgetLimited" in conditions["Placed"]["message"]
+    assert "PoolCapacityLimited" in conditions["Placed"]["message"]
+    for action in svc["actions"]:
+        assert "BudgetLimited" in action["message"]
+        assert "PoolCapacityLimited" in action["message"]
+    text = runner.invoke(app, ["plan", *files, "--rate", "60000"]).output
+    (line,) = [x for x in text.splitlines() if x.startswith("binding limits: ")]
+    assert set(line.removeprefix("binding limits: ").split(", ")) == set(svc["limits"])
+
+
+def test_the_text_output_shows_the_routing_model_and_the_mix_capacity(tmp_path: Path) -> None:
+    # Room for 1 + 3 replicas at a generous budget: a g5/g6 mix serves 4 x the L4's rate.
+    files = _example_files(tmp_path, g5_room=1, g6_room=3, cap=50)
+    text = CliRunner().invoke(app, ["plan", *files, "--rate", "25000"]).output
+    flat = " ".join(text.split())
+    assert "routing: equal share per replica (one Service)" in flat
+    assert "capacity (equal-share): 4 replicas x 9,043.0/s = 36,172.0/s" in flat
+    assert "capacity-weighted routing would give 36,986.0/s" in flat
