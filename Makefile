@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: reliability demo demo-plan test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator bench-sim bench-gap clean prometheus triton-venv
+.PHONY: reliability demo demo-plan test tools check lint format typecheck imports crds unit integration e2e sim bench bench-engine bench-operator bench-sim bench-gap bench-calibration clean prometheus triton-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -120,6 +120,11 @@ bench-operator: $(STAMP)
 ## e.g. `make bench-sim BENCH_SIM_ARGS="--policies infercost --days 1"` for a shorter run.
 bench-sim: $(STAMP)
 	$(BIN)/python -m infercost.sim.bench $(BENCH_SIM_ARGS)
+
+## The queueing model against a real tritonserver: rejected shares at Triton's queue timeout,
+## beside their goals (figures: how close they come depends on how quiet the machine is).
+bench-calibration: $(STAMP) triton-venv
+	$(BIN)/python -m infercost.bench_calibration
 
 ## Where infercost's cost above the oracle comes from, per bundled scenario (about a minute).
 bench-gap: $(STAMP)
