@@ -56,13 +56,13 @@ def idle_verdict(inp: DecisionInput, ready: Prepared, policy: ScaleToZero) -> Id
     if ready.current:
         state = evolve(state, at_zero=False)  # replicas run (whoever started them)
     ready = evolve(ready, state=state)
-    wake = wake_option(inp, ready.options)
-    spike = _spike_due(inp, ready, wake)
+    tier = wake_tier(inp, ready.options)
+    spike = _spike_due(inp, ready, tier)
     if not ready.current and state.at_zero:
-        if wake is None or not (spike or (observed or 0.0) > 0):
+        if not tier or not (spike or (observed or 0.0) > 0):
             return IdleVerdict(ready=ready, plan=_at_zero(inp, ready, scaled_down=False))
         narrowed = [
-            option if option.key == wake.key or not option.feasible else _not_waking(option, wake)
+            option if option in tier or not option.feasible else _not_waking(option, tier[0])
             for option in ready.options
         ]
         woken = evolve(state, at_zero=False, idle_since=None)
@@ -73,10 +73,10 @@ def idle_verdict(inp: DecisionInput, ready: Prepared, policy: ScaleToZero) -> Id
     return IdleVerdict(ready=ready)
 
 
-def wake_option(inp: DecisionInput, options: list[Option]) -> Option | None:
-    """The feasible option whose replica starts soonest (pool provisioning + model load),
-    cheapest per inference among equal starts; one replica must fit a Cap budget, and a
-    Spot pool is left out where the service allows no Spot share."""
+def wake_tier(inp: DecisionInput, options: list[Option]) -> list[Option]:
+    """The feasible options whose replica starts soonest (pool provisioning + model load);
+    placement then picks the cheapest of them for the demand. One replica must fit a Cap
+    budget, and a Spot pool is left out where the service allows no Spot share."""
     budget = inp.spec.budget
     cap = budget.max_hourly_cost if budget and budget.on_exceeded == BudgetAction.CAP else None
     no_spot = inp.spec.placement.max_spot_fraction <= 0
@@ -87,11 +87,8 @@ def wake_option(inp: DecisionInput, options: list[Option]) -> Option | None:
         and (cap is None or option.hourly_cost <= cap + 1e-9)
         and not (no_spot and option.spot)
     ]
-    return min(
-        candidates,
-        key=lambda o: (o.startup_seconds, o.cost_per_million or float("inf"), o.key),
-        default=None,
-    )
+    soonest = min((option.startup_seconds for option in candidates), default=None)
+    return [option for option in candidates if option.startup_seconds == soonest]
 
 
 def woken(plan: Plan) -> Plan:
@@ -111,19 +108,19 @@ def woken(plan: Plan) -> Plan:
     return evolve(plan, actions=actions, conditions=conditions)
 
 
-def _spike_due(inp: DecisionInput, ready: Prepared, wake: Option | None) -> bool:
-    """A recurring spike is due within the wake option's start (and one interval)."""
+def _spike_due(inp: DecisionInput, ready: Prepared, tier: list[Option]) -> bool:
+    """A recurring spike is due within a wake-up's start (and one interval)."""
     settings = inp.settings
-    if not settings.recurring_spikes or wake is None:
+    if not settings.recurring_spikes or not tier:
         return False
-    lead = wake.startup_seconds + settings.control_interval_seconds
+    lead = tier[0].startup_seconds + settings.control_interval_seconds
     return expected_spike(ready.state.spikes, now=inp.now, lead=lead, settings=settings) is not None
 
 
-def _not_waking(option: Option, wake: Option) -> Option:
+def _not_waking(option: Option, fastest: Option) -> Option:
     why = (
-        f"waking from zero on {wake.variant}/{wake.pool}, which starts in "
-        f"{wake.startup_seconds:.0f}s (this option: {option.startup_seconds:.0f}s or dearer)"
+        f"waking from zero on the options that start in {fastest.startup_seconds:.0f}s "
+        f"(this one starts in {option.startup_seconds:.0f}s, or a replica exceeds the budget)"
     )
     return evolve(option, why_not=why)
 
