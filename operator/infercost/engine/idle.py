@@ -46,13 +46,9 @@ def idle_verdict(inp: DecisionInput, ready: Prepared, policy: ScaleToZero) -> Id
     """Track zero demand, then: go to zero, stay there, wake, or leave the decision alone."""
     observed = inp.observation.demand_rps if ready.fresh and inp.observation else None
     state = ready.state
-    if observed is not None:
-        idle_since = (
-            (state.idle_since if state.idle_since is not None else inp.now)
-            if observed <= 0
-            else None
-        )
-        state = evolve(state, idle_since=idle_since)
+    if observed is not None:  # no metrics: neither demand nor its absence was seen
+        since = state.idle_since if state.idle_since is not None else inp.now
+        state = evolve(state, idle_since=since if observed <= 0 else None)
     if ready.current:
         state = evolve(state, at_zero=False)  # replicas run (whoever started them)
     ready = evolve(ready, state=state)
@@ -68,7 +64,13 @@ def idle_verdict(inp: DecisionInput, ready: Prepared, policy: ScaleToZero) -> Id
         woken = evolve(state, at_zero=False, idle_since=None)
         return IdleVerdict(ready=evolve(ready, options=narrowed, state=woken), waking=True)
     idle_for = inp.now - state.idle_since if state.idle_since is not None else 0.0
-    if ready.current and observed == 0 and idle_for >= policy.idle_seconds and not spike:
+    if (
+        ready.current
+        and observed is not None
+        and observed <= 0
+        and idle_for >= policy.idle_seconds
+        and not spike
+    ):
         return IdleVerdict(ready=ready, plan=_at_zero(inp, ready, scaled_down=True))
     return IdleVerdict(ready=ready)
 
