@@ -52,13 +52,17 @@ def idle_verdict(inp: DecisionInput, ready: Prepared, policy: ScaleToZero) -> Id
     if ready.current:
         state = evolve(state, at_zero=False)  # replicas run (whoever started them)
     ready = evolve(ready, state=state)
-    tier = wake_tier(inp, ready.options)
+    tier = wake_tier(inp, ready.options, fastest=policy.wake_on_fastest)
     spike = _spike_due(inp, ready, tier)
     if not ready.current and state.at_zero:
         if not tier or not (spike or (observed or 0.0) > 0):
             return IdleVerdict(ready=ready, plan=_at_zero(inp, ready, scaled_down=False))
+        soonest = min(option.startup_seconds for option in tier)
+        allowed = affordable(inp, ready.options)
         narrowed = [
-            option if option in tier or not option.feasible else _not_waking(option, tier[0])
+            option
+            if option in tier or not option.feasible
+            else _not_waking(option, soonest, allowed=option in allowed)
             for option in ready.options
         ]
         woken = evolve(state, at_zero=False, idle_since=None)
@@ -75,22 +79,30 @@ def idle_verdict(inp: DecisionInput, ready: Prepared, policy: ScaleToZero) -> Id
     return IdleVerdict(ready=ready)
 
 
-def wake_tier(inp: DecisionInput, options: list[Option]) -> list[Option]:
-    """The feasible options whose replica starts soonest (pool provisioning + model load);
-    placement then picks the cheapest of them for the demand. One replica must fit a Cap
-    budget, and a Spot pool is left out where the service allows no Spot share."""
+def wake_tier(inp: DecisionInput, options: list[Option], *, fastest: bool = True) -> list[Option]:
+    """The affordable options whose replica starts soonest (pool provisioning + model load);
+    placement then picks the cheapest of them for the demand. `fastest` False: every
+    affordable option (the wake is then a plain first placement)."""
+    candidates = affordable(inp, options)
+    if not fastest:
+        return candidates
+    soonest = min((option.startup_seconds for option in candidates), default=None)
+    return [option for option in candidates if option.startup_seconds == soonest]
+
+
+def affordable(inp: DecisionInput, options: list[Option]) -> list[Option]:
+    """Feasible options one replica of which fits a Cap budget, Spot pools left out where
+    the service allows no Spot share (a wake-up starts one replica at least)."""
     budget = inp.spec.budget
     cap = budget.max_hourly_cost if budget and budget.on_exceeded == BudgetAction.CAP else None
     no_spot = inp.spec.placement.max_spot_fraction <= 0
-    candidates = [
+    return [
         option
         for option in options
         if option.feasible
         and (cap is None or option.hourly_cost <= cap + 1e-9)
         and not (no_spot and option.spot)
     ]
-    soonest = min((option.startup_seconds for option in candidates), default=None)
-    return [option for option in candidates if option.startup_seconds == soonest]
 
 
 def woken(plan: Plan) -> Plan:
@@ -115,15 +127,18 @@ def _spike_due(inp: DecisionInput, ready: Prepared, tier: list[Option]) -> bool:
     settings = inp.settings
     if not settings.recurring_spikes or not tier:
         return False
-    lead = tier[0].startup_seconds + settings.control_interval_seconds
+    lead = max(option.startup_seconds for option in tier) + settings.control_interval_seconds
     return expected_spike(ready.state.spikes, now=inp.now, lead=lead, settings=settings) is not None
 
 
-def _not_waking(option: Option, fastest: Option) -> Option:
-    why = (
-        f"waking from zero on the options that start in {fastest.startup_seconds:.0f}s "
-        f"(this one starts in {option.startup_seconds:.0f}s, or a replica exceeds the budget)"
-    )
+def _not_waking(option: Option, soonest: float, *, allowed: bool) -> Option:
+    if allowed:
+        why = (
+            f"waking from zero on the options that start in {soonest:.0f}s "
+            f"(this one starts in {option.startup_seconds:.0f}s)"
+        )
+    else:
+        why = "waking from zero: one replica here exceeds the Cap budget or the Spot share"
     return evolve(option, why_not=why)
 
 

@@ -271,6 +271,9 @@ class ScaleToZero:
     Workload `scaleToZero`); the CRD refuses minReplicas 0 until the operator has one."""
 
     idle_seconds: float  # demand must have been zero this long before the last replica goes
+    # Wake on the options that start soonest (cheapest of them), or False: on the cheapest
+    # placement, as a first placement would (a slower start, more requests held).
+    wake_on_fastest: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

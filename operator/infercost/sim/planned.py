@@ -115,7 +115,11 @@ class Planned(Policy):
         self.services = [_Service(s, self.pools_for(world, s)) for s in range(len(world.services))]
         # Scale to zero where the Workload gives the service something that holds requests.
         self.idle = [
-            None if p is None else ScaleToZero(idle_seconds=float(p.idle_seconds))
+            None
+            if p is None
+            else ScaleToZero(
+                idle_seconds=float(p.idle_seconds), wake_on_fastest=p.wake_on == "Fastest"
+            )
             for p in scale_to_zero_of(world)
         ]
         self.by_key = [

@@ -82,6 +82,13 @@ class ScaleToZero(Model):
             "binds too); held less, it is answered, and good if it waited no longer than the SLO."
         ),
     )
+    wake_on: Literal["Fastest", "Cheapest"] = Field(
+        default="Fastest",
+        description=(
+            "Fastest: wake on the affordable options that start soonest (the cheapest of "
+            "them); Cheapest: on the cheapest placement, as a first placement would."
+        ),
+    )
 
 
 class WorkloadService(Model):

@@ -41,16 +41,18 @@ class Run:
     held: HeldTotals | None
 
 
-def with_scale_to_zero(scenario: Scenario, policy: ScaleToZero | None) -> Scenario:
+def with_scale_to_zero(
+    scenario: Scenario, policy: ScaleToZero | None, *, wake_on: str | None = None
+) -> Scenario:
     """The scenario with every service's scaleToZero set to `policy` (None: removed); with
-    `policy` given, a service's own scaleToZero is kept."""
+    `policy` given, a service's own scaleToZero is kept, its wakeOn set to `wake_on` if given."""
     spec = scenario.workload.spec
-    services = [
-        entry.model_copy(
-            update={"scale_to_zero": None if policy is None else (entry.scale_to_zero or policy)}
-        )
-        for entry in spec.services
-    ]
+    services = []
+    for entry in spec.services:
+        chosen = None if policy is None else (entry.scale_to_zero or policy)
+        if chosen is not None and wake_on is not None:
+            chosen = chosen.model_copy(update={"wake_on": wake_on})
+        services.append(entry.model_copy(update={"scale_to_zero": chosen}))
     workload = scenario.workload.model_copy(
         update={"spec": spec.model_copy(update={"services": services})}
     )
@@ -64,9 +66,12 @@ def run(scenario: Scenario) -> Run:
     return Run(result=result, held=holding.totals if holding is not None else None)
 
 
-def compare(scenario: Scenario, policy: ScaleToZero) -> tuple[Run, Run]:
+def compare(
+    scenario: Scenario, policy: ScaleToZero, *, wake_on: str | None = None
+) -> tuple[Run, Run]:
     """(minReplicas holds, scale to zero) for one scenario."""
-    return run(with_scale_to_zero(scenario, None)), run(with_scale_to_zero(scenario, policy))
+    cold = with_scale_to_zero(scenario, policy, wake_on=wake_on)
+    return run(with_scale_to_zero(scenario, None)), run(cold)
 
 
 HEADER = (
@@ -114,6 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, help="first N sparse family members only")
     parser.add_argument("--idle-seconds", type=int, default=300)
     parser.add_argument("--wake-timeout", type=float, default=30.0)
+    parser.add_argument(
+        "--wake-on", choices=("Fastest", "Cheapest"), help="override every service's wakeOn"
+    )
     parser.add_argument("--markdown", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
     policy = ScaleToZero(idle_seconds=args.idle_seconds, wake_timeout_seconds=args.wake_timeout)
@@ -121,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = [HEADER, "|---|---|---|---:|---|---|"]
     try:
         for path in _scenarios(args):
-            warm, cold = compare(load_scenario(path), policy)
+            warm, cold = compare(load_scenario(path), policy, wake_on=args.wake_on)
             lines.append(row(path.stem, warm, cold))
             print(lines[-1], flush=True)
     except ScenarioError as error:
@@ -129,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     note = (
         f"infercost policy; scale to zero: the scenario's own scaleToZero, else idleSeconds "
-        f"{args.idle_seconds}, wakeTimeoutSeconds {args.wake_timeout:g}; "
+        f"{args.idle_seconds}, wakeTimeoutSeconds {args.wake_timeout:g}, wakeOn "
+        f"{args.wake_on or 'as the scenario says (default Fastest)'}; "
         f"{time.perf_counter() - started:.0f} s wall"
     )
     print("\n".join([HEADER, lines[1], *lines[2:], "", note]))

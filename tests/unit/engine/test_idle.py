@@ -153,3 +153,24 @@ def test_a_recurring_spike_due_wakes_before_the_first_request() -> None:
     kept = decide(zero(decision(service([GPU]), [pool("l4")], demand=0.0,
                                 current={KEY: running(1)}, state=running_state)))  # fmt: skip
     assert sum(a.replicas for a in kept.allocations) >= 1
+
+
+def test_waking_on_the_cheapest_is_a_plain_first_placement() -> None:
+    cheapest = ScaleToZero(idle_seconds=600, wake_on_fastest=False)
+    inp = zero(
+        decision(service([GPU]), [SLOW_CHEAP, FAST_DEAR], demand=5.0,
+                 state=ServiceState(at_zero=True)),
+        cheapest,
+    )  # fmt: skip
+    plan = decide(inp)
+    assert [(a.pool, a.replicas) for a in plan.allocations] == [("l4-slow", 1)]
+    assert condition(plan, "Placed") == (True, "WokenFromZero")
+
+
+def test_an_option_left_out_of_a_wake_for_its_price_says_so() -> None:
+    spec = service([GPU], budget={"maxHourlyCost": 0.8})
+    pools = [pool("l4-a", price=0.5, provisioning=300), pool("l4-b", price=1.0, provisioning=300)]
+    inp = zero(decision(spec, pools, demand=5.0, state=ServiceState(at_zero=True)))
+    why = {v.option.pool: v.why_not for v in explain(inp)}
+    assert why["l4-a"] is None
+    assert "exceeds the Cap budget" in str(why["l4-b"])
