@@ -50,7 +50,8 @@ class Reason(StrEnum):
     POOL_CAPACITY_EXHAUSTED = "PoolCapacityExhausted"
     SPOT_RECLAIMED = "SpotReclaimed"
     # Scale to zero (engine/idle.py): no demand for the idle time, so no replica runs; and
-    # demand (or an expected spike) at zero, so a replica starts on the fastest option.
+    # demand (or an expected spike) at zero, so replicas start (where they start soonest,
+    # unless ScaleToZero.wake_on_fastest is False).
     SCALED_TO_ZERO = "ScaledToZero"
     WOKEN_FROM_ZERO = "WokenFromZero"
 
