@@ -148,3 +148,10 @@ FAMILY_DIR ?= .family/seed-$(FAMILY_SEED)
 bench-family: $(STAMP)
 	$(BIN)/infercost scenarios generate --seed $(FAMILY_SEED) --out $(FAMILY_DIR)
 	$(BIN)/python -m infercost.sim.family_bench $(FAMILY_DIR) --real examples/scenarios $(BENCH_FAMILY_ARGS)
+
+## Scale to zero (issue 22, docs/levers.md): the infercost policy with and without it on the
+## dev/test scenario (busy 3 h a day) and the scenario family's sparse members (figures only).
+.PHONY: bench-zero
+bench-zero: $(STAMP)
+	$(BIN)/infercost scenarios generate --seed $(FAMILY_SEED) --out $(FAMILY_DIR)
+	$(BIN)/python -m infercost.sim.zero_bench examples/scenarios/sparse/devtest-bert.yaml --family $(FAMILY_DIR) $(BENCH_ZERO_ARGS)

@@ -28,6 +28,7 @@ from infercost.api.pool import MSG_STATIC_PRICE
 from infercost.api.service import (
     MSG_FIXED_SIZE,
     MSG_MIN_MAX,
+    MSG_MIN_ZERO,
     MSG_PROFILE_TYPE,
     MSG_UNIQUE_VARIANTS,
 )
@@ -95,6 +96,14 @@ INVALID = [
         _set("spec.scaling", {"minReplicas": 11}),
         "minReplicas",
         MSG_MIN_MAX,
+    ),
+    # Issue 22: no component wakes a service at zero yet; the refusal says why and what to use.
+    Case(
+        "scale-to-zero-until-wake-up",
+        SERVICE,
+        _set("spec.scaling.minReplicas", 0),
+        "minReplicas",
+        MSG_MIN_ZERO,
     ),
     Case("no-variants", SERVICE, _set("spec.variants", []), "variants"),
     Case("too-many-variants", SERVICE, _seventeen_variants, "variants"),
@@ -189,8 +198,13 @@ INVALID = [
 
 # Edge cases the rules must not refuse (each near a rule of INVALID).
 VALID = [
+    Case(
+        "min-one-the-fewest-allowed",
+        SERVICE,
+        _set("spec.scaling", {"minReplicas": 1, "maxReplicas": 1}),
+        "",
+    ),
     Case("min-equals-max", SERVICE, _set("spec.scaling", {"minReplicas": 5, "maxReplicas": 5}), ""),
-    Case("scale-to-zero", SERVICE, _set("spec.scaling.minReplicas", 0), ""),
     Case(
         "fixed-batching-with-size",
         SERVICE,

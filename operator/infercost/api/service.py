@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from infercost.api.caching import ResponseCache
 from infercost.api.common import (
@@ -31,6 +31,13 @@ LIST_MAP_BY_NAME: dict[str, Any] = {
 
 # Messages of the cross-field rules: one text for the CEL rule and its pydantic mirror.
 MSG_MIN_MAX = "scaling.minReplicas must be less than or equal to scaling.maxReplicas"
+# Issue 22: with no replica, nothing answers the Service and nothing wakes it (no component
+# holds requests at zero), so 0 would be a trap. The engine and the simulator model scale to
+# zero (engine/idle.py, a Workload's scaleToZero); the CRD accepts 0 once wake-up exists.
+MSG_MIN_ZERO = (
+    "scaling.minReplicas: 0 is refused until infercost can wake a service from zero (no "
+    "component holds requests while no replica runs, so they would fail); use minReplicas >= 1"
+)
 MSG_FIXED_SIZE = "batching.maxBatchSize is required when batching.mode is Fixed"
 MSG_ONE_VARIANT = "spec.variants needs at least one variant"
 MSG_UNIQUE_VARIANTS = "spec.variants[].name must be unique"
@@ -60,11 +67,16 @@ class Scaling(Model):
     """Bounds and pace of replica scaling."""
 
     model_config = cel_rules(
-        cel("self.minReplicas <= self.maxReplicas", MSG_MIN_MAX, ".minReplicas")
+        cel("self.minReplicas <= self.maxReplicas", MSG_MIN_MAX, ".minReplicas"),
+        cel("self.minReplicas >= 1", MSG_MIN_ZERO, ".minReplicas"),
     )
 
     min_replicas: int = Field(
-        strict=True, default=1, ge=0, le=10000, description="Fewest replicas in total."
+        strict=True,
+        default=1,
+        ge=0,
+        le=10000,
+        description="Fewest replicas in total; at least 1 (scale to zero needs wake-up first).",
     )
     max_replicas: int = Field(
         strict=True, default=10, ge=1, le=10000, description="Most replicas in total."
@@ -84,6 +96,13 @@ class Scaling(Model):
         le=10,
         description="Capacity kept above forecast demand, as a fraction (0.2 = 20% spare).",
     )
+
+    @field_validator("min_replicas")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError(MSG_MIN_ZERO)
+        return value
 
     @model_validator(mode="after")
     def _min_below_max(self) -> Scaling:

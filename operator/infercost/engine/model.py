@@ -49,6 +49,11 @@ class Reason(StrEnum):
     # capacity left), or, on a Spot pool, replicas on nodes being reclaimed or lost with them.
     POOL_CAPACITY_EXHAUSTED = "PoolCapacityExhausted"
     SPOT_RECLAIMED = "SpotReclaimed"
+    # Scale to zero (engine/idle.py): no demand for the idle time, so no replica runs; and
+    # demand (or an expected spike) at zero, so replicas start (where they start soonest,
+    # unless ScaleToZero.wake_on_fastest is False).
+    SCALED_TO_ZERO = "ScaledToZero"
+    WOKEN_FROM_ZERO = "WokenFromZero"
 
 
 class ActionKind(StrEnum):
@@ -254,6 +259,22 @@ class ServiceState:
     spikes: SpikeRecord = field(default_factory=SpikeRecord)
     # Pool -> when it last left replicas Unschedulable or (Spot) lost nodes (signals.full_pools).
     full_pools: Mapping[str, float] = field(default_factory=dict)
+    # Scale to zero (engine/idle.py): since when demand has been zero, and whether the
+    # engine took the service to zero (and it has not woken since).
+    idle_since: float | None = None
+    at_zero: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleToZero:
+    """Scale to zero for one service (engine/idle.py). Only for a caller with a component
+    that holds requests while no replica runs and reports them as demand (the simulator's
+    Workload `scaleToZero`); the CRD refuses minReplicas 0 until the operator has one."""
+
+    idle_seconds: float  # demand must have been zero this long before the last replica goes
+    # Wake on the options that start soonest (cheapest of them), or False: on the cheapest
+    # placement, as a first placement would (a slower start, more requests held).
+    wake_on_fastest: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +288,7 @@ class DecisionInput:
     state: ServiceState
     now: float
     settings: EngineSettings = field(default_factory=EngineSettings)
+    scale_to_zero: ScaleToZero | None = None  # None: spec.scaling.minReplicas always holds
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,7 @@ from infercost.api.service import BudgetAction, InferenceServiceSpec
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.caching import counting_cached
 from infercost.engine.forecast import expected_spike, linear_forecast, window_max
+from infercost.engine.idle import idle_verdict, woken
 from infercost.engine.learning import saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.moves import (
@@ -47,6 +48,12 @@ class OptionVerdict:
 def decide(inp: DecisionInput) -> Plan:
     """The plan for one service at `inp.now`."""
     ready = prepare(inp)
+    waking = False
+    if inp.scale_to_zero is not None:  # engine/idle.py: to zero, at zero, or waking
+        idle = idle_verdict(inp, ready, inp.scale_to_zero)
+        if idle.plan is not None:
+            return idle.plan
+        ready, waking = idle.ready, idle.waking
     if not ready.fresh and ready.current:
         bounds = inp.spec.scaling
         total = sum(dep.replicas for dep in ready.current.values())
@@ -78,12 +85,15 @@ def decide(inp: DecisionInput) -> Plan:
         demand=ready.demand,
         fresh=ready.fresh,
     )
-    return counting_cached(plan, inp.observation, inp.settings)
+    plan = counting_cached(plan, inp.observation, inp.settings)
+    return woken(plan) if waking else plan
 
 
 def explain(inp: DecisionInput) -> list[OptionVerdict]:
     """Every (variant, pool) with the replicas it would need alone this interval, or why not."""
     ready = prepare(inp)
+    if inp.scale_to_zero is not None:  # waking narrows the options (engine/idle.py)
+        ready = idle_verdict(inp, ready, inp.scale_to_zero).ready
     target = _target(
         inp=inp,
         options=ready.options,

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from infercost.engine.model import BatchConfig
 from infercost.engine.queueing import LOAD_GRID, MAX_LOAD, REL_GRID, SLO_INDEX
+from infercost.sim.coldstart import Holding
 from infercost.sim.world import World
 
 FloatArray = NDArray[np.float64]
@@ -73,6 +74,8 @@ class Fleet:
         self._slo_load_by_table = np.zeros(0)
         self.hist_pos = 0
         self.hist_steps = 0  # steps recorded so far, up to HISTORY_STEPS
+        # Requests held while a scale-to-zero service has no ready replica (sim/coldstart.py).
+        self.holding = Holding.of(world)
         for option in world.options:
             self.set_batching(option.index, world.best_batching(option))
 
@@ -133,6 +136,8 @@ class Fleet:
             weight, total[self.svc], out=np.zeros_like(weight), where=total[self.svc] > 0
         )
         arrivals = rate[self.svc] * share * dt
+        # Scale to zero: requests finding no endpoint are held for the first ready replica.
+        held_good = 0.0 if self.holding is None else self.holding.block(start, rate, total)
         # Only deployments with ready replicas or a backlog need the queueing model.
         act = np.flatnonzero(ready.any(axis=1) | (self.backlog > 0))
         a_ready, a_cap, a_arr = ready[act], cap_rate[act], arrivals[act]
@@ -173,7 +178,9 @@ class Fleet:
         np.fmax.at(p99_service, self.svc[ok], p99_dep[ok])
         return BlockResult(
             requests=(rate * dt).sum(axis=1) * w.answered_per_computed(),
-            good=self._per_service(good) + w.cached_good(rate * dt, reachable=total > 0),
+            good=self._per_service(good)
+            + w.cached_good(rate * dt, reachable=total > 0)
+            + held_good,
             cost=hourly.sum(axis=1) * dt / 3600.0,
             accel_seconds=held.sum(axis=1) * dt,
             over_accel_seconds=over.sum(axis=1) * dt,

@@ -24,8 +24,10 @@ from infercost.engine.model import (
     Observation,
     Plan,
     PoolView,
+    ScaleToZero,
     ServiceState,
 )
+from infercost.sim.coldstart import scale_to_zero_of
 from infercost.sim.fleet import Fleet
 from infercost.sim.observe import Window, window, with_cache
 from infercost.sim.policy import Policy
@@ -111,6 +113,15 @@ class Planned(Policy):
             equal_share_routing=workload.routing == "PerReplica",
         )
         self.services = [_Service(s, self.pools_for(world, s)) for s in range(len(world.services))]
+        # Scale to zero where the Workload gives the service something that holds requests.
+        self.idle = [
+            None
+            if p is None
+            else ScaleToZero(
+                idle_seconds=float(p.idle_seconds), wake_on_fastest=p.wake_on == "Fastest"
+            )
+            for p in scale_to_zero_of(world)
+        ]
         self.by_key = [
             {o.key: o.index for o in world.options_of(s)} for s in range(len(world.services))
         ]
@@ -136,7 +147,9 @@ class Planned(Policy):
         ready: list[int] = fleet.ready.tolist()  # a service's scaling changes only its own
         backlog: list[float] = fleet.backlog.tolist()
         for svc in self.services:
-            observation = self._observe(ready, backlog, win, svc, now)
+            observation = self._observe(ready, backlog, win, svc, now) or self._held(
+                fleet, svc, now
+            )
             self._decide(fleet, svc, observation=observation, step=step)
 
     def _observe(
@@ -167,6 +180,18 @@ class Planned(Policy):
             demand_rps=sum(m.inferences_per_second or 0.0 for m in per_deployment.values()),
             p99_latency_ms=max(p99s) if p99s else None,
             per_deployment=per_deployment,
+        )
+        return with_cache(observed, self.cached_share[svc.index])
+
+    def _held(self, fleet: Fleet, svc: _Service, now: float) -> Observation | None:
+        """At zero, what holds the requests reports them as demand (the wake signal)."""
+        holding = fleet.holding
+        if self.idle[svc.index] is None or holding is None:
+            return None
+        if any(fleet.replicas[d] for d in self.by_key[svc.index].values()):
+            return None  # replicas starting: no metrics yet, the planner holds
+        observed = Observation(
+            time=now, demand_rps=holding.held_rps[svc.index], p99_latency_ms=None
         )
         return with_cache(observed, self.cached_share[svc.index])
 
@@ -239,6 +264,7 @@ class Planned(Policy):
                 state=svc.state,
                 now=now,
                 settings=self.settings,
+                scale_to_zero=self.idle[svc.index],
             )
         )
         svc.state = plan.state

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from engine_factories import GPU, KEY, NOW, decision, pool, running, service, variant
 
@@ -9,6 +11,7 @@ from infercost.engine.model import (
     BatchConfig,
     CurrentDeployment,
     Reason,
+    ScaleToZero,
     ServiceState,
     SpikeRecord,
 )
@@ -123,6 +126,21 @@ def test_every_reason_code_is_reachable_through_decide() -> None:
                 demand_history=((NOW - 600.0, 150.0), (NOW - 300.0, 150.0)),
                 demand_peak=(NOW - 5400.0, 2000.0),
             ),
+        ),
+        # Scale to zero and waking (tests/unit/engine/test_idle.py).
+        replace(
+            decision(
+                service([GPU]),
+                [pool("l4")],
+                demand=0.0,
+                current={KEY: running(1)},
+                state=ServiceState(idle_since=NOW - 900),
+            ),
+            scale_to_zero=ScaleToZero(idle_seconds=600),
+        ),
+        replace(
+            decision(service([GPU]), [pool("l4")], demand=5.0, state=ServiceState(at_zero=True)),
+            scale_to_zero=ScaleToZero(idle_seconds=600),
         ),
         # Pods Unschedulable, Spot nodes reclaimed (tests/reliability/test_pool_faults.py).
         decision(
