@@ -258,6 +258,41 @@ class Settings(BaseSettings):
         ],
         description="Node taint keys that announce the node is going away (with cordoning).",
     )
+    # What the node autoscalers say about our pending Pods (controller/verdicts.py).
+    autoscaler_events: bool = Field(
+        default=True,
+        description=(
+            "Watch Pod Events for the node autoscaler's verdicts: a Pod it will add no node "
+            "for counts as unschedulable at once, without waiting provisioningSeconds + grace."
+        ),
+    )
+    autoscaler_events_field_selector: str = Field(
+        default="involvedObject.kind=Pod,source!=kubelet,reportingComponent!=default-scheduler",
+        description=(
+            "Server-side field selector of the Events watch (the kubelet's and the "
+            "kube-scheduler's Pod events, the bulk of them, are left out)."
+        ),
+    )
+    autoscaler_refusal_events: list[str] = Field(
+        default_factory=lambda: [
+            "cluster-autoscaler/NotTriggerScaleUp",
+            "karpenter/FailedScheduling",
+        ],
+        description="<component>/<reason> of Pod Events saying no node will be added for it.",
+    )
+    autoscaler_scale_up_events: list[str] = Field(
+        default_factory=lambda: ["cluster-autoscaler/TriggeredScaleUp", "karpenter/Nominated"],
+        description="<component>/<reason> of Pod Events saying a node is coming for it.",
+    )
+    autoscaler_verdict_seconds: float = Field(
+        default=360.0,
+        ge=0,
+        le=3600,
+        description=(
+            "A refusal counts for this long after it was last said (both autoscalers repeat "
+            "a standing one every 5 minutes at most)."
+        ),
+    )
     engine: EngineSettings = Field(
         default_factory=EngineSettings,
         description=(

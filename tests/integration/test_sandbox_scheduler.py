@@ -1,15 +1,18 @@
 """The sandbox's scheduler (sandbox/scheduler.py) against the sandbox API server: node slots
-per pool, Unschedulable pods with the scheduler's message, Node objects, Spot interruptions."""
+per pool, Unschedulable pods with the scheduler's message and cluster-autoscaler's
+`NotTriggerScaleUp` Event, Node objects, Spot interruptions."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from infercost.sandbox.apiserver import ApiServer
 from infercost.sandbox.client import Api
 from infercost.sandbox.scheduler import SPOT_TAINT, Scheduler
+from infercost.settings import Settings
 from tests.integration import objects as o
 from tests.integration.conftest import call
 
@@ -47,6 +50,26 @@ async def test_pods_beyond_the_pools_nodes_stay_unschedulable_until_one_frees(
         (scheduled,) = [c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled"]
         assert (scheduled["status"], scheduled["reason"]) == ("False", "Unschedulable")
         assert scheduled["message"].startswith("0/1 nodes are available: 1 Insufficient")
+        # ... and cluster-autoscaler's word on it, as its recorder writes it.
+        events = (await call(api, "GET", f"/api/v1/namespaces/{o.NS}/events"))["items"]
+        (said,) = [e for e in events if e["involvedObject"]["name"] == "b"]
+        assert (said["type"], said["reason"]) == ("Normal", "NotTriggerScaleUp")
+        assert said["source"] == {"component": "cluster-autoscaler"}
+        assert said["message"] == "pod didn't trigger scale-up: 1 max node group size reached"
+        assert said["involvedObject"]["uid"] == pod["metadata"]["uid"]
+        assert said["involvedObject"]["kind"] == "Pod"
+        # The operator's watch finds it through its field selector; the kubelet's would not.
+        selector = Settings().autoscaler_events_field_selector
+        path = f"/api/v1/namespaces/{o.NS}/events?fieldSelector={quote(selector)}"
+        assert [e["reason"] for e in (await call(api, "GET", path))["items"]] == [
+            "NotTriggerScaleUp"
+        ]
+        kubelet = quote("source=kubelet")
+        path = f"/api/v1/namespaces/{o.NS}/events?fieldSelector={kubelet}"
+        assert (await call(api, "GET", path))["items"] == []
+        assert await scheduler.admit((o.NS, "b"), "spot", now=11.5) is None
+        events = (await call(api, "GET", f"/api/v1/namespaces/{o.NS}/events"))["items"]
+        assert len(events) == 1  # said once per pod, not at every tick
         node = await call(api, "GET", "/api/v1/nodes/spot-node-1")
         assert node["metadata"]["labels"]["karpenter.sh/capacity-type"] == "spot"
         await scheduler.release((o.NS, "a"), "spot-node-1")  # pod a gone, its node emptied

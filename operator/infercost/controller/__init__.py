@@ -3,7 +3,8 @@
 Owns: the kopf wiring (`handlers`), the picture of the cluster kept by the watches
 (`picture`), the live children and their drift (`children`, `sync`), one reconcile (`service`),
 the live batching rollout (`rollout`), pool status (`pool_status`, its only writer) and
-prices (`pricing`), pool capacity from Pods and Nodes (`capacity`), status and Event wording
+prices (`pricing`), pool capacity from Pods, Nodes and the node autoscaler's Events
+(`capacity`, `verdicts`), status and Event wording
 (`reporting`, pure), the operator's own metrics (`telemetry`) and leader election among
 replicas (`leader`); `runner` starts it all.
 

@@ -7,6 +7,10 @@ to add either. Every new Pod on an autoscaled pool is Unschedulable until its no
 so a Pod counts only once it has been so for the pool's `provisioningSeconds` plus
 `unschedulable_grace_seconds`. (The Deployment's `ProgressDeadlineExceeded` is no signal:
 it is set only for a rollout, not for a scale-up or lost pods; kubernetes#78678, #106697.)
+When the node autoscaler has already said it will add no node for the Pod (its Event,
+`verdicts.py`: cluster-autoscaler's `NotTriggerScaleUp`, Karpenter's `FailedScheduling`),
+the Pod counts at once, for as long as it stays Unschedulable and that word is at most
+`verdict_seconds` old and not overruled by a later scale-up; nothing is waited.
 
 A Spot reclaim shows first as the node tainted (Karpenter's `karpenter.sh/disrupted`, the
 AWS node termination handler's `aws-node-termination-handler/spot-itn`, ...) or cordoned,
@@ -26,6 +30,7 @@ from typing import Any
 
 from infercost import manifests
 from infercost.adapters.metrics import ServiceKey
+from infercost.controller.verdicts import PodKey, Verdict, Words, read_verdict
 
 logger = logging.getLogger("infercost")
 Counts = tuple[int, int]  # (unschedulable replicas, disrupted replicas)
@@ -40,16 +45,28 @@ class PodFacts:
     pool: str  # the pool label (manifests.short_name of the pool)
     node: str | None
     unschedulable_since: float | None  # PodScheduled=False, Unschedulable since (epoch s)
+    uid: str = ""
 
 
 class Capacity:
     """Pods of the operator's services and the nodes they run on, as last seen."""
 
     def __init__(
-        self, *, disruption_taints: Collection[str] = (), grace_seconds: float = 60.0
+        self,
+        *,
+        disruption_taints: Collection[str] = (),
+        grace_seconds: float = 60.0,
+        words: Words | None = None,
+        verdict_seconds: float = 360.0,
     ) -> None:
         self.taints = frozenset(disruption_taints)
         self.grace_seconds = grace_seconds
+        self.words = words or Words.of(refusals=(), scale_ups=())
+        self.verdict_seconds = verdict_seconds
+        # The autoscaler's latest word per pending Pod (ours, or not seen yet), dropped when
+        # the Pod schedules or goes, or the word is older than verdict_seconds: bounded by
+        # the Pods pending now, whatever the cluster's size or age.
+        self.verdicts: dict[PodKey, Verdict] = {}
         self.pods: dict[tuple[str, str], PodFacts] = {}
         self._by_service: dict[ServiceKey, dict[tuple[str, str], PodFacts]] = {}
         self.disrupted_nodes: set[str] = set()
@@ -70,9 +87,46 @@ class Capacity:
             pool=labels.get(manifests.LABEL_POOL, ""),
             node=(body.get("spec") or {}).get("nodeName") or None,
             unschedulable_since=_unschedulable_since(body, now=now),
+            uid=str(meta.get("uid") or ""),
         )
         self.pods[key] = facts
         self._by_service.setdefault(facts.service, {})[key] = facts
+        if (
+            facts.node is not None
+            or (body.get("status") or {}).get("phase", "Pending") != "Pending"
+        ):
+            self.verdicts.pop(key, None)  # scheduled: whatever the autoscaler said is done with
+
+    def event_seen(self, body: Mapping[str, Any], *, now: float) -> ServiceKey | None:
+        """Remember an autoscaler's verdict on a Pod; the service to re-plan when it newly
+        refuses one of that service's Unschedulable Pods."""
+        read = read_verdict(body, words=self.words, now=now)
+        if read is None:
+            return None
+        key, verdict = read
+        before = self.verdicts.get(key)
+        if before is not None and before.uid == verdict.uid and before.at > verdict.at:
+            return None  # an older word arriving late (a relist): the latest stands
+        facts = self.pods.get(key)
+        if facts is not None and facts.node is not None:
+            return None  # already scheduled
+        if now - verdict.at > self.verdict_seconds:
+            self.verdicts.pop(key, None)
+            return None
+        counted = facts is not None and self._refused(key, facts, now=now)
+        self.verdicts[key] = verdict
+        if facts is None or facts.unschedulable_since is None or counted:
+            return None  # not ours (or not seen yet), not Unschedulable yet, or nothing new
+        return facts.service if self._refused(key, facts, now=now) else None
+
+    def _refused(self, key: PodKey, facts: PodFacts, *, now: float) -> bool:
+        verdict = self.verdicts.get(key)
+        return (
+            verdict is not None
+            and verdict.refused
+            and (not verdict.uid or not facts.uid or verdict.uid == facts.uid)
+            and now - verdict.at <= self.verdict_seconds
+        )
 
     def _drop(self, key: tuple[str, str]) -> PodFacts | None:
         facts = self.pods.pop(key, None)
@@ -85,6 +139,7 @@ class Capacity:
 
     def pod_gone(self, namespace: str, name: str, *, now: float) -> None:
         facts = self._drop((namespace, name))
+        self.verdicts.pop((namespace, name), None)
         if facts is not None and facts.node is not None and self._going(facts.node):
             self.reclaimed[facts.pool] = now
 
@@ -122,21 +177,22 @@ class Capacity:
         self, service: ServiceKey, *, now: float, provisioning: Mapping[str, float]
     ) -> dict[tuple[str, str], Counts]:
         """Per (variant, pool label): replicas unschedulable past the pool's grace (its
-        provisioning seconds + `grace_seconds`), and replicas on nodes going away (or Pending
-        on a pool that lost nodes within that grace)."""
+        provisioning seconds + `grace_seconds`) or refused by the autoscaler, and replicas on
+        nodes going away (or Pending on a pool that lost nodes within that grace)."""
         grace = {pool: seconds + self.grace_seconds for pool, seconds in provisioning.items()}
         self._expire(now=now, grace=grace)
         unschedulable: defaultdict[tuple[str, str], int] = defaultdict(int)
         disrupted: defaultdict[tuple[str, str], int] = defaultdict(int)
-        for facts in self._by_service.get(service, {}).values():
+        for pod_key, facts in self._by_service.get(service, {}).items():
             key = (facts.variant, facts.pool)
             if facts.node is not None:
                 if self._going(facts.node):
                     disrupted[key] += 1
             elif facts.pool in self.reclaimed:
                 disrupted[key] += 1  # a lost pod's replacement: the pool just lost nodes
-            elif facts.unschedulable_since is not None and now - facts.unschedulable_since > (
-                grace.get(facts.pool, self.grace_seconds)
+            elif facts.unschedulable_since is not None and (
+                now - facts.unschedulable_since > grace.get(facts.pool, self.grace_seconds)
+                or self._refused(pod_key, facts, now=now)
             ):
                 unschedulable[key] += 1
         keys = set(unschedulable) | set(disrupted)
@@ -151,6 +207,10 @@ class Capacity:
             if now - t <= grace.get(pool, self.grace_seconds)
         }
         self.gone_nodes = {n: t for n, t in self.gone_nodes.items() if now - t <= 3600.0}
+        if any(now - v.at > self.verdict_seconds for v in self.verdicts.values()):
+            self.verdicts = {
+                k: v for k, v in self.verdicts.items() if now - v.at <= self.verdict_seconds
+            }
 
 
 def _unschedulable_since(body: Mapping[str, Any], *, now: float) -> float | None:

@@ -72,7 +72,8 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
 
 
 def capacity_watches(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
-    """Pods of the services and all Nodes: full pools and nodes going away (capacity.py)."""
+    """Pods of the services, all Nodes and Pod Events: full pools, nodes going away and the
+    autoscaler's verdicts (capacity.py, verdicts.py)."""
     capacity = reconciler.picture.capacity
 
     @kopf.on.event("", "v1", "pods", labels={LABEL_SERVICE: kopf.PRESENT}, registry=registry)
@@ -91,9 +92,24 @@ def capacity_watches(registry: kopf.OperatorRegistry, reconciler: Reconciler) ->
         else:
             affected = capacity.node_seen(body, now=time.time())
         for namespace, service in sorted(affected):  # replicas lost: replace them now
-            for key in list(reconciler.picture.services):
-                if key[0] == namespace and short_name(key[1]) == service:
-                    await reconciler.reconcile(key)
+            await _reconcile_service(reconciler, namespace, service)
+
+    if reconciler.settings.autoscaler_events:
+        # Pod Events (field selector in runner.kopf_settings): the node autoscaler's verdicts.
+        @kopf.on.event("", "v1", "events", registry=registry)
+        async def autoscaler_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+            if event["type"] == "DELETED":
+                return  # an Event expiring (1 h) changes nothing: verdicts age out on their own
+            refused = capacity.event_seen(body, now=time.time())
+            if refused is not None:  # the autoscaler will add no node: spill now
+                await _reconcile_service(reconciler, *refused)
+
+
+async def _reconcile_service(reconciler: Reconciler, namespace: str, service: str) -> None:
+    """Reconcile the services whose short label is `service` in `namespace`."""
+    for key in list(reconciler.picture.services):
+        if key[0] == namespace and short_name(key[1]) == service:
+            await reconciler.reconcile(key)
 
 
 def watch_children(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:

@@ -91,11 +91,16 @@ def discover_credentials(settings: Settings | None = None) -> CredentialSource:
     return discover(recheck_seconds=recheck)
 
 
-def kopf_settings() -> kopf.OperatorSettings:
+def kopf_settings(ours: Settings | None = None) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     # kopf would post an Event for every handler run (each timer tick): API writes for nothing.
     # The operator posts its own Events, one per decision; kopf keeps warnings and errors.
     settings.posting.level = logging.WARNING
+    selector = (ours or Settings()).autoscaler_events_field_selector
+    if selector:
+        # The Events watch (handlers.capacity_watches), filtered by the API server: Pod events
+        # only, without the kubelet's and the scheduler's, which are nearly all of them.
+        settings.watching.field_selectors["", "v1", "events"] = selector
     return settings
 
 
@@ -252,7 +257,7 @@ async def run_operator(
     try:
         await kopf.operator(
             registry=registry,
-            settings=kopf_settings(),
+            settings=kopf_settings(settings),
             clusterwide=not namespaced,
             namespaces=[settings.namespace] if namespaced and settings.namespace else (),
             standalone=peering is None,

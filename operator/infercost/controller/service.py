@@ -36,6 +36,7 @@ from infercost.controller.pricing import PoolPricing
 from infercost.controller.rollout import BatchingRollout
 from infercost.controller.sync import child_seen, sync_children
 from infercost.controller.telemetry import Telemetry
+from infercost.controller.verdicts import Words
 from infercost.engine import planner
 from infercost.engine.model import (
     Action,
@@ -96,6 +97,11 @@ class Reconciler:
             Capacity(
                 disruption_taints=settings.disruption_taints,
                 grace_seconds=settings.unschedulable_grace_seconds,
+                words=Words.of(
+                    refusals=settings.autoscaler_refusal_events,
+                    scale_ups=settings.autoscaler_scale_up_events,
+                ),
+                verdict_seconds=settings.autoscaler_verdict_seconds,
             )
         )
         self.telemetry = Telemetry()

@@ -4,7 +4,10 @@ Each pool has a number of nodes it can get (the AcceleratorPool annotation
 `sandbox.infercost.io/nodes`; absent: unbounded), one replica per node. A pod beyond it stays
 Pending with `PodScheduled=False, reason=Unschedulable` and the real scheduler's message
 ("0/N nodes are available: N Insufficient <resource>. ..."), as when Karpenter or
-cluster-autoscaler cannot add a node. A pod admitted gets a Node object (the pool's
+cluster-autoscaler cannot add a node; and it gets the Event cluster-autoscaler writes then
+(`NotTriggerScaleUp`, "pod didn't trigger scale-up: 1 max node group size reached", from
+`cluster-autoscaler`), once per pod (its recorder repeats a standing "no" every 5 minutes; the
+sandbox does not). A pod admitted gets a Node object (the pool's
 nodeSelector labels) when it binds, deleted when the pod goes (an empty node is
 consolidated).
 
@@ -121,10 +124,13 @@ class Scheduler:
             ],
         }
         with contextlib.suppress(ApiError, aiohttp.ClientError, OSError):
-            await self.api.call(
+            pod = await self.api.call(
                 "PATCH", f"/api/v1/namespaces/{key[0]}/pods/{key[1]}/status", {"status": status}
             )
             self.waiting.add(key)
+            await self.api.call(
+                "POST", f"/api/v1/namespaces/{key[0]}/events", no_scale_up_event(pod)
+            )
 
     async def bind(self, node: str, pool: str) -> None:
         """The node joined: its Node object, with the pool's labels."""
@@ -169,3 +175,35 @@ class Scheduler:
             for node, since in self.noticed.items()
             if now - since >= self.pools[self.nodes[node]].notice
         ]
+
+
+def no_scale_up_event(pod: dict[str, Any]) -> dict[str, Any]:
+    """cluster-autoscaler's word on a pod no node group can be grown for (its pool is at its
+    node limit): a core/v1 Event as its recorder writes it (client-go's legacy recorder:
+    name `<pod>.<hex nanoseconds>`, source and reportingComponent `cluster-autoscaler`,
+    type Normal, reason `NotTriggerScaleUp`, "pod didn't trigger scale-up: <count> <reason>"
+    per rejected node group; processors/status/eventing_scale_up_processor.go)."""
+    meta = pod["metadata"]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid", ""),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        },
+        "reason": "NotTriggerScaleUp",
+        "message": "pod didn't trigger scale-up: 1 max node group size reached",
+        "type": "Normal",
+        "source": {"component": "cluster-autoscaler"},
+        "reportingComponent": "cluster-autoscaler",
+        "reportingInstance": "",
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }

@@ -7,6 +7,7 @@ Each function follows the behaviour the Kubernetes API documentation states:
 - `metadata.generation` increases only when something outside metadata and status changes.
 - Label selectors: equality (`k=v`, `k==v`, `k!=v`), set (`k in (a,b)`, `k notin (a)`) and
   existence (`k`, `!k`) requirements, comma-separated, all of which must hold.
+- Field selectors: `f=v`, `f==v`, `f!=v` on a field's path, an absent field being "".
 """
 
 from __future__ import annotations
@@ -160,15 +161,35 @@ def labels_match(selector: str | None, labels: Mapping[str, str]) -> bool:
     return all(_requirement_holds(req, labels) for req in _split_requirements(selector))
 
 
+# Field selector labels that are not the object's own path (core/v1 Events: `source` is the
+# source's component; pkg/registry/core/event/strategy.go).
+_FIELD_ALIASES = {"source": "source.component"}
+
+
+def _field_value(obj: Mapping[str, Any], label: str) -> str:
+    """A field selector label's value in `obj` ("" when absent, as the API server takes it)."""
+    value: Any = obj
+    for part in _FIELD_ALIASES.get(label, label).split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
 def fields_match(selector: str | None, obj: Mapping[str, Any]) -> bool:
-    """The `metadata.name` and `metadata.namespace` field selectors (equality only)."""
+    """Field selectors, equality (`f=v`, `f==v`) and inequality (`f!=v`), all of which must
+    hold: `metadata.name`, `metadata.namespace`, and any field by its path (an Event's
+    `involvedObject.kind`, `reason`, `type`, `reportingComponent`, `source`)."""
     if not selector:
         return True
-    meta = obj.get("metadata", {})
     for requirement in _split_requirements(selector):
-        key, value = (part.strip() for part in requirement.replace("==", "=").split("=", 1))
-        field = key.removeprefix("metadata.")
-        if meta.get(field) != value:
+        if "!=" in requirement:
+            label, value = (part.strip() for part in requirement.split("!=", 1))
+            if _field_value(obj, label) == value:
+                return False
+            continue
+        label, value = (part.strip() for part in requirement.replace("==", "=").split("=", 1))
+        if _field_value(obj, label) != value:
             return False
     return True
 
