@@ -150,8 +150,14 @@ def test_another_pods_refusal_is_ignored_and_not_kept_past_its_time() -> None:
     same_name_other_uid = event("a", at=NOW, uid="uid-of-an-earlier-pod-a")
     assert capacity.event_seen(same_name_other_uid, now=NOW) is None
     assert capacity.counts(SERVICE, now=NOW, provisioning=PROVISIONING) == {}
-    # Neither is remembered past the verdict's time: the memory stays bounded.
-    capacity.counts(SERVICE, now=NOW + 361.0, provisioning={"spot": 3600.0})
+    # Neither is remembered past the verdict's time: the memory stays bounded, with no
+    # reconcile to prune it too (an operator with no services still reads every event).
+    later = event("yet-another", at=NOW + 361.0, reason="Pulled", component="kubelet")
+    assert capacity.event_seen(later, now=NOW + 361.0) is None  # no verdict: nothing kept
+    assert set(capacity.verdicts) == {("ml", "someone-elses"), ("ml", "a")}
+    capacity.event_seen(event("yet-another", at=NOW + 361.0), now=NOW + 361.0)
+    assert set(capacity.verdicts) == {("ml", "yet-another")}
+    capacity.counts(SERVICE, now=NOW + 800.0, provisioning={"spot": 3600.0})
     assert capacity.verdicts == {}
 
 

@@ -67,6 +67,7 @@ class Capacity:
         # the Pod schedules or goes, or the word is older than verdict_seconds: bounded by
         # the Pods pending now, whatever the cluster's size or age.
         self.verdicts: dict[PodKey, Verdict] = {}
+        self._verdicts_pruned = 0.0  # foreign Pods' words go only by expiry: prune on a timer
         self.pods: dict[tuple[str, str], PodFacts] = {}
         self._by_service: dict[ServiceKey, dict[tuple[str, str], PodFacts]] = {}
         self.disrupted_nodes: set[str] = set()
@@ -103,6 +104,8 @@ class Capacity:
         read = read_verdict(body, words=self.words, now=now)
         if read is None:
             return None
+        if now - self._verdicts_pruned > self.verdict_seconds:
+            self._expire_verdicts(now=now)
         key, verdict = read
         before = self.verdicts.get(key)
         if before is not None and before.uid == verdict.uid and before.at > verdict.at:
@@ -207,6 +210,11 @@ class Capacity:
             if now - t <= grace.get(pool, self.grace_seconds)
         }
         self.gone_nodes = {n: t for n, t in self.gone_nodes.items() if now - t <= 3600.0}
+        self._expire_verdicts(now=now)
+
+    def _expire_verdicts(self, *, now: float) -> None:
+        """Forget words older than verdict_seconds (of other Pods, or Pods still pending)."""
+        self._verdicts_pruned = now
         if any(now - v.at > self.verdict_seconds for v in self.verdicts.values()):
             self.verdicts = {
                 k: v for k, v in self.verdicts.items() if now - v.at <= self.verdict_seconds
