@@ -7,7 +7,8 @@ tritonserver per replica, Prometheus, the load generator; the sandbox's schedule
 node autoscaler and the AWS node termination handler (sandbox/scheduler.py).
 
 Spill: the Spot pool can get one node; the load's step asks for three replicas there.
-1. pods on the Spot pool were Pending with PodScheduled=False, reason Unschedulable;
+1. pods on the Spot pool were Pending with PodScheduled=False, reason Unschedulable, and
+   cluster-autoscaler's NotTriggerScaleUp Event (the sandbox scheduler's) refused them;
 2. the operator placed the rest on the next option (g5-xlarge ready), PoolCapacityExhausted;
 3. the Pending pods were removed: the Spot Deployment scaled down to what runs there;
 4. the spill time (first Unschedulable pod -> replacement ready) is printed and reported.
@@ -76,8 +77,13 @@ def _timeline(run: Path) -> list[dict[str, Any]]:
 def test_a_full_pool_spills_to_the_next_option_and_its_pending_pods_go(spill: Path) -> None:
     run = spill
     samples = _timeline(run)
-    first = next((s for s in samples if s["unschedulable"].get(FULL)), None)
-    assert first is not None, "no pod was ever Unschedulable on the Spot pool"
+    # The sandbox scheduler writes cluster-autoscaler's NotTriggerScaleUp on the pod it marks
+    # Unschedulable; the operator acts on it at once, so the pod may be gone before a sample.
+    first = next(
+        (s for s in samples if s["unschedulable"].get(FULL) or s.get("refused", {}).get(FULL)),
+        None,
+    )
+    assert first is not None, "no pod was ever Unschedulable (or refused) on the Spot pool"
     after = [s for s in samples if s["time"] >= first["time"]]
     spilled = next((s for s in after if s["ready"].get(NEXT, 0) > 0), None)
     assert spilled is not None, "no replica became ready on the next option"
@@ -95,7 +101,7 @@ def test_a_full_pool_spills_to_the_next_option_and_its_pending_pods_go(spill: Pa
     )
     assert cleared is not None, "the Pending pods stayed, or the Spot Deployment never settled"
     print(
-        f"spill: first Unschedulable pod -> replacement ready on {NEXT}: "
+        f"spill: first Unschedulable (or refused) pod -> replacement ready on {NEXT}: "
         f"{spilled['time'] - first['time']:.1f} s; Pending pods gone after "
         f"{cleared['time'] - first['time']:.1f} s (sandbox seconds; x20 at full scale)"
     )

@@ -19,6 +19,7 @@ def sample(t: float, ready: dict[str, int], **lost: dict[str, int]) -> Sample:
         ready=ready,
         unschedulable=lost.get("unschedulable", {}),
         noticed=lost.get("noticed", {}),
+        refused=lost.get("refused", {}),
         decision={"reason": "PoolCapacityExhausted"} if t >= 3 else {},
     )
 
@@ -47,3 +48,19 @@ def test_nothing_lost_means_no_section() -> None:
     samples = [sample(0, {"spot": 1}), sample(1, {"spot": 2})]
     assert capacity_events(samples) == {}
     assert markdown({}) == []
+
+
+def test_the_spill_is_timed_from_the_autoscaler_s_refusal_when_no_sample_saw_the_pod() -> None:
+    """The operator acts on cluster-autoscaler's NotTriggerScaleUp at once: the refused pod
+    can be gone before a sample shows it Unschedulable; its Event stays."""
+    samples = [
+        sample(0, {"spot": 1}),
+        sample(1, {"spot": 1}, refused={"spot": 1}),
+        sample(2, {"spot": 1, "g5": 0}, refused={"spot": 1}),
+        sample(5, {"spot": 1, "g5": 1}, refused={"spot": 1}),
+    ]
+    spill = capacity_events(samples)["spill"]
+    assert spill["pools"] == ["spot"]
+    assert spill["replicas_lost"] == 1
+    assert spill["replacement_ready_seconds"] == 4.0
+    assert spill["cleared_seconds"] == 0.0  # no Pending pod was left to see

@@ -126,8 +126,9 @@ class Cluster:
             "INFERCOST_PROMETHEUS_TIMEOUT_SECONDS": "5",
             "INFERCOST_METRICS_PORT": str(self.operator_metrics_port),
             "INFERCOST_ENGINE__METRICS_STALE_SECONDS": "30",
-            # Full pools and Spot reclaims at the scenario's pace (defaults 60 s and 600 s).
+            # Full pools and Spot reclaims at the scenario's pace (defaults 60 s, 360 s, 600 s).
             "INFERCOST_UNSCHEDULABLE_GRACE_SECONDS": f"{60 / knobs['time-scale']:g}",
+            "INFERCOST_AUTOSCALER_VERDICT_SECONDS": f"{360 / knobs['time-scale']:g}",
             "INFERCOST_ENGINE__POOL_FULL_BACKOFF_SECONDS": f"{600 / knobs['time-scale']:g}",
         }
         self.children.start(

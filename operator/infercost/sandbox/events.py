@@ -1,8 +1,10 @@
 """Capacity events measured from a sandbox timeline: a full pool's spill and a Spot reclaim.
 
-Spill: from the first sample with an Unschedulable pod to the first sample in which another
-pool has more ready replicas than it had then (the replacement ready on the next option),
-and to the first sample with no Unschedulable pod left (the Pending pods removed).
+Spill: from the first sample with an Unschedulable pod, or with a pod the node autoscaler
+refused (the operator acts on its Event at once, so such a pod may be gone before a sample
+shows it), to the first sample in which another pool has more ready replicas than it had then
+(the replacement ready on the next option), and to the first sample with no Unschedulable pod
+left (the Pending pods removed).
 Reclaim: the same, from the first sample with a pod on a node tainted for interruption.
 """
 
@@ -17,8 +19,11 @@ from infercost.sandbox.monitor import Sample
 def capacity_events(samples: list[Sample]) -> dict[str, Any]:
     """{"spill": {...}, "reclaim": {...}}, each present only when it happened."""
     events: dict[str, Any] = {}
-    for name, lost in (("spill", _unschedulable), ("reclaim", _noticed)):
-        found = _measure(samples, lost)
+    for name, lost, start in (
+        ("spill", _unschedulable, _unschedulable_or_refused),
+        ("reclaim", _noticed, _noticed),
+    ):
+        found = _measure(samples, lost, start)
         if found is not None:
             events[name] = found
     return events
@@ -28,17 +33,25 @@ def _unschedulable(sample: Sample) -> dict[str, int]:
     return {p: n for p, n in sample.unschedulable.items() if n > 0}
 
 
+def _unschedulable_or_refused(sample: Sample) -> dict[str, int]:
+    pools = set(sample.unschedulable) | set(sample.refused)
+    most = {p: max(sample.unschedulable.get(p, 0), sample.refused.get(p, 0)) for p in pools}
+    return {p: n for p, n in most.items() if n > 0}
+
+
 def _noticed(sample: Sample) -> dict[str, int]:
     return {p: n for p, n in sample.noticed.items() if n > 0}
 
 
 def _measure(
-    samples: list[Sample], lost: Callable[[Sample], dict[str, int]]
+    samples: list[Sample],
+    lost: Callable[[Sample], dict[str, int]],
+    begun: Callable[[Sample], dict[str, int]],
 ) -> dict[str, Any] | None:
-    start = next((s for s in samples if lost(s)), None)
+    start = next((s for s in samples if begun(s)), None)
     if start is None:
         return None
-    pools = set(lost(start))
+    pools = set(begun(start))
     after = [s for s in samples if s.time >= start.time]
     replaced = next(
         (
@@ -52,7 +65,7 @@ def _measure(
     reasons = sorted({s.decision.get("reason", "") for s in after if s.decision.get("reason")})
     return {
         "pools": sorted(pools),
-        "replicas_lost": max(sum(lost(s).values()) for s in after),
+        "replicas_lost": max(sum(begun(s).values()) for s in after),
         "replacement_ready_seconds": None if replaced is None else replaced.time - start.time,
         "replacement_pools": sorted(
             p

@@ -53,6 +53,9 @@ class Sample:
     # disruption or cordoned, per pool (what the operator's capacity watch reads).
     unschedulable: dict[str, int] = field(default_factory=dict)
     noticed: dict[str, int] = field(default_factory=dict)
+    # Pods the node autoscaler refused so far (its NotTriggerScaleUp Events), per pool: the
+    # operator spills on them at once, so the Pending pods may be gone before a sample.
+    refused: dict[str, int] = field(default_factory=dict)
 
 
 class Monitor:
@@ -130,12 +133,14 @@ class Monitor:
                 )
                 batches = await self._triton_batches(namespace, name, model)
                 lost = await pods_lost(self.api, namespace, name)
+                refused = await refusals(self.api, namespace, deps)
             except (ApiError, aiohttp.ClientError, OSError):
                 continue
             if isvc is None:
                 continue
             sample = self._one(f"{namespace}/{name}", isvc, deps, batches, p99, now)
             sample.unschedulable, sample.noticed = lost
+            sample.refused = refused
             taken.append(sample)
         self.samples.extend(taken)
         with open(self.out, "a") as handle:
@@ -274,3 +279,21 @@ async def pods_lost(api: Api, namespace: str, name: str) -> tuple[dict[str, int]
         ):
             unschedulable[pool] = unschedulable.get(pool, 0) + 1
     return unschedulable, noticed
+
+
+async def refusals(api: Api, namespace: str, deps: list[dict[str, Any]]) -> dict[str, int]:
+    """Per pool: pods of these Deployments cluster-autoscaler said it adds no node for (the
+    sandbox names a pod `<deployment>-<6 hex>`; the Events outlive their pods)."""
+    pools = {
+        d["metadata"]["name"]: (d["metadata"].get("labels") or {}).get("infercost.io/pool", "?")
+        for d in deps
+    }
+    events = await api.items(
+        f"/api/v1/namespaces/{namespace}/events", fieldSelector="reason=NotTriggerScaleUp"
+    )
+    refused: dict[str, int] = {}
+    for event in events:
+        pool = pools.get(event["involvedObject"]["name"].rsplit("-", 1)[0])
+        if pool is not None:
+            refused[pool] = refused.get(pool, 0) + 1
+    return refused
