@@ -18,6 +18,7 @@ import pytest
 
 from infercost.sandbox.apiserver import ApiServer
 from infercost.sandbox.scheduler import no_scale_up_event
+from infercost.settings import Settings
 from tests.integration import objects as o
 from tests.integration.conftest import OperatorFactory, call, eventually
 from tests.integration.test_control_loop import events_for, replicas_by_pool
@@ -94,3 +95,13 @@ async def test_a_no_scale_up_event_spills_without_waiting_provisioning_and_grace
     assert (await replicas_by_pool(api, "bert"))["g6-xlarge"] == 1  # keeps what runs
     reasons = {e["reason"] for e in await events_for(api, "bert")}
     assert "PoolCapacityExhausted" in reasons
+    # The Events were listed and watched with the field selector: the API server filters them.
+    selectors = {
+        request.params.get("fieldSelector")
+        for request in list(api._requests)
+        if request.resource is not None
+        and request.resource.plural == "events"
+        and request.resource.group in ("", None)
+        and request.headers.get("User-Agent", "").startswith("kopf/")
+    }
+    assert selectors == {Settings().autoscaler_events_field_selector}
