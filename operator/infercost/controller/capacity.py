@@ -120,7 +120,16 @@ class Capacity:
         self.verdicts[key] = verdict
         if facts is None or facts.unschedulable_since is None or counted:
             return None  # not ours (or not seen yet), not Unschedulable yet, or nothing new
-        return facts.service if self._refused(key, facts, now=now) else None
+        if not self._refused(key, facts, now=now):
+            return None
+        logger.info(
+            "%s/%s: %s says no node will come (%s); pool %s counted full",
+            *key,
+            verdict.said_by,
+            verdict.message,
+            facts.pool,
+        )
+        return facts.service
 
     def _refused(self, key: PodKey, facts: PodFacts, *, now: float) -> bool:
         verdict = self.verdicts.get(key)
