@@ -336,8 +336,9 @@ async def test_the_planner_reads_the_timeout_s_tail_from_real_prometheus() -> No
 
     For a 60 ms SLO the timeout is one batch's execution (28 ms; the margin would allow 20).
     At 60% load a real tritonserver rejects a few percent of requests (measured 2.7-7.3% at
-    40-60%) while those served waited about 0.44 of the timeout on average (0.56 at 130%
-    load, an overload): the planner reads that as an SLO breach and adds a replica.
+    40-60% on a quiet machine, 31% beside CPU-bound jobs) while those served waited about
+    0.44 of the timeout on average (0.56 at 130% load, an overload): the planner reads that
+    as an SLO breach and adds replicas.
     A server of its own: Triton's p99 summary would still hold the other tests' bursts.
     """
     execution_ms = MODEL.exec_ms(4)
@@ -390,7 +391,10 @@ async def test_the_planner_reads_the_timeout_s_tail_from_real_prometheus() -> No
         )
     )
     (scale_up,) = [a for a in plan.actions if a.kind == ActionKind.SCALE_UP]
-    assert (scale_up.reason, scale_up.to_replicas) == (Reason.LATENCY_ABOVE_SLO, 2)
+    # One replica more at least: more when the tail is longer (a busy machine's backend
+    # jitter sent 31% of requests past the timeout in one run, and the plan went to 3).
+    assert scale_up.reason == Reason.LATENCY_ABOVE_SLO
+    assert scale_up.to_replicas >= 2
     assert "rejected at the queue timeout" in scale_up.message
 
 
