@@ -22,9 +22,10 @@ import aiohttp
 import kopf
 
 from infercost.adapters.fake_metrics import FakeMetrics
-from infercost.engine.model import Observation
+from infercost.bench_figures import operator_figures
 from infercost.controller.runner import run_operator
 from infercost.controller.service import Reconciler
+from infercost.engine.model import Observation
 from infercost.settings import Settings
 
 AGENTS = "kopf/,infercost/"
@@ -234,7 +235,9 @@ def main() -> None:
     width = max(len(key) for key in result)
     for key, value in result.items():
         print(f"{key:<{width}}  {value}")
-    print(json.dumps(result))
+    for figure in operator_figures(result, interval=args.interval):
+        print(figure.line())
+    print(json.dumps(result))  # last: benchmarks/summary.py reads it
 
 
 if __name__ == "__main__":
