@@ -103,10 +103,20 @@ def _cut_when_free(arrivals: list[float], *, max_batch: int, exec_table: list[fl
     ends: list[int] = []
     begins: list[float] = []
     add_end, add_begin = ends.append, begins.append
+    alone = exec_table[1]
+    after = [*arrivals, math.inf]  # a request that never arrives ends the last batch
     free = 0.0
     first = 0
     while first < count:
-        oldest = arrivals[first]
+        oldest = after[first]
+        if oldest > free and after[first + 1] > oldest:
+            # An idle instance and no other request at that instant: a batch of one now
+            # (at low load, most batches). What the general step below gives, sooner.
+            first += 1
+            add_end(first)
+            add_begin(oldest)
+            free = oldest + alone
+            continue
         begin = oldest if oldest > free else free
         stop = first + max_batch
         end = bisect_right(arrivals, begin, first, stop if stop < count else count)
@@ -139,13 +149,32 @@ def _cut(
     firsts: list[int] = []
     begins: list[float] = []
     add_size, add_first, add_begin = sizes.append, firsts.append, begins.append
+    alone = exec_table[1]
+    batching = max_batch > 1
+    after = [*arrivals, math.inf]  # a request that never arrives ends the last batch
     free = slot = 0.0
     first = 0
     # Plain comparisons instead of min()/max() calls: the same floats, a third of the time.
     while first < count:
         oldest = arrivals[first]
-        last = first + max_batch - 1
         dispatch = oldest + queue_delay
+        if (
+            batching
+            and after[first + 1] > dispatch
+            and dispatch >= free
+            and dispatch >= slot
+            and dispatch - oldest <= queue_timeout
+        ):
+            # Alone when its delay runs out on an idle instance: a batch of one then, as the
+            # general steps below give it (no cap, no slot, no timeout binds), sooner.
+            add_size(1)
+            add_first(first)
+            add_begin(dispatch)
+            free = dispatch + alone
+            slot = dispatch if lookahead else free
+            first += 1
+            continue
+        last = first + max_batch - 1
         if last < count and arrivals[last] < dispatch:
             dispatch = arrivals[last]
         if dispatch < oldest:

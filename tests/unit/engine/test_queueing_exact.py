@@ -8,6 +8,7 @@ resumes later. Both must be exact: the plans the engine makes from them may not 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 
 import numpy as np
 import pytest
@@ -51,6 +52,66 @@ def test_cutting_when_free_is_the_full_rule_without_delay_or_timeout(
     assert np.array_equal(fast.begins, full.begins)  # bit for bit, not approximately
     assert fast.free == full.free
     assert int(fast.sizes.sum()) == EVENT_REQUESTS
+
+
+def _one_batch_at_a_time(
+    arrivals: list[float],
+    *,
+    max_batch: int,
+    queue_delay: float,
+    queue_timeout: float,
+    exec_table: list[float],
+) -> tuple[list[tuple[int, int, float]], float]:
+    """Triton's rule (engine/batcher.py) stated plainly: (first, size, begin) per batch."""
+    batches: list[tuple[int, int, float]] = []
+    count, free, slot, first = len(arrivals), 0.0, 0.0, 0
+    while first < count:
+        oldest = arrivals[first]
+        dispatch = oldest + queue_delay  # the delay runs out, or the batch fills first
+        if first + max_batch - 1 < count:
+            dispatch = min(dispatch, arrivals[first + max_batch - 1])
+        dispatch = max(dispatch, oldest, slot)
+        if dispatch - oldest > queue_timeout:  # rejected, with all queued as long
+            first = bisect_left(arrivals, dispatch - queue_timeout, first + 1, count)
+            continue
+        end = first + 1
+        while end < min(first + max_batch, count) and arrivals[end] <= dispatch:
+            end += 1
+        begin = max(dispatch, free)
+        batches.append((first, end - first, begin))
+        free = begin + exec_table[end - first]
+        slot = begin if queue_delay > 0 else free
+        first = end
+    return batches, free
+
+
+@pytest.mark.parametrize("max_batch", [1, 4, 8])
+@pytest.mark.parametrize(("delay", "timeout"), [(0.0, math.inf), (0.002, math.inf), (0.002, 0.03)])
+@pytest.mark.parametrize("load", [0.1, 0.6, 0.97])
+def test_the_batcher_cuts_batches_as_the_rule_says(
+    max_batch: int, delay: float, timeout: float, load: float
+) -> None:
+    curve = ExecCurve((1, 4, 8), (0.004, 0.006, 0.010))
+    gaps = np.random.default_rng(11).exponential(1.0, 3000)
+    arrivals = np.cumsum(gaps / (load * curve.capacity(max_batch))).tolist()
+    exec_table = curve.exec_seconds(np.arange(max_batch + 1)).tolist()
+    expected, free = _one_batch_at_a_time(
+        arrivals,
+        max_batch=max_batch,
+        queue_delay=delay,
+        queue_timeout=timeout,
+        exec_table=exec_table,
+    )
+    cut = _cut(
+        arrivals,
+        max_batch=max_batch,
+        queue_delay=delay,
+        queue_timeout=timeout,
+        exec_table=exec_table,
+    )
+    got = list(zip(cut.firsts.tolist(), cut.sizes.tolist(), cut.begins.tolist(), strict=True))
+    assert got == expected  # bit for bit
+    assert cut.free == free
 
 
 KEYS: list[TableKey] = [
