@@ -44,7 +44,8 @@ def operator_figures(services: int) -> list[Figure]:
         text=True,
     ).stdout
     print(out, end="")
-    result = json.loads(out.strip().splitlines()[-1])
+    # Its JSON line is the last one it prints to stdout (a log line may follow in a shutdown).
+    result = json.loads(next(x for x in reversed(out.splitlines()) if x.startswith("{")))
     return bench_figures.operator_figures(result, interval=INTERVAL_S)
 
 
