@@ -111,9 +111,11 @@ reliability: $(STAMP) tools prometheus triton-venv
 bench-engine: $(STAMP)
 	$(BIN)/python -m infercost.bench_engine
 
-## The operator with 1,000 InferenceServices against the sandbox API server (figures printed).
+## The operator with 1,000 InferenceServices against the sandbox API server (figures printed);
+## e.g. `make bench-operator BENCH_OPERATOR_ARGS="--services 10000"` (long: see docs/performance.md).
+BENCH_OPERATOR_ARGS ?= --services 1000
 bench-operator: $(STAMP)
-	$(BIN)/python benchmarks/bench_operator.py --services 1000
+	$(BIN)/python benchmarks/bench_operator.py $(BENCH_OPERATOR_ARGS)
 
 ## Simulator speed: one simulated week of 100 services per policy (goal: under 60 s on 2 cores).
 ## infercost and single-pool run the real planner 4 million times each (minutes, all cores);

@@ -22,9 +22,10 @@ import aiohttp
 import kopf
 
 from infercost.adapters.fake_metrics import FakeMetrics
-from infercost.engine.model import Observation
+from infercost.bench_figures import operator_figures
 from infercost.controller.runner import run_operator
 from infercost.controller.service import Reconciler
+from infercost.engine.model import Observation
 from infercost.settings import Settings
 
 AGENTS = "kopf/,infercost/"
@@ -215,6 +216,9 @@ async def bench(count: int, interval: float, rounds: int) -> dict[str, Any]:
                 "metrics_queries_total": metrics.calls,
                 "steady_writes_by_resource": steady_detail,
             }
+            # Printed before the shutdown: on a starved machine the operator's tasks have been
+            # seen to hang asyncio's shutdown after the API server stopped (2,000 services).
+            report(result, interval=interval)
             stop.set()
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
                 await asyncio.wait_for(task, timeout=60)
@@ -224,17 +228,23 @@ async def bench(count: int, interval: float, rounds: int) -> dict[str, Any]:
         server.wait(timeout=30)
 
 
+def report(result: dict[str, Any], *, interval: float) -> None:
+    """Every figure, then each beside its goal, then the JSON line benchmarks/summary.py reads."""
+    width = max(len(key) for key in result)
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value}")
+    for figure in operator_figures(result, interval=interval):
+        print(figure.line())
+    print(json.dumps(result), flush=True)  # last: benchmarks/summary.py reads it
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    result = asyncio.run(bench(args.services, args.interval, args.rounds))
-    width = max(len(key) for key in result)
-    for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
-    print(json.dumps(result))
+    asyncio.run(bench(args.services, args.interval, args.rounds))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infercost import bench_engine
+from infercost import bench_engine, bench_figures
 from infercost.bench_figures import TABLE_HEAD, Figure
 from infercost.sim import bench as bench_sim
 
@@ -44,39 +44,9 @@ def operator_figures(services: int) -> list[Figure]:
         text=True,
     ).stdout
     print(out, end="")
-    result = json.loads(out.strip().splitlines()[-1])
-    label = f"{services:,} services"
-    return [
-        Figure(
-            area="operator",
-            name=f"{label}: steady round CPU",
-            value=float(result["steady_cpu_s_per_round"]),
-            unit="s",
-            goal=INTERVAL_S,
-            note="one process keeps a 15 s interval",
-        ),
-        Figure(
-            area="operator",
-            name=f"{label}: API writes per steady round",
-            value=float(result["steady_api_writes_per_round"]),
-            unit="writes",
-            goal=0.5,
-            note="nothing changed: 0",
-        ),
-        Figure(
-            area="operator",
-            name=f"{label}: one driven round, wall",
-            value=float(result["driven_round_wall_s"]),
-            unit="s",
-            goal=INTERVAL_S,
-        ),
-        Figure(
-            area="operator",
-            name=f"{label}: RSS",
-            value=float(result["operator_rss_mib"]),
-            unit="MiB",
-        ),
-    ]
+    # Its JSON line is the last one it prints to stdout (a log line may follow in a shutdown).
+    result = json.loads(next(x for x in reversed(out.splitlines()) if x.startswith("{")))
+    return bench_figures.operator_figures(result, interval=INTERVAL_S)
 
 
 def machine() -> str:

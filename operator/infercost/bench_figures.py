@@ -6,6 +6,7 @@ read the day it happens, not a failing build.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -40,3 +41,53 @@ class Figure:
 
 
 TABLE_HEAD = "| area | figure | measured | goal | verdict | note |\n|---|---|---|---|---|---|"
+
+
+def operator_figures(result: Mapping[str, object], *, interval: float) -> list[Figure]:
+    """benchmarks/bench_operator.py's result beside its goals: no API writes in a steady
+    round, and a round's CPU within the control interval (one process keeps up)."""
+
+    def value(name: str) -> float:
+        return float(str(result[name]))
+
+    label = f"{int(value('services')):,} services"
+    return [
+        Figure(
+            area="operator",
+            name=f"{label}: steady round CPU",
+            value=value("steady_cpu_s_per_round"),
+            unit="s",
+            goal=interval,
+            note=f"one process keeps a {interval:g} s interval",
+        ),
+        Figure(
+            area="operator",
+            name=f"{label}: API writes per steady round",
+            value=value("steady_api_writes_per_round"),
+            unit="writes",
+            goal=0.5,
+            note="nothing changed: 0",
+        ),
+        Figure(
+            area="operator",
+            name=f"{label}: one driven round, wall",
+            value=value("driven_round_wall_s"),
+            unit="s",
+            goal=interval,
+            note=f"CPU {value('driven_round_cpu_s'):.2f} s",
+        ),
+        Figure(
+            area="operator",
+            name=f"{label}: first round (every service placed), wall",
+            value=value("first_round_wall_s"),
+            unit="s",
+            note=f"CPU {value('first_round_cpu_s'):.1f} s, with the API server's work beside it",
+        ),
+        Figure(
+            area="operator",
+            name=f"{label}: RSS",
+            value=value("operator_rss_mib"),
+            unit="MiB",
+            note=f"{value('operator_rss_growth_mib'):.0f} MiB of it grew with the services",
+        ),
+    ]

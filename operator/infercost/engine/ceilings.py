@@ -139,7 +139,9 @@ def modelled_ceilings(
         if profile is None:
             continue
         key = table_key(profile.execution, option.batching.config, spec.slo.latency_ms)
-        safe = slo_safe_load(key, attainment)
-        if safe.share < MAX_LOAD and safe.rate < option.throughput * planned:
+        # Only a limit below the planned load counts, so the model is asked no further up.
+        binding = option.throughput * planned
+        safe = slo_safe_load(key, attainment, enough_rate=binding)
+        if safe.share < MAX_LOAD and safe.rate < binding:
             ceilings[option.key] = safe.rate
     return ceilings

@@ -120,15 +120,16 @@ def _rows(
     queue_delay_us: int,
     slo_ms: float,
     queue_timeout_us: int,
+    first_load: int = 0,
 ) -> Iterator[_Row]:
-    """The event simulation at each load of LOAD_GRID in turn (each 2-5 ms): a caller that
-    needs only the loads up to some point stops there."""
+    """The event simulation at each load of LOAD_GRID from index `first_load` in turn (each
+    0.4-4 ms): a caller that needs only the loads up to some point stops there."""
     capacity = curve.capacity(max_batch)
     gaps = np.random.default_rng(20231116).exponential(1.0, EVENT_REQUESTS)
     slo = slo_ms / 1e3
     timeout = queue_timeout_us / 1e6 if queue_timeout_us > 0 else math.inf
     idle_latency = float(curve.exec_seconds(np.array([1]))[0]) + queue_delay_us / 1e6
-    for load in LOAD_GRID:
+    for load in LOAD_GRID[first_load:]:
         if load == 0.0:
             idle = (REL_GRID * slo >= idle_latency).astype(np.float64)
             yield _Row(idle, 0.0, 1.0, 0.0, idle_latency, 0.0)
@@ -218,29 +219,78 @@ class SafeLoad(NamedTuple):
     rate: float  # inferences/s: share x capacity
 
 
-@lru_cache(maxsize=4096)
-def slo_safe_load(key: TableKey, attainment: float) -> SafeLoad:
+class _Checked(NamedTuple):
+    """How far up LOAD_GRID one (table, attainment) has been simulated."""
+
+    loads: int  # the first `loads` loads of the grid
+    share: float  # the highest of them that meets the attainment
+    worst_cdf: float
+    worst_rejected: float
+    broken: bool  # a load failed: `share` is the answer
+    capacity: float  # inferences/s at full batches
+
+
+# (table key, attainment) -> progress. A table's loads are simulated once, and only as far up
+# as any caller has needed; a long-running operator meets many batching configs, so only this
+# is kept (a whole table is ~35 kB), up to _CHECKED_MAX entries.
+_CHECKED: dict[tuple[TableKey, float], _Checked] = {}
+_CHECKED_MAX = 4096
+
+
+def slo_safe_load(key: TableKey, attainment: float, *, enough_rate: float = math.inf) -> SafeLoad:
     """The highest load at which `attainment` of Poisson arrivals are served within the SLO.
 
-    Only that is kept: a table holds ~35 kB, and a long-running operator meets many
-    batching configs."""
+    With `enough_rate`, the caller only asks whether the SLO breaks below that rate: once a
+    load at or above it meets the SLO (and every load below it does), that load is returned
+    (a lower bound, at or above `enough_rate`) and the loads above it are left unsimulated.
+    A later call that needs more resumes where this one stopped."""
+    memo = (key, attainment)
+    checked = _CHECKED.get(memo)
+    if checked is None:
+        curve, size = key[0], key[1]
+        capacity = curve.capacity(max(1, min(size, curve.max_batch)))
+        checked = _Checked(0, 0.0, math.inf, 0.0, False, capacity)
+    if not (checked.broken or checked.loads == len(LOAD_GRID) or _enough(checked, enough_rate)):
+        checked = _check(key, attainment, checked, enough_rate=enough_rate)
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[memo] = checked
+    return SafeLoad(share=checked.share, rate=checked.share * checked.capacity)
+
+
+def _enough(checked: _Checked, enough_rate: float) -> bool:
+    return checked.loads > 0 and checked.share * checked.capacity >= enough_rate
+
+
+def _check(key: TableKey, attainment: float, checked: _Checked, *, enough_rate: float) -> _Checked:
+    """Simulate the loads after `checked`, up the grid, until one fails or one at or above
+    `enough_rate` meets the SLO.
+
+    The table's good share (latency_table, LatencyTable.good_share) never rises with the
+    load: the highest load that meets `attainment` is the one before the first that fails,
+    so the loads above it need not be simulated. Same floats as the whole table's."""
     curve, size, delay, slo_ms, timeout = key
-    max_batch = max(1, min(size, curve.max_batch))
-    # The table's good share (latency_table, LatencyTable.good_share) never rises with the
-    # load: the highest load that meets `attainment` is the one before the first that fails,
-    # so the loads above it need not be simulated. Same floats as the whole table's.
-    share, worst_cdf, worst_rejected = 0.0, math.inf, 0.0
+    loads, share, worst_cdf, worst_rejected = (
+        checked.loads,
+        checked.share,
+        checked.worst_cdf,
+        checked.worst_rejected,
+    )
     rows = _rows(
         curve,
-        max_batch=max_batch,
+        max_batch=max(1, min(size, curve.max_batch)),
         queue_delay_us=delay,
         slo_ms=slo_ms,
         queue_timeout_us=timeout,
+        first_load=loads,
     )
-    for load, row in zip(LOAD_GRID.tolist(), rows, strict=False):
+    for load, row in zip(LOAD_GRID.tolist()[loads:], rows, strict=False):
         worst_cdf = min(worst_cdf, float(row.cdf[SLO_INDEX]))
         worst_rejected = max(worst_rejected, row.rejected)
+        loads += 1
         if worst_cdf * (1.0 - worst_rejected) < attainment:
-            break
+            return _Checked(loads, share, worst_cdf, worst_rejected, True, checked.capacity)
         share = load
-    return SafeLoad(share=share, rate=share * curve.capacity(max_batch))
+        if share * checked.capacity >= enough_rate:
+            break
+    return _Checked(loads, share, worst_cdf, worst_rejected, False, checked.capacity)
