@@ -128,11 +128,18 @@ class Margin:
     trend: float | None  # demand growth expected over the horizon, as a factor (None: unread)
 
 
-def horizon_margin(inp: DecisionInput, *, demand: float, startup: float) -> Margin:
+def horizon_margin(
+    inp: DecisionInput,
+    *,
+    history: Sequence[tuple[float, float]],
+    demand: float,
+    startup: float,
+) -> Margin:
     """The margin to provision for demand still to come, and its growth over the horizon
     of options starting in `startup` seconds: the spec's headroom at least, more where
     demand varied over that horizon. The headroom alone (and no growth) where the setting
-    is off or the history does not cover two horizons (docs/horizon.md)."""
+    is off or the history does not cover two horizons (docs/horizon.md). `history` is the
+    demand history with this decision's sample in it."""
     settings = inp.settings
     fixed = 1.0 + inp.spec.scaling.headroom
     if settings.horizon_quantile <= 0:
@@ -140,7 +147,6 @@ def horizon_margin(inp: DecisionInput, *, demand: float, startup: float) -> Marg
     # A replica ordered now serves after its start-up; the next order can only come one
     # interval later; and the observed rate lags demand by half its window.
     horizon = startup + settings.control_interval_seconds + settings.metrics_window_seconds / 2.0
-    history = inp.state.demand_history
     read = horizon_demand(
         history,
         demand=demand,

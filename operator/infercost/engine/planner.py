@@ -151,7 +151,7 @@ def _target(
     horizon = max((option.startup_seconds for option in running_options or feasible), default=0.0)
     settings = inp.settings
     # The demand to come and the margin above it, read over the start-up horizon.
-    margin = horizon_margin(inp, demand=demand, startup=horizon)
+    margin = horizon_margin(inp, history=state.demand_history, demand=demand, startup=horizon)
     forecast = demand * margin.trend if margin.trend is not None else None
     expected = (
         expected_spike(
