@@ -312,6 +312,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _horizon_quantile_is_a_probability(self) -> Settings:
+        if not 0.0 <= self.engine.horizon_quantile < 1.0:
+            raise ValueError(
+                "INFERCOST_ENGINE__HORIZON_QUANTILE must be at least 0 (off) and below 1, "
+                f"got {self.engine.horizon_quantile} (e.g. 0.99)"
+            )
+        return self
+
     def for_engine(self) -> EngineSettings:
         """The engine's knobs, with this operator's control interval."""
         return replace(self.engine, control_interval_seconds=self.control_interval_seconds)

@@ -40,3 +40,14 @@ def test_every_setting_is_documented() -> None:
     for field in dataclasses.fields(EngineSettings):
         if field.name != "control_interval_seconds":
             assert f"`INFERCOST_ENGINE__{field.name.upper()}`" in text, field.name
+
+
+@pytest.mark.parametrize("value", ["1", "1.5", "-0.1"])
+def test_a_horizon_quantile_that_is_no_probability_stops_the_start(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("INFERCOST_ENGINE__HORIZON_QUANTILE", value)
+    with pytest.raises(ValueError, match="INFERCOST_ENGINE__HORIZON_QUANTILE must be"):
+        Settings()
+    monkeypatch.setenv("INFERCOST_ENGINE__HORIZON_QUANTILE", "0")
+    assert Settings().for_engine().horizon_quantile == 0.0

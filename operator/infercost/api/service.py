@@ -94,7 +94,10 @@ class Scaling(Model):
         default=0.2,
         ge=0,
         le=10,
-        description="Capacity kept above forecast demand, as a fraction (0.2 = 20% spare).",
+        description=(
+            "Capacity kept above forecast demand, as a fraction (0.2 = 20% spare): the least "
+            "margin; more where demand varied over a replica's start-up (docs/horizon.md)."
+        ),
     )
 
     @field_validator("min_replicas")

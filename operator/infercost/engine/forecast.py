@@ -1,9 +1,8 @@
-"""Short-horizon demand forecast: where demand will be when a replica started now is ready.
+"""Demand history helpers and the forecast of recurring spikes.
 
-A least-squares line through the recent demand samples (irregular spacing is fine), read
-off at `now + horizon`. It is only used to scale up early: the planner takes the larger of
-observed and forecast demand, and the forecast is capped at a multiple of the observation
-so one noisy ramp cannot order a fleet.
+Where demand will be when a replica started now is ready is engine/horizon.py's: the
+growth of demand over the start-up horizon. This module reads windows of the history
+(`in_window`, `window_max`, `held_peak`).
 
 Spikes that recur at a steady period (a job on a schedule, traffic at the top of the hour)
 are no trend: each arrives within a minute, faster than any replica starts. The engine
@@ -36,33 +35,6 @@ def in_window(
     low = bisect_left(history, (start,))  # (t, rps) >= (start,) exactly when t >= start
     high = bisect_right(history, (end, math.inf))
     return history[low:high]
-
-
-def linear_forecast(
-    history: Sequence[tuple[float, float]],
-    *,
-    now: float,
-    horizon: float,
-    window: float,
-    max_growth: float,
-) -> float | None:
-    """Demand expected at `now + horizon`; None without history to fit."""
-    recent = in_window(history, start=now - window, end=now)
-    if not recent:
-        return None
-    last = recent[-1][1]
-    if len(recent) < 3:
-        return last
-    count = len(recent)
-    # map() over itemgetters: the same additions in the same order as a generator, in C.
-    mean_t: float = sum(map(TIME, recent)) / count
-    mean_y: float = sum(map(RATE, recent)) / count
-    spread = sum((t - mean_t) ** 2 for t, _ in recent)
-    if spread <= 0:
-        return last
-    slope = sum((t - mean_t) * (y - mean_y) for t, y in recent) / spread
-    predicted = mean_y + slope * (now + horizon - mean_t)
-    return max(0.0, min(predicted, max_growth * max(last, 0.0)))
 
 
 def window_max(history: Sequence[tuple[float, float]], *, now: float, window: float) -> float:

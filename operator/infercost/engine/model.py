@@ -194,8 +194,11 @@ class EngineSettings:
     # The metrics' rate window: capacity is learned on a deployment only once its ready
     # replica count has been unchanged this long (a window that mixes counts mis-divides).
     metrics_window_seconds: float = 60.0
-    forecast_window_seconds: float = 600.0  # demand history the trend is fitted on
-    forecast_max_growth: float = 1.0  # forecast never exceeds this x demand (1: trend off)
+    # Capacity to have ready: this quantile of demand one start-up horizon ahead, read from
+    # the growth of demand over that horizon in the last horizon_window_seconds of history
+    # (engine/horizon.py, docs/horizon.md); 0: the spec's fixed headroom instead.
+    horizon_quantile: float = 0.99
+    horizon_window_seconds: float = 1800.0
     history_max_points: int = 256  # demand samples kept in ServiceState
     # Demand above spike_ratio x its slow baseline is a spike. Where the last spike_repeats
     # spikes started at a steady period (gaps within spike_period_tolerance_seconds of each

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from infercost.api.service import BudgetAction, InferenceServiceSpec
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.caching import counting_cached
-from infercost.engine.forecast import expected_spike, linear_forecast, window_max
+from infercost.engine.forecast import expected_spike, window_max
+from infercost.engine.horizon import horizon_margin
 from infercost.engine.idle import idle_verdict, woken
 from infercost.engine.learning import saturated, starting
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
@@ -159,13 +160,9 @@ def _target(
     running_options = [option for option in feasible if option.key in current]
     horizon = max((option.startup_seconds for option in running_options or feasible), default=0.0)
     settings = inp.settings
-    forecast = linear_forecast(
-        state.demand_history,
-        now=inp.now,
-        horizon=horizon,
-        window=settings.forecast_window_seconds,
-        max_growth=settings.forecast_max_growth,
-    )
+    # The demand to come and the margin above it, read over the start-up horizon.
+    margin = horizon_margin(inp, history=state.demand_history, demand=demand, startup=horizon)
+    forecast = demand * margin.trend if margin.trend is not None else None
     expected = (
         expected_spike(
             state.spikes,
@@ -203,6 +200,7 @@ def _target(
         rejected_share=rejected,
         saturated=saturated(observation, current, settings, slo_ms=inp.spec.slo.latency_ms),
         current=running,
+        margin=margin.factor,
         since=state.scale_down_candidate_since,
         now=inp.now,
         settings=settings,

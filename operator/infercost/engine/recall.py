@@ -26,7 +26,7 @@ from infercost.engine.model import EngineSettings, ServiceState
 def history_span(spec: InferenceServiceSpec, settings: EngineSettings) -> float:
     """How far back the demand history reaches: every window a decision reads it over."""
     return max(
-        settings.forecast_window_seconds,
+        settings.horizon_window_seconds,  # the growth over the start-up horizon is read there
         spec.scaling.scale_down_delay_seconds,
         settings.move_cooldown_seconds,  # moves are judged on the peak of this window
     )

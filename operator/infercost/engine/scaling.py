@@ -63,13 +63,19 @@ def scaling_target(
     rejected_share: float = 0.0,
     saturated: bool = False,
     current: Current,
+    margin: float | None = None,
     since: float | None,
     now: float,
     settings: EngineSettings,
 ) -> Target:
-    """Capacity and replica bounds for this interval, with the reason that drove them."""
+    """Capacity and replica bounds for this interval, with the reason that drove them.
+
+    `margin` is the factor of capacity kept above the demand planned for (the variability
+    of demand over the start-up horizon, engine/horizon.py); None: the spec's fixed headroom.
+    """
     bounds = spec.scaling
-    headroom = 1.0 + bounds.headroom
+    fixed = 1.0 + bounds.headroom
+    headroom = fixed if margin is None else margin
     planned = max(demand, forecast or 0.0)
     # A recurring spike due within a replica's start: its capacity must be ready when it is.
     spike = expected if expected is not None and expected.peak > planned else None
@@ -119,7 +125,7 @@ def scaling_target(
             reason=Reason.RECURRING_SPIKE_EXPECTED,
             message=(
                 f"spikes to {spike.peak:.1f}/s recurred every {spike.period:.0f}s: the "
-                f"next is due in {max(0.0, spike.at - now):.0f}s (+{bounds.headroom:.0%} "
+                f"next is due in {max(0.0, spike.at - now):.0f}s (+{headroom - 1.0:.0%} "
                 f"above capacity {current.capacity:.1f}/s)"
             ),
             scale_down_since=None,
@@ -130,13 +136,15 @@ def scaling_target(
             min_total=min_total,
             max_total=max_total,
             reason=Reason.DEMAND_ABOVE_CAPACITY,
-            message=f"{planned:.1f}/s (+{bounds.headroom:.0%}) above capacity {current.capacity:.1f}/s",
+            message=f"{planned:.1f}/s (+{headroom - 1.0:.0%}) above capacity {current.capacity:.1f}/s",
             scale_down_since=None,
         )
     # Like HPA's tolerance: a replica goes only if the rest still has this much to spare, so
     # demand hovering at a replica boundary does not flap the fleet (each flap a cold start).
     spare = 1.0 + settings.scale_down_tolerance
-    peak_required = max(window_demand, planned) * headroom
+    # The window's peak is demand that came already: the fixed headroom above it, not the
+    # horizon's margin (which is for demand still to come, and the peak is one of its highs).
+    peak_required = max(window_demand * fixed, required)
     fewer = current.capacity - current.smallest_replica
     if fewer < required or fewer < peak_required * spare or current.total <= min_total:
         # Placement may pick another mix for this demand, but not one with less capacity
@@ -169,7 +177,7 @@ def scaling_target(
             scale_down_since=started,
         )
     return Target(
-        required=max(window_demand, planned) * headroom,
+        required=max(window_demand * fixed, required),
         min_total=min_total,
         max_total=max_total,
         reason=Reason.DEMAND_BELOW_CAPACITY,

@@ -18,7 +18,7 @@ from infercost.engine.cost import (
     profile_curve,
     replica_hourly_cost,
 )
-from infercost.engine.forecast import linear_forecast, window_max
+from infercost.engine.forecast import window_max
 from infercost.engine.model import DeploymentMetrics, EngineSettings, ServiceState
 from infercost.engine.options import Option, selects
 from infercost.engine.placement import Problem, solve
@@ -81,19 +81,6 @@ def test_blend_moves_towards_the_sample_and_is_bounded() -> None:
     jump = EngineSettings(learned_capacity_weight=1.0, learned_capacity_min=0.2)
     factor = blend_capacity_factor(previous=1.0, prior_throughput=100.0, sample=0.0, settings=jump)
     assert factor == 0.2
-
-
-def test_linear_forecast_follows_a_trend_and_is_capped() -> None:
-    history = [(float(t), 100.0 + t) for t in range(0, 300, 15)]  # +1/s per second
-    assert linear_forecast(
-        history, now=285.0, horizon=60.0, window=600.0, max_growth=2.0
-    ) == pytest.approx(445.0)
-    assert linear_forecast(
-        history, now=285.0, horizon=6000.0, window=600.0, max_growth=2.0
-    ) == pytest.approx(770.0)
-    assert linear_forecast([], now=0.0, horizon=60.0, window=600.0, max_growth=2.0) is None
-    falling = [(float(t), 1000.0 - 3 * t) for t in range(0, 300, 15)]
-    assert linear_forecast(falling, now=285.0, horizon=600.0, window=600.0, max_growth=2.0) == 0.0
 
 
 def test_window_max() -> None:
@@ -196,11 +183,15 @@ SPEC = service([GPU], scaling={"maxReplicas": 50})
 
 
 def test_the_forecast_looks_as_far_ahead_as_the_running_pools_start() -> None:
-    # Demand rose 1/s for five minutes. The running pool starts replicas in 90 s; a far
-    # pool nobody would pick takes 960 s. Before the fix the trend was read 960 s ahead
-    # (twice the demand) and a third replica ordered; 90 s ahead two replicas still fit.
+    # Demand grew steadily for an hour, 10% over the running pool's horizon (30 s
+    # provisioning + 60 s start-up + an interval + half the rate window: 135 s). A far pool
+    # nobody would pick takes 960 s to start: read that far ahead (1,005 s), demand would
+    # double and a third replica be ordered; 135 s ahead two replicas still fit.
     pools = [pool("l4", provisioning=30), pool("slow", price=5.0, provisioning=900)]
-    history = tuple((NOW - 300.0 + 30.0 * i, 100.0 + 30.0 * i) for i in range(10))
+    growth = math.log(1.1) / 135.0
+    history = tuple(
+        (NOW - 15.0 * k, 400.0 * math.exp(-growth * 15.0 * k)) for k in range(240, -1, -1)
+    )
     plan = decide(
         decision(
             SPEC,
@@ -209,7 +200,9 @@ def test_the_forecast_looks_as_far_ahead_as_the_running_pools_start() -> None:
             p99=10.0,
             current={KEY: running(2)},
             state=ServiceState(demand_history=history),
-            settings=EngineSettings(forecast_max_growth=2.0),  # the trend on
+            # The window reaches the far pool's horizon too: only the choice of horizon
+            # keeps the third replica out.
+            settings=EngineSettings(horizon_window_seconds=3600.0),
         )
     )
     assert sum(a.replicas for a in plan.allocations) == 2

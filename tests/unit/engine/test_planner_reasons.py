@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -256,17 +257,19 @@ def test_learned_capacity_from_busy_time_ignores_idle_replicas() -> None:
 
 
 def test_rising_demand_is_forecast_over_the_startup_time() -> None:
-    history = tuple((NOW - 300 + 60 * i, 100.0 + 100.0 * i) for i in range(5))  # +100/s a minute
-    # The trend is off by default (forecast_max_growth 1): turned on, it must work.
-    trend = EngineSettings(forecast_max_growth=2.0)
-    flat = decide(decision(service([GPU]), [pool("l4")], demand=600.0, settings=trend))
+    # +40% over the start-up horizon (120 s provisioning + 60 s start-up + an interval and
+    # half the rate window), for 15 minutes: read from the history (engine/horizon.py).
+    growth = math.log(1.4) / 225.0
+    history = tuple(
+        (NOW - 15.0 * k, 600.0 * math.exp(-growth * 15.0 * k)) for k in range(60, -1, -1)
+    )
+    flat = decide(decision(service([GPU]), [pool("l4")], demand=600.0))
     rising = decide(
         decision(
             service([GPU]),
             [pool("l4")],
             demand=600.0,
             state=ServiceState(demand_history=history),
-            settings=trend,
         )
     )
     assert sum(replicas(rising).values()) > sum(replicas(flat).values())
