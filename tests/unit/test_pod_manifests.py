@@ -137,7 +137,6 @@ def test_the_user_s_spread_replaces_the_default_and_counts_the_service_s_pods() 
     ("min_replicas", "policy", "annotations", "expected"),
     [
         (1, "SingleReplica", {}, "true"),
-        (0, "SingleReplica", {}, "true"),
         (2, "SingleReplica", {}, None),
         (2, "Always", {}, "true"),
         (1, "Never", {}, None),
