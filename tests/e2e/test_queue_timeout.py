@@ -32,7 +32,6 @@ from infercost.bench_calibration import (
     MODERATE_RATE,
     PROFILE_PLAN,
     ceiling_shares,
-    measured_execution_ms,
     modelled_ceiling,
     slow_spec,
     timeouts_at_moderate_load,
@@ -398,26 +397,25 @@ async def test_the_planner_reads_the_timeout_s_tail_from_real_prometheus() -> No
     assert "rejected at the queue timeout" in scale_up.message
 
 
-async def test_the_modelled_ceiling_spares_most_of_the_tail_on_real_triton(
-    triton: TritonServer,
-) -> None:
+async def test_the_modelled_ceiling_spares_most_of_the_tail_on_real_triton() -> None:
     """Before any breach the engine sizes the slow model on the load at which its queueing
     model says the SLO breaks (engine/ceilings.py), not on the profile's throughput.
 
-    The profile is measured on the real server as perf_analyzer would (one request of each
-    batch size at a time: its execution, overheads included). At the modelled ceiling, with
-    the engine's batching (the timeout one execution), a real tritonserver rejects fewer
-    requests than at the throughput the profile states. How few, and how that compares with
-    the profile's plan (throughput / 1.2; the model: 1% at the ceiling; measured about 5% on a
-    quiet machine, 13-22% on a busy one, where the backend's jitter around one execution
-    sends more past a timeout that tight, and the gap to the profile's plan narrows), is
-    `make bench-calibration`'s figure, not this test's.
+    The profile is the model's nominal execution (20 + 2 ms per item): measured on the server
+    as perf_analyzer would, on a machine running two suites beside a CPU hog it came out so
+    slow that no load met the 60 ms SLO (a ceiling of 0). `make bench-calibration` plans on
+    the measured profile. At the modelled ceiling, with the engine's batching (the timeout one
+    execution), a real tritonserver rejects fewer requests than at the throughput the profile
+    states. How few, and how that compares with the profile's plan (throughput / 1.2; the
+    model: 1% at the ceiling; measured about 5% on a quiet machine, 13-22% on a busy one,
+    where the backend's jitter around one execution sends more past a timeout that tight, and
+    the gap to the profile's plan narrows), is the benchmark's figure, not this test's.
     """
-    execution_ms = await measured_execution_ms(triton.url)
+    execution_ms = {batch: MODEL.exec_ms(batch) for batch in (1, 4)}
     plan = modelled_ceiling(execution_ms)
     assert plan.batching.max_batch_size == 4
     assert plan.batching.queue_timeout_us == int(execution_ms[4] * 1000)
-    assert plan.ceiling < 0.5 * plan.throughput
+    assert 0 < plan.ceiling < 0.5 * plan.throughput
     shares = await ceiling_shares(plan, against=1.0)
     print(f"\nrejected shares: {shares} (ceiling {plan.ceiling:.1f}/s of {plan.throughput:.0f}/s)")
     assert shares[PROFILE_PLAN] > shares["modelled ceiling"]
