@@ -26,6 +26,7 @@ has its own delay. Pure and cheap: one pass over at most `history_max_points` sa
 from __future__ import annotations
 
 import math
+import sys
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,19 +52,31 @@ class HorizonDemand:
     @property
     def variability(self) -> float:
         """The factor the spread adds above the trend (1 for a demand that never varied)."""
-        return math.exp(self.z * self.spread)
+        return exp_finite(self.z * self.spread)
 
     @property
     def target(self) -> float:
         """rps: the quantile of demand one horizon ahead."""
-        return self.level * math.exp(self.trend) * self.variability
+        return self.level * exp_finite(self.trend) * self.variability
+
+
+LOG_FLOAT_MAX = math.log(sys.float_info.max)
+
+
+def exp_finite(power: float) -> float:
+    """exp, held at the largest float instead of overflowing (hostile demand values)."""
+    return math.exp(min(power, LOG_FLOAT_MAX))
 
 
 def horizon_increments(
     history: Sequence[tuple[float, float]], *, now: float, horizon: float, window: float
 ) -> list[tuple[float, float]]:
     """(t, ln D(t + horizon) - ln D(t)) for each sample t in [now - window, now - horizon]
-    whose demand and interpolated later demand are both positive (a log needs them)."""
+    whose demand and interpolated later demand both expect a request within the horizon.
+
+    A rate under one request per horizon has no growth to measure over it (3e-304/s rising
+    to 1/s is not a 3e304-fold trend, and its exponential overflows): such samples are left
+    out, as zero demand is."""
     recent = in_window(history, start=now - window, end=now)
     if horizon <= 0 or len(recent) < 2:
         return []
@@ -73,7 +86,7 @@ def horizon_increments(
         later_at = t + horizon
         if later_at > times[-1]:
             break
-        if rps <= 0:
+        if rps * horizon < 1.0:
             continue
         j = bisect_left(times, later_at)  # first sample at or after t + horizon
         t1, y1 = recent[j]
@@ -82,7 +95,7 @@ def horizon_increments(
         else:
             t0, y0 = recent[j - 1]
             later = y0 + (y1 - y0) * (later_at - t0) / (t1 - t0)
-        if later > 0:
+        if later * horizon >= 1.0:
             out.append((t, math.log(later / rps)))
     return out
 
@@ -158,7 +171,7 @@ def horizon_margin(
     )
     if read is None:
         return Margin(factor=fixed, trend=None)
-    trend = math.exp(read.trend)
+    trend = exp_finite(read.trend)
     # Variability never plans above the highest demand of the window (or the trend's level):
     # a demand that swung 10x within the window (a short daily cycle) would otherwise ask
     # for 10x its peak, and bursts for more than the bursts themselves.

@@ -126,3 +126,24 @@ def test_decide_keeps_the_headroom_as_its_least_margin() -> None:
         decision(service([GPU], scaling={"maxReplicas": 20, "headroom": 0.3}), [pool("l4")], **args)  # type: ignore[arg-type]
     )
     assert [(a.replicas, a.pool) for a in tighter.allocations] == [(4, "l4")]
+
+
+def test_a_rate_under_one_request_per_horizon_measures_no_growth() -> None:
+    """3e-304/s rising to 1/s (a hypothesis example that overflowed exp) is no trend: the
+    samples that expect no request within the horizon are left out, as zero demand is."""
+    history = [(t, 3e-304 if t % 120 == 0 else 1.0) for t in range(0, 1800, 15)]
+    assert horizon_increments(history, now=1785, horizon=90.0, window=1800.0) == [
+        (t, 0.0) for t in range(0, 1800 - 90, 15) if t % 120 and (t + 90) % 120
+    ]
+    read = horizon_demand(
+        history,
+        demand=1.0,
+        now=1785,
+        horizon=90.0,
+        window=1800.0,
+        quantile=0.99,
+        min_span=90.0,
+    )
+    assert read is not None
+    assert (read.trend, read.spread) == (0.0, 0.0)
+    assert math.isfinite(read.target)
