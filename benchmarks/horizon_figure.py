@@ -14,11 +14,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from infercost.engine.model import EngineSettings
 from infercost.sim import planned
-from infercost.sim.family import generate
+from infercost.sim.family import smooth_ramp
 from infercost.sim.report import _pyplot
 from infercost.sim.run import Result, simulate
 from infercost.sim.scenario import load_scenario
@@ -29,15 +28,13 @@ DURATION, RAMP_SECONDS, RATIO = 3600, 2880, 6.0
 
 
 def ramp_scenario(out: Path) -> Path:
-    member = generate(seed=21, out=out, examples=ROOT / "examples", count=9, duration=DURATION)[8]
-    t = np.arange(DURATION, dtype=np.float64)
-    rate = 1 + (RATIO - 1) * (0.5 - 0.5 * np.cos(np.pi * np.minimum(t / RAMP_SECONDS, 1.0)))
-    (out / f"{member.name}.rates").write_text("\n".join(f"{v:.6g}" for v in rate) + "\n")
-    path = out / f"{member.name}.yaml"
-    docs = list(yaml.safe_load_all(path.read_text()))
-    docs[-1]["spec"]["duration"] = DURATION
-    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    return path
+    return smooth_ramp(
+        out=out,
+        examples=ROOT / "examples",
+        duration=DURATION,
+        ramp_seconds=RAMP_SECONDS,
+        ratio=RATIO,
+    )
 
 
 def run(scenario: Path, **settings: float) -> Result:

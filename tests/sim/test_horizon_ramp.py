@@ -11,15 +11,14 @@ The scenario is a generated family member with long start-ups (pools 190-230 s, 
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import yaml
 
 from infercost.engine.model import EngineSettings
 from infercost.sim import planned
-from infercost.sim.family import generate
+from infercost.sim.family import smooth_ramp
 from infercost.sim.run import Result, simulate
 from infercost.sim.scenario import load_scenario
 from infercost.sim.world import build_world
@@ -35,15 +34,11 @@ RATIO = 6.0
 @pytest.fixture(scope="module")
 def ramp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ramp")
-    member = generate(seed=21, out=out, examples=EXAMPLES, count=9, duration=DURATION)[8]
-    assert member.startup == "long"  # members 5-9 of every ten start slowly
-    t = np.arange(DURATION, dtype=np.float64)
-    rate = 1 + (RATIO - 1) * (0.5 - 0.5 * np.cos(np.pi * np.minimum(t / RAMP_SECONDS, 1.0)))
-    (out / f"{member.name}.rates").write_text("\n".join(f"{v:.6g}" for v in rate) + "\n")
-    path = out / f"{member.name}.yaml"
-    docs = list(yaml.safe_load_all(path.read_text()))
-    docs[-1]["spec"]["duration"] = DURATION
-    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    path = smooth_ramp(
+        out=out, examples=EXAMPLES, duration=DURATION, ramp_seconds=RAMP_SECONDS, ratio=RATIO
+    )
+    members = json.loads((out / "family.json").read_text())["members"]
+    assert members[8]["startup"] == "long"  # members 5-9 of every ten start slowly
     return path
 
 

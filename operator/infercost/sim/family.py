@@ -219,3 +219,20 @@ def read_family(folder: Path) -> list[Member]:
     except (OSError, ValueError) as error:
         raise ScenarioError(f"{folder}/family.json unreadable ({error}); run generate") from None
     return [Member(**m) for m in meta["members"]]
+
+
+def smooth_ramp(
+    *, out: Path, examples: Path, duration: int, ramp_seconds: int, ratio: float
+) -> Path:
+    """A family member with long start-up whose demand rises smoothly (a half cosine) from 1
+    to `ratio` over `ramp_seconds`, then holds: the held-out failure of issue 21 (docs/horizon.md)
+    as one scenario file in `out`."""
+    member = generate(seed=21, out=out, examples=examples, count=9, duration=duration)[8]
+    t = np.arange(duration, dtype=np.float64)
+    rate = 1 + (ratio - 1) * (0.5 - 0.5 * np.cos(np.pi * np.minimum(t / ramp_seconds, 1.0)))
+    (out / f"{member.name}.rates").write_text("\n".join(f"{v:.6g}" for v in rate) + "\n")
+    path = out / f"{member.name}.yaml"
+    docs = list(yaml.safe_load_all(path.read_text()))
+    docs[-1]["spec"]["duration"] = duration
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return path
