@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from tests.support.crdcheck import api_server_errors, load_examples, pydantic_errors
 
+from infercost.api.budget import MSG_SELECTOR_EMPTY, MSG_UNIQUE_NAMESPACES
 from infercost.api.pod import MSG_UNIQUE_MOUNT_PATHS
 from infercost.api.podparts import (
     MSG_ANNOTATION_RESERVED,
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.unit
 
 Body = dict[str, Any]
 BASES = {e.name: e.body for e in load_examples()}
-SERVICE, POOL = "bert-base", "g5-xlarge"
+SERVICE, POOL, BUDGET = "bert-base", "g5-xlarge", "ml-team"
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,34 @@ INVALID = [
     Case("no-model", SERVICE, _set("spec.model", _DELETE), "model"),
     Case("negative-price", POOL, _set("spec.pricing.hourlyPerNode", -0.1), "hourlyPerNode"),
     Case(
+        "budget-selector-empty",
+        BUDGET,
+        _set("spec.selector", {}),
+        "selector",
+        MSG_SELECTOR_EMPTY,
+    ),
+    Case(
+        "budget-selector-both-empty",
+        BUDGET,
+        _set("spec.selector", {"namespaces": [], "matchLabels": {}}),
+        "selector",
+        MSG_SELECTOR_EMPTY,
+    ),
+    Case(
+        "budget-namespace-repeated",
+        BUDGET,
+        _set("spec.selector.namespaces", ["ml", "ml"]),
+        "namespaces",
+        MSG_UNIQUE_NAMESPACES,
+    ),
+    Case("budget-zero", BUDGET, _set("spec.maxHourlyCost", 0), "maxHourlyCost"),
+    Case("budget-negative", BUDGET, _set("spec.maxHourlyCost", -1.5), "maxHourlyCost"),
+    Case("budget-no-limit", BUDGET, _set("spec.maxHourlyCost", _DELETE), "maxHourlyCost"),
+    Case("budget-unknown-action", BUDGET, _set("spec.onExceeded", "Stop"), "onExceeded"),
+    Case("budget-bad-namespace", BUDGET, _set("spec.selector.namespaces", ["ML"]), "namespaces"),
+    Case("priority-not-integer", SERVICE, _set("spec.priority", 1.5), "priority"),
+    Case("priority-too-high", SERVICE, _set("spec.priority", 10**7), "priority"),
+    Case(
         "static-price-missing",
         POOL,
         _set("spec.pricing", {"source": "Static"}),
@@ -198,6 +227,14 @@ INVALID = [
 
 # Edge cases the rules must not refuse (each near a rule of INVALID).
 VALID = [
+    Case(
+        "budget-labels-only",
+        BUDGET,
+        _set("spec.selector", {"matchLabels": {"team": "search"}}),
+        "",
+    ),
+    Case("budget-warn", BUDGET, _set("spec.onExceeded", "Warn"), ""),
+    Case("priority-negative", SERVICE, _set("spec.priority", -5), ""),
     Case(
         "min-one-the-fewest-allowed",
         SERVICE,
@@ -425,13 +462,15 @@ def test_edge_case_is_accepted_by_both(case: Case) -> None:
 
 def test_the_invalid_table_is_large_and_covers_both_kinds_and_all_cel_rules() -> None:
     assert len(INVALID) >= 15
-    assert {case.base for case in INVALID} == {SERVICE, POOL}
+    assert {case.base for case in INVALID} == {SERVICE, POOL, BUDGET}
     assert {case.message for case in INVALID} >= {
         MSG_MIN_MAX,
         MSG_UNIQUE_VARIANTS,
         MSG_PROFILE_TYPE,
         MSG_FIXED_SIZE,
         MSG_STATIC_PRICE,
+        MSG_SELECTOR_EMPTY,
+        MSG_UNIQUE_NAMESPACES,
     }
 
 

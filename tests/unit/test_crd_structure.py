@@ -42,8 +42,8 @@ def _nodes(kind: str) -> list[tuple[str, dict[str, Any]]]:
     return list(walk_schema(schema_of(kind)))
 
 
-def test_both_kinds_are_generated() -> None:
-    assert KINDS == ["AcceleratorPool", "InferenceService"]
+def test_every_kind_is_generated() -> None:
+    assert KINDS == ["AcceleratorPool", "BudgetPolicy", "InferenceService"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -80,6 +80,7 @@ def test_additional_properties_never_beside_properties(kind: str) -> None:
 OPEN_NODES = {
     "InferenceService": {".spec.pod.volumes[]", ".spec.variants[].pod.volumes[]"},
     "AcceleratorPool": set(),
+    "BudgetPolicy": set(),
 }
 
 

@@ -33,6 +33,8 @@ EXAMPLE_DOCS = load_examples(EXAMPLES / "pools") + load_examples(EXAMPLES / "ser
 SERVING_DOCS = [
     e for e in load_examples(EXAMPLES / "serving") if e.body["apiVersion"].startswith("infercost")
 ]
+# examples/budgets: BudgetPolicies over the services above (docs/budgets.md).
+BUDGET_DOCS = load_examples(EXAMPLES / "budgets")
 
 
 def test_examples_exist_in_the_folders_make_demo_plans() -> None:
@@ -40,17 +42,17 @@ def test_examples_exist_in_the_folders_make_demo_plans() -> None:
     assert kinds == {("pools", "AcceleratorPool"), ("services", "InferenceService")}
 
 
-@pytest.mark.parametrize("example", EXAMPLE_DOCS, ids=str)
+@pytest.mark.parametrize("example", EXAMPLE_DOCS + BUDGET_DOCS, ids=str)
 def test_example_is_accepted_by_pydantic(example: Example) -> None:
     assert pydantic_errors(example.body) == []
 
 
-@pytest.mark.parametrize("example", EXAMPLE_DOCS, ids=str)
+@pytest.mark.parametrize("example", EXAMPLE_DOCS + BUDGET_DOCS, ids=str)
 def test_example_is_accepted_by_the_crd_schema(example: Example) -> None:
     assert schema_errors(schema_of(example.kind), example.body) == []
 
 
-@pytest.mark.parametrize("example", EXAMPLE_DOCS, ids=str)
+@pytest.mark.parametrize("example", EXAMPLE_DOCS + BUDGET_DOCS, ids=str)
 def test_example_passes_every_cel_rule_at_every_node(example: Example) -> None:
     checks = cel_checks(schema_of(example.kind), example.body)
     assert checks, "no rule was evaluated: the walk missed the rules"
@@ -67,11 +69,19 @@ def test_examples_exercise_every_cel_rule_of_every_crd() -> None:
     }
     evaluated = {
         (example.kind, check.rule)
-        for example in EXAMPLE_DOCS + SERVING_DOCS
+        for example in EXAMPLE_DOCS + SERVING_DOCS + BUDGET_DOCS
         for check in cel_checks(schema_of(example.kind), example.body)
     }
     assert declared, "the CRDs declare no CEL rule"
     assert declared <= evaluated
+
+
+def test_budget_examples_are_budget_policies_over_the_example_services() -> None:
+    kinds = {example.kind for example in BUDGET_DOCS}
+    assert kinds == {"BudgetPolicy"}
+    namespaces = {e.body["metadata"].get("namespace") for e in EXAMPLE_DOCS}
+    for example in BUDGET_DOCS:
+        assert set(example.body["spec"]["selector"]["namespaces"]) <= namespaces
 
 
 def test_rules_inside_arrays_run_once_per_element() -> None:

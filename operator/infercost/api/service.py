@@ -242,6 +242,16 @@ class InferenceServiceSpec(Model):
     batching: Batching = Field(default_factory=Batching, description="Triton dynamic batching.")
     placement: Placement = Field(default_factory=Placement, description="Pool choice rules.")
     budget: Budget | None = Field(default=None, description="Hourly cost limit; empty: none.")
+    priority: int = Field(
+        strict=True,
+        default=0,
+        ge=-1_000_000,
+        le=1_000_000,
+        description=(
+            "Rank under a BudgetPolicy that caps this service with others: higher is served "
+            "first when the shared limit does not buy every service's demand."
+        ),
+    )
     caching: ResponseCache = Field(
         default_factory=ResponseCache, description="Triton's response cache; off by default."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from infercost.api.budget import BudgetPolicy, BudgetPolicySpec, BudgetPolicyStatus, BudgetSelector
 from infercost.api.common import Condition, ConditionStatus, LabelSelector, ObjectMeta, Toleration
 from infercost.api.pool import (
     Accelerator,
@@ -38,7 +39,7 @@ from infercost.api.status import (
 
 GROUP = "infercost.io"
 VERSION = "v1alpha1"
-KINDS = (AcceleratorPool, InferenceService)
+KINDS = (AcceleratorPool, InferenceService, BudgetPolicy)
 
 __all__ = [
     "GROUP",
@@ -53,6 +54,10 @@ __all__ = [
     "BatchingStatus",
     "Budget",
     "BudgetAction",
+    "BudgetPolicy",
+    "BudgetPolicySpec",
+    "BudgetPolicyStatus",
+    "BudgetSelector",
     "CapacityType",
     "Condition",
     "ConditionStatus",
