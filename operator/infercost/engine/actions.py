@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from infercost.api.service import BudgetAction
 from infercost.engine.allocations import (
     allocations_for,
     keep_until_ready,
@@ -22,7 +21,7 @@ from infercost.engine.conditions import (
     ready_condition,
 )
 from infercost.engine.cost import cost_per_million
-from infercost.engine.limits import budget_binds, name_limits
+from infercost.engine.limits import budget_binds, hourly_cap, name_limits
 from infercost.engine.model import (
     Action,
     ActionKind,
@@ -155,16 +154,11 @@ def hold_plan(
     )
 
 
-def _cap(inp: DecisionInput) -> float | None:
-    budget = inp.spec.budget
-    return budget.max_hourly_cost if budget and budget.on_exceeded == BudgetAction.CAP else None
-
-
 def _trim_to_budget(
     final: dict[Key, int], *, inp: DecisionInput, by_key: Mapping[Key, Option]
 ) -> list[Action]:
     """Remove the dearest replicas per unit of throughput until a Cap budget holds."""
-    cap = _cap(inp)
+    cap = hourly_cap(inp)
     if cap is None:
         return []
     price = {key: by_key[key].hourly_cost if key in by_key else 0.0 for key in final}

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from infercost.api.service import BudgetAction
-from infercost.engine.limits import limits_note
+from infercost.engine.limits import limits_note, team_binds
 from infercost.engine.model import (
     Allocation,
     ConditionVerdict,
@@ -59,6 +59,8 @@ def budget_condition(
     inp: DecisionInput, hourly: float, reason: Reason, *, capped: bool = False
 ) -> ConditionVerdict:
     """WithinBudget; `capped`: the budget binds beside another limit (engine/limits.py)."""
+    if team_binds(inp):
+        return _team_condition(inp, hourly, limited=reason == Reason.BUDGET_LIMITED or capped)
     limit = inp.spec.budget
     if limit is None:
         return ConditionVerdict(type="WithinBudget", ok=True, reason="NoBudget", message="")
@@ -71,6 +73,24 @@ def budget_condition(
             type="WithinBudget",
             ok=True,
             reason=Reason.BUDGET_LIMITED.value,
+            message=message + ", demand capped",
+        )
+    return ConditionVerdict(type="WithinBudget", ok=True, reason="WithinBudget", message=message)
+
+
+def _team_condition(inp: DecisionInput, hourly: float, *, limited: bool) -> ConditionVerdict:
+    """WithinBudget where a BudgetPolicy's share is the tighter limit: named with the policy."""
+    team = inp.team_budget
+    assert team is not None  # team_binds said so
+    message = (
+        f"${hourly:.2f}/h of its ${team.ceiling:.2f}/h share of BudgetPolicy {team.policy} "
+        f"(${team.cap:.2f}/h for all the services it selects)"
+    )
+    if limited or hourly > team.ceiling + 1e-9:
+        return ConditionVerdict(
+            type="WithinBudget",
+            ok=hourly <= team.ceiling + 1e-9,
+            reason=Reason.TEAM_BUDGET_LIMITED.value,
             message=message + ", demand capped",
         )
     return ConditionVerdict(type="WithinBudget", ok=True, reason="WithinBudget", message=message)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from infercost.engine.model import Action, Reason
+from infercost.api.service import BudgetAction
+from infercost.engine.model import Action, DecisionInput, Reason
 
 if TYPE_CHECKING:  # placement imports this module: types only, no cycle at run time
     from infercost.engine.placement import Problem, Solution
@@ -55,3 +56,23 @@ def relaxations(problem: Problem) -> dict[Reason, Problem]:
 def more_capacity(found: float, than: float) -> bool:
     """Whether `found` is more capacity than `than`, beyond solver noise."""
     return found > than * (1 + 1e-6) + 1e-9
+
+
+def hourly_cap(inp: DecisionInput) -> float | None:
+    """The $/h placement may not exceed: the service's Cap budget and its share of a Cap
+    BudgetPolicy both hold, so the tighter of the two; None when neither applies."""
+    budget = inp.spec.budget
+    caps = [budget.max_hourly_cost] if budget and budget.on_exceeded == BudgetAction.CAP else []
+    if inp.team_budget is not None:
+        caps.append(inp.team_budget.ceiling)
+    return min(caps, default=None)
+
+
+def team_binds(inp: DecisionInput) -> bool:
+    """Whether the team share, not the service's own Cap, is the tighter limit."""
+    team = inp.team_budget
+    if team is None:
+        return False
+    budget = inp.spec.budget
+    own = budget.max_hourly_cost if budget and budget.on_exceeded == BudgetAction.CAP else None
+    return own is None or team.ceiling < own

@@ -34,6 +34,9 @@ class Reason(StrEnum):
     MOVE_LOSES_AT_PEAK = "MoveLosesAtPeak"  # the pools moved to lose at the recent peak
     MOVE_UNSAFE = "MoveUnsafe"  # old replicas could not stay until the new ones are ready
     BUDGET_LIMITED = "BudgetLimited"
+    # The service's share of a BudgetPolicy's Cap (engine/team_budget.py), not its own
+    # budget, stops more capacity (a WithinBudget condition's reason only).
+    TEAM_BUDGET_LIMITED = "TeamBudgetLimited"
     OVER_BUDGET = "OverBudget"
     POOL_CAPACITY_LIMITED = "PoolCapacityLimited"
     AT_MIN_REPLICAS = "AtMinReplicas"
@@ -281,6 +284,15 @@ class ScaleToZero:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TeamCeiling:
+    """This round's share of a BudgetPolicy's Cap for one service (engine/team_budget.py)."""
+
+    policy: str  # the BudgetPolicy's name
+    ceiling: float  # $/h this service may be planned at; the shares never sum above `cap`
+    cap: float  # the policy's maxHourlyCost
+
+
+@dataclass(frozen=True, kw_only=True)
 class DecisionInput:
     """Everything one decision needs; `now` is epoch seconds passed in by the caller."""
 
@@ -292,6 +304,8 @@ class DecisionInput:
     now: float
     settings: EngineSettings = field(default_factory=EngineSettings)
     scale_to_zero: ScaleToZero | None = None  # None: spec.scaling.minReplicas always holds
+    # A Cap BudgetPolicy's share for this round; both it and spec.budget hold (the tighter).
+    team_budget: TeamCeiling | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from infercost.api.service import BudgetAction, InferenceServiceSpec
+from infercost.api.service import InferenceServiceSpec
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.caching import counting_cached
 from infercost.engine.forecast import expected_spike, window_max
 from infercost.engine.horizon import horizon_margin
 from infercost.engine.idle import idle_verdict, woken
 from infercost.engine.learning import saturated, starting
+from infercost.engine.limits import hourly_cap
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.moves import (
     Wait,
@@ -215,15 +216,13 @@ def _problem(
     target: Target,
 ) -> Problem:
     spec = inp.spec
-    budget = spec.budget
-    cap = budget.max_hourly_cost if budget and budget.on_exceeded == BudgetAction.CAP else None
     return Problem(
         options=tuple(option for option in options if option.feasible),
         required=target.required,
         min_total=target.min_total,
         max_total=target.max_total,
         max_spot_fraction=spec.placement.max_spot_fraction,
-        budget=cap,
+        budget=hourly_cap(inp),
         current={key: dep.replicas for key, dep in current.items()},
         move_cost_hours=inp.settings.move_cost_hours,
         move_payback_hours=inp.settings.move_payback_hours,

@@ -14,6 +14,7 @@ from infercost.engine.model import (
     ScaleToZero,
     ServiceState,
     SpikeRecord,
+    TeamCeiling,
 )
 from infercost.engine.planner import decide
 
@@ -160,6 +161,11 @@ def test_every_reason_code_is_reachable_through_decide() -> None:
                     replicas=4, ready_replicas=4, disrupted_replicas=4
                 )
             },
+        ),
+        # A BudgetPolicy's share binds (engine/team_budget.py): TeamBudgetLimited.
+        replace(
+            decision(service([GPU]), [pool("l4")], demand=5000.0),
+            team_budget=TeamCeiling(policy="team", ceiling=2.0, cap=2.0),
         ),
     ]
     seen: set[str] = set()
