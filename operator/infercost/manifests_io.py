@@ -1,4 +1,4 @@
-"""Read AcceleratorPool and InferenceService manifests from YAML files and folders.
+"""Read AcceleratorPool, InferenceService and BudgetPolicy manifests from YAML files and folders.
 
 Owns: turning files (multi-document YAML, folders searched recursively for *.yaml/*.yml)
 into validated API models, with errors that name the file, the document and the field in
@@ -18,13 +18,16 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from infercost.api.budget import BudgetPolicy
 from infercost.api.pool import AcceleratorPool
 from infercost.api.service import InferenceService
 
 API_VERSION = "infercost.io/v1alpha1"
-KINDS: dict[str, type[AcceleratorPool] | type[InferenceService]] = {
+Kind = AcceleratorPool | InferenceService | BudgetPolicy
+KINDS: dict[str, type[Kind]] = {
     "AcceleratorPool": AcceleratorPool,
     "InferenceService": InferenceService,
+    "BudgetPolicy": BudgetPolicy,
 }
 
 
@@ -47,6 +50,7 @@ class Manifests:
 
     pools: list[AcceleratorPool] = field(default_factory=list)
     services: list[InferenceService] = field(default_factory=list)
+    budgets: list[BudgetPolicy] = field(default_factory=list)
 
 
 def yaml_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -72,6 +76,8 @@ def load(paths: Iterable[Path]) -> Manifests:
                 found.pools.append(model)
             elif isinstance(model, InferenceService):
                 found.services.append(model)
+            elif isinstance(model, BudgetPolicy):
+                found.budgets.append(model)
     return found
 
 
@@ -104,9 +110,7 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     return str(problem)
 
 
-def parse_document(
-    document: Any, *, path: Path, index: int
-) -> AcceleratorPool | InferenceService | None:
+def parse_document(document: Any, *, path: Path, index: int) -> Kind | None:
     """One document as a model; None when it belongs to another API group."""
     if not isinstance(document, dict):
         problem = f"expected a mapping (a Kubernetes object), got {type(document).__name__}"

@@ -7,6 +7,7 @@ services took on shared pools, as the operator would.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from infercost.api.service import InferenceService
 from infercost.cli import app
+from infercost.cli.plan_budget import budgets_json, render_budgets, service_key, team_shares
 from infercost.cli.plan_explain import (
     MixCapacity,
     binding_limits,
@@ -24,7 +26,15 @@ from infercost.cli.plan_explain import (
     mix_lines,
     routing_note,
 )
-from infercost.engine.model import DecisionInput, Observation, Plan, PoolView, ServiceState
+from infercost.cli.plan_json import to_json
+from infercost.engine.model import (
+    DecisionInput,
+    Observation,
+    Plan,
+    PoolView,
+    ServiceState,
+    TeamCeiling,
+)
 from infercost.engine.options import pool_view
 from infercost.engine.planner import OptionVerdict, decide, explain
 from infercost.manifests_io import ManifestError, Manifests, load
@@ -38,6 +48,7 @@ class ServicePlan:
     demand: float
     plan: Plan
     verdicts: list[OptionVerdict]
+    inp: DecisionInput  # what the engine was given (the team split asks it again)
     equal_share: bool = True  # the routing model the engine planned for
 
     @property
@@ -51,7 +62,10 @@ def plan(
     files: list[Path] = typer.Argument(
         ...,
         metavar="FILE",
-        help="AcceleratorPool and InferenceService manifests: files or folders of YAML.",
+        help=(
+            "AcceleratorPool, InferenceService and BudgetPolicy manifests: files or folders "
+            "of YAML."
+        ),
     ),
     rate: float | None = typer.Option(
         None,
@@ -73,14 +87,22 @@ def plan(
     if not pools:
         _fail(f"no AcceleratorPool found in {', '.join(map(str, files))}")
     planned = plan_all(manifests.services, pools, rate=rate)
+    splits, shares = team_shares(manifests.budgets, [(p.service, p.inp) for p in planned])
+    if shares:  # planned again, each service under its share of a Cap
+        planned = plan_all(manifests.services, pools, rate=rate, team=shares)
+    by_name = {service_key(p.service): p.plan for p in planned}
     if as_json:
-        typer.echo(json.dumps({"services": [to_json(p) for p in planned]}, indent=2))
+        out: dict[str, Any] = {"services": [to_json(p) for p in planned]}
+        if manifests.budgets:
+            out["budgets"] = budgets_json(splits, by_name)
+        typer.echo(json.dumps(out, indent=2))
         return
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
     for service_plan in planned:
         _render(console, service_plan)
+    render_budgets(console, splits, by_name)
 
 
 def _fail(message: str) -> Any:
@@ -96,9 +118,14 @@ def _pool_views(manifests: Manifests) -> list[PoolView]:
 
 
 def plan_all(
-    services: list[InferenceService], pools: list[PoolView], *, rate: float | None
+    services: list[InferenceService],
+    pools: list[PoolView],
+    *,
+    rate: float | None,
+    team: Mapping[str, TeamCeiling] | None = None,
 ) -> list[ServicePlan]:
-    """Plan each service in turn, charging shared pools with what earlier services took."""
+    """Plan each service in turn, charging shared pools with what earlier services took;
+    `team`: each service's share of a Cap BudgetPolicy (cli/plan_budget.py)."""
     used: dict[str, int] = {}
     results = []
     for service in services:
@@ -120,6 +147,7 @@ def plan_all(
             current={},
             state=ServiceState(),
             now=0.0,
+            team_budget=(team or {}).get(service_key(service)),
         )
         result = decide(inp)
         for allocation in result.allocations:
@@ -130,6 +158,7 @@ def plan_all(
                 demand=demand,
                 plan=result,
                 verdicts=explain(inp),
+                inp=inp,
                 equal_share=inp.settings.equal_share_routing,
             )
         )
@@ -153,82 +182,6 @@ def _nominal_demand(service: InferenceService, pools: tuple[PoolView, ...]) -> f
     best = min(feasible, key=lambda o: (o.cost_per_million or float("inf"), o.key))
     scaling = service.spec.scaling
     return scaling.min_replicas * best.throughput / (1.0 + scaling.headroom)
-
-
-def to_json(service_plan: ServicePlan) -> dict[str, Any]:
-    """The `plan --json` object of one service (docs/architecture.md section 7)."""
-    result, service = service_plan.plan, service_plan.service
-    largest = max(result.allocations, key=lambda a: (a.replicas, a.variant, a.pool), default=None)
-    batching: dict[str, Any] = {}
-    if largest is not None:
-        batching = {
-            "variant": largest.variant,
-            "pool": largest.pool,
-            "max_batch_size": largest.batching.max_batch_size,
-            "max_queue_delay_microseconds": largest.batching.max_queue_delay_us,
-            "preferred_batch_sizes": list(largest.batching.preferred_batch_sizes),
-        }
-    chosen = {(a.variant, a.pool) for a in result.allocations}
-    return {
-        "name": service.metadata.name,
-        "namespace": service.metadata.namespace or "default",
-        "demand_rps": _round(service_plan.demand),
-        "allocation": [
-            {
-                "variant": a.variant,
-                "pool": a.pool,
-                "replicas": a.replicas,
-                "hourly_cost": _round(a.hourly_cost),
-                "throughput_per_replica": _round(a.throughput_per_replica),
-            }
-            for a in result.allocations
-        ],
-        "hourly_cost": _round(result.hourly_cost),
-        "cost_per_million": _round(result.cost_per_million),
-        "batching": batching,
-        "routing": service_plan.mix.to_json(),
-        "limits": binding_limits(result),
-        "reasons": list(dict.fromkeys(action.reason.value for action in result.actions)),
-        "actions": [
-            {
-                "kind": a.kind.value,
-                "reason": a.reason.value,
-                "message": a.message,
-                "variant": a.variant,
-                "pool": a.pool,
-                "to_replicas": a.to_replicas,
-            }
-            for a in result.actions
-        ],
-        "conditions": [
-            {"type": c.type, "ok": c.ok, "reason": c.reason, "message": c.message}
-            for c in result.conditions
-        ],
-        "options": [_option_json(v, chosen) for v in service_plan.verdicts],
-    }
-
-
-def _option_json(verdict: OptionVerdict, chosen: set[tuple[str, str]]) -> dict[str, Any]:
-    option = verdict.option
-    config = option.batching.config if option.batching is not None else None
-    return {
-        "variant": option.variant,
-        "pool": option.pool,
-        "accelerator_type": option.accelerator_type,
-        "hourly_cost_per_replica": _round(option.hourly_cost),
-        "throughput_per_replica": _round(option.throughput),
-        "cost_per_million": _round(option.cost_per_million),
-        "replicas_needed": verdict.replicas_needed if option.feasible else None,
-        "feasible": verdict.why_not is None,
-        "why_not": verdict.why_not,
-        "max_batch_size": config.max_batch_size if config else None,
-        "max_queue_delay_microseconds": config.max_queue_delay_us if config else None,
-        "chosen": option.key in chosen,
-    }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
 
 
 def _render(console: Console, service_plan: ServicePlan) -> None:

@@ -20,9 +20,10 @@ Like a service's own Cap, a team Cap wins over minReplicas.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
+from infercost.api.budget import BudgetPolicy
 from infercost.api.service import BudgetAction
 from infercost.engine.model import Plan, TeamCeiling
 
@@ -39,6 +40,8 @@ class Member:
     name: str
     priority: int
     plan_at: PlanAt  # the planner for this round with a team share, or None for no share
+    namespace: str = "default"
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +128,25 @@ def split_budget(
             )
         )
     return Split(policy=policy, cap=cap, action=action, shares=tuple(shares))
+
+
+def split_policies(policies: Sequence[BudgetPolicy], members: Sequence[Member]) -> list[Split]:
+    """Every policy's split over the members its selector picks, in the policies' name order."""
+    splits = []
+    for policy in sorted(policies, key=lambda p: p.metadata.name):
+        selector = policy.spec.selector
+        chosen = [
+            m for m in members if selector.selects(namespace=m.namespace, labels=dict(m.labels))
+        ]
+        splits.append(
+            split_budget(
+                policy=policy.metadata.name,
+                cap=policy.spec.max_hourly_cost,
+                action=policy.spec.on_exceeded,
+                members=chosen,
+            )
+        )
+    return splits
 
 
 def tightest(splits: Sequence[Split]) -> dict[str, TeamCeiling]:
