@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from infercost.sim.coldstart import Holding
-from infercost.sim.scenario import ScaleToZero, ScenarioError, load_scenario
+from infercost.sim.scale_to_zero import ScaleToZero
+from infercost.sim.scenario import ScenarioError, load_scenario
 from infercost.sim.world import build_world
 from infercost.sim.zero_bench import compare, with_scale_to_zero
 

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from infercost.api.service import InferenceService
 from infercost.cli import app
-from infercost.cli.plan_budget import budgets_json, render_budgets, service_key, team_shares
+from infercost.cli.plan_budget import budgets_json, render_budgets
 from infercost.cli.plan_explain import (
     MixCapacity,
     binding_limits,
@@ -37,6 +37,7 @@ from infercost.engine.model import (
 )
 from infercost.engine.options import pool_view
 from infercost.engine.planner import OptionVerdict, decide, explain
+from infercost.engine.team_round import service_key, team_shares
 from infercost.manifests_io import ManifestError, Manifests, load
 
 EXIT_BAD_INPUT = 2

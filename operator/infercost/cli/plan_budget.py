@@ -4,57 +4,19 @@ Two passes, as the operator's round would run them: the services are planned wit
 team limits first (each sees what earlier services took on shared pools), the split asks
 each of them what it would plan with the money left (engine/team_budget.py), then every
 service is planned again under its share. The shares never sum above the Cap, so neither do
-the final plans, whatever the pools' room does between the passes.
+the final plans, whatever the pools' room does between the passes (engine/team_round.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from infercost.api.budget import BudgetPolicy
-from infercost.api.service import InferenceService
-from infercost.engine.model import DecisionInput, Plan, TeamCeiling
-from infercost.engine.planner import decide
-from infercost.engine.team_budget import Member, PlanAt, Split, split_policies, tightest
-
-
-def service_key(service: InferenceService) -> str:
-    """namespace/name, as a BudgetPolicy's status lists the services it limits."""
-    return f"{service.metadata.namespace or 'default'}/{service.metadata.name}"
-
-
-def members_of(inputs: Sequence[tuple[InferenceService, DecisionInput]]) -> list[Member]:
-    """Each service as the split sees it: its priority, labels and its planner for the round."""
-    return [
-        Member(
-            name=service_key(service),
-            priority=service.spec.priority,
-            plan_at=_plan_at(inp),
-            namespace=service.metadata.namespace or "default",
-            labels=service.metadata.labels,
-        )
-        for service, inp in inputs
-    ]
-
-
-def team_shares(
-    budgets: Sequence[BudgetPolicy], inputs: Sequence[tuple[InferenceService, DecisionInput]]
-) -> tuple[list[Split], dict[str, TeamCeiling]]:
-    """Every policy's split and each service's tightest share (keyed by namespace/name)."""
-    splits = split_policies(budgets, members_of(inputs))
-    return splits, tightest(splits)
-
-
-def _plan_at(inp: DecisionInput) -> PlanAt:
-    def plan(share: TeamCeiling | None) -> Plan:
-        return decide(replace(inp, team_budget=share))
-
-    return plan
+from infercost.engine.model import Plan
+from infercost.engine.team_budget import Split
 
 
 def budgets_json(splits: Sequence[Split], planned: Mapping[str, Plan]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from infercost.sim.scenario import ScaleToZero
+from infercost.sim.scale_to_zero import ScaleToZero
 from infercost.sim.world import World
 
 FloatArray = NDArray[np.float64]

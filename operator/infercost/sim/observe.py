@@ -93,3 +93,38 @@ def with_cache(observation: Observation, cached_share: float) -> Observation:
         cache_hits_per_second=hits,
         cache_misses_per_second=computed,
     )
+
+
+class WindowLists:
+    """A Window's per-deployment figures as Python floats, each converted on first use
+    (indexing a list is cheaper than a numpy scalar, and the values are the same)."""
+
+    def __init__(self, win: Window) -> None:
+        self.win = win
+
+    @cached_property
+    def served_rps(self) -> list[float]:
+        return self.win.served_rps.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def p99_ms(self) -> list[float]:
+        return self.win.p99_ms.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def queue_ms(self) -> list[float]:
+        return self.win.queue_ms.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def batch(self) -> list[float]:
+        return self.win.batch.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def busy(self) -> list[float]:
+        return self.win.busy.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def rejected(self) -> list[float | None]:
+        """Triton's REJECTED rate where its queue policy rejects late requests, else None."""
+        rates: list[float] = self.win.rejected_rps.tolist()
+        flags: list[bool] = self.win.fleet.rejects.tolist()
+        return [rate if flag else None for rate, flag in zip(rates, flags, strict=True)]

@@ -9,9 +9,8 @@ go at once. `single-pool` is the same planner shown only its best single pool.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from infercost.api.pool import AcceleratorPool
 from infercost.engine import planner
@@ -26,10 +25,13 @@ from infercost.engine.model import (
     PoolView,
     ScaleToZero,
     ServiceState,
+    TeamCeiling,
 )
+from infercost.engine.team_round import service_key, team_shares
+from infercost.sim.budgets import base_prices, prices_at
 from infercost.sim.coldstart import scale_to_zero_of
 from infercost.sim.fleet import Fleet
-from infercost.sim.observe import Window, window, with_cache
+from infercost.sim.observe import WindowLists, window, with_cache
 from infercost.sim.policy import Policy
 from infercost.sim.world import World
 
@@ -56,41 +58,6 @@ class _Service:
 
 def _finite(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
-
-
-class _Lists:
-    """A Window's per-deployment figures as Python floats, each converted on first use
-    (indexing a list is cheaper than a numpy scalar, and the values are the same)."""
-
-    def __init__(self, win: Window) -> None:
-        self.win = win
-
-    @cached_property
-    def served_rps(self) -> list[float]:
-        return self.win.served_rps.tolist()  # type: ignore[no-any-return]
-
-    @cached_property
-    def p99_ms(self) -> list[float]:
-        return self.win.p99_ms.tolist()  # type: ignore[no-any-return]
-
-    @cached_property
-    def queue_ms(self) -> list[float]:
-        return self.win.queue_ms.tolist()  # type: ignore[no-any-return]
-
-    @cached_property
-    def batch(self) -> list[float]:
-        return self.win.batch.tolist()  # type: ignore[no-any-return]
-
-    @cached_property
-    def busy(self) -> list[float]:
-        return self.win.busy.tolist()  # type: ignore[no-any-return]
-
-    @cached_property
-    def rejected(self) -> list[float | None]:
-        """Triton's REJECTED rate where its queue policy rejects late requests, else None."""
-        rates: list[float] = self.win.rejected_rps.tolist()
-        flags: list[bool] = self.win.fleet.rejects.tolist()
-        return [rate if flag else None for rate, flag in zip(rates, flags, strict=True)]
 
 
 class Planned(Policy):
@@ -130,30 +97,56 @@ class Planned(Policy):
         self.pool_index = sorted({p.metadata.name for p in world.scenario.pools})
         self._totals_of: object = None  # the replica array pool_totals were counted on
         self.pool_totals: dict[str, int] = {}
-        self._views: dict[tuple[str, int], PoolView] = {}
+        self._views: dict[tuple[str, int, float], PoolView] = {}
+        self.prices = base_prices(world.scenario.pools)
+        self.shares: dict[str, TeamCeiling] = {}
         # Warm start: decide once on the first minute's demand and make that placement ready.
         first = world.rates[:, : max(60 // world.step, 1)].mean(axis=1)
-        for svc in self.services:
-            observation = with_cache(
+        observed = [
+            with_cache(
                 Observation(time=0.0, demand_rps=float(first[svc.index]), p99_latency_ms=None),
                 float(world.cached_share()[svc.index]),
             )
+            for svc in self.services
+        ]
+        self._team_round(fleet, observed, step=0)
+        for svc, observation in zip(self.services, observed, strict=True):
             self._decide(fleet, svc, observation=observation, step=0, instant=True)
 
     def control(self, fleet: Fleet, *, step: int) -> None:
-        win = _Lists(window(fleet))
+        win = WindowLists(window(fleet))
         now = float(step * self.world.step)
         self._totals_of = None  # recount the pools once per interval
         ready: list[int] = fleet.ready.tolist()  # a service's scaling changes only its own
         backlog: list[float] = fleet.backlog.tolist()
-        for svc in self.services:
-            observation = self._observe(ready, backlog, win, svc, now) or self._held(
-                fleet, svc, now
-            )
+        observed = [
+            self._observe(ready, backlog, win, svc, now) or self._held(fleet, svc, now)
+            for svc in self.services
+        ]
+        self._team_round(fleet, observed, step=step)
+        for svc, observation in zip(self.services, observed, strict=True):
             self._decide(fleet, svc, observation=observation, step=step)
 
+    def _team_round(
+        self, fleet: Fleet, observed: Sequence[Observation | None], *, step: int
+    ) -> None:
+        """This interval's prices, and each service's share of the scenario's BudgetPolicies'
+        Caps (engine/team_round.py), split before any service of the round is planned."""
+        scenario = self.world.scenario
+        now = float(step * self.world.step)
+        self.prices = prices_at(
+            scenario.workload.spec.price_changes, now=now, base=base_prices(scenario.pools)
+        )
+        if not scenario.budgets:
+            return
+        inputs = [
+            (self.world.services[svc.index], self._input(fleet, svc, observation=obs, step=step))
+            for svc, obs in zip(self.services, observed, strict=True)
+        ]
+        self.shares = team_shares(scenario.budgets, inputs)[1]
+
     def _observe(
-        self, ready: list[int], backlog: list[float], win: _Lists, svc: _Service, now: float
+        self, ready: list[int], backlog: list[float], win: WindowLists, svc: _Service, now: float
     ) -> Observation | None:
         per_deployment = {}
         for key, d in self.by_key[svc.index].items():
@@ -209,16 +202,17 @@ class Planned(Policy):
         for pool in svc.pools:
             name = pool.metadata.name
             others = self.pool_totals[name] - own.get(name, 0)
-            view = self._views.get((name, others))
+            price = self.prices[name]
+            view = self._views.get((name, others, price))
             if view is None:
                 view = PoolView(
                     name=name,
                     labels=pool.metadata.labels,
                     spec=pool.spec,
-                    hourly_per_node=pool.spec.pricing.hourly_per_node or 0.0,
+                    hourly_per_node=price,
                     replicas_used_by_others=others,
                 )
-                self._views[(name, others)] = view
+                self._views[(name, others, price)] = view
             views.append(view)
         return tuple(views)
 
@@ -234,15 +228,9 @@ class Planned(Policy):
         if self._totals_of is fleet.replicas:
             self.pool_totals[self.pool_of[d]] += int(fleet.replicas[d]) - before
 
-    def _decide(
-        self,
-        fleet: Fleet,
-        svc: _Service,
-        *,
-        observation: Observation | None,
-        step: int,
-        instant: bool = False,
-    ) -> None:
+    def _input(
+        self, fleet: Fleet, svc: _Service, *, observation: Observation | None, step: int
+    ) -> DecisionInput:
         keys = self.by_key[svc.index]
         current = {
             key: CurrentDeployment(
@@ -253,20 +241,31 @@ class Planned(Policy):
             for key, d in keys.items()
             if fleet.replicas[d] > 0
         }
-        spec = self.world.services[svc.index].spec
-        now = float(step * self.world.step)
-        plan = self.decide(
-            DecisionInput(
-                spec=spec,
-                pools=self._pool_views(fleet, svc),
-                observation=observation,
-                current=current,
-                state=svc.state,
-                now=now,
-                settings=self.settings,
-                scale_to_zero=self.idle[svc.index],
-            )
+        service = self.world.services[svc.index]
+        return DecisionInput(
+            spec=service.spec,
+            pools=self._pool_views(fleet, svc),
+            observation=observation,
+            current=current,
+            state=svc.state,
+            now=float(step * self.world.step),
+            settings=self.settings,
+            scale_to_zero=self.idle[svc.index],
+            team_budget=self.shares.get(service_key(service)),
         )
+
+    def _decide(
+        self,
+        fleet: Fleet,
+        svc: _Service,
+        *,
+        observation: Observation | None,
+        step: int,
+        instant: bool = False,
+    ) -> None:
+        keys = self.by_key[svc.index]
+        now = float(step * self.world.step)
+        plan = self.decide(self._input(fleet, svc, observation=observation, step=step))
         svc.state = plan.state
         wanted = {(a.variant, a.pool): a for a in plan.allocations}
         for key, d in keys.items():
@@ -282,38 +281,3 @@ class Planned(Policy):
                 self.timeline.append(
                     Decision(now, name, action.kind.value, action.reason.value, action.message)
                 )
-
-
-class SinglePool(Planned):
-    """infercost shown only one pool: the one on which the planner itself finds the lowest cost
-    per million inferences for the run's mean demand (pools it cannot use alone, e.g. spot
-    pools beyond maxSpotFraction, are skipped)."""
-
-    name = "single-pool"
-
-    def pools_for(self, world: World, service: int) -> tuple[AcceleratorPool, ...]:
-        spec = world.services[service].spec
-        demand = float(world.rates[service].mean())
-        best: tuple[float, AcceleratorPool] | None = None
-        for pool in world.scenario.pools:
-            view = PoolView(
-                name=pool.metadata.name,
-                labels=pool.metadata.labels,
-                spec=pool.spec,
-                hourly_per_node=pool.spec.pricing.hourly_per_node or 0.0,
-            )
-            plan = self.decide(
-                DecisionInput(
-                    spec=spec,
-                    pools=(view,),
-                    observation=Observation(time=0.0, demand_rps=demand, p99_latency_ms=None),
-                    current={},
-                    state=ServiceState(),
-                    now=0.0,
-                )
-            )
-            placed = sum(a.replicas for a in plan.allocations)
-            price = plan.cost_per_million
-            if placed and price is not None and (best is None or price < best[0]):
-                best = (price, pool)
-        return (best[1],) if best is not None else world.scenario.pools

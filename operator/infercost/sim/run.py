@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from infercost.sim.budgets import reprice
 from infercost.sim.fleet import BlockResult, Fleet
 from infercost.sim.oracle import Oracle
-from infercost.sim.planned import Decision, Planned, SinglePool
+from infercost.sim.planned import Decision, Planned
 from infercost.sim.policy import Hpa, KedaQueue, Policy, StaticPeak
+from infercost.sim.single_pool import SinglePool
 from infercost.sim.world import World
 
 FloatArray = NDArray[np.float64]
@@ -111,6 +113,7 @@ def replay(
     block = world.interval_steps if policy.reactive else world.interval_steps * STILL_BLOCKS
     for start in range(0, world.steps, block):
         steps = min(block, world.steps - start)
+        reprice(fleet, now=float(start * world.step))  # Workload priceChanges (sim/budgets.py)
         sink(fleet.run_block(start, steps, policy.oracle_ready(start, steps)), start, steps)
         if start + steps < world.steps:
             policy.control(fleet, step=start + steps)

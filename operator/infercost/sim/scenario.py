@@ -1,4 +1,5 @@
-"""Scenario files: AcceleratorPools and InferenceServices as users write them, plus a Workload."""
+"""Scenario files: AcceleratorPools, InferenceServices and BudgetPolicies as users write them,
+plus a Workload. (ScaleToZero, a Workload's part, lives in sim/scale_to_zero.py.)"""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from infercost.api.budget import BudgetPolicy
 from infercost.api.common import Model, ObjectMeta
 from infercost.api.pool import AcceleratorPool
 from infercost.api.service import InferenceService
+from infercost.sim.budgets import PriceChange, price_change_errors
+from infercost.sim.scale_to_zero import ScaleToZero
 
 
 class ScenarioError(ValueError):
@@ -62,33 +66,6 @@ class Trace(Model):
         if self.format == TraceFormat.RATE_CSV and not self.rate_column:
             raise ValueError("trace.rateColumn is required for format rate-csv")
         return self
-
-
-class ScaleToZero(Model):
-    """Scale to zero with wake-up, as the service would have it once something holds requests
-    at zero (issue 22; the CRD refuses minReplicas 0 until then): the infercost policy takes
-    the service to zero after idleSeconds without demand, requests that arrive at zero are
-    held until a replica is ready, and the held requests are the demand that wakes it."""
-
-    idle_seconds: int = Field(
-        default=300, ge=0, le=7 * 86400, description="Demand must be zero this long first."
-    )
-    wake_timeout_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        le=3600,
-        description=(
-            "A request held longer than this fails (the client's requestTimeoutSeconds "
-            "binds too); held less, it is answered, and good if it waited no longer than the SLO."
-        ),
-    )
-    wake_on: Literal["Fastest", "Cheapest"] = Field(
-        default="Fastest",
-        description=(
-            "Fastest: wake on the affordable options that start soonest (the cheapest of "
-            "them); Cheapest: on the cheapest placement, as a first placement would."
-        ),
-    )
 
 
 class WorkloadService(Model):
@@ -141,6 +118,11 @@ class WorkloadSpec(Model):
         default=30.0, gt=0, description="Clients give up on requests queued longer than this."
     )
     services: list[WorkloadService] = Field(min_length=1, description="Traffic per service.")
+    price_changes: list[PriceChange] = Field(
+        default_factory=list,
+        max_length=10000,
+        description="Node prices that change during the run (sim/budgets.py); empty: none.",
+    )
     include: list[str] = Field(
         default_factory=list,
         description=(
@@ -172,6 +154,7 @@ class Scenario:
     services: tuple[InferenceService, ...]
     workload: Workload
     base_dir: Path
+    budgets: tuple[BudgetPolicy, ...] = ()  # applied by the infercost policy each interval
 
     def service(self, namespace: str, name: str) -> InferenceService:
         for svc in self.services:
@@ -183,6 +166,7 @@ class Scenario:
 _KINDS: dict[str, type[Model]] = {
     "AcceleratorPool": AcceleratorPool,
     "InferenceService": InferenceService,
+    "BudgetPolicy": BudgetPolicy,
     "Workload": Workload,
 }
 
@@ -236,6 +220,7 @@ def load_scenario(path: str | Path) -> Scenario:
         services=services,
         workload=workloads[0],
         base_dir=file.resolve().parent,
+        budgets=tuple(doc for doc in parsed if isinstance(doc, BudgetPolicy)),
     )
     _cross_check(scenario)
     return scenario
@@ -272,6 +257,9 @@ def _cross_check(scenario: Scenario) -> None:
     pool_names = {pool.metadata.name for pool in scenario.pools}
     if not pool_names:
         raise ScenarioError("the scenario has no AcceleratorPool documents; add at least one")
+    errors = price_change_errors(spec.price_changes, pool_names)
+    if errors:
+        raise ScenarioError("; ".join(errors))
     if spec.baseline_pool not in pool_names:
         raise ScenarioError(
             f"Workload spec.baselinePool {spec.baseline_pool!r} is not a pool of the scenario "

@@ -41,6 +41,7 @@ def shardable(world: World, policy_name: str, workers: int) -> bool:
         and policy_name in PLANNED
         and len(world.services) >= workers
         and all(pool.spec.max_replicas is None for pool in world.scenario.pools)
+        and not world.scenario.budgets  # a BudgetPolicy's split spans the services
         and "fork" in multiprocessing.get_all_start_methods()
     )
 

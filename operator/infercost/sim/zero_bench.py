@@ -21,7 +21,8 @@ from infercost.sim.coldstart import HeldTotals
 from infercost.sim.fleet import Fleet
 from infercost.sim.planned import Planned
 from infercost.sim.run import Result, simulate_policy
-from infercost.sim.scenario import ScaleToZero, Scenario, ScenarioError, load_scenario
+from infercost.sim.scale_to_zero import ScaleToZero
+from infercost.sim.scenario import Scenario, ScenarioError, load_scenario
 from infercost.sim.world import build_world
 
 
