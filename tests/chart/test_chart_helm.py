@@ -64,6 +64,7 @@ def test_default_render_has_exactly_the_core_objects(default_render: Render) -> 
         [
             "CustomResourceDefinition",
             "CustomResourceDefinition",
+            "CustomResourceDefinition",
             "ServiceAccount",
             "ClusterRole",
             "ClusterRoleBinding",

@@ -32,6 +32,7 @@ from kmock._internal import rendering
 
 from infercost.adapters.fake_metrics import FakeMetrics
 from infercost.adapters.prices import PriceSource
+from infercost.api.budget import BudgetPolicyStatus
 from infercost.api.pool import PoolStatus
 from infercost.api.status import ServiceStatus
 from infercost.controller.runner import run_operator
@@ -53,6 +54,7 @@ def operator_requests(api: ApiServer) -> list[tuple[str, str, str, str | None]]:
 STATUS_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "inferenceservices": ServiceStatus,
     "acceleratorpools": PoolStatus,
+    "budgetpolicies": BudgetPolicyStatus,
 }
 
 

@@ -3,7 +3,7 @@
 The test runs the operator itself through a workload that reaches every kind of request it
 makes (the watches and kopf's resource scan, a placement with every child, NetworkPolicy on,
 ready replicas and their Triton pods, a migration that deletes the old Deployment, pool
-status, Events, kopf's finalizer, a restart that lists the children and deletes unwanted ones
+status, a BudgetPolicy's status, Events, kopf's finalizer, a restart that lists the children and deletes unwanted ones
 of every kind, peering cluster-wide
 and in one namespace, leader election on a Lease in the operator's namespace, and a new pod's
 real tritonserver loaded and admitted through its readiness gate, with the service's Secret), records those requests at the sandbox API server (by User-Agent) and
@@ -25,6 +25,8 @@ from tests.integration.test_control_loop import make_ready, replicas_by_pool
 from tests.integration.test_drift import unwanted_children_deleted
 from tests.integration.test_placement import status_of
 from tests.integration.test_readiness_gate import admit_a_new_pod
+from tests.integration.test_team_budget import BUDGETS
+from tests.integration.test_team_budget import policy as team_policy
 from tests.support.rbac import granted
 
 pytestmark = pytest.mark.integration
@@ -48,9 +50,17 @@ async def cluster_wide_workload(api: ApiServer, start_operator: OperatorFactory)
     await call(api, "POST", o.POOLS, o.L4)
     await call(api, "POST", o.POOLS, o.A10G)
     await call(api, "POST", o.ISVC, o.service("bert", o.GPU_VARIANT))
+    await call(api, "POST", BUDGETS, team_policy(100.0))  # a BudgetPolicy's status is written
     operator = await start_operator(peering="infercost", network_policy=True)
     operator.load(o.NS, "bert", rps=4000.0, p99_ms=8.0)  # FAKE metrics
     placed = await eventually(lambda: replicas_by_pool(api, "bert"), what="first placement")
+
+    async def policy_reported() -> bool:
+        return "spendPerHour" in (
+            (await call(api, "GET", f"{BUDGETS}/team-ml")).get("status") or {}
+        )
+
+    await eventually(policy_reported, what="the BudgetPolicy's status written")
     assert set(placed) == {"g6-xlarge"}
     await make_ready(api, "bert")  # the rollout lists the ready replicas' pods
     await eventually(lambda: announced(api, PEERINGS), what="presence in the peering")

@@ -31,6 +31,7 @@ __all__ = ["ApiError", "Credentials", "KubeApi", "_ssl_context", "path"]
 RESOURCES: dict[str, tuple[str, str]] = {
     "InferenceService": ("infercost.io/v1alpha1", "inferenceservices"),
     "AcceleratorPool": ("infercost.io/v1alpha1", "acceleratorpools"),
+    "BudgetPolicy": ("infercost.io/v1alpha1", "budgetpolicies"),
     "Deployment": ("apps/v1", "deployments"),
     "Service": ("v1", "services"),
     "ConfigMap": ("v1", "configmaps"),

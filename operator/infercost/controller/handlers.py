@@ -19,6 +19,7 @@ from infercost.manifests import LABEL_SERVICE, short_name
 GROUP, VERSION = "infercost.io", "v1alpha1"
 SERVICES = (GROUP, VERSION, "inferenceservices")
 POOLS = (GROUP, VERSION, "acceleratorpools")
+BUDGETS = (GROUP, VERSION, "budgetpolicies")
 
 
 def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
@@ -52,6 +53,15 @@ def build_registry(reconciler: Reconciler) -> kopf.OperatorRegistry:
             affected = reconciler.picture.pool_seen(body)
         for key in affected:
             await reconciler.reconcile(key)
+
+    @kopf.on.event(*BUDGETS, registry=registry)
+    async def budget_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        budgets = reconciler.budgets
+        if event["type"] == "DELETED":
+            budgets.gone(body["metadata"]["name"])
+        elif budgets.seen(body):  # a new or changed limit: plan its services under it now
+            for key in budgets.selecting(reconciler.picture.services):
+                await reconciler.reconcile(key)
 
     @kopf.on.event(
         "apps", "v1", "deployments", labels={LABEL_SERVICE: kopf.PRESENT}, registry=registry

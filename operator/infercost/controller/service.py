@@ -26,9 +26,11 @@ from infercost.adapters.metrics import DemandSeries, MetricsSource, ServiceKey, 
 from infercost.adapters.prices import PriceSource
 from infercost.adapters.triton import TritonBatching
 from infercost.adapters.triton_keys import RepositoryKeys
+from infercost.api.budget import BudgetPolicy
 from infercost.api.pool import AcceleratorPoolSpec
-from infercost.api.service import InferenceServiceSpec
+from infercost.api.service import InferenceService, InferenceServiceSpec
 from infercost.controller import reporting
+from infercost.controller.budgets import TeamBudgets, selected_inputs
 from infercost.controller.capacity import Capacity
 from infercost.controller.children import CHILD_KINDS, Child, Synced
 from infercost.controller.picture import Picture
@@ -105,6 +107,9 @@ class Reconciler:
             )
         )
         self.telemetry = Telemetry()
+        self.budgets = TeamBudgets(
+            api=api, interval=settings.control_interval_seconds, telemetry=self.telemetry
+        )
         self.memory: dict[ServiceKey, Memory] = {}
         self.pod_monitors: bool | None = None
         self._locks: defaultdict[ServiceKey, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -204,24 +209,10 @@ class Reconciler:
                 await self._recall(key, spec, memory)
             if not memory.loaded and not self.settings.dry_run:
                 await self._load_children(body, memory)
-            pools = self.picture.pool_views(key)
-            current = (
-                dict(memory.dry_current) if self.settings.dry_run else self.picture.current(key)
-            )
-            observation = _by_full_names(
-                observation_for(await self.observe(now), _labelled(key), now=now), spec, pools
-            )
-            plan = planner.decide(
-                DecisionInput(
-                    spec=spec,
-                    pools=pools,
-                    observation=observation,
-                    current=current,
-                    state=memory.state,
-                    now=now,
-                    settings=self.settings.for_engine(),
-                )
-            )
+            inp = await self._input(key, spec, memory, now)
+            team = await self.budgets.share(key, now=now, inputs=self._team_inputs)
+            plan = planner.decide(replace(inp, team_budget=team))
+            pools, current, observation = inp.pools, dict(inp.current), inp.observation
             memory.state = plan.state
             self.picture.used_pools[key] = frozenset(reporting.involved_pools(plan, list(current)))
             if self.settings.dry_run:
@@ -252,6 +243,35 @@ class Reconciler:
             self.telemetry.record(key, spec=spec, plan=plan, ready=ready, observation=observation)
             self.telemetry.duration.observe(time.perf_counter() - started)
             return plan
+
+    async def _input(
+        self, key: ServiceKey, spec: InferenceServiceSpec, memory: Memory, now: float
+    ) -> DecisionInput:
+        """What the engine is given for one service at `now`, from the watched picture."""
+        pools = self.picture.pool_views(key)
+        current = dict(memory.dry_current) if self.settings.dry_run else self.picture.current(key)
+        observation = _by_full_names(
+            observation_for(await self.observe(now), _labelled(key), now=now), spec, pools
+        )
+        return DecisionInput(
+            spec=spec,
+            pools=pools,
+            observation=observation,
+            current=current,
+            state=memory.state,
+            now=now,
+            settings=self.settings.for_engine(),
+        )
+
+    async def _team_inputs(
+        self, policies: Sequence[BudgetPolicy], now: float
+    ) -> list[tuple[InferenceService, DecisionInput]]:
+        """Every valid service some policy selects, as its own reconcile would see it now."""
+
+        async def input_for(key: ServiceKey, spec: InferenceServiceSpec) -> DecisionInput:
+            return await self._input(key, spec, self.memory.get(key) or Memory(), now)
+
+        return await selected_inputs(policies, self.picture.services, input_for)
 
     async def _apply(
         self,

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine.model import Action, Observation, Plan
+from infercost.engine.team_budget import Split
 
 ServiceLabels = tuple[str, str]
 
@@ -55,6 +56,25 @@ class Telemetry:
             registry=self.registry,
         )
         self._pools: dict[ServiceLabels, set[tuple[str, str]]] = {}
+        per_policy = ["policy"]
+        self.team_cap = gauge(
+            "infercost_budget_policy_max_hourly_cost", "A BudgetPolicy's limit ($/h).", per_policy
+        )
+        self.team_spend = gauge(
+            "infercost_budget_policy_spend_hourly",
+            "$/h its services are planned at this interval.",
+            per_policy,
+        )
+        self.team_wanted = gauge(
+            "infercost_budget_policy_wanted_hourly",
+            "$/h its services would be planned at without it.",
+            per_policy,
+        )
+        self.team_limited = gauge(
+            "infercost_budget_policy_limited_services",
+            "Services held below their demand by their share.",
+            per_policy,
+        )
 
     def serve(self, port: int) -> Any:
         """Serve /metrics on `port` in a thread; returns the server (call .shutdown())."""
@@ -91,6 +111,18 @@ class Telemetry:
             for metric in (self.desired, self.ready, self.batch):
                 metric.remove(key[0], key[1], *gone)
         self._pools[key] = seen
+
+    def team_round(self, split: Split) -> None:
+        """One BudgetPolicy's round (controller/budgets.py)."""
+        self.team_cap.labels(split.policy).set(split.cap)
+        self.team_spend.labels(split.policy).set(split.spend)
+        self.team_wanted.labels(split.policy).set(split.wanted)
+        self.team_limited.labels(split.policy).set(len(split.limited))
+
+    def forget_policy(self, name: str) -> None:
+        for metric in (self.team_cap, self.team_spend, self.team_wanted, self.team_limited):
+            with contextlib.suppress(KeyError):
+                metric.remove(name)
 
     def decided(self, key: ServiceLabels, action: Action) -> None:
         self.decisions.labels(key[0], key[1], action.kind.value, action.reason.value).inc()

@@ -16,6 +16,7 @@ _ResourceRow = tuple[str, str, bool, set[str]]
 CORE: tuple[_ResourceRow, ...] = (
     ("infercost.io/v1alpha1/inferenceservices", "InferenceService", True, {"status"}),
     ("infercost.io/v1alpha1/acceleratorpools", "AcceleratorPool", False, {"status"}),
+    ("infercost.io/v1alpha1/budgetpolicies", "BudgetPolicy", False, {"status"}),
     ("apps/v1/deployments", "Deployment", True, {"status", "scale"}),
     ("v1/services", "Service", True, {"status"}),
     ("v1/configmaps", "ConfigMap", True, set()),
