@@ -103,7 +103,7 @@ def plan(
         console = Console(width=160)
     for service_plan in planned:
         _render(console, service_plan)
-    render_budgets(console, splits, by_name)
+    render_budgets(console, splits=splits, planned=by_name)
 
 
 def _fail(message: str) -> Any:

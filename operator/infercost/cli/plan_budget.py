@@ -48,7 +48,9 @@ def budgets_json(splits: Sequence[Split], planned: Mapping[str, Plan]) -> list[d
     ]
 
 
-def render_budgets(console: Console, splits: Sequence[Split], planned: Mapping[str, Plan]) -> None:
+def render_budgets(
+    console: Console, *, splits: Sequence[Split], planned: Mapping[str, Plan]
+) -> None:
     """One table per BudgetPolicy: the services in the order served and what each got."""
     for split in splits:
         spend = _spend(split, planned)

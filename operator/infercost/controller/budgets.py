@@ -131,6 +131,7 @@ class TeamBudgets:
 
 async def selected_inputs(
     policies: Sequence[BudgetPolicy],
+    *,
     services: Mapping[ServiceKey, Mapping[str, Any]],
     input_for: Callable[[ServiceKey, InferenceServiceSpec], Awaitable[DecisionInput]],
 ) -> list[tuple[InferenceService, DecisionInput]]:

@@ -271,7 +271,7 @@ class Reconciler:
         async def input_for(key: ServiceKey, spec: InferenceServiceSpec) -> DecisionInput:
             return await self._input(key, spec, self.memory.get(key) or Memory(), now)
 
-        return await selected_inputs(policies, self.picture.services, input_for)
+        return await selected_inputs(policies, services=self.picture.services, input_for=input_for)
 
     async def _apply(
         self,
