@@ -151,6 +151,13 @@ bench-family: $(STAMP)
 	$(BIN)/infercost scenarios generate --seed $(FAMILY_SEED) --out $(FAMILY_DIR)
 	$(BIN)/python -m infercost.sim.family_bench $(FAMILY_DIR) --real examples/scenarios $(BENCH_FAMILY_ARGS)
 
+## What each engine setting is worth: the family with each one turned off (docs/settings.md;
+## about 15 minutes on 2 cores).
+.PHONY: bench-knobs
+bench-knobs: $(STAMP)
+	$(BIN)/infercost scenarios generate --seed $(FAMILY_SEED) --out $(FAMILY_DIR)
+	$(BIN)/python -m infercost.sim.knobs $(FAMILY_DIR) --real examples/scenarios $(BENCH_KNOBS_ARGS)
+
 ## Scale to zero (issue 22, docs/levers.md): the infercost policy with and without it on the
 ## dev/test scenario (busy 3 h a day) and the scenario family's sparse members (figures only).
 .PHONY: bench-zero

@@ -80,9 +80,7 @@ def _figure(scenario: Scenario, policy: str) -> Figure:
 
 def run_scenario(path: Path, clip: int | None = None) -> Row:
     """All policies on one scenario file (the first `clip` seconds of it, when given)."""
-    scenario = load_scenario(path)
-    if clip is not None and scenario.workload.spec.duration > clip:
-        scenario = _with(scenario, duration=clip)
+    scenario = clipped(path, clip)
     world = build_world(scenario)
     gpu_pools = sorted(
         {
@@ -101,6 +99,27 @@ def run_scenario(path: Path, clip: int | None = None) -> Row:
         hpa_best_pool=best,
         hpa_g5=hpa.get(HPA_DEFAULT_POOL),
     )
+
+
+def family_tasks(
+    family: Path, *, real: Path | None, limit: int | None = None
+) -> list[tuple[Path, int | None]]:
+    """(scenario file, seconds to clip it to) for every member of the family, then every
+    real-trace scenario in `real`, clipped to the longest member's duration."""
+    members = read_family(family)[:limit]
+    clip = max(load_scenario(family / f"{m.name}.yaml").workload.spec.duration for m in members)
+    tasks: list[tuple[Path, int | None]] = [(family / f"{m.name}.yaml", None) for m in members]
+    if real is not None:
+        tasks += [(path, clip) for path in sorted(real.glob("*.yaml"))]
+    return tasks
+
+
+def clipped(path: Path, clip: int | None) -> Scenario:
+    """The scenario in `path`, its first `clip` seconds when given."""
+    scenario = load_scenario(path)
+    if clip is not None and scenario.workload.spec.duration > clip:
+        scenario = _with(scenario, duration=clip)
+    return scenario
 
 
 def _run(task: tuple[Path, int | None]) -> Row:
@@ -179,14 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started, cpu = time.perf_counter(), _cpu_seconds()
     try:
-        members = read_family(args.family)[: args.limit]
-        clip = max(load_scenario(args.family / f"{m.name}.yaml").workload.spec.duration
-                   for m in members)  # fmt: skip
-        tasks: list[tuple[Path, int | None]] = [
-            (args.family / f"{m.name}.yaml", None) for m in members
-        ]
-        if args.real:
-            tasks += [(path, clip) for path in sorted(args.real.glob("*.yaml"))]
+        tasks = family_tasks(args.family, real=args.real, limit=args.limit)
         rows = run_all(tasks, workers=args.workers)
     except ScenarioError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -9,8 +9,8 @@ go at once. `single-pool` is the same planner shown only its best single pool.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from infercost.api.pool import AcceleratorPool
 from infercost.engine import planner
@@ -63,8 +63,12 @@ def _finite(value: float) -> float | None:
 class Planned(Policy):
     name = "infercost"
 
-    def __init__(self, decide: Decide | None = None) -> None:
+    def __init__(
+        self, decide: Decide | None = None, *, settings: Mapping[str, object] | None = None
+    ) -> None:
         self.decide = decide or planner.decide
+        # Engine settings other than their defaults (`make bench-knobs` measures each one).
+        self.overrides = dict(settings or {})
         self.timeline: list[Decision] = []
 
     def pools_for(self, world: World, service: int) -> tuple[AcceleratorPool, ...]:
@@ -79,6 +83,7 @@ class Planned(Policy):
             # The engine must know how the Service spreads requests, as the operator does.
             equal_share_routing=workload.routing == "PerReplica",
         )
+        self.settings = replace(self.settings, **self.overrides)  # type: ignore[arg-type]
         self.services = [_Service(s, self.pools_for(world, s)) for s in range(len(world.services))]
         # Scale to zero where the Workload gives the service something that holds requests.
         self.idle = [

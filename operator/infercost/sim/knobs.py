@@ -1,0 +1,144 @@
+"""`make bench-knobs`: what each engine setting is worth across the scenario family.
+
+Issue 21 asks that every engine setting earn its place: without it, the family's median or
+worst figure must get worse. For each setting this runs the infercost policy on every
+scenario of the family (`make bench-family`'s generated scenarios and the real-trace ones)
+with the setting at the value that turns its mechanism off (or, for a quantity with no off
+value, at a value far from its default), and prints the family's figures beside the
+defaults': SLO goal met (of the scenarios where it applies), worst SLO shortfall, median and
+worst cost against the oracle. Oracle and hpa figures do not depend on engine settings and
+are run once. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import time
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from infercost.engine.model import EngineSettings
+from infercost.sim.family_bench import Figure, Row, clipped, family_tasks, run_scenario
+from infercost.sim.planned import Planned
+from infercost.sim.run import simulate_policy
+from infercost.sim.world import build_world
+
+# Setting -> the value that turns its mechanism off, or is far from the default where
+# nothing turns it off. Settings the simulator fixes itself (control interval, routing) or
+# never exercises (stale metrics, the response cache, full pools) are not measured here.
+WITHOUT: dict[str, object] = {
+    "min_busy_fraction_to_learn": 0.0,
+    "learned_capacity_weight": 0.0,
+    "learned_capacity_min": 0.001,
+    "learned_capacity_max": 1000.0,
+    "latency_margin": 1.0,
+    "scale_down_tolerance": 0.0,
+    "max_scale_up_step": 1,
+    "move_cost_hours": 0.0,
+    "move_payback_hours": 1e9,
+    "move_cooldown_seconds": 0.0,
+    "move_peak_window_seconds": 0.0,
+    "batch_increase_step": 64,
+    "slo_breach_capacity_cut": 1.0,
+    "saturated_busy_fraction": 1.01,
+    "rejected_share_limit": 1.0,
+    "rejected_tail_queue_fraction": 1.0,
+    "overload_max_scale_up": 0.0,
+    "slo_ceiling_recovery": 1.0,
+    "modelled_ceilings": False,
+    "horizon_quantile": 0.0,
+    "horizon_window_seconds": 600.0,
+    "recurring_spikes": False,
+}
+
+
+@dataclass(frozen=True)
+class FamilyFigures:
+    met: int
+    applies: int
+    worst_shortfall: float
+    median_vs_oracle: float
+    worst_vs_oracle: float
+
+    def line(self) -> str:
+        return (
+            f"{self.met:>2}/{self.applies} {self.worst_shortfall:7.4f} "
+            f"{self.median_vs_oracle:7.3f} {self.worst_vs_oracle:7.3f}"
+        )
+
+
+def figures(rows: list[Row]) -> FamilyFigures:
+    gated = [r for r in rows if r.slo_applies]
+    ratios = [r.ratio(r.oracle) for r in rows]
+    return FamilyFigures(
+        met=sum(1 for r in gated if r.shortfall == 0),
+        applies=len(gated),
+        worst_shortfall=max((r.shortfall for r in gated), default=0.0),
+        median_vs_oracle=statistics.median(ratios),
+        worst_vs_oracle=max(ratios),
+    )
+
+
+def infercost_figure(task: tuple[Path, int | None, str]) -> Figure:
+    """The infercost policy on one (clipped) scenario with one setting off."""
+    path, clip, setting = task
+    result = simulate_policy(
+        build_world(clipped(path, clip)),
+        Planned(settings={setting: WITHOUT[setting]}),
+        name="infercost",
+    )
+    return Figure(result.cost_per_million_good, result.slo_attainment)
+
+
+def verdict(base: FamilyFigures, without: FamilyFigures) -> str:
+    """Whether the setting earns its place: the family is worse without it."""
+    worse = (
+        without.met < base.met
+        or without.worst_shortfall > base.worst_shortfall + 1e-4
+        or without.median_vs_oracle > base.median_vs_oracle + 1e-3
+        or without.worst_vs_oracle > base.worst_vs_oracle + 1e-3
+    )
+    better = (
+        without.met > base.met
+        or without.worst_shortfall < base.worst_shortfall - 1e-4
+        or without.median_vs_oracle < base.median_vs_oracle - 1e-3
+        or without.worst_vs_oracle < base.worst_vs_oracle - 1e-3
+    )
+    return "earns its place" if worse else ("better without" if better else "no effect")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("family", type=Path)
+    parser.add_argument("--real", type=Path)
+    parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
+    parser.add_argument("--only", nargs="*", help="these settings only")
+    args = parser.parse_args(argv)
+    known = {f.name for f in fields(EngineSettings)}
+    unknown = sorted(set(WITHOUT) - known)
+    if unknown:
+        sys.exit(f"bench-knobs: not engine settings: {', '.join(unknown)}")
+    paths = family_tasks(args.family, real=args.real)
+    settings = [s for s in WITHOUT if not args.only or s in args.only]
+    started = time.monotonic()
+    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+        base_rows = pool.starmap(run_scenario, paths)
+        tasks = [(path, clip, setting) for setting in settings for path, clip in paths]
+        results = pool.map(infercost_figure, tasks)
+    base = figures(base_rows)
+    print("setting                        without  SLO met worst-short  med/or  worst/or  verdict")
+    print(f"{'(defaults)':<30} {'':>8}  {base.line()}")
+    for i, setting in enumerate(settings):
+        chunk = results[i * len(paths) : (i + 1) * len(paths)]
+        rows = [replace(row, infercost=fig) for row, fig in zip(base_rows, chunk, strict=True)]
+        without = figures(rows)
+        value = WITHOUT[setting]
+        print(f"{setting:<30} {value!s:>8}  {without.line()}  {verdict(base, without)}")
+    print(f"runtime: {time.monotonic() - started:.0f} s wall, {len(paths)} scenarios")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""`make bench-knobs` (sim/knobs.py): each engine setting turned off across the family."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from infercost.engine import planner
+from infercost.engine.model import DecisionInput, EngineSettings, Plan
+from infercost.sim.family import generate, read_family
+from infercost.sim.knobs import WITHOUT, FamilyFigures, verdict
+from infercost.sim.planned import Planned
+from infercost.sim.run import simulate_policy
+from infercost.sim.scenario import load_scenario
+from infercost.sim.world import build_world
+
+pytestmark = pytest.mark.sim
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_every_setting_measured_is_an_engine_setting_of_its_type() -> None:
+    defaults = EngineSettings()
+    names = {f.name for f in fields(EngineSettings)}
+    for name, value in WITHOUT.items():
+        assert name in names
+        default = getattr(defaults, name)
+        assert type(value) is type(default) or (
+            isinstance(default, float) and type(value) is int
+        ), name
+        assert value != default, f"{name}: 'without' must differ from the default"
+
+
+def test_the_override_reaches_every_decision(tmp_path: Path) -> None:
+    generate(seed=7, out=tmp_path, examples=EXAMPLES, duration=600)
+    member = read_family(tmp_path)[0]
+    world = build_world(load_scenario(tmp_path / f"{member.name}.yaml"))
+    seen: list[float] = []
+
+    def spy(inp: DecisionInput) -> Plan:
+        seen.append(inp.settings.horizon_quantile)
+        return planner.decide(inp)
+
+    simulate_policy(world, Planned(spy, settings={"horizon_quantile": 0.0}), name="infercost")
+    assert seen
+    assert set(seen) == {0.0}
+    seen.clear()
+    simulate_policy(world, Planned(spy), name="infercost")
+    assert set(seen) == {EngineSettings().horizon_quantile}
+
+
+BASE = FamilyFigures(
+    met=18, applies=35, worst_shortfall=0.12, median_vs_oracle=1.56, worst_vs_oracle=3.2
+)
+
+
+@pytest.mark.parametrize(
+    ("without", "expected"),
+    [
+        (BASE, "no effect"),
+        (FamilyFigures(17, 35, 0.12, 1.56, 3.2), "earns its place"),
+        (FamilyFigures(18, 35, 0.12, 1.60, 3.2), "earns its place"),
+        (FamilyFigures(18, 35, 0.12, 1.56, 3.5), "earns its place"),
+        (FamilyFigures(18, 35, 0.30, 1.50, 3.0), "earns its place"),
+        (FamilyFigures(18, 35, 0.12, 1.50, 3.0), "better without"),
+    ],
+)
+def test_a_setting_earns_its_place_when_the_family_is_worse_without_it(
+    without: FamilyFigures, expected: str
+) -> None:
+    assert verdict(BASE, without) == expected
