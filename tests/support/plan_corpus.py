@@ -109,6 +109,9 @@ def _decoder(refs: list[Any]) -> Callable[[Any], Any]:
             if "move_cost_hours" in fields:
                 cost, payback = fields.pop("move_cost_hours"), fields.pop("move_payback_hours")
                 fields["replica_start_penalty"] = cost / max(payback, 1e-9) if cost > 0 else 0.0
+            if "learned_capacity_max" in fields:  # recorded before one bound replaced the two
+                fields.pop("learned_capacity_min")
+                fields["learned_capacity_bound"] = fields.pop("learned_capacity_max")
             return _DATACLASSES[data["d"]](**fields)
         if "t" in data:
             return tuple(decode(x) for x in data["t"])

@@ -160,8 +160,8 @@ class EngineSettings:
     metrics_stale_seconds: float = 120.0  # older observations count as missing
     min_busy_fraction_to_learn: float = 0.2  # near-idle replicas teach nothing about capacity
     learned_capacity_weight: float = 0.3  # blend of an observation into learned capacity
-    learned_capacity_min: float = 0.1  # learned factor on the profile never goes below this
-    learned_capacity_max: float = 10.0  # ... nor above this: past it, re-benchmark the model
+    # The learned factor on the profile stays within 1/this .. this: past it, re-benchmark.
+    learned_capacity_bound: float = 10.0
     latency_margin: float = 0.8  # batching keeps queue delay + execution under margin x SLO
     scale_down_tolerance: float = 0.1  # a replica goes only if the rest has this much spare
     max_scale_up_step: int = 4  # like HPA: at most max(this, 100%) new replicas per interval

@@ -32,8 +32,7 @@ from infercost.sim.world import build_world
 WITHOUT: dict[str, object] = {
     "min_busy_fraction_to_learn": 0.0,
     "learned_capacity_weight": 0.0,
-    "learned_capacity_min": 0.001,
-    "learned_capacity_max": 1000.0,
+    "learned_capacity_bound": 1000.0,
     "latency_margin": 1.0,
     "scale_down_tolerance": 0.0,
     "max_scale_up_step": 1,

@@ -78,7 +78,7 @@ def test_blend_moves_towards_the_sample_and_is_bounded() -> None:
     assert blend_capacity_factor(
         previous=None, prior_throughput=100.0, sample=50.0, settings=blend
     ) == pytest.approx(0.85)
-    jump = EngineSettings(learned_capacity_weight=1.0, learned_capacity_min=0.2)
+    jump = EngineSettings(learned_capacity_weight=1.0, learned_capacity_bound=5.0)
     factor = blend_capacity_factor(previous=1.0, prior_throughput=100.0, sample=0.0, settings=jump)
     assert factor == 0.2
 
