@@ -297,7 +297,7 @@ class Settings(BaseSettings):
         default_factory=EngineSettings,
         description=(
             "The engine's knobs (engine/model.py EngineSettings), e.g. "
-            "INFERCOST_ENGINE__MOVE_COST_HOURS=0.5; its control interval is the one above."
+            "INFERCOST_ENGINE__MOVE_COOLDOWN_SECONDS=1800; its control interval is the one above."
         ),
     )
 

@@ -94,7 +94,7 @@ def slo_ceilings(
         for key, ceiling in ceilings.items():
             ceilings[key] = max(ceiling * recovery, served * priors.get(key, 0.0))
     # A ceiling above anything the profile could be learned up to binds nothing: forget it.
-    most = settings.learned_capacity_max
+    most = settings.learned_capacity_bound
     return {k: c for k, c in ceilings.items() if k in priors and c <= priors[k] * most}
 
 

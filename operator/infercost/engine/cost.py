@@ -165,4 +165,5 @@ def blend_capacity_factor(
 
 
 def clamp_factor(factor: float, settings: EngineSettings) -> float:
-    return min(settings.learned_capacity_max, max(settings.learned_capacity_min, factor))
+    bound = max(settings.learned_capacity_bound, 1.0)
+    return min(bound, max(1.0 / bound, factor))

@@ -163,13 +163,14 @@ class EngineSettings:
     metrics_stale_seconds: float = 120.0  # older observations count as missing
     min_busy_fraction_to_learn: float = 0.2  # near-idle replicas teach nothing about capacity
     learned_capacity_weight: float = 0.3  # blend of an observation into learned capacity
-    learned_capacity_min: float = 0.1  # learned factor on the profile never goes below this
-    learned_capacity_max: float = 10.0  # ... nor above this: past it, re-benchmark the model
+    # The learned factor on the profile stays within 1/this .. this: past it, re-benchmark.
+    learned_capacity_bound: float = 10.0
     latency_margin: float = 0.8  # batching keeps queue delay + execution under margin x SLO
     scale_down_tolerance: float = 0.1  # a replica goes only if the rest has this much spare
     max_scale_up_step: int = 4  # like HPA: at most max(this, 100%) new replicas per interval
-    move_cost_hours: float = 0.25  # one-off cost of starting a replica, in hours of its price
-    move_payback_hours: float = 24.0  # a move's start-up cost must pay back within this long
+    # Share of a replica's hourly price charged per hour for each replica that has to start:
+    # its one-off start-up cost (15 minutes of its price) paid back over a day.
+    replica_start_penalty: float = 0.25 / 24.0
     move_cooldown_seconds: float = 3600.0  # moves for savings at most this often (docs/settings.md)
     # A move for savings must also win at the highest demand held this long (docs/settings.md):
     # longer than the period of recurring spikes, which the demand history does not reach.

@@ -3,7 +3,7 @@
 The problem is a small covering MILP (docs/architecture.md section 1) solved with HiGHS through
 `scipy.optimize.milp`:
 
-    minimise   Σ c·n + Σ (move_cost / payback)·c·(new replicas)
+    minimise   Σ c·n + Σ start_penalty·c·(new replicas)
     subject to Σ T·n ≥ required                       (demand x (1 + headroom))
                min_total ≤ Σ n ≤ max_total            (scaling bounds, scale-up step)
                Σ n over a pool ≤ pool room left by other services
@@ -52,8 +52,8 @@ class Problem:
     max_spot_fraction: float = 1.0
     budget: float | None = None  # only a Cap budget constrains; Warn is reported afterwards
     current: Mapping[Key, int] | None = None
-    move_cost_hours: float = 0.0  # one-off cost of a new replica, in hours of its price
-    move_payback_hours: float = 24.0  # the one-off cost is spread over this many hours
+    # Share of a replica's hourly price charged per hour for each replica that has to start.
+    start_penalty: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,9 +213,7 @@ def _upper(problem: Problem, option: Option) -> int:
 
 def _penalty(problem: Problem) -> float:
     """Share of a replica's price charged, per hour, for each replica that has to start."""
-    if problem.move_cost_hours <= 0:
-        return 0.0
-    return problem.move_cost_hours / max(problem.move_payback_hours, 1e-9)
+    return max(problem.start_penalty, 0.0)
 
 
 def _highs(problem: Problem, *, maximise_capacity: bool) -> NDArray[np.int64] | None:

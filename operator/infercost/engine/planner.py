@@ -224,8 +224,7 @@ def _problem(
         max_spot_fraction=spec.placement.max_spot_fraction,
         budget=hourly_cap(inp),
         current={key: dep.replicas for key, dep in current.items()},
-        move_cost_hours=inp.settings.move_cost_hours,
-        move_payback_hours=inp.settings.move_payback_hours,
+        start_penalty=inp.settings.replica_start_penalty,
     )
 
 

@@ -50,8 +50,7 @@ def problem_key(problem: Problem) -> tuple[object, ...]:
         problem.max_spot_fraction,
         problem.budget,
         tuple(sorted(problem.current.items())) if problem.current else (),
-        problem.move_cost_hours,
-        problem.move_payback_hours,
+        problem.start_penalty,
     )
 
 

@@ -32,13 +32,11 @@ from infercost.sim.world import build_world
 WITHOUT: dict[str, object] = {
     "min_busy_fraction_to_learn": 0.0,
     "learned_capacity_weight": 0.0,
-    "learned_capacity_min": 0.001,
-    "learned_capacity_max": 1000.0,
+    "learned_capacity_bound": 1000.0,
     "latency_margin": 1.0,
     "scale_down_tolerance": 0.0,
     "max_scale_up_step": 1,
-    "move_cost_hours": 0.0,
-    "move_payback_hours": 1e9,
+    "replica_start_penalty": 0.0,
     "move_cooldown_seconds": 0.0,
     "move_peak_window_seconds": 0.0,
     "batch_increase_step": 64,
@@ -93,6 +91,18 @@ def infercost_figure(task: tuple[Path, int | None, str]) -> Figure:
     return Figure(result.cost_per_million_good, result.slo_attainment)
 
 
+def changes(base: list[Row], without: list[Row]) -> list[str]:
+    """The scenarios whose infercost figures differ without the setting, most changed first."""
+    moved = [(b, w) for b, w in zip(base, without, strict=True) if b.infercost != w.infercost]
+    moved.sort(key=lambda pair: -abs(pair[1].ratio(pair[1].oracle) - pair[0].ratio(pair[0].oracle)))
+    return [
+        f"{b.name}: SLO {b.infercost.slo:.4f} -> {w.infercost.slo:.4f}, cost/oracle "
+        f"{b.ratio(b.oracle):.3f} -> {w.ratio(w.oracle):.3f}"
+        + ("" if not b.slo_applies else f" (goal {'met' if w.shortfall == 0 else 'missed'})")
+        for b, w in moved
+    ]
+
+
 def verdict(base: FamilyFigures, without: FamilyFigures) -> str:
     """Whether the setting earns its place: the family is worse without it."""
     worse = (
@@ -116,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--real", type=Path)
     parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
     parser.add_argument("--only", nargs="*", help="these settings only")
+    parser.add_argument("--detail", action="store_true", help="the scenarios each one changes")
     args = parser.parse_args(argv)
     known = {f.name for f in fields(EngineSettings)}
     unknown = sorted(set(WITHOUT) - known)
@@ -137,6 +148,9 @@ def main(argv: list[str] | None = None) -> None:
         without = figures(rows)
         value = WITHOUT[setting]
         print(f"{setting:<30} {value!s:>8}  {without.line()}  {verdict(base, without)}")
+        if args.detail:
+            for line in changes(base_rows, rows):
+                print(f"    {line}")
     print(f"runtime: {time.monotonic() - started:.0f} s wall, {len(paths)} scenarios")
 
 

@@ -78,7 +78,7 @@ def test_blend_moves_towards_the_sample_and_is_bounded() -> None:
     assert blend_capacity_factor(
         previous=None, prior_throughput=100.0, sample=50.0, settings=blend
     ) == pytest.approx(0.85)
-    jump = EngineSettings(learned_capacity_weight=1.0, learned_capacity_min=0.2)
+    jump = EngineSettings(learned_capacity_weight=1.0, learned_capacity_bound=5.0)
     factor = blend_capacity_factor(previous=1.0, prior_throughput=100.0, sample=0.0, settings=jump)
     assert factor == 0.2
 
@@ -123,7 +123,7 @@ def larger(draw: st.DrawFn) -> Problem:
         max_spot_fraction=draw(st.sampled_from([0.0, 0.25, 0.6, 1.0])),
         budget=draw(st.one_of(st.none(), st.integers(1, 100).map(float))),
         current={o.key: draw(st.integers(0, 5)) for o in options},
-        move_cost_hours=0.25,
+        start_penalty=0.25 / 24.0,
     )
 
 
@@ -134,7 +134,7 @@ def test_search_and_highs_agree_on_larger_instances(problem: Problem) -> None:
     assert fast.met == reference.met
     assert math.isclose(fast.capacity, reference.capacity, rel_tol=1e-6) or fast.met
     if fast.met:
-        penalty = problem.move_cost_hours / problem.move_payback_hours
+        penalty = problem.start_penalty
         current = problem.current or {}
 
         def objective(replicas: dict[tuple[str, str], int]) -> float:

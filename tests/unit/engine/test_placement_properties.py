@@ -45,8 +45,7 @@ def problems(draw: st.DrawFn) -> Problem:
     current = {o.key: draw(st.integers(0, 3)) for o in options}
     return Problem(
         current=current,
-        move_cost_hours=draw(st.sampled_from([0.0, 0.25, 2.0])),
-        move_payback_hours=draw(st.sampled_from([1.0, 24.0])),
+        start_penalty=draw(st.sampled_from([0.0, 0.25 / 24.0, 0.25, 2.0 / 24.0, 2.0])),
         options=options,
         required=float(draw(st.integers(0, 8000))),
         min_total=min_total,
@@ -76,7 +75,7 @@ def _allowed(problem: Problem, counts: tuple[int, ...]) -> bool:
 
 def _objective(problem: Problem, counts: tuple[int, ...]) -> float:
     """$/h plus the amortised start-up cost of replicas beyond what runs now."""
-    penalty = problem.move_cost_hours / problem.move_payback_hours
+    penalty = problem.start_penalty
     current = problem.current or {}
     return sum(
         o.hourly_cost * n + penalty * o.hourly_cost * max(0, n - current.get(o.key, 0))
@@ -143,7 +142,7 @@ def test_milp_equals_brute_force(problem: Problem, backend: Backend) -> None:
 @QUICK
 @given(problems())
 def test_never_costs_more_than_the_best_single_pool(problem: Problem) -> None:
-    problem = replace(problem, current=None, move_cost_hours=0.0)  # a fresh placement
+    problem = replace(problem, current=None, start_penalty=0.0)  # a fresh placement
     solution = solve(problem)
     for option in problem.options:
         needed, why_not = single_option(problem, option)
@@ -225,8 +224,7 @@ def test_move_cost_prefers_the_current_option_on_a_near_tie() -> None:
             min_total=0,
             max_total=10,
             current={("old", "old"): 3},
-            move_cost_hours=0.25,
-            move_payback_hours=1.0,
+            start_penalty=0.25,
         )
     )
     assert held.replicas == {("old", "old"): 3}

@@ -106,3 +106,32 @@ def test_decide_starts_the_spike_s_capacity_ahead_of_it() -> None:
     assert "recurred every 3600s" in scale_up.message
     reactive = plan(EngineSettings(modelled_ceilings=False, recurring_spikes=False))
     assert reactive.allocations[0].replicas == 2
+
+
+def test_the_spike_gets_the_fixed_headroom_not_the_variability_of_a_trough() -> None:
+    # The same spike due, but demand swung between 100/s and 1,500/s every 200 s for the last
+    # half hour: at 300/s now the horizon's margin is 5x (up to the window's peak). The spike's
+    # peak is demand to come already: 2,000/s + 20%, six replicas, not 2,000/s x 5.
+    history = tuple(
+        (NOW - age, 1500.0 if (age // 200) % 2 else 100.0) for age in range(1800, 0, -15)
+    )
+    state = ServiceState(
+        demand_history=(*history, (NOW, 300.0)),
+        spikes=SpikeRecord(
+            baseline=300.0,
+            spikes=tuple((NOW - 3500 - k * HOUR, 2000.0) for k in (2, 1, 0)),
+        ),
+    )
+    inp = decision(
+        service([GPU], scaling={"maxReplicas": 10}),
+        [pool("l4")],
+        demand=300.0,
+        current={KEY: running(2)},
+        state=state,
+        settings=EngineSettings(modelled_ceilings=False),
+    )
+    ahead = decide(inp)
+    (allocation,) = ahead.allocations
+    assert allocation.replicas == 6
+    (scale_up,) = [a for a in ahead.actions if a.reason == Reason.RECURRING_SPIKE_EXPECTED]
+    assert "(+20% above" in scale_up.message
