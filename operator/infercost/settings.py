@@ -293,6 +293,29 @@ class Settings(BaseSettings):
             "a standing one every 5 minutes at most)."
         ),
     )
+    # The activator (`infercost activator`, activator/): holds requests while a service is at
+    # zero replicas and wakes it.
+    activator_wake_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Longest a request is held at zero; then 503 WakeTimeout. Keep it below the "
+            "clients' own timeout, so they get the reason, not a timeout."
+        ),
+    )
+    activator_ready_poll_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="First wait between two readiness probes."
+    )
+    activator_ready_poll_max_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="The probe's wait doubles up to this."
+    )
+    activator_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="Timeout of one connection to a replica."
+    )
+    activator_max_request_bytes: int = Field(
+        default=256 * 2**20, ge=1024, description="Largest HTTP request body held and forwarded."
+    )
     engine: EngineSettings = Field(
         default_factory=EngineSettings,
         description=(
