@@ -11,15 +11,18 @@ replica can start. Waits are on conditions with generous deadlines, never fixed 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import kmock
 import numpy as np
 import pytest
 import tritonclient.http.aio as triton_http
+from tritonclient.utils import InferenceServerException
 
 from infercost.activator import WAKE_ANNOTATION, Activator, Listen, Target, WakeTiming
 from infercost.kubeclient import Credentials, Transport
@@ -100,6 +103,18 @@ async def infer_http(port: int, value: float) -> list[list[float]]:
         await client.close()
 
 
+async def raw_post(port: int) -> dict[str, Any]:
+    """An inference request as plain HTTP: the status and the JSON body the client gets."""
+    url = f"http://127.0.0.1:{port}/v2/models/{MODEL.name}/infer"
+    body = {"inputs": [{"name": "INPUT0", "shape": [1, 1], "datatype": "FP32", "data": [1.0]}]}
+    timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(url, json=body) as response,
+    ):
+        return {"status": response.status, "body": await response.json(content_type=None)}
+
+
 async def metric(activator: Activator, name: str, **labels: str) -> float:
     """One sample of the activator's /metrics, read over HTTP as Prometheus would."""
     url = f"http://127.0.0.1:{activator.metrics_port}/metrics"
@@ -147,3 +162,110 @@ async def test_a_request_at_zero_is_held_wakes_the_service_and_is_answered(
             activator, "infercost_activator_requests_total", protocol="http", outcome="forwarded"
         )
         assert forwarded == 2
+
+
+async def test_without_a_replica_the_held_request_gets_503_at_the_wake_timeout(
+    api: ApiServer, kube: Transport, backend_ports: tuple[int, int]
+) -> None:
+    """No replica ever starts (a wake the operator cannot serve and does not report): the
+    client gets 503 with the reason at the wake timeout, well before its own timeout."""
+    async with activator_for(kube, backend_ports, wake_timeout=3.0) as activator:
+        with pytest.raises(InferenceServerException) as refused:
+            await asyncio.wait_for(infer_http(activator.http_port, 1.0), timeout=CLIENT_TIMEOUT)
+        assert refused.value.status() == "503"
+        assert "WakeTimeout" in refused.value.message()
+        assert "wake timeout of 3s" in refused.value.message()
+        assert await wake_requested(api)
+        # Nothing is left held, and the next request starts a wake of its own.
+        assert await metric(activator, "infercost_activator_requests_held", protocol="http") == 0
+        answer = await raw_post(activator.http_port)
+        assert answer["status"] == 503
+        assert answer["body"]["reason"] == "WakeTimeout"
+        assert answer["body"]["service"] == f"{o.NS}/bert"
+        assert (
+            await metric(activator, "infercost_activator_wakes_total", outcome="WakeTimeout") == 2
+        )
+        assert await metric(activator, "infercost_cold_start_seconds_count") == 0
+
+
+async def test_a_service_that_cannot_be_placed_answers_the_held_request_at_once(
+    api: ApiServer, kube: Transport, backend_ports: tuple[int, int]
+) -> None:
+    """The InferenceService says no replica can start (its pool is full): the held request
+    gets 503 with that reason without waiting for the wake timeout (an hour here, beyond the
+    client's own timeout: an answer at all proves it did not wait it out)."""
+    async with activator_for(kube, backend_ports, wake_timeout=3600.0) as activator:
+        answer = asyncio.create_task(raw_post(activator.http_port))
+        await eventually(lambda: wake_requested(api), timeout=60, what="wake annotation")
+        assert not answer.done(), answer
+        condition = {
+            "type": "Placed",
+            "status": "False",
+            "reason": "PoolCapacityExhausted",
+            "message": "pool c7i-4xlarge: 2 replicas unschedulable for 180s",
+            "lastTransitionTime": "2026-12-06T12:00:00Z",
+        }
+        await call(api, "PATCH", f"{SERVICE}/status", {"status": {"conditions": [condition]}})
+        reply = await asyncio.wait_for(answer, timeout=CLIENT_TIMEOUT)
+        assert reply["status"] == 503
+        assert reply["body"]["reason"] == "PoolCapacityExhausted"
+        assert "unschedulable" in reply["body"]["message"]
+        assert "could not be woken" in reply["body"]["error"]
+
+
+async def grpc_client(
+    python: Path, port: int, value: float, *, connect_timeout: float | None = None
+) -> asyncio.subprocess.Process:
+    extra = [] if connect_timeout is None else [str(connect_timeout)]
+    return await asyncio.create_subprocess_exec(
+        str(python),
+        str(GRPC_CLIENT),
+        f"127.0.0.1:{port}",
+        str(value),
+        str(CLIENT_TIMEOUT),
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def test_a_grpc_call_at_zero_is_held_through_the_splice_within_the_connect_timeout(
+    api: ApiServer, kube: Transport, backend_ports: tuple[int, int], replica: TritonServer
+) -> None:
+    """Triton's own gRPC client (from the Triton venv: grpcio is not in the project's venv).
+
+    Two calls held together past gRPC's default connect timeout (20 s for the server's HTTP/2
+    SETTINGS frame, which the splice sends only once a replica answers): the call with the
+    default fails UNAVAILABLE, as docs/levers.md says; the call whose client raised its
+    connect timeout (`grpc.min_reconnect_backoff_ms`) is held and answered by the replica.
+    """
+    python = replica.venv / "bin" / "python"
+    async with activator_for(kube, backend_ports) as activator:
+        patient = await grpc_client(python, activator.grpc_port, 7.25, connect_timeout=240)
+        default = await grpc_client(python, activator.grpc_port, 2.0)
+
+        async def held() -> bool:
+            return (
+                await metric(activator, "infercost_activator_requests_held", protocol="grpc") == 2
+            )
+
+        await eventually(held, timeout=120, what="both gRPC connections held")
+        await eventually(lambda: wake_requested(api), timeout=60, what="wake annotation")
+        # The wake is left waiting until the default client gives up (a deliberately long
+        # cold start): gRPC's connect timeout ends its call, then the replica starts.
+        failed, _ = await asyncio.wait_for(default.communicate(), timeout=CLIENT_TIMEOUT)
+        assert default.returncode == 1, failed.decode()
+        assert "UNAVAILABLE" in failed.decode()
+        assert "SETTINGS" in failed.decode()
+        assert patient.returncode is None  # still held: its connect timeout is longer
+        await asyncio.to_thread(replica.start)
+        output, _ = await asyncio.wait_for(patient.communicate(), timeout=CLIENT_TIMEOUT)
+        assert patient.returncode == 0, output.decode()
+        assert json.loads(output.decode().strip().splitlines()[-1]) == [[7.25]]
+        assert await metric(activator, "infercost_cold_start_seconds_count") == 1
+        cold = await metric(activator, "infercost_cold_start_seconds_sum")
+        print(f"\ngRPC call held through a {cold:.1f}s cold start and answered")
+        gone = await metric(
+            activator, "infercost_activator_requests_total", protocol="grpc", outcome="client_gone"
+        )
+        assert gone >= 1  # the default client's connections, closed while held

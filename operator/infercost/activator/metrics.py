@@ -26,7 +26,8 @@ class ActivatorMetrics:
         self.handled = Counter(
             "infercost_activator_requests",
             "Requests and connections by outcome: forwarded, refused (503: the wake failed "
-            "or timed out), backend_error (502: the replica failed after the wake).",
+            "or timed out), backend_error (502: the replica failed after the wake), "
+            "client_gone (a held gRPC connection the client closed).",
             ["namespace", "service", "protocol", "outcome"],
             registry=self.registry,
         )

@@ -105,13 +105,22 @@ class HttpForwarder:
 
 
 class GrpcSplicer:
-    """asyncio.start_server callback: hold the accepted connection unread (the client's HTTP/2
-    preface and requests wait in the socket buffers), then pipe both ways to the replica."""
+    """asyncio.start_server callback: hold the accepted connection (what the client sends
+    meanwhile, its HTTP/2 preface and first requests, is buffered as bytes, which also tells
+    when it gives up), then send the buffer to the replica and pipe both ways."""
 
-    def __init__(self, *, waker: Waker, metrics: ActivatorMetrics, connect_timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        waker: Waker,
+        metrics: ActivatorMetrics,
+        connect_timeout: float,
+        max_buffered_bytes: int,
+    ) -> None:
         self._waker = waker
         self._metrics = metrics
         self._connect_timeout = connect_timeout
+        self._max_buffered = max_buffered_bytes
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -120,6 +129,8 @@ class GrpcSplicer:
         self._tasks.add(task)
         try:
             await self._splice(reader, writer)
+        except asyncio.CancelledError:
+            pass  # the activator stops (close()); the connection is closed below
         finally:
             self._tasks.discard(task)
             writer.close()
@@ -133,10 +144,13 @@ class GrpcSplicer:
 
     async def _splice(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         target = self._waker.target
-        for _ in range(2):
+        buffered = bytearray()
+        for _ in range(2):  # a replica gone between the wake and the connection: wake again
             with self._metrics.hold("grpc").track_inprogress():
                 try:
-                    await self._waker.ready()
+                    if not await self._hold(reader, buffered):
+                        self._metrics.count("grpc", "client_gone")
+                        return
                 except WakeRefusedError as refused:
                     # No HTTP/2 here to carry a status: the connection is closed, and the
                     # client sees UNAVAILABLE. The reason is in the log and the metrics.
@@ -144,7 +158,7 @@ class GrpcSplicer:
                     self._metrics.count("grpc", "refused")
                     return
             try:
-                upstream = await asyncio.wait_for(
+                up_reader, up_writer = await asyncio.wait_for(
                     asyncio.open_connection(target.backend_host, target.backend_grpc_port),
                     timeout=self._connect_timeout,
                 )
@@ -152,13 +166,39 @@ class GrpcSplicer:
                 self._waker.asleep()
                 continue
             self._metrics.count("grpc", "forwarded")
-            up_reader, up_writer = upstream
             try:
+                up_writer.write(bytes(buffered))
                 await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
             finally:
                 up_writer.close()
             return
         self._metrics.count("grpc", "backend_error")
+
+    async def _hold(self, reader: asyncio.StreamReader, buffered: bytearray) -> bool:
+        """Wait for a ready replica, buffering what the client sends; False: it hung up."""
+        ready = asyncio.ensure_future(self._waker.ready())
+        try:
+            while not ready.done():
+                if len(buffered) >= self._max_buffered:  # stop reading: TCP pushes back
+                    await ready
+                    break
+                read = asyncio.ensure_future(reader.read(SPLICE_CHUNK))
+                await asyncio.wait({ready, read}, return_when=asyncio.FIRST_COMPLETED)
+                if not read.done():
+                    read.cancel()  # nothing read yet: no byte is lost
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await read
+                if read.done() and not read.cancelled():
+                    chunk = read.result()
+                    if not chunk:
+                        return False
+                    buffered += chunk
+            ready.result()  # WakeRefusedError
+            return True
+        finally:
+            ready.cancel()  # only this connection's wait: the wake goes on for the others
+            if ready.done() and not ready.cancelled():
+                ready.exception()  # retrieved, whichever way this wait ended
 
 
 async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:

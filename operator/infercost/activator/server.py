@@ -81,6 +81,7 @@ class Activator:
                 waker=self._waker,
                 metrics=self.metrics,
                 connect_timeout=self._timing.connect_timeout_seconds,
+                max_buffered_bytes=self._max_request_bytes,
             )
             self._grpc = await asyncio.start_server(
                 self._splicer.handle, self._listen.host, self._listen.grpc_port
