@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +25,7 @@ import kmock
 import numpy as np
 import pytest
 import tritonclient.http.aio as triton_http
+import yaml
 from tritonclient.utils import InferenceServerException
 
 from infercost.activator import WAKE_ANNOTATION, Activator, Listen, Target, WakeTiming
@@ -39,6 +43,7 @@ SERVICE = f"{o.ISVC}/bert"
 # tritonserver in tens of seconds; the answer must come from the activator, not a timeout.
 CLIENT_TIMEOUT = 300.0
 GRPC_CLIENT = Path(__file__).with_name("grpc_infer.py")
+INFERCOST = str(Path(sys.executable).parent / "infercost")
 
 
 @pytest.fixture
@@ -162,6 +167,25 @@ async def test_a_request_at_zero_is_held_wakes_the_service_and_is_answered(
             activator, "infercost_activator_requests_total", protocol="http", outcome="forwarded"
         )
         assert forwarded == 2
+        # A figure, not an assertion: the hop the activator adds while it is in the path.
+        via = await median_latency_ms(activator.http_port)
+        direct = await median_latency_ms(replica.http_port)
+        print(f"median of 50 requests: {via:.2f} ms via the activator, {direct:.2f} ms direct")
+
+
+async def median_latency_ms(port: int, count: int = 50) -> float:
+    client = triton_http.InferenceServerClient(f"127.0.0.1:{port}", conn_timeout=CLIENT_TIMEOUT)
+    tensor = triton_http.InferInput("INPUT0", [1, 1], "FP32")
+    tensor.set_data_from_numpy(np.array([[0.5]], dtype=np.float32))
+    times = []
+    try:
+        for _ in range(count):
+            start = time.perf_counter()
+            await client.infer(MODEL.name, [tensor])
+            times.append((time.perf_counter() - start) * 1e3)
+    finally:
+        await client.close()
+    return float(np.median(times))
 
 
 async def test_without_a_replica_the_held_request_gets_503_at_the_wake_timeout(
@@ -269,3 +293,67 @@ async def test_a_grpc_call_at_zero_is_held_through_the_splice_within_the_connect
             activator, "infercost_activator_requests_total", protocol="grpc", outcome="client_gone"
         )
         assert gone >= 1  # the default client's connections, closed while held
+
+
+async def test_infercost_activator_as_its_own_process_holds_wakes_answers_and_stops(
+    api: ApiServer, backend_ports: tuple[int, int], replica: TritonServer, tmp_path: Path
+) -> None:
+    """`infercost activator` as a pod runs it: credentials from KUBECONFIG, ports from flags,
+    settings from the environment; SIGTERM stops it cleanly."""
+    config = kubeconfig(tmp_path / "kubeconfig", str(api.url))
+    http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    env = dict(os.environ, KUBECONFIG=str(config), INFERCOST_ACTIVATOR_READY_POLL_SECONDS="0.2")
+    process = await asyncio.create_subprocess_exec(
+        INFERCOST,
+        "activator",
+        *("--service", "bert", "--namespace", o.NS, "--backend", "127.0.0.1"),
+        *("--backend-http-port", str(backend_ports[0])),
+        *("--backend-grpc-port", str(backend_ports[1])),
+        *("--http-port", str(http_port), "--grpc-port", str(grpc_port)),
+        *("--metrics-port", str(metrics_port)),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+
+        async def healthy() -> bool:
+            try:
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(f"http://127.0.0.1:{metrics_port}/healthz") as response,
+                ):
+                    return response.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await eventually(healthy, timeout=120, what="the activator listening")
+        answer = asyncio.create_task(infer_http(http_port, 4.5))
+        await eventually(lambda: wake_requested(api), timeout=60, what="wake annotation")
+        assert not answer.done(), answer
+        await asyncio.to_thread(replica.start)
+        assert await asyncio.wait_for(answer, timeout=CLIENT_TIMEOUT) == [[4.5]]
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, output.decode()
+    assert "a replica is ready after" in output.decode()
+
+
+def kubeconfig(path: Path, server: str) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "sandbox",
+                "clusters": [{"name": "sandbox", "cluster": {"server": server}}],
+                "users": [{"name": "activator", "user": {"token": "activator-token"}}],
+                "contexts": [
+                    {"name": "sandbox", "context": {"cluster": "sandbox", "user": "activator"}}
+                ],
+            }
+        )
+    )
+    return path
