@@ -141,32 +141,38 @@ async def test_a_request_at_zero_is_held_wakes_the_service_and_is_answered(
 ) -> None:
     async with activator_for(kube, backend_ports) as activator:
         sent = time.monotonic()
-        answer = asyncio.create_task(infer_http(activator.http_port, 3.5))
+        values = [3.5, -2.0, 0.0, 17.25, 1e6]  # several requests held by one wake
+        answers = [asyncio.create_task(infer_http(activator.http_port, v)) for v in values]
+        # One more that hangs up while held: let go, not counted as held any longer.
+        leaver = asyncio.create_task(raw_post(activator.http_port))
 
-        async def held() -> bool:
-            return (
-                await metric(activator, "infercost_activator_requests_held", protocol="http") == 1
-            )
+        async def held(count: int) -> bool:
+            held = await metric(activator, "infercost_activator_requests_held", protocol="http")
+            return held == count
 
-        await eventually(held, timeout=60, what="the request held")
+        await eventually(lambda: held(len(values) + 1), timeout=60, what="the requests held")
         stamp = await eventually(lambda: wake_requested(api), timeout=60, what="wake annotation")
         assert stamp.endswith("Z")  # RFC 3339, UTC
-        assert not answer.done(), answer  # held, not failed: no replica runs yet
+        leaver.cancel()
+        await eventually(lambda: held(len(values)), timeout=60, what="the leaver let go")
+        assert not any(answer.done() for answer in answers)  # held, not failed
         # The operator's part, played by the test: a replica starts on the annotation.
         await asyncio.to_thread(replica.start)
-        assert await asyncio.wait_for(answer, timeout=CLIENT_TIMEOUT) == [[3.5]]
+        outputs = await asyncio.wait_for(asyncio.gather(*answers), timeout=CLIENT_TIMEOUT)
+        assert outputs == [[[v]] for v in values]
         waited = time.monotonic() - sent
         cold = await metric(activator, "infercost_cold_start_seconds_sum")
         assert await metric(activator, "infercost_cold_start_seconds_count") == 1
         assert 0 < cold <= waited
-        print(f"\nheld request answered after {waited:.1f}s; cold start (metric) {cold:.1f}s")
+        print(f"\nheld requests answered after {waited:.1f}s; cold start (metric) {cold:.1f}s")
         # Awake now: the next request is forwarded at once, no second cold start.
         assert await infer_http(activator.http_port, -1.25) == [[-1.25]]
         assert await metric(activator, "infercost_cold_start_seconds_count") == 1
         forwarded = await metric(
             activator, "infercost_activator_requests_total", protocol="http", outcome="forwarded"
         )
-        assert forwarded == 2
+        assert forwarded == len(values) + 1
+        assert await metric(activator, "infercost_activator_wakes_total", outcome="ready") == 1
         # A figure, not an assertion: the hop the activator adds while it is in the path.
         via = await median_latency_ms(activator.http_port)
         direct = await median_latency_ms(replica.http_port)
@@ -357,3 +363,16 @@ def kubeconfig(path: Path, server: str) -> Path:
         )
     )
     return path
+
+
+async def test_a_request_held_when_the_activator_stops_gets_503_not_a_dropped_connection(
+    api: ApiServer, kube: Transport, backend_ports: tuple[int, int]
+) -> None:
+    """A pod's SIGTERM while requests are held: they get the reason, then the listener goes."""
+    async with activator_for(kube, backend_ports) as activator:
+        answer = asyncio.create_task(raw_post(activator.http_port))
+        await eventually(lambda: wake_requested(api), timeout=60, what="wake annotation")
+        assert not answer.done(), answer
+    reply = await asyncio.wait_for(answer, timeout=CLIENT_TIMEOUT)
+    assert reply["status"] == 503
+    assert reply["body"]["reason"] == "ActivatorStopping"

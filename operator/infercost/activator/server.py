@@ -71,7 +71,9 @@ class Activator:
         forwarder = HttpForwarder(waker=self._waker, backend=self._backend, metrics=self.metrics)
         app = web.Application(client_max_size=self._max_request_bytes)
         app.router.add_route("*", "/{tail:.*}", forwarder.handle)
-        self.http_port = await self._serve(app, self._listen.http_port)
+        # A client that hangs up while held is let go at once (aiohttp cancels its handler;
+        # the wake it waits for goes on for the others).
+        self.http_port = await self._serve(app, self._listen.http_port, handler_cancellation=True)
         admin = web.Application()
         admin.router.add_get("/metrics", self._metrics_page)
         admin.router.add_get("/healthz", self._healthz)
@@ -95,6 +97,10 @@ class Activator:
         value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # The wake first: held HTTP requests get 503 ActivatorStopping, not a dropped
+        # connection, before the listeners close (a pod's SIGTERM).
+        if self._waker is not None:
+            await self._waker.close()
         if self._grpc is not None:
             self._grpc.close()
         if self._splicer is not None:
@@ -103,13 +109,13 @@ class Activator:
             await self._grpc.wait_closed()
         for runner in self._runners:
             await runner.cleanup()
-        if self._waker is not None:
-            await self._waker.close()
         if self._backend is not None:
             await self._backend.close()
 
-    async def _serve(self, app: web.Application, port: int) -> int:
-        runner = web.AppRunner(app, access_log=None)
+    async def _serve(
+        self, app: web.Application, port: int, *, handler_cancellation: bool = False
+    ) -> int:
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=handler_cancellation)
         await runner.setup()
         self._runners.append(runner)
         await web.TCPSite(runner, self._listen.host, port).start()

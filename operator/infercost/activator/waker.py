@@ -40,6 +40,9 @@ class WakeRefusedError(Exception):
         self.message = message
 
 
+STOPPING = WakeRefusedError(reason="ActivatorStopping", message="the activator is shutting down")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Target:
     """The InferenceService an activator stands in for, and where its replicas answer."""
@@ -101,24 +104,35 @@ class Waker:
         self._clock = clock
         self._awake = False
         self._episode: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def ready(self) -> None:
         """Return once a replica is ready (at once while awake); WakeRefusedError otherwise. A
         request joining a wake in progress waits for that wake, never past its deadline."""
         if self._awake:
             return
+        if self._closed:
+            raise STOPPING
         if self._episode is None or self._episode.done():
             self._episode = asyncio.create_task(self._wake(), name=f"wake {self.target.name}")
             # Retrieved here too: every client of a failed wake may have gone already.
             self._episode.add_done_callback(lambda task: task.cancelled() or task.exception())
-        # Shielded: a client that gives up does not cancel the wake the others wait for.
-        await asyncio.shield(self._episode)
+        episode = self._episode
+        try:
+            # Shielded: a client that gives up does not cancel the wake the others wait for.
+            await asyncio.shield(episode)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not episode.cancelled() or (current is not None and current.cancelling()):
+                raise  # this request's own cancellation (its client hung up)
+            raise STOPPING from None
 
     def asleep(self) -> None:
         """A replica refused a connection: the next request holds and wakes again."""
         self._awake = False
 
     async def close(self) -> None:
+        self._closed = True
         if self._episode is not None and not self._episode.done():
             self._episode.cancel()
             with contextlib.suppress(asyncio.CancelledError, WakeRefusedError):
