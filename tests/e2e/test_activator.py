@@ -139,3 +139,26 @@ async def test_a_request_held_when_the_activator_stops_gets_503_not_a_dropped_co
     reply = await asyncio.wait_for(answer, timeout=CLIENT_TIMEOUT)
     assert reply["status"] == 503
     assert reply["body"]["reason"] == "ActivatorStopping"
+
+
+async def test_an_api_server_that_refuses_the_wake_request_answers_503_not_a_hang(
+    api: ApiServer, kube: Transport, backend_ports: tuple[int, int]
+) -> None:
+    """The API server fails the wake patch (500, injected by the sandbox server: no real one
+    fails on cue): a brief outage is retried and the wake lands; a lasting one gives the held
+    request 503 `WakeRequestFailed` once the client's retries are spent, not at the wake
+    timeout (an hour here)."""
+    api.fail_next(action="update", plural="inferenceservices", status=500, times=2)
+    async with activator_for(kube, backend_ports, wake_timeout=3600.0) as activator:
+        answer = asyncio.create_task(raw_post(activator.http_port))
+        await eventually(lambda: wake_requested(api), timeout=60, what="wake after two 500s")
+        assert not answer.done(), answer
+    stopped = await asyncio.wait_for(answer, timeout=CLIENT_TIMEOUT)
+    assert stopped["body"]["reason"] == "ActivatorStopping"
+
+    api.fail_next(action="update", plural="inferenceservices", status=500, times=1000)
+    async with activator_for(kube, backend_ports, wake_timeout=3600.0) as activator:
+        reply = await asyncio.wait_for(raw_post(activator.http_port), timeout=CLIENT_TIMEOUT)
+    assert reply["status"] == 503
+    assert reply["body"]["reason"] == "WakeRequestFailed"
+    assert "500" in reply["body"]["message"]
