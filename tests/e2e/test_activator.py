@@ -162,3 +162,15 @@ async def test_an_api_server_that_refuses_the_wake_request_answers_503_not_a_han
     assert reply["status"] == 503
     assert reply["body"]["reason"] == "WakeRequestFailed"
     assert "500" in reply["body"]["message"]
+
+
+async def test_a_service_deleted_while_requests_are_held_answers_503(
+    api: ApiServer, kube: Transport, backend_ports: tuple[int, int]
+) -> None:
+    async with activator_for(kube, backend_ports, wake_timeout=3600.0) as activator:
+        answer = asyncio.create_task(raw_post(activator.http_port))
+        await eventually(lambda: wake_requested(api), timeout=60, what="wake annotation")
+        await call(api, "DELETE", SERVICE)
+        reply = await asyncio.wait_for(answer, timeout=CLIENT_TIMEOUT)
+    assert reply["status"] == 503
+    assert reply["body"]["reason"] == "ServiceNotFound"

@@ -4,6 +4,7 @@ pass through, and the command line's answers to bad input."""
 from __future__ import annotations
 
 import pytest
+from multidict import CIMultiDict
 from typer.testing import CliRunner
 
 from infercost.activator.proxy import forwardable
@@ -54,11 +55,16 @@ def test_hop_by_hop_headers_stay_behind() -> None:
         "Inference-Header-Content-Length": "180",
         "Authorization": "Bearer t",
     }
-    assert forwardable(headers) == {
+    assert dict(forwardable(headers)) == {
         "Content-Type": "application/octet-stream",
         "Inference-Header-Content-Length": "180",
         "Authorization": "Bearer t",
     }
+
+
+def test_repeated_headers_are_all_forwarded() -> None:
+    headers = CIMultiDict([("Accept", "application/json"), ("Accept", "text/plain")])
+    assert forwardable(headers).getall("Accept") == ["application/json", "text/plain"]
 
 
 def test_a_bad_setting_stops_the_activator_naming_the_variable(

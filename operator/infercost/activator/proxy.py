@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
 from infercost.activator.metrics import ActivatorMetrics
 from infercost.activator.waker import Waker, WakeRefusedError
@@ -36,8 +37,9 @@ HOP_BY_HOP = frozenset(
 SPLICE_CHUNK = 2**16
 
 
-def forwardable(headers: Any) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
+def forwardable(headers: Any) -> CIMultiDict[str]:
+    """End-to-end headers, repeated ones kept."""
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP)
 
 
 def refusal_response(refused: WakeRefusedError, waker: Waker) -> web.Response:

@@ -187,7 +187,13 @@ class Waker:
                 return
             try:
                 refused = refusal_of(await self._kube.call("GET", self.target.path))
-            except ApiError as error:  # the API server's trouble is not a refusal: go on
+            except ApiError as error:
+                if error.status == 404:
+                    raise WakeRefusedError(
+                        reason="ServiceNotFound",
+                        message=f"{self.target.namespace}/{self.target.name} was deleted",
+                    ) from None
+                # The API server's trouble is not a refusal: the readiness probe goes on.
                 logger.warning("%s: reading its status: %s", self.target.name, error)
                 refused = None
             if refused is not None:
