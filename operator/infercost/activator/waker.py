@@ -40,7 +40,8 @@ class WakeRefusedError(Exception):
         self.message = message
 
 
-STOPPING = WakeRefusedError(reason="ActivatorStopping", message="the activator is shutting down")
+def stopping() -> WakeRefusedError:
+    return WakeRefusedError(reason="ActivatorStopping", message="the activator is shutting down")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,7 +113,7 @@ class Waker:
         if self._awake:
             return
         if self._closed:
-            raise STOPPING
+            raise stopping()
         if self._episode is None or self._episode.done():
             self._episode = asyncio.create_task(self._wake(), name=f"wake {self.target.name}")
             # Retrieved here too: every client of a failed wake may have gone already.
@@ -125,7 +126,7 @@ class Waker:
             current = asyncio.current_task()
             if not episode.cancelled() or (current is not None and current.cancelling()):
                 raise  # this request's own cancellation (its client hung up)
-            raise STOPPING from None
+            raise stopping() from None
 
     def asleep(self) -> None:
         """A replica refused a connection: the next request holds and wakes again."""
