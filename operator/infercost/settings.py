@@ -316,6 +316,36 @@ class Settings(BaseSettings):
     activator_max_request_bytes: int = Field(
         default=256 * 2**20, ge=1024, description="Largest HTTP request body held and forwarded."
     )
+    # The activator as the operator runs it for a scale-to-zero service (controller/zero.py).
+    scale_to_zero: bool = Field(
+        default=False,
+        description=(
+            "Preview: act on minReplicas 0 (services stored past the CRD's rule); the CRD "
+            "refuses minReplicas 0 until wake-up is proven end to end."
+        ),
+    )
+    activator_image: str = Field(
+        default="ghcr.io/infercost/infercost:latest",
+        min_length=1,
+        description="Image of the activator pods: the operator's own (the chart sets it).",
+    )
+    activator_cpu: str = Field(default="100m", description="The activator pod's CPU request.")
+    activator_memory: str = Field(
+        default="256Mi", description="The activator pod's memory request and limit."
+    )
+    activator_cluster_role: str = Field(
+        default="infercost-activator",
+        description="ClusterRole the activators are bound to (get, patch inferenceservices).",
+    )
+    activator_linger_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description=(
+            "After a wake, the activator stays this long once replicas are ready, so the "
+            "requests it holds are forwarded before it stops."
+        ),
+    )
     engine: EngineSettings = Field(
         default_factory=EngineSettings,
         description=(
@@ -365,4 +395,8 @@ class Settings(BaseSettings):
             progress_deadline_slack_seconds=self.progress_deadline_slack_seconds,
             zone_spread=self.zone_spread,
             karpenter_do_not_disrupt=self.karpenter_do_not_disrupt,
+            activator_image=self.activator_image,
+            activator_cpu=self.activator_cpu,
+            activator_memory=self.activator_memory,
+            activator_cluster_role=self.activator_cluster_role,
         )

@@ -25,6 +25,7 @@ from tests.integration.test_control_loop import make_ready, replicas_by_pool
 from tests.integration.test_drift import unwanted_children_deleted
 from tests.integration.test_placement import status_of
 from tests.integration.test_readiness_gate import admit_a_new_pod
+from tests.integration.test_scale_to_zero import a_service_at_zero, activator
 from tests.support.rbac import granted
 
 pytestmark = pytest.mark.integration
@@ -122,6 +123,20 @@ async def leader_workload(api: ApiServer, start_operator: OperatorFactory) -> No
     await operator.stop()
 
 
+async def zero_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
+    """A service at zero (INFERCOST_SCALE_TO_ZERO): its activator and the activator's identity."""
+    operator = await a_service_at_zero(api, start_operator, name="zed")
+    await eventually(lambda: activator(api, "zed"), what="the activator Deployment")
+    await call(api, "DELETE", f"{o.ISVC}/zed")
+
+    async def gone() -> bool:
+        listed = await call(api, "GET", o.ISVC)
+        return all(item["metadata"]["name"] != "zed" for item in listed["items"])
+
+    await eventually(gone, what="the service deleted")
+    await operator.stop()
+
+
 async def test_rules_allow_every_request_and_grant_nothing_unused(
     api: ApiServer, start_operator: OperatorFactory
 ) -> None:
@@ -130,6 +145,7 @@ async def test_rules_allow_every_request_and_grant_nothing_unused(
     await namespaced_workload(api, start_operator)
     await leader_workload(api, start_operator)
     await admit_a_new_pod(api, start_operator)
+    await zero_workload(api, start_operator)
     used = {
         (group, resource, verb)
         for verb, group, resource, _ in api.request_log(agents=OPERATOR_AGENTS)

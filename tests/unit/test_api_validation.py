@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic
 import pytest
 from tests.support.crdcheck import api_server_errors, load_examples, pydantic_errors
 
@@ -105,6 +106,7 @@ INVALID = [
         "minReplicas",
         MSG_MIN_ZERO,
     ),
+    Case("idle-seconds-zero", SERVICE, _set("spec.scaling.idleSeconds", 0), "idleSeconds"),
     Case("no-variants", SERVICE, _set("spec.variants", []), "variants"),
     Case("too-many-variants", SERVICE, _seventeen_variants, "variants"),
     Case("duplicate-variant-names", SERVICE, _duplicate_variant, "variants", MSG_UNIQUE_VARIANTS),
@@ -484,3 +486,17 @@ def test_a_bad_status_is_refused_by_both(path: str, value: Any, field: str) -> N
     _set(path, value)(body)
     assert any(field in error for error in api_server_errors(body))
     assert any(field in error for error in pydantic_errors(body))
+
+
+def test_min_replicas_zero_is_admitted_only_in_the_operators_scale_to_zero_context() -> None:
+    """The operator's preview (INFERCOST_SCALE_TO_ZERO, controller/zero.py) validates with the
+    context key; every other reader refuses 0 as the CRD does."""
+    from infercost.api.service import SCALE_TO_ZERO_CONTEXT, InferenceServiceSpec
+
+    spec = copy.deepcopy(BASES[SERVICE]["spec"])
+    spec["scaling"] = {"minReplicas": 0, "maxReplicas": 4, "idleSeconds": 120}
+    with pytest.raises(pydantic.ValidationError, match="minReplicas: 0 is refused"):
+        InferenceServiceSpec.model_validate(spec)
+    admitted = InferenceServiceSpec.model_validate(spec, context={SCALE_TO_ZERO_CONTEXT: True})
+    assert (admitted.scaling.min_replicas, admitted.scaling.idle_seconds) == (0, 120)
+    assert InferenceServiceSpec.model_validate(BASES[SERVICE]["spec"]).scaling.idle_seconds == 300

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from infercost.api.caching import ResponseCache
 from infercost.api.common import (
@@ -34,6 +34,7 @@ MSG_MIN_MAX = "scaling.minReplicas must be less than or equal to scaling.maxRepl
 # Issue 22: with no replica, nothing answers the Service and nothing wakes it (no component
 # holds requests at zero), so 0 would be a trap. The engine and the simulator model scale to
 # zero (engine/idle.py, a Workload's scaleToZero); the CRD accepts 0 once wake-up exists.
+SCALE_TO_ZERO_CONTEXT = "scale_to_zero"  # validation context key that admits minReplicas 0
 MSG_MIN_ZERO = (
     "scaling.minReplicas: 0 is refused until infercost can wake a service from zero (no "
     "component holds requests while no replica runs, so they would fail); use minReplicas >= 1"
@@ -88,6 +89,17 @@ class Scaling(Model):
         le=86400,
         description="Demand must stay low this long before replicas are removed.",
     )
+    idle_seconds: int = Field(
+        strict=True,
+        default=300,
+        ge=1,
+        le=86400,
+        description=(
+            "With minReplicas 0: demand must have been zero this long before the last replica "
+            "goes (scale to zero); a request at zero is held and wakes the service. Ignored "
+            "when minReplicas is 1 or more."
+        ),
+    )
     headroom: float = Field(
         strict=True,
         allow_inf_nan=False,
@@ -102,8 +114,10 @@ class Scaling(Model):
 
     @field_validator("min_replicas")
     @classmethod
-    def _not_zero(cls, value: int) -> int:
-        if value == 0:
+    def _not_zero(cls, value: int, info: ValidationInfo) -> int:
+        # The operator's preview (INFERCOST_SCALE_TO_ZERO, controller/zero.py) validates with
+        # context {"scale_to_zero": True}; everything else refuses 0, as the CRD does.
+        if value == 0 and not (info.context or {}).get(SCALE_TO_ZERO_CONTEXT):
             raise ValueError(MSG_MIN_ZERO)
         return value
 

@@ -90,7 +90,8 @@ class Picture:
         self.deployments[key] = dict(body)
         labels = body["metadata"].get("labels") or {}
         owner = (key[0], labels.get(manifests.LABEL_SERVICE, ""))
-        self._by_owner.setdefault(owner, {})[key[1]] = self.deployments[key]
+        if manifests.LABEL_ACTIVATOR not in labels:  # the activator runs no replica
+            self._by_owner.setdefault(owner, {})[key[1]] = self.deployments[key]
         self._totals = None
         self.children.seen("Deployment", body)
 
@@ -110,6 +111,11 @@ class Picture:
         labels = body["metadata"].get("labels") or {}
         owned = self._by_owner.get((key[0], labels.get(manifests.LABEL_SERVICE, "")), {})
         owned.pop(key[1], None)
+
+    def activator_ready(self, key: ServiceKey) -> bool:
+        """The service's activator (manifests/activator.py) has a ready pod."""
+        body = self.deployments.get((key[0], manifests.activator_name(key[1]))) or {}
+        return int((body.get("status") or {}).get("readyReplicas") or 0) > 0
 
     def _owned(self, key: ServiceKey) -> list[dict[str, Any]]:
         return list(self._by_owner.get((key[0], manifests.short_name(key[1])), {}).values())

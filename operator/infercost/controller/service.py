@@ -27,8 +27,8 @@ from infercost.adapters.prices import PriceSource
 from infercost.adapters.triton import TritonBatching
 from infercost.adapters.triton_keys import RepositoryKeys
 from infercost.api.pool import AcceleratorPoolSpec
-from infercost.api.service import InferenceServiceSpec
-from infercost.controller import reporting
+from infercost.api.service import SCALE_TO_ZERO_CONTEXT, InferenceServiceSpec
+from infercost.controller import reporting, zero
 from infercost.controller.capacity import Capacity
 from infercost.controller.children import CHILD_KINDS, Child, Synced
 from infercost.controller.picture import Picture
@@ -72,6 +72,7 @@ class Memory:
     dry_current: dict[tuple[str, str], CurrentDeployment] = field(default_factory=dict)
     last_events: frozenset[tuple[Any, ...]] = frozenset()
     invalid_generation: int | None = None
+    zero: zero.ZeroMemory = field(default_factory=zero.ZeroMemory)  # scale to zero (zero.py)
 
 
 class Reconciler:
@@ -195,7 +196,10 @@ class Reconciler:
             started, now = time.perf_counter(), self.clock()
             memory = self.memory.setdefault(key, Memory())
             try:
-                spec = InferenceServiceSpec.model_validate(body.get("spec") or {})
+                spec = InferenceServiceSpec.model_validate(
+                    body.get("spec") or {},
+                    context={SCALE_TO_ZERO_CONTEXT: self.settings.scale_to_zero},
+                )
             except ValidationError as error:
                 await self._report_invalid(body, memory, reporting.validation_message(error), now)
                 return None
@@ -211,6 +215,19 @@ class Reconciler:
             observation = _by_full_names(
                 observation_for(await self.observe(now), _labelled(key), now=now), spec, pools
             )
+            to_zero = zero.policy(spec, self.settings)
+            serving = sum(d.ready_replicas for d in current.values())
+            if to_zero is not None:  # controller/zero.py: at zero, a wake request is demand
+                spec = zero.running_spec(spec)
+                memory.state = zero.restore(memory.zero, memory.state, body=body, current=current)
+                observation = zero.with_wake_demand(
+                    observation,
+                    body=body,
+                    memory=memory.zero,
+                    ready_replicas=serving,
+                    now=now,
+                    wake_timeout_seconds=self.settings.activator_wake_timeout_seconds,
+                )
             plan = planner.decide(
                 DecisionInput(
                     spec=spec,
@@ -220,9 +237,21 @@ class Reconciler:
                     state=memory.state,
                     now=now,
                     settings=self.settings.for_engine(),
+                    scale_to_zero=to_zero,
                 )
             )
             memory.state = plan.state
+            path = None
+            if to_zero is not None:
+                if not any(a.replicas > 0 for a in plan.allocations):
+                    serving = 0  # going to zero: the activator takes the address now
+                zero.remember(memory.zero, plan, ready_replicas=serving, now=now)
+                path = zero.serving_path(
+                    memory.zero, ready_replicas=serving, now=now, settings=self.settings
+                )
+                plan = zero.with_activator_readiness(
+                    plan, activator_ready=self.picture.activator_ready(key)
+                )
             self.picture.used_pools[key] = frozenset(reporting.involved_pools(plan, list(current)))
             if self.settings.dry_run:
                 memory.dry_current = {
@@ -233,7 +262,9 @@ class Reconciler:
                     if a.replicas > 0
                 }
             else:
-                await self._apply(body, spec, plan, {p.name: p.spec for p in pools}, memory)
+                await self._apply(
+                    body, spec, plan, {p.name: p.spec for p in pools}, memory, zero_path=path
+                )
                 await self.rollout.run(body=body, spec=spec, plan=plan, current=current)
             ready = {k: d.ready_replicas for k, d in current.items()}
             if self.settings.dry_run:
@@ -260,6 +291,8 @@ class Reconciler:
         plan: Plan,
         pools: Mapping[str, AcceleratorPoolSpec],
         memory: Memory,
+        *,
+        zero_path: manifests.ZeroPath | None = None,
     ) -> None:
         meta = body["metadata"]
         owner = manifests.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
@@ -271,6 +304,7 @@ class Reconciler:
             allocations=plan.allocations,
             settings=self.settings.manifests(),
             with_pod_monitor=await self._pod_monitors(),
+            zero=zero_path,
         )
         await sync_children(
             api=self.api, picture=self.picture, owner=meta, desired=desired, synced=memory.synced
