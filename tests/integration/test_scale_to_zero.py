@@ -187,3 +187,31 @@ async def test_a_wake_request_no_option_can_serve_says_why_and_starts_nothing(
     assert placed["reason"] in {"NoFeasibleOption", "BudgetLimited"}, json.dumps(placed)
     assert await triton_deployments(api, "bert") == {}
     assert await selector(api, "bert") == {ACTIVATOR_LABEL: "bert"}
+
+
+async def test_after_a_restart_at_zero_the_service_stays_at_zero_and_a_wake_still_wakes_it(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    """The operator's memory of zero is rebuilt from the status (`Placed` ScaledToZero): the
+    wake annotation older than the service's placement wakes nothing; one stamped while at
+    zero (before the restart) wakes it, and the activator lingers
+    (INFERCOST_ACTIVATOR_LINGER_SECONDS) once the replica is ready."""
+    operator = await a_service_at_zero(api, start_operator)
+    now = stamp(datetime.datetime.now(tz=datetime.UTC))
+    await eventually(lambda: activator(api, "bert"), what="the activator Deployment")
+    await operator.stop()
+    restarted = await start_operator(scale_to_zero=True, activator_linger_seconds=3600)
+    await restarted.rounds_pass(o.NS, "bert", count=3)
+    assert await triton_deployments(api, "bert") == {}  # no metrics, old wake: stays at zero
+    assert await selector(api, "bert") == {ACTIVATOR_LABEL: "bert"}
+    placed = await condition(api, "bert", "Placed")
+    assert placed["reason"] == "ScaledToZero", placed
+
+    await call(api, "PATCH", f"{o.ISVC}/bert", {"metadata": {"annotations": {WAKE: now}}})
+    woken = await eventually(lambda: triton_deployments(api, "bert"), what="a replica woken")
+    restarted.load(o.NS, "bert", rps=5.0, p99_ms=5.0)  # FAKE metrics: the held requests served
+    for deployment in woken.values():
+        await ready(api, deployment)
+    await eventually(lambda: on_replicas(api), what="the Service back on the replicas")
+    await restarted.rounds_pass(o.NS, "bert", count=2)
+    assert await activator(api, "bert") is not None  # lingers: held requests still forwarded
