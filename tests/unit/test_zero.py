@@ -122,3 +122,28 @@ def test_the_activator_pods_are_outside_every_triton_selector() -> None:
     ] == {manifests.LABEL_ACTIVATOR: "bert"}
     assert replicas_service(owner=owner)["spec"]["selector"] == {manifests.LABEL_SERVICE: "bert"}
     assert set(activator_selector(owner)) <= set(pod_labels)
+
+
+def test_a_wake_request_reconciles_the_service_at_once() -> None:
+    """The watch event of the wake annotation (metadata only: the generation stays) makes the
+    operator reconcile now, not at the next control interval (controller/handlers.py)."""
+    from infercost.controller.capacity import Capacity
+    from infercost.controller.picture import Picture
+    from infercost.controller.verdicts import Words
+
+    picture = Picture(
+        Capacity(
+            disruption_taints=(),
+            grace_seconds=0,
+            words=Words.of(refusals=[], scale_ups=[]),
+            verdict_seconds=0,
+        )
+    )
+    service = body(None)
+    service["metadata"] |= {"generation": 1, "uid": "u1"}
+    assert picture.service_seen(service)  # new to this process
+    assert not picture.service_seen(service)  # a status write, a repeat: no news
+    woken = body(at(5))
+    woken["metadata"] |= {"generation": 1, "uid": "u1"}
+    assert picture.service_seen(woken)
+    assert not picture.service_seen(woken)

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from infercost import manifests
+from infercost.activator import WAKE_ANNOTATION
 from infercost.adapters.metrics import ServiceKey
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.controller import reporting
@@ -42,12 +43,17 @@ class Picture:
         self.children = LiveChildren()  # every owned child of every kind (drift, deletion)
 
     def service_seen(self, body: Mapping[str, Any]) -> bool:
-        """Remember a service; True when its spec is new to this process (reconcile now)."""
+        """Remember a service; True when its spec is new to this process, or an activator
+        asked for a wake (controller/zero.py): reconcile now, not at the next interval."""
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         before = self.services.get(key)
         self.services[key] = dict(body)
         generation = body["metadata"].get("generation")
-        return before is None or before["metadata"].get("generation") != generation
+        return (
+            before is None
+            or before["metadata"].get("generation") != generation
+            or _wake_requested(before) != _wake_requested(body)
+        )
 
     def service_gone(self, namespace: str, name: str) -> None:
         body = self.services.pop((namespace, name), None)
@@ -201,3 +207,8 @@ class Picture:
                 provisioning[manifests.short_name(name)] = float(spec.provisioning_seconds)
         service = (key[0], manifests.short_name(key[1]))
         return self.capacity.counts(service, now=time.time(), provisioning=provisioning)
+
+
+def _wake_requested(body: Mapping[str, Any]) -> str | None:
+    annotations = body["metadata"].get("annotations") or {}
+    return annotations.get(WAKE_ANNOTATION)
