@@ -317,13 +317,6 @@ class Settings(BaseSettings):
         default=256 * 2**20, ge=1024, description="Largest HTTP request body held and forwarded."
     )
     # The activator as the operator runs it for a scale-to-zero service (controller/zero.py).
-    scale_to_zero: bool = Field(
-        default=False,
-        description=(
-            "Preview: act on minReplicas 0 (services stored past the CRD's rule); the CRD "
-            "refuses minReplicas 0 until wake-up is proven end to end."
-        ),
-    )
     activator_image: str = Field(
         default="ghcr.io/infercost/infercost:latest",
         min_length=1,

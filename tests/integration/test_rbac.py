@@ -124,7 +124,7 @@ async def leader_workload(api: ApiServer, start_operator: OperatorFactory) -> No
 
 
 async def zero_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
-    """A service at zero (INFERCOST_SCALE_TO_ZERO): its activator and the activator's identity."""
+    """A service at zero: its activator and the activator's identity."""
     operator = await a_service_at_zero(api, start_operator, name="zed")
     await eventually(lambda: activator(api, "zed"), what="the activator Deployment")
     await call(api, "DELETE", f"{o.ISVC}/zed")

@@ -3,8 +3,7 @@ the stand-in API server: an idle service goes to zero and its Service points at 
 a wake request (the activator's annotation) starts a replica; once it is ready the Service
 points at the replicas again and the activator goes.
 
-`minReplicas: 0` is staged past the CRD's rule (which refuses it until wake-up is proven end
-to end) and the operator runs with INFERCOST_SCALE_TO_ZERO (the preview). Metrics come from
+Metrics come from
 the FAKE metrics source (adapters/fake_metrics.py): at zero no pod runs, so no series. kmock
 runs no Deployment controller: tests report replicas ready (`ready`).
 """
@@ -85,9 +84,8 @@ async def a_service_at_zero(
     # A wake requested long before the service goes to zero: it must not wake it.
     old = datetime.datetime.now(tz=datetime.UTC) - datetime.timedelta(seconds=30)
     body["metadata"]["annotations"] = {WAKE: stamp(old)}
-    with api.unvalidated():  # the CRD refuses minReplicas 0 until wake-up is proven
-        await call(api, "POST", o.ISVC, body)
-    operator = await start_operator(scale_to_zero=True, **settings)
+    await call(api, "POST", o.ISVC, body)
+    operator = await start_operator(**settings)
     operator.load(o.NS, name, rps=1000.0, p99_ms=5.0)  # FAKE metrics
     placed = await eventually(lambda: triton_deployments(api, name), what="first placement")
     for deployment in placed.values():
@@ -200,7 +198,7 @@ async def test_after_a_restart_at_zero_the_service_stays_at_zero_and_a_wake_stil
     now = stamp(datetime.datetime.now(tz=datetime.UTC))
     await eventually(lambda: activator(api, "bert"), what="the activator Deployment")
     await operator.stop()
-    restarted = await start_operator(scale_to_zero=True, activator_linger_seconds=3600)
+    restarted = await start_operator(activator_linger_seconds=3600)
     await restarted.rounds_pass(o.NS, "bert", count=3)
     assert await triton_deployments(api, "bert") == {}  # no metrics, old wake: stays at zero
     assert await selector(api, "bert") == {ACTIVATOR_LABEL: "bert"}

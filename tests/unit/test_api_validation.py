@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pydantic
 import pytest
 from tests.support.crdcheck import api_server_errors, load_examples, pydantic_errors
 
@@ -29,7 +28,6 @@ from infercost.api.pool import MSG_STATIC_PRICE
 from infercost.api.service import (
     MSG_FIXED_SIZE,
     MSG_MIN_MAX,
-    MSG_MIN_ZERO,
     MSG_PROFILE_TYPE,
     MSG_UNIQUE_VARIANTS,
 )
@@ -97,14 +95,6 @@ INVALID = [
         _set("spec.scaling", {"minReplicas": 11}),
         "minReplicas",
         MSG_MIN_MAX,
-    ),
-    # Issue 22: no component wakes a service at zero yet; the refusal says why and what to use.
-    Case(
-        "scale-to-zero-until-wake-up",
-        SERVICE,
-        _set("spec.scaling.minReplicas", 0),
-        "minReplicas",
-        MSG_MIN_ZERO,
     ),
     Case("idle-seconds-zero", SERVICE, _set("spec.scaling.idleSeconds", 0), "idleSeconds"),
     Case("no-variants", SERVICE, _set("spec.variants", []), "variants"),
@@ -488,15 +478,16 @@ def test_a_bad_status_is_refused_by_both(path: str, value: Any, field: str) -> N
     assert any(field in error for error in pydantic_errors(body))
 
 
-def test_min_replicas_zero_is_admitted_only_in_the_operators_scale_to_zero_context() -> None:
-    """The operator's preview (INFERCOST_SCALE_TO_ZERO, controller/zero.py) validates with the
-    context key; every other reader refuses 0 as the CRD does."""
-    from infercost.api.service import SCALE_TO_ZERO_CONTEXT, InferenceServiceSpec
+def test_min_replicas_zero_is_scale_to_zero_with_idle_seconds() -> None:
+    """Issue 22: minReplicas 0 is accepted (wake-up works end to end:
+    tests/e2e/test_sandbox_zero.py); idleSeconds defaults to 300."""
+    from infercost.api.service import InferenceServiceSpec
 
     spec = copy.deepcopy(BASES[SERVICE]["spec"])
     spec["scaling"] = {"minReplicas": 0, "maxReplicas": 4, "idleSeconds": 120}
-    with pytest.raises(pydantic.ValidationError, match="minReplicas: 0 is refused"):
-        InferenceServiceSpec.model_validate(spec)
-    admitted = InferenceServiceSpec.model_validate(spec, context={SCALE_TO_ZERO_CONTEXT: True})
+    admitted = InferenceServiceSpec.model_validate(spec)
     assert (admitted.scaling.min_replicas, admitted.scaling.idle_seconds) == (0, 120)
     assert InferenceServiceSpec.model_validate(BASES[SERVICE]["spec"]).scaling.idle_seconds == 300
+    body = copy.deepcopy(BASES[SERVICE])
+    _set("spec.scaling.minReplicas", 0)(body)
+    assert api_server_errors(body) == []  # the CRD's rules too

@@ -27,7 +27,7 @@ from infercost.adapters.prices import PriceSource
 from infercost.adapters.triton import TritonBatching
 from infercost.adapters.triton_keys import RepositoryKeys
 from infercost.api.pool import AcceleratorPoolSpec
-from infercost.api.service import SCALE_TO_ZERO_CONTEXT, InferenceServiceSpec
+from infercost.api.service import InferenceServiceSpec
 from infercost.controller import reporting, zero
 from infercost.controller.capacity import Capacity
 from infercost.controller.children import CHILD_KINDS, Child, Synced
@@ -196,10 +196,7 @@ class Reconciler:
             started, now = time.perf_counter(), self.clock()
             memory = self.memory.setdefault(key, Memory())
             try:
-                spec = InferenceServiceSpec.model_validate(
-                    body.get("spec") or {},
-                    context={SCALE_TO_ZERO_CONTEXT: self.settings.scale_to_zero},
-                )
+                spec = InferenceServiceSpec.model_validate(body.get("spec") or {})
             except ValidationError as error:
                 await self._report_invalid(body, memory, reporting.validation_message(error), now)
                 return None
@@ -215,7 +212,7 @@ class Reconciler:
             observation = _by_full_names(
                 observation_for(await self.observe(now), _labelled(key), now=now), spec, pools
             )
-            to_zero = zero.policy(spec, self.settings)
+            to_zero = zero.policy(spec)
             serving = sum(d.ready_replicas for d in current.values())
             if to_zero is not None:  # controller/zero.py: at zero, a wake request is demand
                 spec = zero.running_spec(spec)

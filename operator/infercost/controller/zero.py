@@ -1,8 +1,8 @@
 """Scale to zero in the operator: the engine's idle decision (engine/idle.py) fed with the
 activator's wake requests, and the serving path kept up while no replica runs.
 
-For a service with `minReplicas: 0` (admitted only with INFERCOST_SCALE_TO_ZERO, a preview,
-until wake-up is proven end to end: api/service.py):
+For a service with `minReplicas: 0` (proven end to end in the sandbox:
+tests/e2e/test_sandbox_zero.py):
 * the engine gets `DecisionInput.scale_to_zero` (idleSeconds from the spec) and plans with
   minReplicas 1 while replicas run (`running_spec`): going to zero is the idle decision's;
 * demand at zero: the activator merge-patches `infercost.io/wake-requested: <RFC3339>` on the
@@ -59,9 +59,9 @@ class ZeroMemory:
     restored: bool = False  # status read back after a start
 
 
-def policy(spec: InferenceServiceSpec, settings: Settings) -> ScaleToZero | None:
+def policy(spec: InferenceServiceSpec) -> ScaleToZero | None:
     """The engine's scale-to-zero policy of a service, None when it does not scale to zero."""
-    if not settings.scale_to_zero or spec.scaling.min_replicas > 0:
+    if spec.scaling.min_replicas > 0:
         return None
     return ScaleToZero(idle_seconds=float(spec.scaling.idle_seconds))
 

@@ -2,9 +2,9 @@
 (or a recurring spike due within a start) wakes the service on the fastest option.
 
 Only for a caller that holds requests while no replica runs and reports them as demand
-(`DecisionInput.scale_to_zero`; the simulator's Workload `scaleToZero`). Without that
-component a service at zero has no endpoint and nothing to wake it, so the CRD refuses
-`minReplicas: 0` (api/service.py) and the operator never sets it.
+(`DecisionInput.scale_to_zero`; the simulator's Workload `scaleToZero`; the operator for
+`minReplicas: 0`, whose activator holds them: controller/zero.py). Without that component a
+service at zero would have no endpoint and nothing to wake it.
 
 Demand at zero that no affordable option can serve (none feasible, or none within the Cap
 budget and the Spot share) stays at zero with `Placed` and `Ready` False and the reason, so
