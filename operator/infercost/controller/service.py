@@ -213,17 +213,16 @@ class Reconciler:
                 observation_for(await self.observe(now), _labelled(key), now=now), spec, pools
             )
             to_zero = zero.policy(spec)
-            serving = sum(d.ready_replicas for d in current.values())
             if to_zero is not None:  # controller/zero.py: at zero, a wake request is demand
-                spec = zero.running_spec(spec)
-                memory.state = zero.restore(memory.zero, memory.state, body=body, current=current)
-                observation = zero.with_wake_demand(
-                    observation,
+                spec, memory.state, observation = zero.before_decision(
+                    memory.zero,
+                    memory.state,
+                    spec=spec,
                     body=body,
-                    memory=memory.zero,
-                    ready_replicas=serving,
+                    current=current,
+                    observation=observation,
                     now=now,
-                    wake_timeout_seconds=self.settings.activator_wake_timeout_seconds,
+                    settings=self.settings,
                 )
             plan = planner.decide(
                 DecisionInput(
@@ -239,15 +238,14 @@ class Reconciler:
             )
             memory.state = plan.state
             path = None
-            if to_zero is not None:
-                if not any(a.replicas > 0 for a in plan.allocations):
-                    serving = 0  # going to zero: the activator takes the address now
-                zero.remember(memory.zero, plan, ready_replicas=serving, now=now)
-                path = zero.serving_path(
-                    memory.zero, ready_replicas=serving, now=now, settings=self.settings
-                )
-                plan = zero.with_activator_readiness(
-                    plan, activator_ready=self.picture.activator_ready(key)
+            if to_zero is not None:  # the serving path at zero and Ready (controller/zero.py)
+                plan, path = zero.after_decision(
+                    memory.zero,
+                    plan,
+                    current=current,
+                    now=now,
+                    settings=self.settings,
+                    activator_ready=self.picture.activator_ready(key),
                 )
             self.picture.used_pools[key] = frozenset(reporting.involved_pools(plan, list(current)))
             if self.settings.dry_run:

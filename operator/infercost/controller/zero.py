@@ -66,6 +66,49 @@ def policy(spec: InferenceServiceSpec) -> ScaleToZero | None:
     return ScaleToZero(idle_seconds=float(spec.scaling.idle_seconds))
 
 
+def before_decision(
+    memory: ZeroMemory,
+    state: ServiceState,
+    *,
+    spec: InferenceServiceSpec,
+    body: Mapping[str, Any],
+    current: Mapping[tuple[str, str], CurrentDeployment],
+    observation: Observation | None,
+    now: float,
+    settings: Settings,
+) -> tuple[InferenceServiceSpec, ServiceState, Observation | None]:
+    """What the engine decides with: the running spec, the state (restored after a start)
+    and the observation with a pending wake as demand."""
+    state = restore(memory, state, body=body, current=current)
+    observation = with_wake_demand(
+        observation,
+        body=body,
+        memory=memory,
+        ready_replicas=sum(d.ready_replicas for d in current.values()),
+        now=now,
+        wake_timeout_seconds=settings.activator_wake_timeout_seconds,
+    )
+    return running_spec(spec), state, observation
+
+
+def after_decision(
+    memory: ZeroMemory,
+    plan: Plan,
+    *,
+    current: Mapping[tuple[str, str], CurrentDeployment],
+    now: float,
+    settings: Settings,
+    activator_ready: bool,
+) -> tuple[Plan, ZeroPath]:
+    """The plan with `Ready` at zero as the activator has it, and the serving path."""
+    serving = sum(d.ready_replicas for d in current.values())
+    if not any(a.replicas > 0 for a in plan.allocations):
+        serving = 0  # going to zero: the activator takes the address now
+    remember(memory, plan, ready_replicas=serving, now=now)
+    path = serving_path(memory, ready_replicas=serving, now=now, settings=settings)
+    return with_activator_readiness(plan, activator_ready=activator_ready), path
+
+
 def running_spec(spec: InferenceServiceSpec) -> InferenceServiceSpec:
     """The spec the engine plans with: while replicas run, at least one (the idle decision,
     not the scaler, takes the service to zero: engine/idle.py, as the simulator has it)."""
