@@ -1,7 +1,8 @@
 """Children of an InferenceService as plain Kubernetes objects (docs/architecture.md section 4).
 
 Owns: Plan allocations -> one Triton Deployment per (variant, pool), one Service, one
-batching ConfigMap, one PodDisruptionBudget and (when the CRD exists) one PodMonitor, with
+batching ConfigMap, one PodDisruptionBudget, (when the CRD exists) one PodMonitor and, for
+scale to zero, the activator's children (manifests/activator.py), with
 owner references, the contract labels and a hash of each object's content for change detection.
 
 Must not import: kopf, kubernetes, aiohttp, tritonclient, prometheus_api_client, asyncio, time
