@@ -164,3 +164,9 @@ bench-knobs: $(STAMP)
 bench-zero: $(STAMP)
 	$(BIN)/infercost scenarios generate --seed $(FAMILY_SEED) --out $(FAMILY_DIR)
 	$(BIN)/python -m infercost.sim.zero_bench examples/scenarios/sparse/devtest-bert.yaml --family $(FAMILY_DIR) $(BENCH_ZERO_ARGS)
+
+## Scale to zero with wake-up in the sandbox (issue 22): idle gaps, a request held at zero by
+## the activator and answered after the cold start (tests/e2e/test_sandbox_zero.py).
+.PHONY: demo-zero
+demo-zero: $(STAMP) triton-venv prometheus
+	$(BIN)/infercost sandbox examples/sandbox/zero.yaml

@@ -293,6 +293,52 @@ class Settings(BaseSettings):
             "a standing one every 5 minutes at most)."
         ),
     )
+    # The activator (`infercost activator`, activator/): holds requests while a service is at
+    # zero replicas and wakes it.
+    activator_wake_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Longest a request is held at zero; then 503 WakeTimeout. Keep it below the "
+            "clients' own timeout, so they get the reason, not a timeout."
+        ),
+    )
+    activator_ready_poll_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="First wait between two readiness probes."
+    )
+    activator_ready_poll_max_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="The probe's wait doubles up to this."
+    )
+    activator_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="Timeout of one connection to a replica."
+    )
+    activator_max_request_bytes: int = Field(
+        default=256 * 2**20, ge=1024, description="Largest HTTP request body held and forwarded."
+    )
+    # The activator as the operator runs it for a scale-to-zero service (controller/zero.py).
+    activator_image: str = Field(
+        default="ghcr.io/infercost/infercost:latest",
+        min_length=1,
+        description="Image of the activator pods: the operator's own (the chart sets it).",
+    )
+    activator_cpu: str = Field(default="100m", description="The activator pod's CPU request.")
+    activator_memory: str = Field(
+        default="256Mi", description="The activator pod's memory request and limit."
+    )
+    activator_cluster_role: str = Field(
+        default="infercost-activator",
+        description="ClusterRole the activators are bound to (get, patch inferenceservices).",
+    )
+    activator_linger_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description=(
+            "After a wake, the activator stays this long once replicas are ready, so the "
+            "requests it holds are forwarded before it stops."
+        ),
+    )
     engine: EngineSettings = Field(
         default_factory=EngineSettings,
         description=(
@@ -342,4 +388,8 @@ class Settings(BaseSettings):
             progress_deadline_slack_seconds=self.progress_deadline_slack_seconds,
             zone_spread=self.zone_spread,
             karpenter_do_not_disrupt=self.karpenter_do_not_disrupt,
+            activator_image=self.activator_image,
+            activator_cpu=self.activator_cpu,
+            activator_memory=self.activator_memory,
+            activator_cluster_role=self.activator_cluster_role,
         )

@@ -67,6 +67,7 @@ def test_default_render_has_exactly_the_core_objects(default_render: Render) -> 
             "CustomResourceDefinition",
             "ServiceAccount",
             "ClusterRole",
+            "ClusterRole",  # the activators' (scale to zero), bound per service by the operator
             "ClusterRoleBinding",
             "Service",
             "Deployment",
@@ -232,9 +233,28 @@ def test_clusterrole_rules_are_exactly_the_rules_file(
 ) -> None:
     rules = yaml.safe_load((CHART / "files" / "clusterrole-rules.yaml").read_text())
     r = renders[which]
-    assert r.one("ClusterRole")["rules"] == rules
+    roles = {d["metadata"]["name"]: d for d in r.of_kind("ClusterRole")}
     binding = r.one("ClusterRoleBinding")
-    assert binding["roleRef"]["name"] == r.one("ClusterRole")["metadata"]["name"]
+    operator_role = binding["roleRef"]["name"]
+    # Plus `bind` on the activators' ClusterRole alone (scale to zero, manifests/activator.py),
+    # which the operator names in the RoleBindings it writes.
+    activator = f"{operator_role}-activator"
+    assert set(roles) == {operator_role, activator}
+    bind = {
+        "apiGroups": ["rbac.authorization.k8s.io"],
+        "resources": ["clusterroles"],
+        "verbs": ["bind"],
+        "resourceNames": [activator],
+    }
+    assert roles[operator_role]["rules"] == [*rules, bind]
+    assert roles[activator]["rules"] == [
+        {
+            "apiGroups": ["infercost.io"],
+            "resources": ["inferenceservices"],
+            "verbs": ["get", "patch"],
+        }
+    ]
+    assert _env(r)["INFERCOST_ACTIVATOR_CLUSTER_ROLE"] == activator
     subject = binding["subjects"][0]
     assert subject["name"] == _deployment_pod(r)["serviceAccountName"]
     assert subject["namespace"] == NAMESPACE

@@ -27,6 +27,7 @@ from tests.integration.test_placement import status_of
 from tests.integration.test_readiness_gate import admit_a_new_pod
 from tests.integration.test_team_budget import BUDGETS
 from tests.integration.test_team_budget import policy as team_policy
+from tests.integration.test_scale_to_zero import a_service_at_zero, activator
 from tests.support.rbac import granted
 
 pytestmark = pytest.mark.integration
@@ -132,6 +133,20 @@ async def leader_workload(api: ApiServer, start_operator: OperatorFactory) -> No
     await operator.stop()
 
 
+async def zero_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
+    """A service at zero: its activator and the activator's identity."""
+    operator = await a_service_at_zero(api, start_operator, name="zed")
+    await eventually(lambda: activator(api, "zed"), what="the activator Deployment")
+    await call(api, "DELETE", f"{o.ISVC}/zed")
+
+    async def gone() -> bool:
+        listed = await call(api, "GET", o.ISVC)
+        return all(item["metadata"]["name"] != "zed" for item in listed["items"])
+
+    await eventually(gone, what="the service deleted")
+    await operator.stop()
+
+
 async def test_rules_allow_every_request_and_grant_nothing_unused(
     api: ApiServer, start_operator: OperatorFactory
 ) -> None:
@@ -140,6 +155,7 @@ async def test_rules_allow_every_request_and_grant_nothing_unused(
     await namespaced_workload(api, start_operator)
     await leader_workload(api, start_operator)
     await admit_a_new_pod(api, start_operator)
+    await zero_workload(api, start_operator)
     used = {
         (group, resource, verb)
         for verb, group, resource, _ in api.request_log(agents=OPERATOR_AGENTS)

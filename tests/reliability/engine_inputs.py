@@ -84,7 +84,7 @@ def services(draw: st.DrawFn, *, cap: bool | None = None) -> InferenceServiceSpe
                 "profile": profile,
             }
         )
-    low = draw(st.integers(1, 3))  # minReplicas 0 is refused (api/service.py, issue 22)
+    low = draw(st.integers(1, 3))  # minReplicas 0: scale to zero, engine/idle.py's own tests
     body: dict[str, Any] = {
         "model": {"name": "m"},
         "variants": variants,

@@ -29,7 +29,6 @@ from infercost.api.pool import MSG_STATIC_PRICE
 from infercost.api.service import (
     MSG_FIXED_SIZE,
     MSG_MIN_MAX,
-    MSG_MIN_ZERO,
     MSG_PROFILE_TYPE,
     MSG_UNIQUE_VARIANTS,
 )
@@ -98,14 +97,7 @@ INVALID = [
         "minReplicas",
         MSG_MIN_MAX,
     ),
-    # Issue 22: no component wakes a service at zero yet; the refusal says why and what to use.
-    Case(
-        "scale-to-zero-until-wake-up",
-        SERVICE,
-        _set("spec.scaling.minReplicas", 0),
-        "minReplicas",
-        MSG_MIN_ZERO,
-    ),
+    Case("idle-seconds-zero", SERVICE, _set("spec.scaling.idleSeconds", 0), "idleSeconds"),
     Case("no-variants", SERVICE, _set("spec.variants", []), "variants"),
     Case("too-many-variants", SERVICE, _seventeen_variants, "variants"),
     Case("duplicate-variant-names", SERVICE, _duplicate_variant, "variants", MSG_UNIQUE_VARIANTS),
@@ -523,3 +515,18 @@ def test_a_bad_status_is_refused_by_both(path: str, value: Any, field: str) -> N
     _set(path, value)(body)
     assert any(field in error for error in api_server_errors(body))
     assert any(field in error for error in pydantic_errors(body))
+
+
+def test_min_replicas_zero_is_scale_to_zero_with_idle_seconds() -> None:
+    """Issue 22: minReplicas 0 is accepted (wake-up works end to end:
+    tests/e2e/test_sandbox_zero.py); idleSeconds defaults to 300."""
+    from infercost.api.service import InferenceServiceSpec
+
+    spec = copy.deepcopy(BASES[SERVICE]["spec"])
+    spec["scaling"] = {"minReplicas": 0, "maxReplicas": 4, "idleSeconds": 120}
+    admitted = InferenceServiceSpec.model_validate(spec)
+    assert (admitted.scaling.min_replicas, admitted.scaling.idle_seconds) == (0, 120)
+    assert InferenceServiceSpec.model_validate(BASES[SERVICE]["spec"]).scaling.idle_seconds == 300
+    body = copy.deepcopy(BASES[SERVICE])
+    _set("spec.scaling.minReplicas", 0)(body)
+    assert api_server_errors(body) == []  # the CRD's rules too

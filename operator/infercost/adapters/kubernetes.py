@@ -43,6 +43,9 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "Pod": ("v1", "pods"),
     "Lease": ("coordination.k8s.io/v1", "leases"),  # leader election (controller/leader.py)
     "Secret": ("v1", "secrets"),  # one per service, the Triton repository key: create, get
+    # A scale-to-zero service's activator identity (manifests/activator.py): applied, not watched.
+    "ServiceAccount": ("v1", "serviceaccounts"),
+    "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings"),
 }
 
 

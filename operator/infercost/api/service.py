@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from infercost.api.caching import ResponseCache
 from infercost.api.common import (
@@ -34,10 +34,6 @@ MSG_MIN_MAX = "scaling.minReplicas must be less than or equal to scaling.maxRepl
 # Issue 22: with no replica, nothing answers the Service and nothing wakes it (no component
 # holds requests at zero), so 0 would be a trap. The engine and the simulator model scale to
 # zero (engine/idle.py, a Workload's scaleToZero); the CRD accepts 0 once wake-up exists.
-MSG_MIN_ZERO = (
-    "scaling.minReplicas: 0 is refused until infercost can wake a service from zero (no "
-    "component holds requests while no replica runs, so they would fail); use minReplicas >= 1"
-)
 MSG_FIXED_SIZE = "batching.maxBatchSize is required when batching.mode is Fixed"
 MSG_ONE_VARIANT = "spec.variants needs at least one variant"
 MSG_UNIQUE_VARIANTS = "spec.variants[].name must be unique"
@@ -68,7 +64,6 @@ class Scaling(Model):
 
     model_config = cel_rules(
         cel("self.minReplicas <= self.maxReplicas", MSG_MIN_MAX, ".minReplicas"),
-        cel("self.minReplicas >= 1", MSG_MIN_ZERO, ".minReplicas"),
     )
 
     min_replicas: int = Field(
@@ -76,7 +71,10 @@ class Scaling(Model):
         default=1,
         ge=0,
         le=10000,
-        description="Fewest replicas in total; at least 1 (scale to zero needs wake-up first).",
+        description=(
+            "Fewest replicas in total; 0: scale to zero after idleSeconds without demand "
+            "(a request at zero is held by the activator and wakes the service)."
+        ),
     )
     max_replicas: int = Field(
         strict=True, default=10, ge=1, le=10000, description="Most replicas in total."
@@ -87,6 +85,17 @@ class Scaling(Model):
         ge=0,
         le=86400,
         description="Demand must stay low this long before replicas are removed.",
+    )
+    idle_seconds: int = Field(
+        strict=True,
+        default=300,
+        ge=1,
+        le=86400,
+        description=(
+            "With minReplicas 0: demand must have been zero this long before the last replica "
+            "goes (scale to zero); a request at zero is held and wakes the service. Ignored "
+            "when minReplicas is 1 or more."
+        ),
     )
     headroom: float = Field(
         strict=True,
@@ -99,13 +108,6 @@ class Scaling(Model):
             "margin; more where demand varied over a replica's start-up (docs/horizon.md)."
         ),
     )
-
-    @field_validator("min_replicas")
-    @classmethod
-    def _not_zero(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError(MSG_MIN_ZERO)
-        return value
 
     @model_validator(mode="after")
     def _min_below_max(self) -> Scaling:

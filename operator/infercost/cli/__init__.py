@@ -25,6 +25,7 @@ def main() -> None:
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
     from infercost.cli import (
+        activator,  # noqa: F401
         crds,  # noqa: F401
         plan,  # noqa: F401
         run,  # noqa: F401

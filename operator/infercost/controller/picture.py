@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from infercost import manifests
+from infercost.activator import WAKE_ANNOTATION
 from infercost.adapters.metrics import ServiceKey
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.controller import reporting
@@ -42,12 +43,17 @@ class Picture:
         self.children = LiveChildren()  # every owned child of every kind (drift, deletion)
 
     def service_seen(self, body: Mapping[str, Any]) -> bool:
-        """Remember a service; True when its spec is new to this process (reconcile now)."""
+        """Remember a service; True when its spec is new to this process, or an activator
+        asked for a wake (controller/zero.py): reconcile now, not at the next interval."""
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         before = self.services.get(key)
         self.services[key] = dict(body)
         generation = body["metadata"].get("generation")
-        return before is None or before["metadata"].get("generation") != generation
+        return (
+            before is None
+            or before["metadata"].get("generation") != generation
+            or _wake_requested(before) != _wake_requested(body)
+        )
 
     def service_gone(self, namespace: str, name: str) -> None:
         body = self.services.pop((namespace, name), None)
@@ -90,7 +96,8 @@ class Picture:
         self.deployments[key] = dict(body)
         labels = body["metadata"].get("labels") or {}
         owner = (key[0], labels.get(manifests.LABEL_SERVICE, ""))
-        self._by_owner.setdefault(owner, {})[key[1]] = self.deployments[key]
+        if manifests.LABEL_ACTIVATOR not in labels:  # the activator runs no replica
+            self._by_owner.setdefault(owner, {})[key[1]] = self.deployments[key]
         self._totals = None
         self.children.seen("Deployment", body)
 
@@ -110,6 +117,11 @@ class Picture:
         labels = body["metadata"].get("labels") or {}
         owned = self._by_owner.get((key[0], labels.get(manifests.LABEL_SERVICE, "")), {})
         owned.pop(key[1], None)
+
+    def activator_ready(self, key: ServiceKey) -> bool:
+        """The service's activator (manifests/activator.py) has a ready pod."""
+        body = self.deployments.get((key[0], manifests.activator_name(key[1]))) or {}
+        return int((body.get("status") or {}).get("readyReplicas") or 0) > 0
 
     def _owned(self, key: ServiceKey) -> list[dict[str, Any]]:
         return list(self._by_owner.get((key[0], manifests.short_name(key[1])), {}).values())
@@ -195,3 +207,8 @@ class Picture:
                 provisioning[manifests.short_name(name)] = float(spec.provisioning_seconds)
         service = (key[0], manifests.short_name(key[1]))
         return self.capacity.counts(service, now=time.time(), provisioning=provisioning)
+
+
+def _wake_requested(body: Mapping[str, Any]) -> str | None:
+    annotations = body["metadata"].get("annotations") or {}
+    return annotations.get(WAKE_ANNOTATION)

@@ -29,7 +29,7 @@ from infercost.adapters.triton_keys import RepositoryKeys
 from infercost.api.budget import BudgetPolicy
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceService, InferenceServiceSpec
-from infercost.controller import reporting
+from infercost.controller import reporting, zero
 from infercost.controller.budgets import TeamBudgets, selected_inputs
 from infercost.controller.capacity import Capacity
 from infercost.controller.children import CHILD_KINDS, Child, Synced
@@ -74,6 +74,7 @@ class Memory:
     dry_current: dict[tuple[str, str], CurrentDeployment] = field(default_factory=dict)
     last_events: frozenset[tuple[Any, ...]] = frozenset()
     invalid_generation: int | None = None
+    zero: zero.ZeroMemory = field(default_factory=zero.ZeroMemory)  # scale to zero (zero.py)
 
 
 class Reconciler:
@@ -210,10 +211,39 @@ class Reconciler:
             if not memory.loaded and not self.settings.dry_run:
                 await self._load_children(body, memory)
             inp = await self._input(key, spec, memory, now)
+            to_zero = zero.policy(spec)
+            if to_zero is not None:  # controller/zero.py: at zero, a wake request is demand
+                spec, memory.state, observation = zero.before_decision(
+                    memory.zero,
+                    memory.state,
+                    spec=spec,
+                    body=body,
+                    current=dict(inp.current),
+                    observation=inp.observation,
+                    now=now,
+                    settings=self.settings,
+                )
+                inp = replace(
+                    inp,
+                    spec=spec,
+                    state=memory.state,
+                    observation=observation,
+                    scale_to_zero=to_zero,
+                )
             team = await self.budgets.share(key, now=now, inputs=self._team_inputs)
             plan = planner.decide(replace(inp, team_budget=team))
             pools, current, observation = inp.pools, dict(inp.current), inp.observation
             memory.state = plan.state
+            path = None
+            if to_zero is not None:  # the serving path at zero and Ready (controller/zero.py)
+                plan, path = zero.after_decision(
+                    memory.zero,
+                    plan,
+                    current=current,
+                    now=now,
+                    settings=self.settings,
+                    activator_ready=self.picture.activator_ready(key),
+                )
             self.picture.used_pools[key] = frozenset(reporting.involved_pools(plan, list(current)))
             if self.settings.dry_run:
                 memory.dry_current = {
@@ -224,7 +254,9 @@ class Reconciler:
                     if a.replicas > 0
                 }
             else:
-                await self._apply(body, spec, plan, {p.name: p.spec for p in pools}, memory)
+                await self._apply(
+                    body, spec, plan, {p.name: p.spec for p in pools}, memory, zero_path=path
+                )
                 await self.rollout.run(body=body, spec=spec, plan=plan, current=current)
             ready = {k: d.ready_replicas for k, d in current.items()}
             if self.settings.dry_run:
@@ -280,6 +312,8 @@ class Reconciler:
         plan: Plan,
         pools: Mapping[str, AcceleratorPoolSpec],
         memory: Memory,
+        *,
+        zero_path: manifests.ZeroPath | None = None,
     ) -> None:
         meta = body["metadata"]
         owner = manifests.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
@@ -291,6 +325,7 @@ class Reconciler:
             allocations=plan.allocations,
             settings=self.settings.manifests(),
             with_pod_monitor=await self._pod_monitors(),
+            zero=zero_path,
         )
         await sync_children(
             api=self.api, picture=self.picture, owner=meta, desired=desired, synced=memory.synced

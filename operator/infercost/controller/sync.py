@@ -60,7 +60,8 @@ async def sync_children(
             continue
         applied = await api.apply(obj)
         synced[child] = children.after_apply(obj, applied)
-        child_seen(picture, obj["kind"], applied)
+        if not unwatched:  # an unwatched kind stays until its owner goes (garbage collection)
+            child_seen(picture, obj["kind"], applied)
         if why == children.PLAN_CHANGED or (why == children.MISSING and previous is None):
             logger.info("applied %s %s/%s", obj["kind"], namespace, child[1])
         else:  # drift: someone scaled, edited or deleted it since it last matched

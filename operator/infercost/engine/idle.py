@@ -2,9 +2,13 @@
 (or a recurring spike due within a start) wakes the service on the fastest option.
 
 Only for a caller that holds requests while no replica runs and reports them as demand
-(`DecisionInput.scale_to_zero`; the simulator's Workload `scaleToZero`). Without that
-component a service at zero has no endpoint and nothing to wake it, so the CRD refuses
-`minReplicas: 0` (api/service.py) and the operator never sets it.
+(`DecisionInput.scale_to_zero`; the simulator's Workload `scaleToZero`; the operator for
+`minReplicas: 0`, whose activator holds them: controller/zero.py). Without that component a
+service at zero would have no endpoint and nothing to wake it.
+
+Demand at zero that no affordable option can serve (none feasible, or none within the Cap
+budget and the Spot share) stays at zero with `Placed` and `Ready` False and the reason, so
+that the activator answers the held requests with it at once (activator/waker.py).
 
 Why the fastest option and not the cheapest: a request held at zero waits for the first
 replica to be ready, so the start-up time is the SLO cost of waking (docs/levers.md).
@@ -55,7 +59,15 @@ def idle_verdict(inp: DecisionInput, ready: Prepared, policy: ScaleToZero) -> Id
     tier = wake_tier(inp, ready.options, fastest=policy.wake_on_fastest)
     spike = _spike_due(inp, ready, tier)
     if not ready.current and state.at_zero:
-        if not tier or not (spike or (observed or 0.0) > 0):
+        demanded = (observed or 0.0) > 0
+        if demanded and not tier:
+            # Requests are held and no replica can start: say so, so that what holds them
+            # answers with the reason now instead of at its wake timeout (activator/waker.py).
+            refused = _why_no_wake(inp, ready.options)
+            return IdleVerdict(
+                ready=ready, plan=_at_zero(inp, ready, scaled_down=False, refused=refused)
+            )
+        if not tier or not (spike or demanded):
             return IdleVerdict(ready=ready, plan=_at_zero(inp, ready, scaled_down=False))
         soonest = min(option.startup_seconds for option in tier)
         allowed = affordable(inp, ready.options)
@@ -142,8 +154,33 @@ def _not_waking(option: Option, soonest: float, *, allowed: bool) -> Option:
     return evolve(option, why_not=why)
 
 
-def _at_zero(inp: DecisionInput, ready: Prepared, *, scaled_down: bool) -> Plan:
-    """No replica: $0/h; requests that arrive are held and wake the service."""
+def _why_no_wake(inp: DecisionInput, options: list[Option]) -> tuple[Reason, str]:
+    """Why demand at zero starts no replica: no option serves the service at all, or none
+    that does fits the Cap budget and the Spot share (`affordable`)."""
+    feasible = [option for option in options if option.feasible]
+    if not feasible:
+        why = "; ".join(f"{o.variant}/{o.pool}: {o.why_not}" for o in options[:3])
+        why = why or "no pool matches the service's variants"
+        return Reason.NO_FEASIBLE_OPTION, f"demand at zero, but no option can serve it ({why})"
+    cheapest = min(feasible, key=lambda option: option.hourly_cost)
+    budget = inp.spec.budget
+    cap = f"the Cap budget of ${budget.max_hourly_cost:.2f}/h" if budget else "no budget"
+    return Reason.BUDGET_LIMITED, (
+        f"demand at zero, but one replica of every option exceeds {cap} or runs on Spot "
+        f"where maxSpotFraction is 0 (cheapest: ${cheapest.hourly_cost:.2f}/h on "
+        f"{cheapest.pool})"
+    )
+
+
+def _at_zero(
+    inp: DecisionInput,
+    ready: Prepared,
+    *,
+    scaled_down: bool,
+    refused: tuple[Reason, str] | None = None,
+) -> Plan:
+    """No replica: $0/h; requests that arrive are held and wake the service (`refused`: they
+    are held, and cannot: Placed and Ready False with the reason)."""
     state = ready.state
     idle_for = inp.now - state.idle_since if state.idle_since is not None else 0.0
     message = f"no demand for {idle_for:.0f}s: at zero replicas, $0/h; a request wakes the service"
@@ -162,7 +199,7 @@ def _at_zero(inp: DecisionInput, ready: Prepared, *, scaled_down: bool) -> Plan:
     if not actions:
         actions = [Action(kind=ActionKind.HOLD, reason=Reason.SCALED_TO_ZERO, message=message)]
     reason = Reason.SCALED_TO_ZERO.value
-    return Plan(
+    plan = Plan(
         allocations=(),
         actions=tuple(actions),
         conditions=(
@@ -183,5 +220,18 @@ def _at_zero(inp: DecisionInput, ready: Prepared, *, scaled_down: bool) -> Plan:
             migrating_from=(),
             scale_down_candidate_since=None,
             last_scale_time=inp.now if scaled_down else state.last_scale_time,
+        ),
+    )
+    if refused is None:
+        return plan
+    cause, why = refused
+    return evolve(
+        plan,
+        actions=(Action(kind=ActionKind.HOLD, reason=cause, message=why),),
+        conditions=(
+            ConditionVerdict(type="Placed", ok=False, reason=cause.value, message=why),
+            metrics_condition(ready.fresh, inp.observation),
+            budget_condition(inp, 0.0, cause),
+            ConditionVerdict(type="Ready", ok=False, reason=cause.value, message=why),
         ),
     )

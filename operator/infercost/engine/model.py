@@ -276,7 +276,7 @@ class ServiceState:
 class ScaleToZero:
     """Scale to zero for one service (engine/idle.py). Only for a caller with a component
     that holds requests while no replica runs and reports them as demand (the simulator's
-    Workload `scaleToZero`); the CRD refuses minReplicas 0 until the operator has one."""
+    Workload `scaleToZero`; the operator's activator for minReplicas 0, controller/zero.py)."""
 
     idle_seconds: float  # demand must have been zero this long before the last replica goes
     # Wake on the options that start soonest (cheapest of them), or False: on the cheapest

@@ -60,8 +60,9 @@ class TritonServer:
     models: list[SyntheticModel]
     venv: Path = field(default_factory=lambda: Path(os.environ.get(VENV_ENV, DEFAULT_VENV)))
     startup_timeout: float = 120.0
-    http_port: int = 0
+    http_port: int = 0  # 0: a free port, chosen at start (as the other two)
     metrics_port: int = 0
+    grpc_port: int = 0
     cache_bytes: int = 0  # > 0: start with Triton's local response cache of this size
     workdir: Path | None = None
     # (header, value): Triton refuses model-repository calls (load, unload, index) without
@@ -94,7 +95,10 @@ class TritonServer:
         for model in self.models:
             write_model(repository, model)
         backends = self._backends(site, self.workdir)
-        self.http_port, self.metrics_port, grpc_port = _free_port(), _free_port(), _free_port()
+        # A port given is kept (a client that must know it before the server starts).
+        self.http_port = self.http_port or _free_port()
+        self.metrics_port = self.metrics_port or _free_port()
+        self.grpc_port = self.grpc_port or _free_port()
         env = dict(os.environ)
         env["LD_LIBRARY_PATH"] = str(site / "nvidia_pytriton.libs")
         env["VIRTUAL_ENV"] = str(self.venv)
@@ -106,7 +110,7 @@ class TritonServer:
             "--model-control-mode=explicit",
             *[f"--load-model={m.name}" for m in self.models],
             f"--http-port={self.http_port}",
-            f"--grpc-port={grpc_port}",
+            f"--grpc-port={self.grpc_port}",
             f"--metrics-port={self.metrics_port}",
             "--metrics-config=summary_latencies=true",
             "--exit-timeout-secs=2",

@@ -1,7 +1,8 @@
 """Children of an InferenceService as plain Kubernetes objects (docs/architecture.md section 4).
 
 Owns: Plan allocations -> one Triton Deployment per (variant, pool), one Service, one
-batching ConfigMap, one PodDisruptionBudget and (when the CRD exists) one PodMonitor, with
+batching ConfigMap, one PodDisruptionBudget, (when the CRD exists) one PodMonitor and, for
+scale to zero, the activator's children (manifests/activator.py), with
 owner references, the contract labels and a hash of each object's content for change detection.
 
 Must not import: kopf, kubernetes, aiohttp, tritonclient, prometheus_api_client, asyncio, time
@@ -16,6 +17,15 @@ from typing import Any
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine.model import Allocation
+from infercost.manifests.activator import (
+    LABEL_ACTIVATOR,
+    ZeroPath,
+    activator_deployment,
+    activator_identity,
+    activator_name,
+    activator_selector,
+    replicas_service,
+)
 from infercost.manifests.caching import with_response_cache
 from infercost.manifests.common import (
     ANNOTATION_BATCHING,
@@ -51,11 +61,14 @@ __all__ = [
     "ANNOTATION_BATCHING",
     "ANNOTATION_HASH",
     "FIELD_MANAGER",
+    "LABEL_ACTIVATOR",
     "LABEL_POOL",
     "LABEL_SERVICE",
     "LABEL_VARIANT",
     "ManifestSettings",
     "Owner",
+    "ZeroPath",
+    "activator_name",
     "batching_annotation",
     "batching_from_annotation",
     "children",
@@ -80,11 +93,29 @@ def children(
     allocations: Sequence[Allocation],
     settings: ManifestSettings,
     with_pod_monitor: bool,
+    zero: ZeroPath | None = None,
 ) -> list[dict[str, Any]]:
-    """Every child the allocations need; allocations of zero replicas get no Deployment."""
+    """Every child the allocations need; allocations of zero replicas get no Deployment.
+    `zero`: the service scales to zero (manifests/activator.py)."""
     live = [a for a in allocations if a.replicas > 0 and a.pool in pools]
     config_map = batching_config_map(owner=owner, spec=spec, allocations=live)
-    objects = [config_map, service(owner=owner), disruption_budget(owner=owner, settings=settings)]
+    selector = activator_selector(owner) if zero is not None and zero.via_activator else None
+    objects = [
+        config_map,
+        service(owner=owner, selector=selector),
+        disruption_budget(owner=owner, settings=settings),
+    ]
+    if zero is not None:
+        objects += [
+            replicas_service(owner=owner),
+            *activator_identity(owner=owner, settings=settings),
+        ]
+        if zero.activator:
+            objects.append(
+                activator_deployment(
+                    owner=owner, settings=settings, wake_timeout_seconds=zero.wake_timeout_seconds
+                )
+            )
     if with_pod_monitor:
         objects.append(pod_monitor(owner=owner))
     if settings.network_policy:

@@ -42,6 +42,11 @@ class ManifestSettings:
     progress_deadline_slack_seconds: int = 600
     zone_spread: bool = True
     karpenter_do_not_disrupt: str = "SingleReplica"
+    # The activator of scale-to-zero services (manifests/activator.py, docs/settings.md).
+    activator_image: str = "ghcr.io/infercost/infercost:latest"
+    activator_cpu: str = "100m"
+    activator_memory: str = "256Mi"
+    activator_cluster_role: str = "infercost-activator"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,7 +3,7 @@ NetworkPolicy (optional)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from infercost.api.service import InferenceServiceSpec
@@ -26,8 +26,9 @@ from infercost.manifests.common import (
 from infercost.manifests.triton import config_key, model_config_text
 
 
-def service(*, owner: Owner) -> dict[str, Any]:
-    """One Service in front of every replica of the InferenceService, on every pool."""
+def service(*, owner: Owner, selector: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One Service in front of every replica of the InferenceService, on every pool (or, at
+    zero replicas, in front of its activator: `selector`, manifests/activator.py)."""
     return stamped(
         {
             "apiVersion": "v1",
@@ -35,7 +36,7 @@ def service(*, owner: Owner) -> dict[str, Any]:
             "metadata": metadata_for(owner, service_name(owner.name), common_labels(owner)),
             "spec": {
                 "type": "ClusterIP",
-                "selector": {LABEL_SERVICE: short_name(owner.name)},
+                "selector": dict(selector or {LABEL_SERVICE: short_name(owner.name)}),
                 "ports": [
                     {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
                     {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"},

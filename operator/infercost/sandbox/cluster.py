@@ -23,6 +23,7 @@ import yaml
 
 from infercost.api.crdgen import all_crds
 from infercost.localtriton.server import DEFAULT_VENV, VENV_ENV
+from infercost.sandbox.activators import Activators
 from infercost.sandbox.apiserver import ApiServer
 from infercost.sandbox.client import Api
 from infercost.sandbox.nodeagent import NodeAgent
@@ -102,6 +103,13 @@ class Cluster:
             prometheus=self.prometheus,
             repository_max_batch=int(self.scenario.knobs["repository-max-batch-size"]),
         )
+        self.agent.activators = Activators(
+            api=self.api,
+            children=self.children,
+            run_dir=self.run_dir,
+            kubeconfig=self.kubeconfig_path,  # the admin's: RBAC restricts the operator only
+            endpoints=self.agent.endpoints,
+        )
         self._tasks.append(asyncio.create_task(self.agent.run(self._stop)))
         self._start_operator()
 
@@ -130,6 +138,8 @@ class Cluster:
             "INFERCOST_UNSCHEDULABLE_GRACE_SECONDS": f"{60 / knobs['time-scale']:g}",
             "INFERCOST_AUTOSCALER_VERDICT_SECONDS": f"{360 / knobs['time-scale']:g}",
             "INFERCOST_ENGINE__POOL_FULL_BACKOFF_SECONDS": f"{600 / knobs['time-scale']:g}",
+            # Scale to zero: the activator pods run as processes here (sandbox/activators.py).
+            "INFERCOST_ACTIVATOR_LINGER_SECONDS": "10",
         }
         self.children.start(
             "operator",
@@ -162,6 +172,7 @@ class Cluster:
                     "name": name,
                     "model": svc.spec.model.name,
                     "selector": f"infercost.io/service={name}",
+                    "service": name,  # its selector is followed (the activator at zero)
                     "rates": [round(float(r), 3) for r in rates],
                 }
             )

@@ -6,8 +6,9 @@ second) and sends single-inference requests with tritonclient.http.aio at Poisso
 that rate. Open loop, as real clients are: a request leaves at its time whether earlier ones
 finished or not, so an overloaded service shows up as latency, not as a slower sender.
 
-Endpoints are what a Service would route to: the Ready pods matching the selector (listed
-from the API server every second), round robin. A request refused by a pod that just went
+Endpoints are what a Service would route to: the Ready pods matching the Service's selector
+(both read from the API server every second: at zero replicas it selects the activator),
+round robin. A request refused by a pod that just went
 away is retried once on another (kube-proxy's endpoints lag the same way). Every second one
 JSON line per service goes to OUT: sent, completed, failed, p50 and p99 of the requests that
 completed in that second, and the endpoints in use; at the end, every request's
@@ -44,6 +45,7 @@ class Target:
     model: str
     selector: str
     rates: list[float]
+    service: str | None = None  # the Service whose selector is followed (else `selector`)
     endpoints: list[str] = field(default_factory=list)
     clients: dict[str, Any] = field(default_factory=dict)
     turn: int = 0
@@ -71,7 +73,8 @@ async def _refresh(api: Api, targets: list[Target], stop: asyncio.Event) -> None
         for target in targets:
             with contextlib.suppress(aiohttp.ClientError, OSError, RuntimeError):
                 pods = await api.items(
-                    f"/api/v1/namespaces/{target.namespace}/pods", labelSelector=target.selector
+                    f"/api/v1/namespaces/{target.namespace}/pods",
+                    labelSelector=await _selector(api, target),
                 )
                 target.endpoints = sorted(
                     f"127.0.0.1:{p['metadata']['annotations']['infercost.io/triton-http-port']}"
@@ -81,6 +84,16 @@ async def _refresh(api: Api, targets: list[Target], stop: asyncio.Event) -> None
                 )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
+
+
+async def _selector(api: Api, target: Target) -> str:
+    """The Service's selector now (the replicas', or the activator's at zero), as kube-proxy
+    follows it; the schedule's when there is no Service."""
+    if target.service is None:
+        return target.selector
+    body = await api.get(f"/api/v1/namespaces/{target.namespace}/services/{target.service}")
+    selector = (body or {}).get("spec", {}).get("selector") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or target.selector
 
 
 async def _one(target: Target, start: float) -> None:
@@ -137,6 +150,10 @@ async def _send(target: Target, start: float, stop: asyncio.Event, seed: int) ->
             break
     if tasks:
         await asyncio.wait(tasks, timeout=TIMEOUT_SECONDS + 5)
+    # To the trace's end, quiet seconds included (a trace may end idle: scale to zero's), so
+    # the per-second report covers it whole before `main` waits for the reporter.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max(start + len(target.rates) - time.time(), 0))
 
 
 async def _report(targets: list[Target], start: float, out: TextIO, stop: asyncio.Event) -> None:

@@ -160,6 +160,8 @@ class Monitor:
         status = isvc.get("status") or {}
         sample = Sample(time=now, service=key, slo_ms=float(isvc["spec"]["slo"]["latencyMs"]))
         for dep in deps:
+            if "infercost.io/activator" in dep["metadata"]["labels"]:
+                continue  # scale to zero's activator: no replica (sandbox/activators.py)
             pool = dep["metadata"]["labels"].get("infercost.io/pool", "?")
             sample.desired[pool] = sample.desired.get(pool, 0) + int(dep["spec"].get("replicas", 0))
             ready = int((dep.get("status") or {}).get("readyReplicas") or 0)

@@ -35,6 +35,7 @@ import aiohttp
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.localtriton.synthetic import SyntheticModel
+from infercost.sandbox.activators import Activators, is_activator
 from infercost.sandbox.client import Api, ApiError, is_ready
 from infercost.sandbox.podenv import restricted_args
 from infercost.sandbox.pods import (
@@ -84,6 +85,7 @@ class NodeAgent:
     runs: dict[tuple[str, str], PodRun] = field(default_factory=dict)
     models: dict[tuple[str, str], SyntheticModel] = field(default_factory=dict)
     stopping: set[asyncio.Task[None]] = field(default_factory=set)
+    activators: Activators | None = None  # scale-to-zero services' activators (activators.py)
     _nodes: int = 0
     scheduler: Scheduler = field(init=False)  # node slots per pool, Nodes, Spot interruptions
 
@@ -100,7 +102,17 @@ class NodeAgent:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), TICK)
 
+    def endpoints(self, selector: dict[str, str]) -> list[Ports]:
+        """The Ready Triton pods a Service with `selector` routes to."""
+        return [
+            r.ports
+            for r in self.runs.values()
+            if r.ready and all(r.labels.get(k) == v for k, v in selector.items())
+        ]
+
     async def shutdown(self) -> None:
+        if self.activators is not None:
+            await self.activators.close()
         await asyncio.gather(*(self._forget(key) for key in list(self.runs)))
         await asyncio.gather(*self.stopping, return_exceptions=True)
 
@@ -109,7 +121,8 @@ class NodeAgent:
         pods = await self.api.items("/api/v1/pods")
         await self._interrupt()
         live = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
-        for key in [k for k in self.runs if k not in live]:
+        held = list(self.activators.pods) if self.activators is not None else []
+        for key in [k for k in [*self.runs, *held] if k not in live]:
             await self._forget(key)  # deleted: by us, by GC of its Deployment, or by a user
         for dep in deployments:
             uid = dep["metadata"].get("uid")
@@ -119,6 +132,8 @@ class NodeAgent:
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
             if key in self.runs:
                 await self._kubelet(self.runs[key], pod, probes)
+            elif self.activators is not None and key in self.activators.pods:
+                await self.activators.kubelet(pod, probes)
         for dep in deployments:
             await self._deployment_status(dep)
 
@@ -145,6 +160,9 @@ class NodeAgent:
 
     async def _create_pod(self, dep: dict[str, Any]) -> None:
         meta, template = dep["metadata"], dep["spec"]["template"]
+        if self.activators is not None and is_activator(dep):
+            await self.activators.create_pod(dep, f"{meta['name']}-{secrets.token_hex(3)}")
+            return
         namespace, labels = meta["namespace"], dict(template["metadata"].get("labels") or {})
         service = await self._owner_spec(dep)
         pool_name = labels.get(POOL_LABEL, "")
@@ -205,11 +223,13 @@ class NodeAgent:
             for r in self.runs.values()
             if r.deployment == meta["name"] and r.namespace == meta["namespace"]
         ]
-        ready_count = sum(1 for r in mine if r.ready)
+        count, ready_count = len(mine), sum(1 for r in mine if r.ready)
+        if self.activators is not None and is_activator(dep):
+            count, ready_count = self.activators.ready_of(meta["namespace"], meta["name"])
         status = {
             "observedGeneration": meta.get("generation", 1),
-            "replicas": len(mine),
-            "updatedReplicas": len(mine),
+            "replicas": count,
+            "updatedReplicas": count,
             "readyReplicas": ready_count,
             "availableReplicas": ready_count,
         }
@@ -295,6 +315,8 @@ class NodeAgent:
             )
 
     async def _forget(self, key: tuple[str, str]) -> None:
+        if self.activators is not None and await self.activators.forget(key):
+            return
         run = self.runs.pop(key, None)
         self.models.pop(key, None)
         if run is None:

@@ -21,6 +21,8 @@ CORE: tuple[_ResourceRow, ...] = (
     ("v1/services", "Service", True, {"status"}),
     ("v1/configmaps", "ConfigMap", True, set()),
     ("v1/secrets", "Secret", True, set()),
+    ("v1/serviceaccounts", "ServiceAccount", True, set()),
+    ("rbac.authorization.k8s.io/v1/rolebindings", "RoleBinding", True, set()),
     ("v1/events", "Event", True, set()),
     ("v1/pods", "Pod", True, {"status"}),
     ("v1/nodes", "Node", False, {"status"}),

@@ -9,8 +9,8 @@ from the Workload's annotations (documented defaults below) and scales two thing
   p99 / SLO and $/h are then those of the full-scale service; $/1M is S times the real one
   (the report gives both).
 * time, by `time-scale` C: the trace is replayed C times faster, and pool provisioning,
-  variant startup and the scale-down delay are C times shorter. The control interval and
-  Prometheus' windows cannot shrink with it (1 s scrapes), so they are sandbox settings.
+  variant startup, the scale-down delay and idleSeconds are C times shorter. The control
+  interval and Prometheus' windows cannot shrink with it (1 s scrapes), so they are sandbox settings.
 
 AcceleratorPools may carry the sandbox scheduler's knobs as annotations (sandbox.scheduler):
 `sandbox.infercost.io/nodes` (nodes the pool can get; absent: unbounded) and a Spot
@@ -121,6 +121,8 @@ def _service(service: dict[str, Any], knobs: dict[str, float]) -> dict[str, Any]
     spec["slo"]["latencyMs"] = round(spec["slo"]["latencyMs"] * s, 3)
     scaling = spec.setdefault("scaling", {})
     scaling["scaleDownDelaySeconds"] = _seconds(scaling.get("scaleDownDelaySeconds", 300), knobs)
+    if "idleSeconds" in scaling:  # scale to zero: the idle period, as short as the delay
+        scaling["idleSeconds"] = _seconds(scaling["idleSeconds"], knobs)
     cap = int(knobs["max-replicas"])
     scaling["maxReplicas"] = min(int(scaling.get("maxReplicas", 10)), cap)
     scaling["minReplicas"] = min(int(scaling.get("minReplicas", 1)), scaling["maxReplicas"])

@@ -10,9 +10,8 @@ from infercost.api.common import Model
 
 
 class ScaleToZero(Model):
-    """Scale to zero with wake-up, as the service would have it once something holds requests
-    at zero (issue 22; the CRD refuses minReplicas 0 until then): the infercost policy takes
-    the service to zero after idleSeconds without demand, requests that arrive at zero are
+    """Scale to zero with wake-up, as the operator does it for minReplicas 0 (issue 22; its
+    activator holds requests at zero): the infercost policy takes the service to zero after idleSeconds without demand, requests that arrive at zero are
     held until a replica is ready, and the held requests are the demand that wakes it."""
 
     idle_seconds: int = Field(

@@ -174,3 +174,38 @@ def test_an_option_left_out_of_a_wake_for_its_price_says_so() -> None:
     why = {v.option.pool: v.why_not for v in explain(inp)}
     assert why["l4-a"] is None
     assert "exceeds the Cap budget" in str(why["l4-b"])
+
+
+def test_demand_at_zero_that_no_affordable_option_can_serve_says_why() -> None:
+    """Requests held at zero, and every option's replica is above the Cap budget: Placed and
+    Ready False with the reason, so the activator answers them now (503 with it), not at its
+    wake timeout. Without demand the same service is quietly at zero."""
+    spec = service([GPU], budget={"maxHourlyCost": 0.4})
+    held = decide(zero(decision(spec, [SLOW_CHEAP, FAST_DEAR], demand=5.0,
+                                state=ServiceState(at_zero=True))))  # fmt: skip
+    assert held.allocations == ()
+    assert held.state.at_zero
+    assert condition(held, "Placed") == (False, "BudgetLimited")
+    assert condition(held, "Ready") == (False, "BudgetLimited")
+    (placed,) = [c for c in held.conditions if c.type == "Placed"]
+    assert "Cap budget of $0.40/h" in placed.message
+    assert "cheapest: $0.50/h on l4-slow" in placed.message
+    quiet = decide(zero(decision(spec, [SLOW_CHEAP, FAST_DEAR], demand=0.0,
+                                 state=ServiceState(at_zero=True))))  # fmt: skip
+    assert condition(quiet, "Placed") == (True, "ScaledToZero")
+
+
+def test_demand_at_zero_with_no_feasible_option_says_why() -> None:
+    # No pool carries the variant's accelerator: nothing can serve the held requests.
+    plan = decide(zero(decision(service([GPU]), [pool("inf2", accelerator="inferentia2")],
+                                demand=5.0, state=ServiceState(at_zero=True))))  # fmt: skip
+    assert plan.allocations == ()
+    assert condition(plan, "Placed") == (False, "NoFeasibleOption")
+    assert condition(plan, "Ready") == (False, "NoFeasibleOption")
+    (placed,) = [c for c in plan.conditions if c.type == "Placed"]
+    assert "does not run on inferentia2" in placed.message
+    # A pool whose maxReplicas other services use up: the same, naming the full pool.
+    full = decide(zero(decision(service([GPU]), [pool("l4", max_replicas=2, used_by_others=2)],
+                                demand=5.0, state=ServiceState(at_zero=True))))  # fmt: skip
+    assert condition(full, "Placed") == (False, "NoFeasibleOption")
+    assert "pool is full" in next(c for c in full.conditions if c.type == "Placed").message

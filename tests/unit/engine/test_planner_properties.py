@@ -50,7 +50,7 @@ def fleets(draw: st.DrawFn) -> tuple[list[PoolView], dict[str, object]]:
         pool("l4-spot", price=0.3, spot=True, max_replicas=draw(st.sampled_from([None, 3]))),
         pool("inf2", accelerator="inferentia2", price=draw(st.sampled_from([0.5, 0.9]))),
     ]
-    low = draw(st.integers(1, 3))  # minReplicas 0 is refused (api/service.py, issue 22)
+    low = draw(st.integers(1, 3))  # minReplicas 0: scale to zero, engine/idle.py's own tests
     spec: dict[str, object] = {
         "scaling": {
             "minReplicas": low,
