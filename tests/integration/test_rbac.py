@@ -25,9 +25,9 @@ from tests.integration.test_control_loop import make_ready, replicas_by_pool
 from tests.integration.test_drift import unwanted_children_deleted
 from tests.integration.test_placement import status_of
 from tests.integration.test_readiness_gate import admit_a_new_pod
+from tests.integration.test_scale_to_zero import a_service_at_zero, activator
 from tests.integration.test_team_budget import BUDGETS
 from tests.integration.test_team_budget import policy as team_policy
-from tests.integration.test_scale_to_zero import a_service_at_zero, activator
 from tests.support.rbac import granted
 
 pytestmark = pytest.mark.integration
