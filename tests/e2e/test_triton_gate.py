@@ -9,7 +9,9 @@ readiness gate's condition True, as Kubernetes does).
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -172,12 +174,22 @@ async def infer(url: str, batch: int) -> None:
 
 
 async def executed_batch_sizes(url: str) -> set[int]:
+    """The batch sizes Triton executed for synth, once its statistics show an execution.
+
+    The backend reports an execution's statistics after the response is sent, so a read made
+    as soon as the reply arrives can see none yet (seen once beside a CPU-bound process):
+    poll, with a deadline only a hung server reaches."""
     client = triton_http.InferenceServerClient(url)
+    deadline = time.monotonic() + 120
     try:
-        stats = await client.get_inference_statistics("synth")
+        while True:
+            stats = await client.get_inference_statistics("synth")
+            batches = [b for s in stats["model_stats"] for b in s.get("batch_stats", [])]
+            if batches or time.monotonic() > deadline:
+                return {int(b["batch_size"]) for b in batches}
+            await asyncio.sleep(0.05)
     finally:
         await client.close()
-    return {int(b["batch_size"]) for s in stats["model_stats"] for b in s.get("batch_stats", [])}
 
 
 async def test_the_repository_api_answers_only_the_key_holders(triton: TritonServer) -> None:
