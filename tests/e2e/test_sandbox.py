@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +30,7 @@ import pytest
 from infercost.sandbox.procs import leftovers
 from infercost.sandbox.report import replica_prices
 from infercost.sandbox.scenario import load
+from tests.support.sandbox_run import read_timeline, run_sandbox
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,38 +44,13 @@ SCALE_DOWN_DELAY = 10.0  # 200 s / time scale 20
 HIGH, LOW = 100.0, 35.0  # rps thresholds that tell the phases apart (130/s vs 40/s, 30/s)
 
 
-def _timeline(run: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run / "timeline.jsonl").read_text().splitlines()]
-
-
 def _total(sample: dict[str, Any], key: str = "desired") -> int:
     return sum(sample[key].values())
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sandbox") / "run"
-    started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from infercost.cli import app; app()",
-            "sandbox",
-            str(SCENARIO),
-            "--out",
-            str(out),
-            "--no-live",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=420,
-    )
-    print(f"\nsandbox run: {time.monotonic() - started:.0f} s, exit {done.returncode}")
-    print(done.stdout[-3000:], done.stderr[-3000:])
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out
+    return run_sandbox(SCENARIO, tmp_path_factory.mktemp("sandbox") / "run", timeout=420)
 
 
 def test_no_process_of_the_run_is_left(run: Path) -> None:
@@ -89,7 +62,7 @@ def test_scale_up_on_the_best_pool_and_p99_back_under_the_slo(run: Path) -> None
     prices = replica_prices(scenario)
     capacity = {"inf2-xlarge-spot": 2674.19, "g5-xlarge": 9857.0}  # profile, full scale
     best = min(prices, key=lambda p: prices[p] / capacity[p])
-    timeline = _timeline(run)
+    timeline = read_timeline(run)
     step = next(s for s in timeline if (s["sent_rps"] or 0) >= HIGH)
     before = _total(step)
     first_up = next(s for s in timeline if s["time"] >= step["time"] and _total(s) > before)
@@ -116,7 +89,7 @@ def test_scale_up_on_the_best_pool_and_p99_back_under_the_slo(run: Path) -> None
 
 
 def test_batching_is_tuned_on_the_real_servers(run: Path) -> None:
-    timeline = _timeline(run)
+    timeline = read_timeline(run)
     read = [s for s in timeline if s["triton_batches"] and s["placement_batches"]]
     # Each pool has its own batching (status.placement[].maxBatchSize): every Triton must run
     # one of those; status.batching is only the largest placement's.
@@ -149,7 +122,7 @@ def _step_down(run: Path) -> float:
 
 
 def test_scale_down_after_the_load_falls_and_the_delay(run: Path) -> None:
-    timeline = _timeline(run)
+    timeline = read_timeline(run)
     fell = _step_down(run)
     peak = max(_total(s) for s in timeline if s["time"] <= fell + 1)
     # A scale-down for the load, not the old pool's replicas leaving after a migration.
@@ -181,7 +154,7 @@ def test_scale_down_after_the_load_falls_and_the_delay(run: Path) -> None:
 
 def test_status_cost_is_the_sum_of_price_times_replicas(run: Path) -> None:
     prices = replica_prices(load(SCENARIO))
-    timeline = _timeline(run)
+    timeline = read_timeline(run)
     priced = [s for s in timeline if s["hourly"] is not None and s["placement"]]
     assert priced
     for sample in priced:

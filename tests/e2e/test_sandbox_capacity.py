@@ -22,13 +22,11 @@ Reclaim: two of the Spot pool's nodes get the interruption taint, then go with t
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.support.sandbox_run import read_timeline, run_sandbox
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,28 +34,9 @@ FULL, NEXT = "inf2-xlarge-spot", "g5-xlarge"
 
 
 def _sandbox(scenario: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sandbox") / "run"
-    started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from infercost.cli import app; app()",
-            "sandbox",
-            str(ROOT / "examples" / "sandbox" / scenario),
-            "--out",
-            str(out),
-            "--no-live",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=480,
+    return run_sandbox(
+        ROOT / "examples" / "sandbox" / scenario, tmp_path_factory.mktemp("sandbox") / "run"
     )
-    print(f"\nsandbox run: {time.monotonic() - started:.0f} s, exit {done.returncode}")
-    print(done.stdout[-3000:], done.stderr[-3000:])
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +49,9 @@ def reclaim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _sandbox("reclaim.yaml", tmp_path_factory)
 
 
-def _timeline(run: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run / "timeline.jsonl").read_text().splitlines()]
-
-
 def test_a_full_pool_spills_to_the_next_option_and_its_pending_pods_go(spill: Path) -> None:
     run = spill
-    samples = _timeline(run)
+    samples = read_timeline(run)
     # The sandbox scheduler writes cluster-autoscaler's NotTriggerScaleUp on the pod it marks
     # Unschedulable; the operator acts on it at once, so the pod may be gone before a sample.
     first = next(
@@ -114,7 +89,7 @@ def test_a_full_pool_spills_to_the_next_option_and_its_pending_pods_go(spill: Pa
 
 def test_a_spot_reclaim_notice_starts_replacements_before_the_pods_go(reclaim: Path) -> None:
     run = reclaim
-    samples = _timeline(run)
+    samples = read_timeline(run)
     notice = next((s for s in samples if s["noticed"].get(FULL)), None)
     assert notice is not None, "no pod was ever on a node with an interruption notice"
     after = [s for s in samples if s["time"] >= notice["time"]]

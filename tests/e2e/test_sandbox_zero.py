@@ -17,25 +17,17 @@ idle 70 s; minReplicas 0, idleSeconds 20 s. What must hold:
 from __future__ import annotations
 
 import csv
-import json
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from infercost.sandbox.procs import leftovers
+from tests.support.sandbox_run import read_timeline, run_sandbox
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "examples" / "sandbox" / "zero.yaml"
 SECOND_BURST = 90.0  # seconds into the load: zero.rates' second burst (sandbox time)
-
-
-def _timeline(run: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run / "timeline.jsonl").read_text().splitlines()]
 
 
 def _requests(run: Path) -> list[tuple[float, float, bool]]:
@@ -47,28 +39,7 @@ def _requests(run: Path) -> list[tuple[float, float, bool]]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sandbox") / "run"
-    started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from infercost.cli import app; app()",
-            "sandbox",
-            str(SCENARIO),
-            "--out",
-            str(out),
-            "--no-live",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=480,
-    )
-    print(f"\nsandbox run: {time.monotonic() - started:.0f} s, exit {done.returncode}")
-    print(done.stdout[-3000:], done.stderr[-3000:])
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out
+    return run_sandbox(SCENARIO, tmp_path_factory.mktemp("sandbox") / "run")
 
 
 def test_no_process_of_the_run_is_left(run: Path) -> None:
@@ -76,7 +47,7 @@ def test_no_process_of_the_run_is_left(run: Path) -> None:
 
 
 def test_the_idle_service_goes_to_zero_and_back_to_zero_after_the_trace(run: Path) -> None:
-    timeline = _timeline(run)
+    timeline = read_timeline(run)
     load_start = min(s["time"] for s in timeline if (s["sent_rps"] or 0) > 0)
     in_gap = [s for s in timeline if load_start + 30 <= s["time"] <= load_start + SECOND_BURST]
     at_zero = [s for s in in_gap if sum(s["desired"].values()) == 0]
