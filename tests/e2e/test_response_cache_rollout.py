@@ -10,6 +10,7 @@ executed inferences and answered requests.
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 
@@ -116,6 +117,23 @@ def counters(triton: TritonServer) -> dict[str, float]:
     return found
 
 
+def counters_after(
+    triton: TritonServer, before: dict[str, float], *, answered: int, computed: int
+) -> dict[str, float]:
+    """The counters once Triton's /metrics show `answered` more answers and at least
+    `computed` more executions than `before`. Triton counts a request after sending its
+    response, so a read made as the last reply arrives can miss it (seen once beside a
+    CPU-bound process): poll, with a deadline only a hung server reaches."""
+    deadline = time.monotonic() + 120
+    while True:
+        now = counters(triton)
+        done = now.get("answered", 0.0) - before.get("answered", 0.0) >= answered
+        done = done and now.get("computed", 0.0) - before.get("computed", 0.0) >= computed
+        if done or time.monotonic() > deadline:
+            return now
+        time.sleep(0.05)
+
+
 def per_model_cache_series(triton: TritonServer) -> bool:
     with urllib.request.urlopen(triton.metrics_url, timeout=10) as response:
         return "nv_cache_num_hits_per_model{" in response.read().decode()
@@ -147,7 +165,7 @@ async def test_the_rollout_turns_the_model_s_cache_on_and_off_live(
     assert (await model_config(triton))["response_cache"] == {"enable": True}
     before = counters(triton)
     send_same(triton, 7.0, 4)
-    after = counters(triton)
+    after = counters_after(triton, before, answered=4, computed=1)
     assert after["answered"] - before["answered"] == 4
     assert after["computed"] - before["computed"] == 1  # the next three from the cache
     # tritonserver 2.51 exports the per-model cache counters only for a model whose first
@@ -164,4 +182,5 @@ async def test_the_rollout_turns_the_model_s_cache_on_and_off_live(
     assert (await model_config(triton))["response_cache"] == {"enable": False}
     before = counters(triton)
     send_same(triton, 8.0, 4)
-    assert counters(triton)["computed"] - before["computed"] == 4
+    after = counters_after(triton, before, answered=4, computed=4)
+    assert after["computed"] - before["computed"] == 4
