@@ -66,6 +66,29 @@ def counters(triton: TritonServer) -> dict[str, float]:
     return found
 
 
+def counters_after(
+    triton: TritonServer, before: dict[str, float], *, answered: int, looked_up: bool
+) -> dict[str, float]:
+    """The counters once they show `answered` more successes than `before`, a cache lookup
+    for each when `looked_up`, and an execution for each that was not a hit. Triton counts
+    a request after sending its response, so a read made as the last reply arrives can miss
+    it (seen in a loaded run of a sibling test): poll, with a deadline only a hung server
+    reaches."""
+    deadline = time.monotonic() + 120
+    while True:
+        now = counters(triton)
+        delta = {k: now.get(k, 0.0) - before.get(k, 0.0) for k in now}
+        hits = delta.get("hits", 0.0)
+        done = (
+            delta.get("success", 0.0) >= answered
+            and (not looked_up or hits + delta.get("misses", 0.0) >= answered)
+            and delta.get("computed", 0.0) >= answered - hits
+        )
+        if done or time.monotonic() > deadline:
+            return now
+        time.sleep(0.05)
+
+
 def send(triton: TritonServer, values: list[float]) -> int:
     """Send each value as one request, in order; the number of values seen before."""
     client = triton_http.InferenceServerClient(triton.url)
@@ -106,7 +129,9 @@ async def test_hit_ratio_client_triton_and_operator_agree(triton: TritonServer) 
         start = counters(triton)
         values = [float(k % DISTINCT) if k % 2 == 0 else 1000.0 + k for k in range(REQUESTS)]
         repeats = await asyncio.to_thread(send, triton, values)
-        end = counters(triton)
+        end = await asyncio.to_thread(
+            counters_after, triton, start, answered=REQUESTS, looked_up=True
+        )
         hits, misses = end["hits"] - start["hits"], end["misses"] - start["misses"]
         client_ratio = repeats / REQUESTS
         assert before == 0
@@ -166,7 +191,7 @@ def test_the_operator_s_json_config_turns_the_cache_off_and_on_live(triton: Trit
             assert client.get_model_config("synth")["response_cache"] == {"enable": enabled}
             before = counters(triton)
             send(triton, [5000.0 + enabled] * 4)
-            after = counters(triton)
+            after = counters_after(triton, before, answered=4, looked_up=enabled)
             assert after.get("hits", 0) - before.get("hits", 0) == expected_hits
             assert after["computed"] - before["computed"] == 4 - expected_hits
     finally:
