@@ -167,7 +167,16 @@ async def burst(triton: TritonServer, size: int = BURST, rate: float = BURST_RAT
         await asyncio.gather(*(one(start + i / rate) for i in range(size)))
     finally:
         await client.close()
+    # Triton counts a request after its response is sent: read the counters once they hold
+    # every answer the client saw (a deadline only a hung server reaches).
+    answered, deadline = len(ok) + timed_out, time.monotonic() + 120
     after = counters(triton)
+    while (
+        after["success"] - before["success"] + after["rejected"] - before["rejected"] < answered
+        and time.monotonic() < deadline
+    ):
+        await asyncio.sleep(0.05)
+        after = counters(triton)
     return Burst(
         ok_latencies=ok,
         timed_out=timed_out,
