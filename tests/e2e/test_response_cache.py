@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import numpy as np
@@ -29,6 +28,7 @@ from infercost.manifests import with_response_cache
 from infercost.manifests.caching import cache_args
 from infercost.settings import Settings
 from tests.support.prometheus import LocalPrometheus
+from tests.support.triton_counters import Counters, counters_when, read_counters
 
 pytestmark = pytest.mark.e2e
 NS = "ml"
@@ -47,46 +47,36 @@ def triton() -> Iterator[TritonServer]:
         yield server
 
 
-def counters(triton: TritonServer) -> dict[str, float]:
+def counters(triton: TritonServer) -> Counters:
     """Triton's own cache and request counters of model synth (no Prometheus in between)."""
-    with urllib.request.urlopen(triton.metrics_url, timeout=10) as response:
-        body = response.read().decode()
-    wanted = {
-        "nv_cache_num_hits_per_model": "hits",
-        "nv_cache_num_misses_per_model": "misses",
-        "nv_inference_count": "computed",
-        "nv_inference_request_success": "success",
-    }
-    found: dict[str, float] = {}
-    for line in body.splitlines():
-        series, _, value = line.rpartition(" ")
-        name = series.partition("{")[0]
-        if name in wanted and 'model="synth"' in series:
-            found[wanted[name]] = float(value)
-    return found
+    return read_counters(
+        triton,
+        {
+            "nv_cache_num_hits_per_model": "hits",
+            "nv_cache_num_misses_per_model": "misses",
+            "nv_inference_count": "computed",
+            "nv_inference_request_success": "success",
+        },
+    )
 
 
 def counters_after(
-    triton: TritonServer, before: dict[str, float], *, answered: int, looked_up: bool
-) -> dict[str, float]:
+    triton: TritonServer, before: Counters, *, answered: int, looked_up: bool
+) -> Counters:
     """The counters once they show `answered` more successes than `before`, a cache lookup
-    for each when `looked_up`, and an execution for each that was not a hit. Triton counts
-    a request after sending its response, so a read made as the last reply arrives can miss
-    it (seen in a loaded run of a sibling test): poll, with a deadline only a hung server
-    reaches."""
-    deadline = time.monotonic() + 120
-    while True:
-        now = counters(triton)
+    for each when `looked_up`, and an execution for each that was not a hit
+    (tests/support/triton_counters.py: why it waits)."""
+
+    def done(now: Counters) -> bool:
         delta = {k: now.get(k, 0.0) - before.get(k, 0.0) for k in now}
         hits = delta.get("hits", 0.0)
-        done = (
+        return (
             delta.get("success", 0.0) >= answered
             and (not looked_up or hits + delta.get("misses", 0.0) >= answered)
             and delta.get("computed", 0.0) >= answered - hits
         )
-        if done or time.monotonic() > deadline:
-            return now
-        time.sleep(0.05)
+
+    return counters_when(lambda: counters(triton), done)
 
 
 def send(triton: TritonServer, values: list[float]) -> int:

@@ -10,7 +10,6 @@ executed inferences and answered requests.
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 
@@ -27,6 +26,7 @@ from infercost.engine.model import Allocation, BatchConfig, CurrentDeployment, P
 from infercost.localtriton import SyntheticModel, TritonServer
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
+from tests.support.triton_counters import Counters, counters_when, read_counters
 from tests.support.triton_pods import model_config, post_pod
 
 pytestmark = pytest.mark.e2e
@@ -103,35 +103,26 @@ async def kube() -> AsyncIterator[tuple[ApiServer, KubeApi]]:
             await api.close()
 
 
-def counters(triton: TritonServer) -> dict[str, float]:
+def counters(triton: TritonServer) -> Counters:
     """Executed inferences and answered requests of model synth, from Triton's /metrics."""
-    with urllib.request.urlopen(triton.metrics_url, timeout=10) as response:
-        body = response.read().decode()
-    wanted = {"nv_inference_count": "computed", "nv_inference_request_success": "answered"}
-    found: dict[str, float] = {}
-    for line in body.splitlines():
-        series, _, value = line.rpartition(" ")
-        name = series.partition("{")[0]
-        if name in wanted and 'model="synth"' in series:
-            found[wanted[name]] = float(value)
-    return found
+    return read_counters(
+        triton, {"nv_inference_count": "computed", "nv_inference_request_success": "answered"}
+    )
 
 
 def counters_after(
-    triton: TritonServer, before: dict[str, float], *, answered: int, computed: int
-) -> dict[str, float]:
-    """The counters once Triton's /metrics show `answered` more answers and at least
-    `computed` more executions than `before`. Triton counts a request after sending its
-    response, so a read made as the last reply arrives can miss it (seen once beside a
-    CPU-bound process): poll, with a deadline only a hung server reaches."""
-    deadline = time.monotonic() + 120
-    while True:
-        now = counters(triton)
-        done = now.get("answered", 0.0) - before.get("answered", 0.0) >= answered
-        done = done and now.get("computed", 0.0) - before.get("computed", 0.0) >= computed
-        if done or time.monotonic() > deadline:
-            return now
-        time.sleep(0.05)
+    triton: TritonServer, before: Counters, *, answered: int, computed: int
+) -> Counters:
+    """The counters once they show `answered` more answers and at least `computed` more
+    executions than `before` (tests/support/triton_counters.py: why it waits)."""
+
+    def done(now: Counters) -> bool:
+        return (
+            now.get("answered", 0.0) - before.get("answered", 0.0) >= answered
+            and now.get("computed", 0.0) - before.get("computed", 0.0) >= computed
+        )
+
+    return counters_when(lambda: counters(triton), done)
 
 
 def per_model_cache_series(triton: TritonServer) -> bool:
