@@ -103,7 +103,8 @@ class Planned(Policy):
         self._totals_of: object = None  # the replica array pool_totals were counted on
         self.pool_totals: dict[str, int] = {}
         self._views: dict[tuple[str, int, float], PoolView] = {}
-        self.prices = base_prices(world.scenario.pools)
+        self.base_prices = base_prices(world.scenario.pools)
+        self.prices = self.base_prices
         self.shares: dict[str, TeamCeiling] = {}
         # Warm start: decide once on the first minute's demand and make that placement ready.
         first = world.rates[:, : max(60 // world.step, 1)].mean(axis=1)
@@ -139,9 +140,9 @@ class Planned(Policy):
         Caps (engine/team_round.py), split before any service of the round is planned."""
         scenario = self.world.scenario
         now = float(step * self.world.step)
-        self.prices = prices_at(
-            scenario.workload.spec.price_changes, now=now, base=base_prices(scenario.pools)
-        )
+        changes = scenario.workload.spec.price_changes
+        if changes:  # the base prices (start) hold for a scenario without price changes
+            self.prices = prices_at(changes, now=now, base=self.base_prices)
         if not scenario.budgets:
             return
         inputs = [
