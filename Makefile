@@ -88,7 +88,7 @@ tools: $(STAMP) $(TOOLS_BIN)/helm $(TOOLS_BIN)/kubectl $(TOOLS_BIN)/promtool $(C
 
 ## Everything CI runs (the e2e tests are in the default pytest run: they need their tools).
 test: check tools prometheus triton-venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=40
 
 ## Real Prometheus (Debian package, see docs/architecture.md section 10); Triton's venv is `triton-venv` above.
 prometheus:
