@@ -10,6 +10,7 @@ at the real server), overload from tritonclient aio, Triton's own /metrics, and 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -77,8 +78,6 @@ WITHOUT_TIMEOUT = BatchConfig(max_batch_size=4, max_queue_delay_us=0, preferred_
 # requests keep arriving for a second: about 2.1 s of work, the queue grows all along.
 BURST = 300
 BURST_RATE = 300.0
-# Served requests answer within the 50 ms timeout + a few 28 ms executions + client slack.
-SERVED_WITHIN_S = 0.3
 WINDOW_S = 10
 WINDOW = f"{WINDOW_S}s"  # rate() window of the Prometheus test: ten 1 s scrapes
 REJECTED_SERIES = 'nv_inference_request_failure{reason="REJECTED",infercost_io_service="bert"}'
@@ -240,17 +239,18 @@ async def test_overload_is_rejected_with_the_timeout_and_queued_without_it(
     assert limited.rejected == limited.timed_out
     assert limited.served == len(limited.ok_latencies)
     # Who was served waited in Triton's queue about the timeout at most (plus the execution
-    # already running, 28 ms), and got the answer within the timeout plus a few executions
-    # (plus the client's own overhead on a small machine).
+    # already running, 28 ms): Triton's own measure, which the client's scheduling on a busy
+    # machine does not touch (a client-side wall-clock bound did: one answer read 434 ms late).
     assert limited.queue_us / limited.served <= TIMEOUT_US + 40_000
-    assert max(limited.ok_latencies) <= SERVED_WITHIN_S
 
     # Without it: the same overload is served in full, late, and nothing is rejected.
     assert unlimited.other_errors == []
     assert (unlimited.timed_out, unlimited.rejected) == (0, 0)
     assert len(unlimited.ok_latencies) == unlimited.served == BURST
     assert unlimited.queue_us / unlimited.served > 4 * (TIMEOUT_US + 40_000)
-    assert max(unlimited.ok_latencies) > 2 * SERVED_WITHIN_S
+    # The clients see it too, compared within this run: the typical answer comes several times
+    # later without the timeout (measured p50 76 ms vs 717 ms).
+    assert statistics.median(unlimited.ok_latencies) > 3 * statistics.median(limited.ok_latencies)
 
 
 def scrape(prom: LocalPrometheus, triton: TritonServer) -> None:
