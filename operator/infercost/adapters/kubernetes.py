@@ -38,6 +38,7 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
     "PodMonitor": ("monitoring.coreos.com/v1", "podmonitors"),
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
+    "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes"),  # spec.routing (Gateway API)
     "Event": ("v1", "events"),
     # Listed: where to reach Triton for live batching changes; its status: the batching gate.
     "Pod": ("v1", "pods"),

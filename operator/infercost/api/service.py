@@ -18,6 +18,7 @@ from infercost.api.common import (
 )
 from infercost.api.modelref import ModelRef
 from infercost.api.pod import SPEC_RULES, PodSettings, variant_pod_errors
+from infercost.api.routing import Routing
 from infercost.api.status import ServiceStatus
 
 # Re-exported: callers import the variant types from here too.
@@ -256,6 +257,14 @@ class InferenceServiceSpec(Model):
     )
     caching: ResponseCache = Field(
         default_factory=ResponseCache, description="Triton's response cache; off by default."
+    )
+    routing: Routing | None = Field(
+        default=None,
+        description=(
+            "Weight requests by each Deployment's capacity through a Gateway API Gateway (an "
+            "HTTPRoute the operator writes); empty: equal shares per replica through the "
+            "Service. HTTP only (docs/install.md)."
+        ),
     )
     pod: PodSettings = Field(
         default_factory=PodSettings,

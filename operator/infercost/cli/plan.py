@@ -29,6 +29,7 @@ from infercost.cli.plan_explain import (
 from infercost.cli.plan_json import to_json
 from infercost.engine.model import (
     DecisionInput,
+    EngineSettings,
     Observation,
     Plan,
     PoolView,
@@ -149,6 +150,8 @@ def plan_all(
             state=ServiceState(),
             now=0.0,
             team_budget=(team or {}).get(service_key(service)),
+            # spec.routing: planned as the operator plans once the Gateway accepted the route.
+            settings=EngineSettings(equal_share_routing=service.spec.routing is None),
         )
         result = decide(inp)
         for allocation in result.allocations:

@@ -36,6 +36,7 @@ from infercost.controller.children import CHILD_KINDS, Child, Synced
 from infercost.controller.picture import Picture
 from infercost.controller.pricing import PoolPricing
 from infercost.controller.rollout import BatchingRollout
+from infercost.controller.routing import GatewayRoutes
 from infercost.controller.sync import child_seen, sync_children
 from infercost.controller.telemetry import Telemetry
 from infercost.controller.verdicts import Words
@@ -107,6 +108,9 @@ class Reconciler:
                 verdict_seconds=settings.autoscaler_verdict_seconds,
             )
         )
+        self.routes = GatewayRoutes(  # spec.routing: Gateway API (controller/routing.py)
+            api=api, picture=self.picture, interval=settings.control_interval_seconds, clock=clock
+        )
         self.telemetry = Telemetry()
         self.budgets = TeamBudgets(
             api=api, interval=settings.control_interval_seconds, telemetry=self.telemetry
@@ -177,7 +181,9 @@ class Reconciler:
         namespace = body["metadata"]["namespace"]
         selector = f"{manifests.LABEL_SERVICE}={manifests.short_name(body['metadata']['name'])}"
         for kind in CHILD_KINDS:
-            if kind == "PodMonitor" and not await self._pod_monitors():
+            if (kind == "PodMonitor" and not await self._pod_monitors()) or (
+                kind == "HTTPRoute" and not await self.routes.served()
+            ):
                 continue
             for child in await self.api.list(kind, namespace=namespace, label_selector=selector):
                 child_seen(self.picture, kind, child)
@@ -232,6 +238,7 @@ class Reconciler:
                 )
             team = await self.budgets.share(key, now=now, inputs=self._team_inputs)
             plan = planner.decide(replace(inp, team_budget=team))
+            plan = await self.routes.with_condition(key, spec, plan)  # RoutingReady
             pools, current, observation = inp.pools, dict(inp.current), inp.observation
             memory.state = plan.state
             path = None
@@ -292,7 +299,7 @@ class Reconciler:
             current=current,
             state=memory.state,
             now=now,
-            settings=self.settings.for_engine(),
+            settings=await self.routes.engine_settings(key, spec, self.settings.for_engine()),
         )
 
     async def _team_inputs(
@@ -326,6 +333,7 @@ class Reconciler:
             settings=self.settings.manifests(),
             with_pod_monitor=await self._pod_monitors(),
             zero=zero_path,
+            ready=await self.routes.ready((meta["namespace"], meta["name"]), spec),
         )
         await sync_children(
             api=self.api, picture=self.picture, owner=meta, desired=desired, synced=memory.synced
