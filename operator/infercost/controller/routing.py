@@ -59,7 +59,8 @@ class GatewayRoutes:
         """The route's state; None for a service without spec.routing."""
         if spec.routing is None:
             return None
-        if not await self.served():
+        live = self._live_route(key)
+        if live is None and not await self.served():
             return RouteState(
                 in_place=False,
                 reason=NOT_INSTALLED,
@@ -68,9 +69,6 @@ class GatewayRoutes:
                     "Gateway API): planned for equal shares per replica through the Service"
                 ),
             )
-        body = self.picture.services.get(key) or {}
-        uid = str((body.get("metadata") or {}).get("uid") or "")
-        live = self.picture.children.owned(key[0], uid).get(("HTTPRoute", service_name(key[1])))
         gateway = spec.routing.gateway
         accepted = _accepted(
             live,
@@ -91,6 +89,14 @@ class GatewayRoutes:
             reason=NOT_ACCEPTED,
             message=f"{where}: {detail}; planned for equal shares per replica meanwhile",
         )
+
+    def _live_route(self, key: ServiceKey) -> Mapping[str, Any] | None:
+        """The service's HTTPRoute as the watch last delivered it. One seen is proof that
+        HTTPRoutes are served: a discovery call that failed (has_resource answers False on
+        any error) must not delete a route the Gateway carries traffic on."""
+        body = self.picture.services.get(key) or {}
+        uid = str((body.get("metadata") or {}).get("uid") or "")
+        return self.picture.children.owned(key[0], uid).get(("HTTPRoute", service_name(key[1])))
 
     async def engine_settings(
         self, key: ServiceKey, spec: InferenceServiceSpec, settings: EngineSettings
@@ -115,7 +121,9 @@ class GatewayRoutes:
         self, key: ServiceKey, spec: InferenceServiceSpec
     ) -> dict[tuple[str, str], int] | None:
         """Ready replicas per (variant, pool) for the route's weights; None: write no route."""
-        if spec.routing is None or not await self.served():
+        if spec.routing is None:
+            return None
+        if self._live_route(key) is None and not await self.served():
             return None
         current = self.picture.current(key)  # keyed by the variant label (its short name)
         by_short = {(variant, pool): d.ready_replicas for (variant, pool), d in current.items()}
