@@ -22,6 +22,7 @@ from infercost.sandbox.apiserver import ApiServer
 from tests.integration import objects as o
 from tests.integration.conftest import Operator, OperatorFactory, call, eventually
 from tests.integration.test_control_loop import make_ready, replicas_by_pool
+from tests.integration.test_drift import settled
 from tests.integration.test_placement import condition, status_of
 
 pytestmark = pytest.mark.integration
@@ -95,6 +96,7 @@ async def routed_service(api: ApiServer, start_operator: OperatorFactory) -> Ope
 
     await eventually(accepted, what="RoutingReady=True once the Gateway accepted the route")
     assert (await routing_condition(api) or {})["reason"] == "RouteAccepted"
+    await settled(api, operator)  # a steady route is not written again (no write per round)
     return operator
 
 
