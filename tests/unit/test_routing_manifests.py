@@ -12,6 +12,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 from tests.integration import objects as o
+from tests.support.crdcheck import api_server_errors, pydantic_errors
 
 from infercost import manifests
 from infercost.api.pool import AcceleratorPoolSpec
@@ -175,16 +176,39 @@ def test_route_is_valid_for_gateway_apis_own_crd() -> None:
 
 
 @pytest.mark.parametrize(
-    ("routing", "field"),
+    ("routing", "field", "server"),
     [
-        ({}, "routing.gateway"),
-        ({"gateway": {"name": "Edge_GW"}}, "routing.gateway.name"),
-        ({"gateway": {"name": "edge", "namespace": "a.b"}}, "routing.gateway.namespace"),
-        ({"gateway": {"name": "edge"}, "hostnames": ["HTTP://x"]}, "routing.hostnames.0"),
-        ({"gateway": {"name": "edge", "port": 80}}, "routing.gateway.port"),
+        ({}, "routing.gateway", "spec.routing: 'gateway' is a required property"),
+        ({"gateway": {"name": "Edge_GW"}}, "routing.gateway.name", "spec.routing.gateway.name:"),
+        (
+            {"gateway": {"name": "edge", "namespace": "a.b"}},
+            "routing.gateway.namespace",
+            "spec.routing.gateway.namespace:",
+        ),
+        (
+            {"gateway": {"name": "edge"}, "hostnames": ["HTTP://x"]},
+            "routing.hostnames.0",
+            "spec.routing.hostnames[0]:",
+        ),
+        (
+            {"gateway": {"name": "edge", "port": 80}},
+            "routing.gateway.port",
+            'spec.routing.gateway: unknown field "port"',
+        ),
     ],
 )
-def test_bad_routing_is_refused_naming_the_field(routing: dict[str, Any], field: str) -> None:
+def test_bad_routing_is_refused_naming_the_field(
+    routing: dict[str, Any], field: str, server: str
+) -> None:
     with pytest.raises(ValidationError) as error:
         spec(routing=routing)
     assert field in [".".join(str(p) for p in e["loc"]) for e in error.value.errors()]
+    # The API server refuses it too (the CRD's schema), naming the same field.
+    refused = api_server_errors(o.service("bert", o.GPU_VARIANT, routing=routing))
+    assert any(message.startswith(server) for message in refused), refused
+
+
+def test_good_routing_is_accepted_by_pydantic_and_the_crd() -> None:
+    body = o.service("bert", o.GPU_VARIANT, routing=ROUTING | {"hostnames": ["*.example.com"]})
+    assert pydantic_errors(body) == []
+    assert api_server_errors(body) == []
