@@ -1,0 +1,236 @@
+"""Advise mode in the operator: the advice in status and metrics, no writes, bad targets, the
+hand-over to Manage.
+
+The embedded operator against the sandbox API server (real HTTP, real watches, the CRDs'
+schemas, CEL rules and RBAC enforced). The target's Triton metrics come from FakeMetrics by
+pod (FAKE: the test sets each pod's load); the e2e test test_advise_real_metrics.py reads a
+real tritonserver's through real Prometheus.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infercost.engine.model import Observation
+from infercost.sandbox.apiserver import ApiServer
+from tests.integration import objects as o
+from tests.integration.conftest import (
+    Operator,
+    OperatorFactory,
+    call,
+    eventually,
+    operator_requests,
+)
+from tests.integration.test_control_loop import replicas_by_pool
+from tests.integration.test_placement import condition, status_of
+
+pytestmark = pytest.mark.integration
+
+NODES = "/api/v1/nodes"
+PODS = f"/api/v1/namespaces/{o.NS}/pods"
+A10G_PRICE = 1.006  # objects.A10G: one nvidia.com/gpu per node
+TARGET_REPLICAS = 4
+PER_POD_RPS = 500.0
+
+
+def target(name: str, *, image: str = "nvcr.io/nvidia/tritonserver:24.08-py3") -> dict[str, Any]:
+    """A Deployment a user runs Triton with (not infercost's): 4 replicas on g5.xlarge."""
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": o.NS, "labels": labels},
+        "spec": {
+            "replicas": TARGET_REPLICAS,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeSelector": {"node.kubernetes.io/instance-type": "g5.xlarge"},
+                    "containers": [
+                        {
+                            "name": "server",
+                            "image": image,
+                            "resources": {"limits": {"nvidia.com/gpu": "1"}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def advised(name: str, target_name: str) -> dict[str, Any]:
+    body = o.service(
+        name, o.GPU_VARIANT, mode="Advise", advise={"targetRef": {"name": target_name}}
+    )
+    return body
+
+
+async def run_target(api: ApiServer, name: str) -> list[str]:
+    """The target's Deployment, its node and its running pods (the sandbox has no controllers)."""
+    await call(api, "POST", o.DEPLOYMENTS, target(name))
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": f"{name}-node",
+            "labels": {"node.kubernetes.io/instance-type": "g5.xlarge"},
+        },
+    }
+    await call(api, "POST", NODES, node)
+    pods = []
+    for i in range(TARGET_REPLICAS):
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"{name}-{i}", "namespace": o.NS, "labels": {"app": name}},
+            "spec": {
+                "nodeName": f"{name}-node",
+                "containers": [
+                    {"name": "server", "image": "nvcr.io/nvidia/tritonserver:24.08-py3"}
+                ],
+            },
+        }
+        await call(api, "POST", PODS, pod)
+        pods.append(pod["metadata"]["name"])
+    return pods
+
+
+def load(operator: Operator, pods: list[str]) -> None:
+    for pod in pods:  # FAKE metrics, by the pod's namespace and name
+        operator.metrics.set_pod(
+            o.NS, pod, Observation(time=0.0, demand_rps=PER_POD_RPS, p99_latency_ms=8.0)
+        )
+
+
+async def advice_of(api: ApiServer, name: str, key: str = "savingPerHour") -> dict[str, Any] | None:
+    advice = (await status_of(api, name)).get("advice") or {}
+    return advice if key in advice else None
+
+
+async def test_advice_reports_placement_and_saving_and_writes_nothing(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    await call(api, "POST", o.POOLS, o.A10G)
+    await call(api, "POST", o.POOLS, o.L4)
+    pods = await run_target(api, "bert-triton")
+    before = await call(api, "GET", f"{o.DEPLOYMENTS}/bert-triton")
+    await call(api, "POST", o.ISVC, advised("bert", "bert-triton"))
+    operator = await start_operator()
+    load(operator, pods)
+    advice = await eventually(lambda: advice_of(api, "bert"), timeout=120, what="the advice")
+
+    current = advice["current"]
+    assert current["replicas"] == TARGET_REPLICAS
+    assert current["pool"] == "g5-xlarge"  # the pods' node carries the pool's nodeSelector
+    assert current["hourlyCost"] == pytest.approx(TARGET_REPLICAS * A10G_PRICE)
+    assert "batching" not in current
+    assert current["batchingSource"].startswith("unknown")
+    assert advice["demandRps"] == pytest.approx(TARGET_REPLICAS * PER_POD_RPS)
+    assert advice["placement"]
+    assert {p["pool"] for p in advice["placement"]} == {"g6-xlarge"}
+    assert advice["hourlyCost"] < current["hourlyCost"]
+    assert advice["savingPerHour"] == pytest.approx(current["hourlyCost"] - advice["hourlyCost"])
+    assert 0 < advice["savingPercent"] < 100
+    status = await status_of(api, "bert")
+    assert (
+        condition(status, "AdviceAvailable")["status"],
+        condition(status, "AdviceAvailable")["reason"],
+    ) == ("True", "Advised")
+    print(f"advice: {advice['message']}")
+    asked = operator.metrics.pods_asked[-1]
+    assert asked == {(o.NS, pod) for pod in pods}
+    saving = operator.reconciler.telemetry.registry.get_sample_value(
+        "infercost_advised_saving_hourly", {"namespace": o.NS, "service": "bert"}
+    )
+    assert saving == pytest.approx(advice["savingPerHour"])
+
+    await operator.rounds_pass(o.NS, "bert", count=3)
+    writes = {
+        (verb, group, resource)
+        for verb, group, resource, _ in operator_requests(api)
+        if verb in ("create", "patch", "delete")
+    }
+    # The service's status, kopf's finalizer on it, the pools' status: nothing else.
+    assert writes <= {
+        ("patch", "infercost.io", "inferenceservices/status"),
+        ("patch", "infercost.io", "inferenceservices"),
+        ("patch", "infercost.io", "acceleratorpools/status"),
+    }, writes
+    after = await call(api, "GET", f"{o.DEPLOYMENTS}/bert-triton")
+    assert after["spec"] == before["spec"]
+    assert after["metadata"].get("labels") == {"app": "bert-triton"}
+    listed = await call(api, "GET", o.DEPLOYMENTS)
+    assert [d["metadata"]["name"] for d in listed["items"]] == ["bert-triton"]
+
+
+async def test_bad_targets_get_a_clear_status_and_are_retried(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    await call(api, "POST", o.POOLS, o.A10G)
+    await call(api, "POST", o.DEPLOYMENTS, target("web", image="nginx:1.27"))
+    await call(api, "POST", o.ISVC, advised("gone", "later"))
+    await call(api, "POST", o.ISVC, advised("plain", "web"))
+    operator = await start_operator()
+
+    async def reason(name: str, wanted: str) -> dict[str, Any] | None:
+        conditions = (await status_of(api, name)).get("conditions") or []
+        found = [c for c in conditions if c["type"] == "AdviceAvailable"]
+        return found[0] if found and found[0]["reason"] == wanted else None
+
+    missing = await eventually(lambda: reason("gone", "TargetNotFound"), what="TargetNotFound")
+    assert missing["status"] == "False"
+    assert f"{o.NS}/later" in missing["message"]
+    plain = await eventually(lambda: reason("plain", "TargetNotTriton"), what="TargetNotTriton")
+    assert "tritonserver" in plain["message"]
+
+    pods = await run_target(api, "later")  # the target appears: retried, advised
+    load(operator, pods)
+    await eventually(lambda: reason("gone", "Advised"), timeout=120, what="advice once it exists")
+    await call(api, "DELETE", f"{o.DEPLOYMENTS}/later")  # and goes again
+    await eventually(lambda: reason("gone", "TargetNotFound"), timeout=120, what="deleted target")
+    assert not operator.task.done()
+
+
+async def test_advise_without_a_target_is_refused_with_the_field_and_the_fix(
+    api: ApiServer,
+) -> None:
+    body = o.service("bert", o.GPU_VARIANT, mode="Advise")
+    async with api.request("POST", o.ISVC, data=json.dumps(body)) as response:
+        refused = await response.json(content_type=None)
+    assert response.status == 422, refused
+    assert "spec.advise.targetRef is required when spec.mode is Advise" in refused["message"]
+
+
+async def test_switching_to_manage_takes_over_and_leaves_the_target(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    await call(api, "POST", o.POOLS, o.A10G)
+    await call(api, "POST", o.POOLS, o.L4)
+    pods = await run_target(api, "bert-triton")
+    await call(api, "POST", o.ISVC, advised("bert", "bert-triton"))
+    operator = await start_operator()
+    load(operator, pods)
+    advice = await eventually(lambda: advice_of(api, "bert"), timeout=120, what="the advice")
+    assert await replicas_by_pool(api, "bert") == {}
+
+    operator.load(o.NS, "bert", rps=TARGET_REPLICAS * PER_POD_RPS, p99_ms=8.0)  # FAKE metrics
+    await call(api, "PATCH", f"{o.ISVC}/bert", {"spec": {"mode": "Manage"}})
+    placed = await eventually(lambda: replicas_by_pool(api, "bert"), timeout=120, what="children")
+    assert set(placed) == {p["pool"] for p in advice["placement"]}
+
+    async def handed_over() -> dict[str, Any] | None:
+        status = await status_of(api, "bert")
+        return status if "advice" not in status and status.get("placement") else None
+
+    status = await eventually(handed_over, what="status of a managed service")
+    assert condition(status, "Placed")["status"] == "True"
+    old = await call(api, "GET", f"{o.DEPLOYMENTS}/bert-triton")  # the user deletes it
+    assert old["spec"]["replicas"] == TARGET_REPLICAS
+    registry = operator.reconciler.telemetry.registry
+    labels = {"namespace": o.NS, "service": "bert"}
+    assert registry.get_sample_value("infercost_advised_saving_hourly", labels) is None
