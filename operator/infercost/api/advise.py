@@ -10,6 +10,7 @@ writes to the target and creates no children. `mode: Manage` (the default) takes
 from __future__ import annotations
 
 from enum import StrEnum
+
 from pydantic import Field
 
 from infercost.api.common import DNS_SUBDOMAIN_PATTERN, Model, Rfc3339
