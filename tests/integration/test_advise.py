@@ -188,8 +188,10 @@ async def test_bad_targets_get_a_clear_status_and_are_retried(
     plain = await eventually(lambda: reason("plain", "TargetNotTriton"), what="TargetNotTriton")
     assert "tritonserver" in plain["message"]
 
-    pods = await run_target(api, "later")  # the target appears: retried, advised
-    load(operator, pods)
+    pods = await run_target(api, "later")  # the target appears: retried
+    quiet = await eventually(lambda: reason("gone", "MetricsMissing"), what="no Triton series")
+    assert quiet["status"] == "False"
+    load(operator, pods)  # its pods' Triton series: advised
     await eventually(lambda: reason("gone", "Advised"), timeout=120, what="advice once it exists")
     await call(api, "DELETE", f"{o.DEPLOYMENTS}/later")  # and goes again
     await eventually(lambda: reason("gone", "TargetNotFound"), timeout=120, what="deleted target")
