@@ -10,12 +10,17 @@ real tritonserver's through real Prometheus.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import kmock
 import pytest
+import yaml
 
+from infercost.api.crdgen import all_crds
 from infercost.engine.model import Observation
 from infercost.sandbox.apiserver import ApiServer
+from infercost.sandbox.cluster import kubeconfig
 from tests.integration import objects as o
 from tests.integration.conftest import (
     Operator,
@@ -25,6 +30,7 @@ from tests.integration.conftest import (
     operator_requests,
 )
 from tests.integration.test_control_loop import replicas_by_pool
+from tests.integration.test_kubectl import KUBECTL, kubectl
 from tests.integration.test_placement import condition, status_of
 
 pytestmark = pytest.mark.integration
@@ -236,3 +242,34 @@ async def test_switching_to_manage_takes_over_and_leaves_the_target(
     registry = operator.reconciler.telemetry.registry
     labels = {"namespace": o.NS, "service": "bert"}
     assert registry.get_sample_value("infercost_advised_saving_hourly", labels) is None
+
+
+async def test_kubectl_applies_the_example_and_shows_mode_and_saving(tmp_path: Path) -> None:
+    """The real kubectl: examples/advise applied with strict validation, and `kubectl get ics`
+    printing the MODE and SAVING-$/H columns from the CRD's printer columns."""
+    assert KUBECTL.exists(), "run `make tools` first: .tools/bin/kubectl"
+    async with ApiServer() as server, kmock.Server(server):
+        config = tmp_path / "kubeconfig"
+        config.write_text(yaml.safe_dump(kubeconfig(str(server.url).rstrip("/"))))
+        for crd in all_crds().values():
+            await call(
+                server, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd
+            )
+        code, out = await kubectl(config, "apply", "-f", "examples/pools", "-f", "examples/advise")
+        assert code == 0, out
+        assert "inferenceservice.infercost.io/bert-base-advice created" in out
+        assert "deployment.apps/bert-triton created" in out
+        advice = {"time": "2026-12-06T12:00:00Z", "target": "bert-triton", "savingPerHour": 2.4144}
+        await call(
+            server, "PATCH", f"{o.ISVC}/bert-base-advice/status", {"status": {"advice": advice}}
+        )
+        code, out = await kubectl(config, "get", "ics", "-n", o.NS)
+        assert code == 0, out
+        header, row = out.splitlines()[:2]
+        names = header.split()
+        starts = [
+            header.index(f"{name} ") if name != names[-1] else header.rindex(name) for name in names
+        ]
+        cells = [row[a:b].strip() for a, b in zip(starts, [*starts[1:], len(row)], strict=True)]
+        columns = dict(zip(names, cells, strict=True))  # fixed-width: empty cells stay empty
+        assert (columns["MODE"], columns["SAVING-$/H"]) == ("Advise", "2.4144"), out
