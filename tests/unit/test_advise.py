@@ -12,6 +12,7 @@ from tests.integration import objects as o
 from infercost.adapters import promql
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
+from infercost.controller import advise_report
 from infercost.controller.advise_target import (
     Target,
     hourly_cost,
@@ -20,7 +21,15 @@ from infercost.controller.advise_target import (
     quantity,
     triton_container,
 )
-from infercost.engine.model import PoolView
+from infercost.engine.model import (
+    Allocation,
+    BatchConfig,
+    ConditionVerdict,
+    Plan,
+    PoolView,
+    Reason,
+    ServiceState,
+)
 
 pytestmark = pytest.mark.unit
 NOW = 1_800_000_000.0
@@ -132,3 +141,38 @@ def test_pod_results_count_only_the_mapped_pods_for_their_service() -> None:
     assert not none
     assert none.missing is not None
     assert "namespace and pod labels" in none.missing.message
+
+
+def plan(*allocations: Allocation, limits: tuple[Reason, ...] = (), placed: str = "") -> Plan:
+    conditions = (ConditionVerdict(type="Placed", ok=False, reason=placed, message="none fits"),)
+    return Plan(
+        allocations=allocations,
+        actions=(),
+        conditions=conditions if placed else (),
+        demand_rps=100.0,
+        hourly_cost=sum(a.hourly_cost for a in allocations),
+        cost_per_million=None,
+        state=ServiceState(),
+        limits=limits,
+    )
+
+
+def test_no_saving_is_claimed_when_nothing_fits_and_a_shortfall_is_said() -> None:
+    assert advise_report.unplaced(plan(placed="NoFeasibleOption")) == (
+        "NoFeasibleOption",
+        "none fits",
+    )
+    one = Allocation(
+        variant="gpu",
+        pool="g6",
+        replicas=3,
+        batching=BatchConfig(max_batch_size=8, max_queue_delay_us=100),
+        hourly_cost=3.0,
+        throughput_per_replica=10.0,
+    )
+    assert advise_report.unplaced(plan(one)) is None
+    advice = advise_report.advised(plan(one, limits=(Reason.BUDGET_LIMITED,)), 2.0)
+    assert advice["savingPerHour"] == pytest.approx(-1.0)
+    assert "costing $1.0000/h more" in advice["message"]
+    assert advice["message"].endswith("short of the demand: BudgetLimited")
+    assert "BudgetLimited" in advice["reasons"]

@@ -21,7 +21,8 @@ from tests.support.crdcheck import (
 
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceService
-from infercost.controller.advise import _advised, _input
+from infercost.controller.advise import decision_input
+from infercost.controller.advise_report import advised
 from infercost.controller.advise_target import Target, hourly_cost, pool_of, triton_container
 from infercost.engine import planner
 from infercost.engine.model import Observation, PoolView, ServiceState
@@ -94,8 +95,8 @@ def test_the_worked_case_of_the_docs() -> None:
     assert (target.pool.name, current) == ("g5-xlarge", pytest.approx(4 * 1.006))
     spec = InferenceService.model_validate(ours).spec
     observation = Observation(time=0.0, demand_rps=DEMAND, p99_latency_ms=12.0)
-    plan = planner.decide(_input(spec, pools, observation, ServiceState(), 0.0, Settings()))
-    advice = _advised(plan, current)
+    plan = planner.decide(decision_input(spec, pools, observation, ServiceState(), 0.0, Settings()))
+    advice = advised(plan, current)
     print(advice["message"])
     assert advice["placement"] == [
         {

@@ -24,14 +24,14 @@ from prometheus_client import CollectorRegistry, Gauge
 from infercost.adapters import triton_config
 from infercost.adapters.metrics import MetricsSource, ServiceKey, observation_for
 from infercost.api.service import InferenceServiceSpec
+from infercost.controller import advise_report as report
 from infercost.controller.advise_target import Reader, Target, hourly_cost, read_target
 from infercost.controller.reporting import rfc3339
 from infercost.engine import planner
-from infercost.engine.model import DecisionInput, Observation, Plan, PoolView, ServiceState
+from infercost.engine.model import DecisionInput, Observation, PoolView, ServiceState
 from infercost.settings import Settings
 
 logger = logging.getLogger("infercost")
-CONDITION = "AdviceAvailable"
 WriteStatus = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
@@ -113,7 +113,7 @@ class Advisor:
         else:
             advice["current"] = await self._current(target, spec)
             observation = await self._observe(key, target, now)
-            advice |= _observed(observation)
+            advice |= report.observed(observation)
             if observation is None or observation.demand_rps is None:
                 reason = (observation and observation.unavailable_reason) or "MetricsMissing"
                 message = (
@@ -122,15 +122,21 @@ class Advisor:
                     else "no Triton metrics for the target's pods"
                 )
             else:
-                plan = planner.decide(_input(spec, pools, observation, state, now, self.settings))
+                plan = planner.decide(
+                    decision_input(spec, pools, observation, state, now, self.settings)
+                )
                 state = plan.state
-                advice |= _advised(plan, advice["current"].get("hourlyCost"))
-                reason, message = "Advised", advice["message"]
+                unplaced = report.unplaced(plan)
+                if unplaced is None:
+                    advice |= report.advised(plan, advice["current"].get("hourlyCost"))
+                    reason, message = "Advised", advice["message"]
+                else:  # nothing to compare: no saving is reported
+                    (reason, message), plan = unplaced, None
         if plan is None:
             advice["message"] = message
             logger.info("%s/%s: no advice (%s): %s", key[0], key[1], reason, message)
         self.telemetry.record(key, advice)
-        await write_status(_status(body, advice, ok=plan is not None, reason=reason, now=now))
+        await write_status(report.status(body, advice, ok=plan is not None, reason=reason, now=now))
         return state
 
     async def _current(self, target: Target, spec: InferenceServiceSpec) -> dict[str, Any]:
@@ -191,7 +197,7 @@ class Advisor:
         return None if found is None else replace(found, per_deployment={})
 
 
-def _input(
+def decision_input(
     spec: InferenceServiceSpec,
     pools: tuple[PoolView, ...],
     observation: Observation,
@@ -209,81 +215,3 @@ def _input(
         now=now,
         settings=settings.for_engine(),
     )
-
-
-def _observed(observation: Observation | None) -> dict[str, Any]:
-    if observation is None or observation.demand_rps is None:
-        return {}
-    p99 = observation.p99_latency_ms
-    return {
-        "demandRps": round(observation.demand_rps, 3),
-        "p99LatencyMs": None if p99 is None else round(p99, 3),
-    }
-
-
-def _advised(plan: Plan, current_hourly: float | None) -> dict[str, Any]:
-    live = [a for a in plan.allocations if a.replicas > 0]
-    hourly = round(plan.hourly_cost, 4)
-    advice: dict[str, Any] = {
-        "placement": [
-            {
-                "variant": a.variant,
-                "pool": a.pool,
-                "replicas": a.replicas,
-                "maxBatchSize": a.batching.max_batch_size,
-                "maxQueueDelayMicroseconds": a.batching.max_queue_delay_us,
-            }
-            for a in live
-        ],
-        "replicas": sum(a.replicas for a in live),
-        "hourlyCost": hourly,
-        "reasons": sorted({action.reason.value for action in plan.actions}),
-    }
-    where = ", ".join(f"{a.replicas} x {a.variant} on {a.pool}" for a in live) or "nothing"
-    if current_hourly is None:
-        advice["message"] = f"would run {where} at ${hourly:.4f}/h (current cost unknown)"
-        return advice
-    saving = round(current_hourly - hourly, 4)
-    advice["savingPerHour"] = saving
-    if current_hourly > 0:
-        advice["savingPercent"] = round(100 * saving / current_hourly, 2)
-    advice["message"] = (
-        f"would run {where} at ${hourly:.4f}/h against ${current_hourly:.4f}/h now "
-        f"(saving ${saving:.4f}/h)"
-    )
-    return advice
-
-
-def _status(
-    body: Mapping[str, Any], advice: Mapping[str, Any], *, ok: bool, reason: str, now: float
-) -> dict[str, Any]:
-    """Advise mode's whole status: its condition and the advice (Manage's fields dropped)."""
-    previous = {c["type"]: c for c in (body.get("status") or {}).get("conditions") or []}
-    before = previous.get(CONDITION) or {}
-    status = "True" if ok else "False"
-    generation = body["metadata"].get("generation")
-    since = before.get("lastTransitionTime") if before.get("status") == status else None
-    condition = {
-        "type": CONDITION,
-        "status": status,
-        "reason": reason,
-        "message": advice.get("message", ""),
-        "lastTransitionTime": since or rfc3339(now),
-        "observedGeneration": generation,
-    }
-    kept = dict(advice)
-    if before.get("status") == status and before.get("message") == condition["message"]:
-        kept["time"] = (body.get("status") or {}).get("advice", {}).get("time", kept["time"])
-    return {
-        "observedGeneration": generation,
-        "conditions": [{k: v for k, v in condition.items() if v is not None}],
-        "advice": _clean(kept),
-    }
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _clean(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
