@@ -3,16 +3,20 @@ container) and Prometheus results by pod."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from tests.integration import objects as o
 
 from infercost.adapters import promql
+from infercost.adapters.no_metrics import NoMetrics
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceServiceSpec
 from infercost.controller import advise_report
+from infercost.controller.advise import Advisor
 from infercost.controller.advise_target import (
     Target,
     hourly_cost,
@@ -30,6 +34,7 @@ from infercost.engine.model import (
     Reason,
     ServiceState,
 )
+from infercost.settings import Settings
 
 pytestmark = pytest.mark.unit
 NOW = 1_800_000_000.0
@@ -176,3 +181,25 @@ def test_no_saving_is_claimed_when_nothing_fits_and_a_shortfall_is_said() -> Non
     assert "costing $1.0000/h more" in advice["message"]
     assert advice["message"].endswith("short of the demand: BudgetLimited")
     assert "BudgetLimited" in advice["reasons"]
+
+
+async def test_batching_of_an_unreachable_triton_is_unknown_with_the_reason() -> None:
+    """A real refused connection: a port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed when the block ends: nothing listens there
+    pod = {
+        "metadata": {"name": "t-0", "annotations": {"infercost.io/triton-http-port": str(port)}},
+        "status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    advisor = Advisor(
+        reader=NoReader(), metrics=NoMetrics(), settings=Settings(), registry=CollectorRegistry()
+    )
+    found = await advisor._batching(Target(name="t", container={"name": "t"}, pods=[pod]), "m")
+    assert "batching" not in found
+    assert found["batchingSource"].startswith(f"unknown: Triton at 127.0.0.1:{port}: ")
+
+
+class NoReader:
+    async def list(self, kind: str, **_: Any) -> list[dict[str, Any]]:
+        return []

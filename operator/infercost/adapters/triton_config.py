@@ -13,7 +13,7 @@ from typing import Any
 import tritonclient.http.aio as triton_http
 from tritonclient.utils import InferenceServerException
 
-from infercost.adapters.triton import HTTP_PORT, TRANSPORT_ERRORS, _describe, batching_of
+from infercost.adapters.triton import HTTP_PORT, TRANSPORT_ERRORS, batching_of
 from infercost.engine.model import BatchConfig
 
 READ_ERRORS = (*TRANSPORT_ERRORS, InferenceServerException)
@@ -46,4 +46,7 @@ async def read_batching(url: str, model: str, *, timeout: float) -> BatchConfig:
 
 
 def describe(error: BaseException) -> str:
-    return _describe(error)
+    """Triton's own words for a refusal, else the transport error's type and text."""
+    if isinstance(error, InferenceServerException):
+        return str(error.message() or error)[:300]
+    return f"{type(error).__name__}: {error}"[:300]
