@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from infercost.api.advise import ServiceMode
 from infercost.api.service import InferenceService
 from infercost.cli import app
 from infercost.cli.plan_budget import budgets_json, render_budgets
@@ -219,6 +220,11 @@ def _render(console: Console, service_plan: ServicePlan) -> None:
         )
     console.print(options)
     console.print(routing_note(service_plan.equal_share))
+    if spec.advise is not None and spec.mode == ServiceMode.ADVISE:  # docs/advise.md
+        console.print(
+            f"mode Advise: advice on Deployment {spec.advise.target_ref.name} "
+            "(status.advice); nothing is applied"
+        )
     _render_allocation(console, service_plan)
 
 

@@ -26,10 +26,12 @@ from infercost.adapters.metrics import DemandSeries, MetricsSource, ServiceKey, 
 from infercost.adapters.prices import PriceSource
 from infercost.adapters.triton import TritonBatching
 from infercost.adapters.triton_keys import RepositoryKeys
+from infercost.api.advise import ServiceMode
 from infercost.api.budget import BudgetPolicy
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceService, InferenceServiceSpec
 from infercost.controller import reporting, zero
+from infercost.controller.advise import Advisor
 from infercost.controller.budgets import TeamBudgets, selected_inputs
 from infercost.controller.capacity import Capacity
 from infercost.controller.children import CHILD_KINDS, Child, Synced
@@ -115,6 +117,10 @@ class Reconciler:
         self.budgets = TeamBudgets(
             api=api, interval=settings.control_interval_seconds, telemetry=self.telemetry
         )
+        # Advise mode (controller/advise.py): given only a reader of the API, never a writer.
+        self.advisor = Advisor(
+            reader=api, metrics=metrics, settings=settings, registry=self.telemetry.registry
+        )
         self.memory: dict[ServiceKey, Memory] = {}
         self.pod_monitors: bool | None = None
         self._locks: defaultdict[ServiceKey, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -126,6 +132,7 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         self.picture.service_gone(namespace, name)
         self.telemetry.forget((namespace, name))
+        self.advisor.telemetry.forget((namespace, name))
         self.rollout.forget(namespace, name)
         self.keys.forget(namespace, name)
         self.memory.pop((namespace, name), None)
@@ -212,6 +219,18 @@ class Reconciler:
                 await self._report_invalid(body, memory, reporting.validation_message(error), now)
                 return None
             memory.invalid_generation = None
+            if spec.mode == ServiceMode.ADVISE:  # status only: no children, target untouched
+                memory.state = await self.advisor.advise(
+                    key,
+                    body=body,
+                    spec=spec,
+                    pools=self.picture.pool_views(key),
+                    state=memory.state,
+                    now=now,
+                    write_status=lambda desired: self._write_status(key, body, desired),
+                )
+                return None
+            self.advisor.telemetry.forget(key)  # after a switch to Manage (a no-op otherwise)
             if not memory.recalled:
                 await self._recall(key, spec, memory)
             if not memory.loaded and not self.settings.dry_run:
