@@ -136,7 +136,7 @@ def test_rules_and_dashboard_read_only_documented_series() -> None:
     assert used_by_rules >= triton
     # Every contract metric is shown or alerted on somewhere.
     assert contract - (used_by_rules | used_by_dashboard) == set()
-    assert len(contract) == 16
+    assert len(contract) == 19
 
 
 def test_every_dashboard_query_parses(tmp_path: Path) -> None:

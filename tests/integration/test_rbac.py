@@ -5,7 +5,8 @@ makes (the watches and kopf's resource scan, a placement with every child, Netwo
 ready replicas and their Triton pods, a migration that deletes the old Deployment, pool
 status, a BudgetPolicy's status, Events, kopf's finalizer, a restart that lists the children and deletes unwanted ones
 of every kind, peering cluster-wide
-and in one namespace, leader election on a Lease in the operator's namespace, and a new pod's
+and in one namespace, spec.routing's HTTPRoute written and deleted,
+leader election on a Lease in the operator's namespace, and a new pod's
 real tritonserver loaded and admitted through its readiness gate, with the service's Secret), records those requests at the sandbox API server (by User-Agent) and
 compares them with `charts/infercost/files/clusterrole-rules.yaml`, both ways: a request the
 rules do not allow fails, and so does a grant nothing used. It depends on no other test, on no
@@ -25,6 +26,7 @@ from tests.integration.test_control_loop import make_ready, replicas_by_pool
 from tests.integration.test_drift import unwanted_children_deleted
 from tests.integration.test_placement import status_of
 from tests.integration.test_readiness_gate import admit_a_new_pod
+from tests.integration.test_routing import routing_workload
 from tests.integration.test_scale_to_zero import a_service_at_zero, activator
 from tests.integration.test_team_budget import BUDGETS
 from tests.integration.test_team_budget import policy as team_policy
@@ -147,6 +149,7 @@ async def zero_workload(api: ApiServer, start_operator: OperatorFactory) -> None
     await operator.stop()
 
 
+@pytest.mark.apiserver(gateway_api=True)  # spec.routing's HTTPRoute is served
 async def test_rules_allow_every_request_and_grant_nothing_unused(
     api: ApiServer, start_operator: OperatorFactory
 ) -> None:
@@ -156,6 +159,7 @@ async def test_rules_allow_every_request_and_grant_nothing_unused(
     await leader_workload(api, start_operator)
     await admit_a_new_pod(api, start_operator)
     await zero_workload(api, start_operator)
+    await routing_workload(api, start_operator)
     used = {
         (group, resource, verb)
         for verb, group, resource, _ in api.request_log(agents=OPERATOR_AGENTS)

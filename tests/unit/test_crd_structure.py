@@ -215,6 +215,8 @@ def test_inference_service_printer_columns() -> None:
     assert columns["$/h"] == ".status.cost.hourly"
     assert columns["$/1M"] == ".status.cost.perMillionInferences"
     assert columns["Ready"] == '.status.conditions[?(@.type=="Ready")].status'
+    assert columns["Mode"] == ".spec.mode"
+    assert columns["Saving-$/h"] == ".status.advice.savingPerHour"
 
 
 def test_accelerator_pool_printer_columns() -> None:

@@ -38,9 +38,14 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
     "PodMonitor": ("monitoring.coreos.com/v1", "podmonitors"),
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies"),
+    "HTTPRoute": ("gateway.networking.k8s.io/v1", "httproutes"),  # spec.routing (Gateway API)
     "Event": ("v1", "events"),
     # Listed: where to reach Triton for live batching changes; its status: the batching gate.
     "Pod": ("v1", "pods"),
+    "Node": (
+        "v1",
+        "nodes",
+    ),  # listed by name: an advised target's pool (controller/advise_target.py)
     "Lease": ("coordination.k8s.io/v1", "leases"),  # leader election (controller/leader.py)
     "Secret": ("v1", "secrets"),  # one per service, the Triton repository key: create, get
     # A scale-to-zero service's activator identity (manifests/activator.py): applied, not watched.
@@ -110,10 +115,17 @@ class KubeApi:
         return result
 
     async def list(
-        self, kind: str, *, namespace: str | None, label_selector: str | None = None
+        self,
+        kind: str,
+        *,
+        namespace: str | None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> list[dict[str, Any]]:
-        params = {"labelSelector": label_selector} if label_selector else None
-        result = await self._call("GET", path(kind, namespace=namespace), params=params)
+        params = {"labelSelector": label_selector} if label_selector else {}
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        result = await self._call("GET", path(kind, namespace=namespace), params=params or None)
         return list(result.get("items") or [])
 
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:

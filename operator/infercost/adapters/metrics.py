@@ -14,6 +14,7 @@ from typing import Protocol
 from infercost.engine.model import Observation
 
 ServiceKey = tuple[str, str]  # (namespace, name)
+PodRef = tuple[str, str]  # (namespace, pod name)
 DemandSeries = Sequence[tuple[float, float]]  # (epoch seconds, inferences/s), in time order
 
 
@@ -38,6 +39,15 @@ class MetricsSource(Protocol):
         Services without a record are absent. A source that cannot answer logs why and
         returns nothing: the operator then starts without that memory, as it would anyway.
         """
+        ...
+
+    async def observe_pods(
+        self, pods: Mapping[PodRef, ServiceKey], *, now: float
+    ) -> Mapping[ServiceKey, Observation]:
+        """Observations of pods the operator does not manage (Advise mode), each pod's Triton
+        series counted for the service it is mapped to; found by the `namespace` and `pod`
+        labels a PodMonitor (or the kubernetes_sd pod role) gives, not the contract labels.
+        Unavailable metrics are reported as `observe_all` reports them."""
         ...
 
 

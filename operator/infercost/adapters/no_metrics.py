@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from infercost.adapters.metrics import DemandSeries, ServiceKey
+from infercost.adapters.metrics import DemandSeries, PodRef, ServiceKey
 from infercost.engine.model import Observation
 
 
@@ -19,4 +19,9 @@ class NoMetrics:
     async def demand_history(
         self, *, start: float, end: float, step: float
     ) -> Mapping[ServiceKey, DemandSeries]:
+        return {}
+
+    async def observe_pods(
+        self, pods: Mapping[PodRef, ServiceKey], *, now: float
+    ) -> Mapping[ServiceKey, Observation]:
         return {}

@@ -29,7 +29,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from infercost.adapters import promql
-from infercost.adapters.metrics import DemandSeries, Observed, ServiceKey, Unavailable
+from infercost.adapters.metrics import DemandSeries, Observed, PodRef, ServiceKey, Unavailable
 from infercost.settings import Settings
 
 logger = logging.getLogger("infercost.prometheus")
@@ -187,6 +187,10 @@ class PrometheusMetrics:
         )
         self.history_queries = promql.history_queries(self.queries)
         self.rate_window_seconds = promql.window_seconds(settings.prometheus_rate_window)
+        self.pod_queries = promql.pod_queries(
+            settings.prometheus_queries, window=settings.prometheus_rate_window
+        )
+        self._by_pod: tuple[float, promql.Results] | None = None  # Advise mode's, per interval
         self._last_reason: str | None = None
 
     async def observe_all(self, *, now: float) -> Observed:
@@ -206,6 +210,21 @@ class PrometheusMetrics:
             return Observed(missing=Unavailable(reason="PrometheusError", message=message))
         self._log(None, "")
         return observed
+
+    async def observe_pods(self, pods: Mapping[PodRef, ServiceKey], *, now: float) -> Observed:
+        """One set of per-pod queries per control interval answers every advised target."""
+        interval = self.settings.control_interval_seconds
+        try:
+            if self._by_pod is None or not 0 <= now - self._by_pod[0] < interval * 0.9:
+                results = await asyncio.to_thread(self.client.run, self.pod_queries)
+                self._by_pod = (now, results)
+            stale_after = self.settings.engine.metrics_stale_seconds
+            return promql.pod_observations(self._by_pod[1], pods, now=now, stale_after=stale_after)
+        except QueryError as failed:
+            return Observed(missing=Unavailable(reason=failed.reason, message=failed.message))
+        except (KeyError, ValueError, TypeError, IndexError) as error:
+            message = f"unexpected query result: {type(error).__name__}: {error}"
+            return Observed(missing=Unavailable(reason="PrometheusError", message=message))
 
     async def demand_history(
         self, *, start: float, end: float, step: float

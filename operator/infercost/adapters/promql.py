@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from string import Template
 from typing import Any
 
-from infercost.adapters.metrics import DemandSeries, Observed, ServiceKey, Unavailable
+from infercost.adapters.metrics import DemandSeries, Observed, PodRef, ServiceKey, Unavailable
 from infercost.engine.model import DeploymentMetrics, Observation
 
 # The labels every Triton series carries once scraped (PodMonitor podTargetLabels or file_sd).
@@ -76,6 +76,40 @@ def queries(overrides: Mapping[str, str], *, window: str) -> dict[str, str]:
         name: render(overrides.get(name, template), window=window)
         for name, template in DEFAULT_QUERIES.items()
     }
+
+
+# Advise mode (adapters/metrics.py observe_pods): pods infercost does not manage carry no
+# contract labels; the same queries grouped by the labels every pod's series has instead.
+POD_BY = ", ".join((LABEL_NAMESPACE, LABEL_POD))
+
+
+def pod_queries(overrides: Mapping[str, str], *, window: str) -> dict[str, str]:
+    """The service queries (with the settings' overrides) grouped by namespace and pod."""
+    return {
+        name: Template(overrides.get(name, template)).safe_substitute(by=POD_BY, window=window)
+        for name, template in DEFAULT_QUERIES.items()
+    }
+
+
+def pod_observations(
+    results: Results, pods: Mapping[PodRef, ServiceKey], *, now: float, stale_after: float
+) -> Observed:
+    """Observations of the pods' services from per-pod results: each pod's series is counted
+    for the service it is mapped to (one deployment per service); other pods are left out."""
+    mapped: dict[str, list[dict[str, Any]]] = {}
+    for name, result in results.items():
+        mapped[name] = []
+        for sample in result:
+            labels = sample.get("metric") or {}
+            key = pods.get((labels.get(LABEL_NAMESPACE, ""), labels.get(LABEL_POD, "")))
+            if key is not None:
+                mapped[name].append({**sample, "metric": {**labels, LABEL_SERVICE: key[1]}})
+    observed = observations(mapped, now=now, stale_after=stale_after)
+    missing = Unavailable(
+        reason="MetricsMissing",
+        message="no Triton series in Prometheus with the target's namespace and pod labels",
+    )
+    return Observed(observed.items(), missing=missing)
 
 
 def window_seconds(window: str) -> float:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from infercost.api.advise import MSG_ADVISE_TARGET, Advise, ServiceMode
 from infercost.api.caching import ResponseCache
 from infercost.api.common import (
     Condition,
@@ -18,6 +19,7 @@ from infercost.api.common import (
 )
 from infercost.api.modelref import ModelRef
 from infercost.api.pod import SPEC_RULES, PodSettings, variant_pod_errors
+from infercost.api.routing import Routing
 from infercost.api.status import ServiceStatus
 
 # Re-exported: callers import the variant types from here too.
@@ -230,8 +232,20 @@ class InferenceServiceSpec(Model):
             ".variants",
         ),
         *SPEC_RULES,
+        cel("self.mode != 'Advise' || has(self.advise)", MSG_ADVISE_TARGET, ".advise"),
     )
 
+    mode: ServiceMode = Field(
+        default=ServiceMode.MANAGE,
+        description=(
+            "Manage: the operator runs the service (children, replicas, batching). Advise: it "
+            "only reports in status.advice what it would do for spec.advise.targetRef, a "
+            "Deployment that runs Triton now; it writes nothing else (docs/advise.md)."
+        ),
+    )
+    advise: Advise | None = Field(
+        default=None, description="The Deployment advised on; required with mode Advise."
+    )
     model: ModelRef = Field(description="The Triton model to serve.")
     variants: list[Variant] = Field(
         min_length=1,
@@ -257,6 +271,14 @@ class InferenceServiceSpec(Model):
     caching: ResponseCache = Field(
         default_factory=ResponseCache, description="Triton's response cache; off by default."
     )
+    routing: Routing | None = Field(
+        default=None,
+        description=(
+            "Weight requests by each Deployment's capacity through a Gateway API Gateway (an "
+            "HTTPRoute the operator writes); empty: equal shares per replica through the "
+            "Service. HTTP only (docs/install.md)."
+        ),
+    )
     pod: PodSettings = Field(
         default_factory=PodSettings,
         description=(
@@ -270,6 +292,12 @@ class InferenceServiceSpec(Model):
         errors = variant_pod_errors(self.pod, self.variants)
         if errors:
             raise ValueError("; ".join(errors))
+        return self
+
+    @model_validator(mode="after")
+    def _advise_has_target(self) -> InferenceServiceSpec:
+        if self.mode == ServiceMode.ADVISE and self.advise is None:
+            raise ValueError(MSG_ADVISE_TARGET)
         return self
 
     @model_validator(mode="after")
@@ -302,6 +330,9 @@ class InferenceService(Model):
             "type": "string",
             "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
         },
+        # Advise mode (docs/advise.md): the saving the advice would bring.
+        {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+        {"name": "Saving-$/h", "type": "number", "jsonPath": ".status.advice.savingPerHour"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from infercost.api.advise import AdviceStatus
 from infercost.api.common import Condition, Model, Rfc3339
 
 
@@ -136,3 +137,6 @@ class ServiceStatus(Model):
     cost: CostStatus | None = Field(default=None, description="Cost of the placement.")
     observed: ObservedStatus | None = Field(default=None, description="Latest metrics.")
     last_decision: DecisionStatus | None = Field(default=None, description="Latest decision.")
+    advice: AdviceStatus | None = Field(
+        default=None, description="Advise mode: what the operator would do (docs/advise.md)."
+    )

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from infercost.api.advise import ServiceMode
 from infercost.api.service import InferenceService
 from infercost.cli import app
 from infercost.cli.plan_budget import budgets_json, render_budgets
@@ -29,6 +30,7 @@ from infercost.cli.plan_explain import (
 from infercost.cli.plan_json import to_json
 from infercost.engine.model import (
     DecisionInput,
+    EngineSettings,
     Observation,
     Plan,
     PoolView,
@@ -149,6 +151,8 @@ def plan_all(
             state=ServiceState(),
             now=0.0,
             team_budget=(team or {}).get(service_key(service)),
+            # spec.routing: planned as the operator plans once the Gateway accepted the route.
+            settings=EngineSettings(equal_share_routing=service.spec.routing is None),
         )
         result = decide(inp)
         for allocation in result.allocations:
@@ -216,6 +220,11 @@ def _render(console: Console, service_plan: ServicePlan) -> None:
         )
     console.print(options)
     console.print(routing_note(service_plan.equal_share))
+    if spec.advise is not None and spec.mode == ServiceMode.ADVISE:  # docs/advise.md
+        console.print(
+            f"mode Advise: advice on Deployment {spec.advise.target_ref.name} "
+            "(status.advice); nothing is applied"
+        )
     _render_allocation(console, service_plan)
 
 

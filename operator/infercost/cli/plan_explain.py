@@ -64,7 +64,10 @@ def routing_note(equal_share: bool) -> str:
             "routing: equal share per replica (one Service): a mix of N replicas serves "
             "N x its slowest replica's thr/replica; 'replicas needed' is each option alone"
         )
-    return "routing: capacity-weighted: a mix serves the sum of its replicas' thr/replica"
+    return (
+        "routing: capacity-weighted (spec.routing: an HTTPRoute weighted by capacity, once the "
+        "Gateway accepts it): a mix serves the sum of its replicas' thr/replica"
+    )
 
 
 def mix_lines(mix: MixCapacity) -> list[str]:

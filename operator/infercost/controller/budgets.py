@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from infercost.adapters.kubernetes import ApiError, KubeApi
 from infercost.adapters.metrics import ServiceKey
+from infercost.api.advise import ServiceMode
 from infercost.api.budget import BudgetPolicy, BudgetPolicySpec
 from infercost.api.common import ObjectMeta
 from infercost.api.service import BudgetAction, InferenceService, InferenceServiceSpec
@@ -145,6 +146,8 @@ async def selected_inputs(
             spec = InferenceServiceSpec.model_validate(body.get("spec") or {})
         except ValidationError:
             continue  # its own reconcile reports it; an invalid spec is planned at nothing
+        if spec.mode == ServiceMode.ADVISE:
+            continue  # advice costs nothing: it runs no replica (controller/advise.py)
         meta = ObjectMeta(name=name, namespace=namespace, labels=labels)
         inp = await input_for((namespace, name), spec)
         out.append((InferenceService(metadata=meta, spec=spec), inp))

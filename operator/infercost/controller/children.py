@@ -33,6 +33,7 @@ CHILD_KINDS = (
     "PodDisruptionBudget",
     "PodMonitor",
     "NetworkPolicy",
+    "HTTPRoute",
     "Deployment",
 )
 Child = tuple[str, str]  # (kind, name) within the service's namespace

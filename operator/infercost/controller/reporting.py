@@ -26,7 +26,7 @@ from infercost.engine.model import (
     Plan,
 )
 
-CONDITION_TYPES = ("Ready", "Placed", "MetricsAvailable", "WithinBudget")
+CONDITION_TYPES = ("Ready", "Placed", "MetricsAvailable", "WithinBudget", "RoutingReady")
 INVALID_SPEC = "InvalidSpec"
 
 

@@ -26,16 +26,19 @@ from infercost.adapters.metrics import DemandSeries, MetricsSource, ServiceKey, 
 from infercost.adapters.prices import PriceSource
 from infercost.adapters.triton import TritonBatching
 from infercost.adapters.triton_keys import RepositoryKeys
+from infercost.api.advise import ServiceMode
 from infercost.api.budget import BudgetPolicy
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import InferenceService, InferenceServiceSpec
 from infercost.controller import reporting, zero
+from infercost.controller.advise import Advisor
 from infercost.controller.budgets import TeamBudgets, selected_inputs
 from infercost.controller.capacity import Capacity
 from infercost.controller.children import CHILD_KINDS, Child, Synced
 from infercost.controller.picture import Picture
 from infercost.controller.pricing import PoolPricing
 from infercost.controller.rollout import BatchingRollout
+from infercost.controller.routing import GatewayRoutes
 from infercost.controller.sync import child_seen, sync_children
 from infercost.controller.telemetry import Telemetry
 from infercost.controller.verdicts import Words
@@ -107,9 +110,16 @@ class Reconciler:
                 verdict_seconds=settings.autoscaler_verdict_seconds,
             )
         )
+        self.routes = GatewayRoutes(  # spec.routing: Gateway API (controller/routing.py)
+            api=api, picture=self.picture, interval=settings.control_interval_seconds, clock=clock
+        )
         self.telemetry = Telemetry()
         self.budgets = TeamBudgets(
             api=api, interval=settings.control_interval_seconds, telemetry=self.telemetry
+        )
+        # Advise mode (controller/advise.py): given only a reader of the API, never a writer.
+        self.advisor = Advisor(
+            reader=api, metrics=metrics, settings=settings, registry=self.telemetry.registry
         )
         self.memory: dict[ServiceKey, Memory] = {}
         self.pod_monitors: bool | None = None
@@ -122,6 +132,7 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         self.picture.service_gone(namespace, name)
         self.telemetry.forget((namespace, name))
+        self.advisor.telemetry.forget((namespace, name))
         self.rollout.forget(namespace, name)
         self.keys.forget(namespace, name)
         self.memory.pop((namespace, name), None)
@@ -177,7 +188,9 @@ class Reconciler:
         namespace = body["metadata"]["namespace"]
         selector = f"{manifests.LABEL_SERVICE}={manifests.short_name(body['metadata']['name'])}"
         for kind in CHILD_KINDS:
-            if kind == "PodMonitor" and not await self._pod_monitors():
+            if (kind == "PodMonitor" and not await self._pod_monitors()) or (
+                kind == "HTTPRoute" and not await self.routes.served()
+            ):
                 continue
             for child in await self.api.list(kind, namespace=namespace, label_selector=selector):
                 child_seen(self.picture, kind, child)
@@ -206,6 +219,18 @@ class Reconciler:
                 await self._report_invalid(body, memory, reporting.validation_message(error), now)
                 return None
             memory.invalid_generation = None
+            if spec.mode == ServiceMode.ADVISE:  # status only: no children, target untouched
+                memory.state = await self.advisor.advise(
+                    key,
+                    body=body,
+                    spec=spec,
+                    pools=self.picture.pool_views(key),
+                    state=memory.state,
+                    now=now,
+                    write_status=lambda desired: self._write_status(key, body, desired),
+                )
+                return None
+            self.advisor.telemetry.forget(key)  # after a switch to Manage (a no-op otherwise)
             if not memory.recalled:
                 await self._recall(key, spec, memory)
             if not memory.loaded and not self.settings.dry_run:
@@ -232,6 +257,7 @@ class Reconciler:
                 )
             team = await self.budgets.share(key, now=now, inputs=self._team_inputs)
             plan = planner.decide(replace(inp, team_budget=team))
+            plan = await self.routes.with_condition(key, spec, plan)  # RoutingReady
             pools, current, observation = inp.pools, dict(inp.current), inp.observation
             memory.state = plan.state
             path = None
@@ -292,7 +318,7 @@ class Reconciler:
             current=current,
             state=memory.state,
             now=now,
-            settings=self.settings.for_engine(),
+            settings=await self.routes.engine_settings(key, spec, self.settings.for_engine()),
         )
 
     async def _team_inputs(
@@ -326,6 +352,7 @@ class Reconciler:
             settings=self.settings.manifests(),
             with_pod_monitor=await self._pod_monitors(),
             zero=zero_path,
+            ready=await self.routes.ready((meta["namespace"], meta["name"]), spec),
         )
         await sync_children(
             api=self.api, picture=self.picture, owner=meta, desired=desired, synced=memory.synced

@@ -1,8 +1,9 @@
 """Children of an InferenceService as plain Kubernetes objects (docs/architecture.md section 4).
 
 Owns: Plan allocations -> one Triton Deployment per (variant, pool), one Service, one
-batching ConfigMap, one PodDisruptionBudget, (when the CRD exists) one PodMonitor and, for
-scale to zero, the activator's children (manifests/activator.py), with
+batching ConfigMap, one PodDisruptionBudget, (when the CRD exists) one PodMonitor, for
+scale to zero the activator's children (manifests/activator.py) and, with spec.routing, a
+Service per Deployment and a weighted HTTPRoute (manifests/routing.py), with
 owner references, the contract labels and a hash of each object's content for change detection.
 
 Must not import: kopf, kubernetes, aiohttp, tritonclient, prometheus_api_client, asyncio, time
@@ -40,6 +41,7 @@ from infercost.manifests.common import (
     deployment_name,
     short_name,
 )
+from infercost.manifests.routing import routed_children
 from infercost.manifests.shared import (
     batching_config_map,
     disruption_budget,
@@ -94,9 +96,12 @@ def children(
     settings: ManifestSettings,
     with_pod_monitor: bool,
     zero: ZeroPath | None = None,
+    ready: Mapping[tuple[str, str], int] | None = None,
 ) -> list[dict[str, Any]]:
     """Every child the allocations need; allocations of zero replicas get no Deployment.
-    `zero`: the service scales to zero (manifests/activator.py)."""
+    `zero`: the service scales to zero (manifests/activator.py). `ready`: ready replicas per
+    (variant, pool), given where spec.routing's HTTPRoute is to be written (Gateway API is
+    served); None: no route (manifests/routing.py)."""
     live = [a for a in allocations if a.replicas > 0 and a.pool in pools]
     config_map = batching_config_map(owner=owner, spec=spec, allocations=live)
     selector = activator_selector(owner) if zero is not None and zero.via_activator else None
@@ -120,6 +125,14 @@ def children(
         objects.append(pod_monitor(owner=owner))
     if settings.network_policy:
         objects.append(network_policy(owner=owner, settings=settings))
+    if spec.routing is not None and ready is not None:
+        objects += routed_children(
+            owner=owner,
+            routing=spec.routing,
+            allocations=live,
+            ready=ready,
+            via_service=selector is not None,
+        )
     for allocation in live:
         objects.append(
             deployment(

@@ -24,12 +24,13 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
+import yaml
 from kmock._internal import rendering
 
 from infercost.api.crdgen import all_crds
 from infercost.sandbox import openapi, status, tables
 from infercost.sandbox.rbac import Authorizer
-from infercost.sandbox.resources import register
+from infercost.sandbox.resources import GATEWAY_API_CRD, register
 from infercost.sandbox.validation import DEFAULT_VERSION, Validation
 from infercost.sandbox.writes import Writes
 
@@ -74,6 +75,7 @@ class ApiServer(Writes):
 
     prometheus_operator: bool = True
     kserve: bool = False
+    gateway_api: bool = False  # serve Gateway API's HTTPRoute (spec.routing)
     # Accepted bearer tokens; None: no authentication. Tests change it to rotate tokens.
     tokens: set[str] | None = None
     kubernetes_version: str = DEFAULT_VERSION
@@ -83,10 +85,17 @@ class ApiServer(Writes):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        register(self.resources, prometheus_operator=self.prometheus_operator, kserve=self.kserve)
+        register(
+            self.resources,
+            prometheus_operator=self.prometheus_operator,
+            kserve=self.kserve,
+            gateway_api=self.gateway_api,
+        )
         self.validation = Validation(version=self.kubernetes_version)
         for crd in all_crds().values():
             self.validation.register_crd(crd)
+        if self.gateway_api:
+            self.validation.register_crd(yaml.safe_load(GATEWAY_API_CRD.read_text()))
         if self.rbac and self.authorizer is None:
             self.authorizer = Authorizer.from_files(RULES, ROLE_RULES)
         # Not a Kubernetes endpoint: lets a benchmark in another process count requests.

@@ -6,6 +6,7 @@ operator leaves a same-named kind of another group alone.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import kmock
@@ -38,6 +39,11 @@ CORE: tuple[_ResourceRow, ...] = (
 PROMETHEUS_OPERATOR: tuple[_ResourceRow, ...] = (
     ("monitoring.coreos.com/v1/podmonitors", "PodMonitor", True, set()),
 )
+# Gateway API (spec.routing): served where `gateway_api`, validated with its real CRD.
+GATEWAY_API: tuple[_ResourceRow, ...] = (
+    ("gateway.networking.k8s.io/v1/httproutes", "HTTPRoute", True, {"status"}),
+)
+GATEWAY_API_CRD = Path(__file__).with_name("gateway_httproutes.yaml")
 KSERVE: tuple[_ResourceRow, ...] = (
     ("serving.kserve.io/v1beta1/inferenceservices", "InferenceService", True, {"status"}),
 )
@@ -61,9 +67,12 @@ def _names(path: str) -> tuple[list[str], list[str]]:
     return [], []
 
 
-def register(resources: Any, *, prometheus_operator: bool, kserve: bool) -> None:
+def register(
+    resources: Any, *, prometheus_operator: bool, kserve: bool, gateway_api: bool = False
+) -> None:
     """Declare the served resources (discovery, list, watch) in a kmock resources array."""
     rows = CORE + (PROMETHEUS_OPERATOR if prometheus_operator else ()) + (KSERVE if kserve else ())
+    rows += GATEWAY_API if gateway_api else ()
     for path, kind, namespaced, subresources in rows:
         short, categories = _names(path) if not path.startswith("serving.kserve.io/") else ([], [])
         resources[path] = kmock.ResourceInfo(

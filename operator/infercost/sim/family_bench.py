@@ -78,9 +78,12 @@ def _figure(scenario: Scenario, policy: str) -> Figure:
     return Figure(result.cost_per_million_good, result.slo_attainment)
 
 
-def run_scenario(path: Path, clip: int | None = None) -> Row:
-    """All policies on one scenario file (the first `clip` seconds of it, when given)."""
+def run_scenario(path: Path, clip: int | None = None, routing: str | None = None) -> Row:
+    """All policies on one scenario file (the first `clip` seconds of it, when given), under
+    `routing` (PerReplica or CapacityWeighted) where given, else the scenario's own."""
     scenario = clipped(path, clip)
+    if routing is not None:
+        scenario = _with(scenario, routing=routing)
     world = build_world(scenario)
     gpu_pools = sorted(
         {
@@ -122,15 +125,18 @@ def clipped(path: Path, clip: int | None) -> Scenario:
     return scenario
 
 
-def _run(task: tuple[Path, int | None]) -> Row:
+def _run(task: tuple[Path, int | None, str | None]) -> Row:
     return run_scenario(*task)
 
 
-def run_all(tasks: list[tuple[Path, int | None]], *, workers: int) -> list[Row]:
-    if workers <= 1 or len(tasks) <= 1:
-        return [_run(task) for task in tasks]
+def run_all(
+    tasks: list[tuple[Path, int | None]], *, workers: int, routing: str | None = None
+) -> list[Row]:
+    routed = [(path, clip, routing) for path, clip in tasks]
+    if workers <= 1 or len(routed) <= 1:
+        return [_run(task) for task in routed]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return list(pool.imap(_run, tasks))
+        return list(pool.imap(_run, routed))
 
 
 def _cell(figure: Figure | None) -> str:
@@ -195,16 +201,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, help="first N generated scenarios only")
     parser.add_argument("--workers", type=int, default=workers_available())
     parser.add_argument("--markdown", type=Path, help="also write the table and summary here")
+    parser.add_argument(
+        "--routing",
+        choices=("PerReplica", "CapacityWeighted"),
+        help="run every scenario under this routing (default: each scenario's own, PerReplica)",
+    )
     args = parser.parse_args(argv)
     started, cpu = time.perf_counter(), _cpu_seconds()
     try:
         tasks = family_tasks(args.family, real=args.real, limit=args.limit)
-        rows = run_all(tasks, workers=args.workers)
+        rows = run_all(tasks, workers=args.workers, routing=args.routing)
     except ScenarioError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     took, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     lines = [*table(rows), "", *summary(rows)]
+    lines.append(f"routing: {args.routing or 'each scenario its own'}")
     lines.append(
         f"runtime: {took:.0f} s wall, {cpu:.0f} s cpu, {args.workers} worker(s), "
         f"{workers_available()} core(s) (goal: under 10 minutes on 2 cores)"

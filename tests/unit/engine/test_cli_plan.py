@@ -160,3 +160,11 @@ def test_no_services_is_an_error() -> None:
     result = run(str(POOLS))
     assert result.exit_code == 2
     assert "no InferenceService" in result.stderr
+
+
+def test_an_advising_service_is_planned_and_says_it_is_advice() -> None:
+    examples = Path(__file__).parents[3] / "examples"
+    result = run(str(examples / "pools"), str(examples / "advise"), "--rate", "15000")
+    assert result.exit_code == 0, result.output
+    assert "ml/bert-base-advice" in result.stdout
+    assert "mode Advise: advice on Deployment bert-triton (status.advice)" in result.stdout

@@ -210,3 +210,21 @@ def test_the_text_output_shows_the_routing_model_and_the_mix_capacity(tmp_path: 
     assert "routing: equal share per replica (one Service)" in flat
     assert "capacity (equal-share): 4 replicas x 9,043.0/s = 36,172.0/s" in flat
     assert "capacity-weighted routing would give 36,986.0/s" in flat
+
+
+def test_a_service_with_routing_plans_with_capacities_added(tmp_path: Path) -> None:
+    # The same pools and demand as above: with spec.routing (an HTTPRoute weighted by
+    # capacity) the g5/g6 mix serves the sum of its replicas' rates, not 4 x the slowest.
+    files = _example_files(tmp_path, g5_room=1, g6_room=3, cap=50)
+    service = tmp_path / "svc.yaml"
+    text = service.read_text()
+    assert "\n  slo:" in text
+    service.write_text(text.replace("\n  slo:", "\n  routing:\n    gateway: {name: edge}\n  slo:"))
+    out = json.loads(CliRunner().invoke(app, ["plan", *files, "--rate", "25000", "--json"]).output)
+    (svc,) = out["services"]
+    routing = svc["routing"]
+    assert routing["model"] == "capacity-weighted"
+    assert routing["capacity"] == pytest.approx(routing["capacity_weighted_capacity"])
+    assert routing["capacity"] == pytest.approx(36986.0, rel=1e-4)
+    flat = " ".join(CliRunner().invoke(app, ["plan", *files, "--rate", "25000"]).output.split())
+    assert "routing: capacity-weighted (spec.routing" in flat
