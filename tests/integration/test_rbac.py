@@ -5,7 +5,8 @@ makes (the watches and kopf's resource scan, a placement with every child, Netwo
 ready replicas and their Triton pods, a migration that deletes the old Deployment, pool
 status, a BudgetPolicy's status, Events, kopf's finalizer, a restart that lists the children and deletes unwanted ones
 of every kind, peering cluster-wide
-and in one namespace, leader election on a Lease in the operator's namespace, and a new pod's
+and in one namespace, leader election on a Lease in the operator's namespace, sharding on
+Leases there, and a new pod's
 real tritonserver loaded and admitted through its readiness gate, with the service's Secret), records those requests at the sandbox API server (by User-Agent) and
 compares them with `charts/infercost/files/clusterrole-rules.yaml`, both ways: a request the
 rules do not allow fails, and so does a grant nothing used. It depends on no other test, on no
@@ -133,6 +134,27 @@ async def leader_workload(api: ApiServer, start_operator: OperatorFactory) -> No
     await operator.stop()
 
 
+async def shard_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
+    """Sharding: the shard and member Leases listed, created and renewed; the member Lease
+    deleted at the clean stop."""
+    operator = await start_operator(
+        sharding_shards=2,
+        leader_election_namespace=OPERATOR_NAMESPACE,
+        leader_election_lease_duration_seconds=2,
+        leader_election_renew_deadline_seconds=1,
+        leader_election_retry_period_seconds=0.2,
+    )
+    shard = f"/apis/coordination.k8s.io/v1/namespaces/{OPERATOR_NAMESPACE}/leases/infercost-shard-1"
+    held = await eventually(lambda: call(api, "GET", shard), what="a shard Lease taken")
+    first = held["spec"]["renewTime"]
+
+    async def renewed_since() -> bool:
+        return bool((await call(api, "GET", shard))["spec"]["renewTime"] != first)
+
+    await eventually(renewed_since, what="the shard Lease renewed")
+    await operator.stop()
+
+
 async def zero_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
     """A service at zero: its activator and the activator's identity."""
     operator = await a_service_at_zero(api, start_operator, name="zed")
@@ -154,6 +176,7 @@ async def test_rules_allow_every_request_and_grant_nothing_unused(
     await cluster_wide_workload(api, start_operator)
     await namespaced_workload(api, start_operator)
     await leader_workload(api, start_operator)
+    await shard_workload(api, start_operator)
     await admit_a_new_pod(api, start_operator)
     await zero_workload(api, start_operator)
     used = {
