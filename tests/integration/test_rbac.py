@@ -144,12 +144,17 @@ async def shard_workload(api: ApiServer, start_operator: OperatorFactory) -> Non
         leader_election_renew_deadline_seconds=1,
         leader_election_retry_period_seconds=0.2,
     )
-    shard = f"/apis/coordination.k8s.io/v1/namespaces/{OPERATOR_NAMESPACE}/leases/infercost-shard-1"
-    held = await eventually(lambda: call(api, "GET", shard), what="a shard Lease taken")
-    first = held["spec"]["renewTime"]
+    leases = f"/apis/coordination.k8s.io/v1/namespaces/{OPERATOR_NAMESPACE}/leases"
+
+    async def renewed() -> str:
+        listed = (await call(api, "GET", leases))["items"]
+        held = [x for x in listed if x["metadata"]["name"] == "infercost-shard-1"]
+        return str(held[0]["spec"]["renewTime"]) if held else ""
+
+    first = await eventually(renewed, what="a shard Lease taken")
 
     async def renewed_since() -> bool:
-        return bool((await call(api, "GET", shard))["spec"]["renewTime"] != first)
+        return await renewed() != first
 
     await eventually(renewed_since, what="the shard Lease renewed")
     await operator.stop()

@@ -6,7 +6,9 @@ exports a service's gauges only while it reconciles the service (they are droppe
 shard goes). Asserted: each service is exported by exactly one replica, the holder of its
 shard's Lease; a replica that joins gets a share; a replica killed with SIGKILL (no clean
 release) has its shards taken over and a service of its shard, created after the kill, is
-placed by a survivor. The times are printed (run with -s), never asserted: the machine is
+placed by a survivor; the global status (AcceleratorPool, BudgetPolicy), written by the
+holder of shard 0 only, counts every replica's services, before and after shard 0's holder
+is the one killed. The times are printed (run with -s), never asserted: the machine is
 shared. With these settings a takeover is expected within about the lease duration (4 s,
 the dead holder's Leases lapse as the survivors observe them) plus two or three retry
 periods (0.5 s, with up to 20 % jitter) and the first reconcile.
@@ -32,6 +34,8 @@ from tests.integration import objects as o
 from tests.integration.conftest import call, eventually
 from tests.integration.test_cli_run import INFERCOST, kubeconfig
 from tests.integration.test_placement import deployments
+from tests.integration.test_team_budget import BUDGETS
+from tests.integration.test_team_budget import policy as team_policy
 from tests.integration.test_telemetry import free_port
 
 pytestmark = pytest.mark.integration
@@ -104,6 +108,15 @@ async def holders(api: ApiServer) -> dict[int, str]:
     return out
 
 
+async def pool_in_use(api: ApiServer, replicas: int) -> bool:
+    status = (await call(api, "GET", f"{o.POOLS}/{o.INF2['metadata']['name']}")).get("status")
+    return bool((status or {}).get("replicasInUse") == replicas)
+
+
+async def policy_reported(api: ApiServer) -> bool:
+    return "spendPerHour" in ((await call(api, "GET", f"{BUDGETS}/team-ml")).get("status") or {})
+
+
 def shard(name: str) -> int:
     return shard_of(o.NS, name, shards=SHARDS)
 
@@ -136,6 +149,7 @@ async def test_replicas_share_services_take_over_a_killed_one_and_give_to_a_join
     api: ApiServer, tmp_path: Path
 ) -> None:
     await call(api, "POST", o.POOLS, o.INF2)
+    await call(api, "POST", BUDGETS, team_policy(100.0))
     services = [f"svc-{i}" for i in range(8)]
     assert len({shard(s) for s in services}) == SHARDS  # every shard has work
     for name in services:
@@ -148,6 +162,9 @@ async def test_replicas_share_services_take_over_a_killed_one_and_give_to_a_join
         assert sorted(Counter(held.values()).values()) == [2, 2]  # 4 shards, 2 replicas
         for service in services:
             assert await deployments(api, service), service
+        # Global status, written by the holder of shard 0 only, counts every replica's services.
+        await eventually(lambda: pool_in_use(api, len(services)), timeout=120, what="pool status")
+        await eventually(lambda: policy_reported(api), timeout=120, what="the policy's status")
 
         await replicas.start("op-c")  # a replica joins: the others give it a share
         joined = time.monotonic()
@@ -173,6 +190,10 @@ async def test_replicas_share_services_take_over_a_killed_one_and_give_to_a_join
         await eventually(lambda: deployments(api, late), timeout=120, what="the late service")
         placed = time.monotonic() - killed
         await each_service_by_its_holder(api, replicas, [*services, late], survivors)
+        # The global writes went with shard 0: the pool counts the late service too.
+        await eventually(
+            lambda: pool_in_use(api, len(services) + 1), timeout=120, what="pool status"
+        )
         print(
             f"takeover after SIGKILL of {victim} (lease 4 s, renew deadline 3 s, retry 0.5 s): "
             f"shards {sorted(orphaned)} taken {took:.1f} s after the kill, a service of them "
