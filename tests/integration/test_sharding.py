@@ -31,7 +31,7 @@ from infercost.controller.shard_plan import shard_of
 from infercost.sandbox.apiserver import ApiServer
 from infercost.sandbox.rbac import OPERATOR_NAMESPACE
 from tests.integration import objects as o
-from tests.integration.conftest import call, eventually
+from tests.integration.conftest import OperatorFactory, call, eventually
 from tests.integration.test_cli_run import INFERCOST, kubeconfig
 from tests.integration.test_placement import deployments
 from tests.integration.test_team_budget import BUDGETS
@@ -201,3 +201,44 @@ async def test_replicas_share_services_take_over_a_killed_one_and_give_to_a_join
         )
     finally:
         await replicas.stop()
+
+
+async def test_a_shard_whose_renewals_failed_a_while_is_resumed_with_its_memory(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    """Lease renewals refused (FAKE: the sandbox answers them 500, an API server overloaded)
+    past the renew deadline: the operator stops acting on its shards, then, as the Leases
+    still name it, takes them back without dropping what it remembers of their services."""
+    await call(api, "POST", o.POOLS, o.INF2)
+    services = [f"svc-{i}" for i in range(4)]
+    for name in services:
+        await call(api, "POST", o.ISVC, o.service(name, o.NEURON_VARIANT))
+    operator = await start_operator(
+        sharding_shards=2,
+        leader_election_namespace=OPERATOR_NAMESPACE,
+        leader_election_lease_duration_seconds=2,
+        leader_election_renew_deadline_seconds=1,
+        leader_election_retry_period_seconds=0.2,
+    )
+    reconciler = operator.reconciler
+    keeper = reconciler.keeper  # type: ignore[attr-defined]
+
+    async def all_reconciled() -> bool:
+        return len(keeper.held) == 2 and all((o.NS, name) in reconciler.memory for name in services)
+
+    await eventually(all_reconciled, what="both shards held, every service reconciled")
+    before = {name: reconciler.memory[(o.NS, name)] for name in services}
+    api.fail_next(action="update", plural="leases", status=500, times=40)
+
+    async def lapsed() -> bool:
+        return not keeper.held
+
+    await eventually(lapsed, what="the shards given up after the renew deadline")
+
+    async def resumed() -> bool:
+        return len(keeper.held) == 2
+
+    await eventually(resumed, what="the shards taken back")
+    kept = [name for name in services if reconciler.memory.get((o.NS, name)) is before[name]]
+    assert kept == services  # the same memory objects: nothing dropped, nothing listed again
+    await operator.stop()

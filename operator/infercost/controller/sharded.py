@@ -12,7 +12,9 @@ replica writes is split:
 
 Gaining a shard reconciles its services at once with their memory dropped, so the first
 reconcile lists their children from the API and recalls demand from Prometheus, as after a
-restart (level-triggered: nothing carried over from an earlier holding). Giving one up
+restart (level-triggered: nothing carried over from an earlier holding). Retaking a shard
+whose renewal missed its deadline while its Lease still names this replica (nobody else held
+it: an API server too slow for a while) resumes it as it was, without that cost. Giving one up
 waits for its services' reconciles in flight, then nothing of it is written any more.
 """
 
@@ -45,7 +47,10 @@ class ShardedReconciler(Reconciler):
     async def reconcile(self, key: ServiceKey) -> Plan | None:
         if self.keeper is None or not self.keeper.owns(key):
             return None
-        return await super().reconcile(key)
+        plan = await super().reconcile(key)
+        if not self.keeper.owns(key):  # the shard lapsed meanwhile: its metrics are another's
+            self.telemetry.forget(key)
+        return plan
 
     def in_shard(self, shard: int) -> list[ServiceKey]:
         keeper = self.keeper
@@ -58,7 +63,11 @@ class ShardedReconciler(Reconciler):
         self.rollout.forget(*key)
         self.keys.forget(*key)
 
-    async def gained(self, shard: int) -> None:
+    async def gained(self, shard: int, fresh: bool) -> None:
+        """Reconcile the shard's services now, from the API as after a restart; a shard
+        resumed (its Lease still named this replica: nobody else acted) goes on as it was."""
+        if not fresh:
+            return
         keys = self.in_shard(shard)
         for key in keys:
             self._drop(key)
@@ -81,9 +90,11 @@ class ShardedReconciler(Reconciler):
                 self._drop(key)
 
     def lost(self, shard: int) -> None:
-        """The shard's Lease lapsed: nothing more is written (`owns` is False already)."""
+        """The shard's Lease lapsed: nothing more is written (`owns` is False already) and
+        its services' metrics go; their memory stays for a resume (`gained` drops it when
+        another replica held the shard meanwhile)."""
         for key in self.in_shard(shard):
-            self._drop(key)
+            self.telemetry.forget(key)
 
     def keep_shards(self, transport: Transport, *, identity: str) -> ShardKeeper:
         """The keeper of this replica's shards, on leader election's Lease settings."""

@@ -36,6 +36,7 @@ from infercost.kubeclient import ApiError, Transport
 logger = logging.getLogger(__name__)
 STALE_DURATIONS = 4  # a member Lease this many lease durations unchanged is deleted
 Hook = Callable[[int], Awaitable[None]]
+Gained = Callable[[int, bool], Awaitable[None]]  # (shard, fresh): False when resumed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,7 +74,7 @@ class ShardKeeper:
         transport: Transport,
         config: ShardConfig,
         *,
-        gained: Hook,
+        gained: Gained,
         losing: Hook,
         lost: Callable[[int], None],
         clock: Callable[[], float] = time.monotonic,
@@ -134,9 +135,17 @@ class ShardKeeper:
             if len(self.held) >= plan.limit:
                 break
             if await self.electors[shard].try_acquire_or_renew():
-                logger.info("sharding: %s holds shard %d", self.config.identity, shard)
+                # The Lease still named this replica: nobody else held the shard since this
+                # replica last acted on it, so what it remembers of its services still holds.
+                fresh = holders.get(shard) != self.config.identity
+                logger.info(
+                    "sharding: %s %s shard %d",
+                    self.config.identity,
+                    "holds" if fresh else "resumes",
+                    shard,
+                )
                 self.held.add(shard)
-                await self._gained(shard)
+                await self._gained(shard, fresh)
 
     async def give_up(self, shard: int) -> None:
         """Stop acting on the shard (in-flight work finished), then release its Lease."""
