@@ -9,7 +9,9 @@ from collections import Counter
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from infercost.cli import app
 from infercost.controller.shard_plan import fair_limit, moves, shard_of
 from infercost.controller.shards import member_lease_name
 from infercost.settings import Settings
@@ -124,3 +126,11 @@ def test_sharding_and_leader_election_exclude_each_other() -> None:
     with pytest.raises(ValidationError) as error:
         Settings(leader_election=True, sharding_shards=4)
     assert "INFERCOST_SHARDING_SHARDS" in str(error.value)
+
+
+def test_run_refuses_kopf_peering_with_sharding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kopf pauses every peer of equal priority: sharded replicas would all stand still."""
+    monkeypatch.setenv("INFERCOST_SHARDING_SHARDS", "4")
+    result = CliRunner().invoke(app, ["run", "--peering", "infercost"])
+    assert result.exit_code == 2
+    assert "--peering and INFERCOST_SHARDING_SHARDS exclude each other" in result.output
