@@ -163,6 +163,14 @@ def test_replicas_elect_a_leader_on_a_lease_with_least_privilege(all_on_render: 
     assert "INFERCOST_SHARDING_SHARDS" not in _env(all_on_render)
 
 
+def test_sharding_with_kopf_peering_is_refused_by_name() -> None:
+    done = helm_template(
+        "--set", "replicas=2", "--set", "sharding.shards=4", "--set", "operator.peering=x"
+    )
+    assert done.returncode != 0
+    assert "operator.peering and sharding.shards exclude each other" in done.stderr
+
+
 def test_sharded_replicas_are_all_active_on_their_shards_leases() -> None:
     sharded = render("--set", "replicas=3", "--set", "sharding.shards=6")
     env = _env(sharded)
