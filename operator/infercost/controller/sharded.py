@@ -127,9 +127,12 @@ class ShardedReconciler(Reconciler):
             await asyncio.sleep(self.settings.control_interval_seconds)
             if self.keeper is None or not self.keeper.owns_shard(0):
                 continue
-            await report_once(self)
-            if self.budgets.bodies:  # the round reports the policies' status (budgets.py)
-                await self.budgets.share(GLOBAL, now=self.clock(), inputs=self._team_inputs)
+            try:
+                await report_once(self)
+                if self.budgets.bodies:  # the round reports the policies' status (budgets.py)
+                    await self.budgets.share(GLOBAL, now=self.clock(), inputs=self._team_inputs)
+            except Exception:  # the next interval tries again; the shards' Leases go on
+                logger.exception("global status (pools, BudgetPolicies) not written")
 
     async def close(self) -> None:
         """Stop catching up, give every shard up (a clean stop) and close the Lease client."""

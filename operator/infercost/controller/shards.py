@@ -107,6 +107,8 @@ class ShardKeeper:
                 await self.tick()
             except ApiError as error:  # the API unwell: held shards lapse on their own deadline
                 logger.warning("sharding: round failed: %s", error)
+            except Exception:  # never stop keeping the share: the next round tries again
+                logger.exception("sharding: round failed")
             await asyncio.sleep(self.config.retry_period * random.uniform(1.0, 1.2))
 
     async def tick(self) -> None:
