@@ -4,6 +4,10 @@ Prints (does not assert): operator RSS, CPU seconds per full reconcile round, AP
 round when nothing changed (target 0) and the wall time of one round. The API server runs in
 its own process so the operator's figures are its own; metrics come from the FAKE metrics
 source (constant demand), since a Prometheus for 1,000 services is out of scope here.
+
+`--replicas R --shards S` runs R sharded operators (controller/shards.py) in this one process:
+the CPU and RSS figures are then the R replicas' together (per replica: divide by R), and the
+driven round asks every replica to reconcile every service (each acts on its own shards).
 """
 
 from __future__ import annotations
@@ -119,9 +123,22 @@ async def counts(session: aiohttp.ClientSession) -> dict[str, int]:
         return dict((await response.json())["counts"])
 
 
+LEASES = "coordination.k8s.io/leases"  # sharding's Lease renewals: its fixed cost, not work
+
+
 async def writes(session: aiohttp.ClientSession) -> int:
-    async with session.get("sandbox/requests", params={"agents": AGENTS}) as response:
-        return int((await response.json())["writes"])
+    """The operator's writes but its Lease renewals (a few per retry period, with or without
+    changes: reported apart, as `lease_writes_per_round`)."""
+    return await _writes(session, leases=False)
+
+
+async def _writes(session: aiohttp.ClientSession, *, leases: bool) -> int:
+    verbs = ("create ", "patch ", "delete ", "update ")
+    return sum(
+        count
+        for key, count in (await counts(session)).items()
+        if key.startswith(verbs) and key.endswith(LEASES) == leases
+    )
 
 
 def writes_by_resource(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -130,7 +147,7 @@ def writes_by_resource(before: dict[str, int], after: dict[str, int]) -> dict[st
     return {
         key: after[key] - before.get(key, 0)
         for key in sorted(after)
-        if key.startswith(verbs) and after[key] != before.get(key, 0)
+        if key.startswith(verbs) and not key.endswith(LEASES) and after[key] != before.get(key, 0)
     }
 
 
@@ -141,7 +158,9 @@ async def placed(session: aiohttp.ClientSession, count: int) -> bool:
     return done >= count
 
 
-async def bench(count: int, interval: float, rounds: int) -> dict[str, Any]:
+async def bench(
+    count: int, interval: float, rounds: int, *, replicas: int = 1, shards: int = 0
+) -> dict[str, Any]:
     server = subprocess.Popen(
         [sys.executable, "-m", "infercost.sandbox.serve", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -165,16 +184,22 @@ async def bench(count: int, interval: float, rounds: int) -> dict[str, Any]:
                 metrics.set(ns, name, Observation(time=0, demand_rps=demand, p99_latency_ms=8.0))
             rss_before = rss_mib()
             cpu0, wall0 = cpu_seconds(), time.monotonic()
-            settings = Settings(control_interval_seconds=interval, metrics_port=0)
-            task = asyncio.create_task(
-                run_operator(
-                    settings=settings,
-                    connection=kopf.ConnectionInfo(server=url),
-                    metrics=metrics,
-                    stop_flag=stop,
-                    on_reconciler=holder.append,
-                )
+            settings = Settings(
+                control_interval_seconds=interval, metrics_port=0, sharding_shards=shards
             )
+            tasks = [
+                asyncio.create_task(
+                    run_operator(
+                        settings=settings,
+                        connection=kopf.ConnectionInfo(server=url),
+                        metrics=metrics,
+                        stop_flag=stop,
+                        on_reconciler=holder.append,
+                        identity=f"bench-{replica}",
+                    )
+                )
+                for replica in range(replicas)
+            ]
             while not await placed(session, count):
                 await asyncio.sleep(1)
             first_wall, first_cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
@@ -186,22 +211,25 @@ async def bench(count: int, interval: float, rounds: int) -> dict[str, Any]:
                 last = current
                 await asyncio.sleep(interval)
             settle_s = time.monotonic() - settle0
-            reconciler = holder[0]
             before_writes, cpu1, wall1 = await writes(session), cpu_seconds(), time.monotonic()
+            before_leases = await _writes(session, leases=True)
             before_counts = await counts(session)
             await asyncio.sleep(rounds * interval)  # steady: kopf's timers drive the rounds
             steady_writes = await writes(session) - before_writes
+            lease_writes = await _writes(session, leases=True) - before_leases
             steady_detail = writes_by_resource(before_counts, await counts(session))
             steady_cpu = cpu_seconds() - cpu1
             steady_rounds = (time.monotonic() - wall1) / interval
             # One full round driven directly: every service reconciled once, as fast as it goes.
-            keys = list(reconciler.picture.services)
+            keys = list(holder[0].picture.services)
             cpu2, wall2, w2 = cpu_seconds(), time.monotonic(), await writes(session)
-            await asyncio.gather(*(reconciler.reconcile(key) for key in keys))
+            await asyncio.gather(*(r.reconcile(key) for r in holder for key in keys))
             round_wall, round_cpu = time.monotonic() - wall2, cpu_seconds() - cpu2
             round_writes = await writes(session) - w2
             result = {
                 "services": count,
+                "replicas": replicas,
+                "shards": shards,
                 "operator_rss_mib": round(rss_mib(), 1),
                 "operator_rss_growth_mib": round(rss_mib() - rss_before, 1),
                 "first_round_wall_s": round(first_wall, 2),
@@ -210,6 +238,7 @@ async def bench(count: int, interval: float, rounds: int) -> dict[str, Any]:
                 "settle_s": round(settle_s, 1),
                 "steady_cpu_s_per_round": round(steady_cpu / steady_rounds, 3),
                 "steady_api_writes_per_round": round(steady_writes / steady_rounds, 2),
+                "lease_writes_per_round": round(lease_writes / steady_rounds, 2),
                 "driven_round_wall_s": round(round_wall, 3),
                 "driven_round_cpu_s": round(round_cpu, 3),
                 "driven_round_api_writes": round_writes,
@@ -221,7 +250,7 @@ async def bench(count: int, interval: float, rounds: int) -> dict[str, Any]:
             report(result, interval=interval)
             stop.set()
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
-                await asyncio.wait_for(task, timeout=60)
+                await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
             return result
     finally:
         server.terminate()
@@ -243,8 +272,20 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--replicas", type=int, default=1, help="operators in this process")
+    parser.add_argument("--shards", type=int, default=0, help="with --replicas > 1 (e.g. 2x)")
     args = parser.parse_args()
-    asyncio.run(bench(args.services, args.interval, args.rounds))
+    if args.replicas > 1 and args.shards < 1:
+        parser.error("--replicas above 1 needs --shards (e.g. --shards 4 for 2 replicas)")
+    asyncio.run(
+        bench(
+            args.services,
+            args.interval,
+            args.rounds,
+            replicas=args.replicas,
+            shards=args.shards,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -152,6 +152,17 @@ class Settings(BaseSettings):
     leader_election_retry_period_seconds: float = Field(
         default=2.0, gt=0, le=600, description="Between two tries to acquire or renew."
     )
+    # Sharding (controller/shards.py): replicas share the services, one Lease per shard; the
+    # Leases' namespace, name prefix and timings are leader election's settings above.
+    sharding_shards: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description=(
+            "Shards the services are split into (0: off). With N replicas each holds about "
+            "shards / N; more shards than replicas lets the share follow the replica count."
+        ),
+    )
     # Children's shape: exposed because they change how replicas are scheduled and disrupted.
     pdb_max_unavailable: int = Field(
         default=1,
@@ -355,6 +366,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "INFERCOST_LEADER_ELECTION_RENEW_DEADLINE_SECONDS must be less than "
                 "INFERCOST_LEADER_ELECTION_LEASE_DURATION_SECONDS, or two leaders could overlap"
+            )
+        if self.leader_election and self.sharding_shards:
+            raise ValueError(
+                "INFERCOST_LEADER_ELECTION and INFERCOST_SHARDING_SHARDS exclude each other: "
+                "sharded replicas are all active; set one of them"
             )
         return self
 

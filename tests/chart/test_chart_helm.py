@@ -153,13 +153,32 @@ def test_replicas_elect_a_leader_on_a_lease_with_least_privilege(all_on_render: 
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
-            "verbs": ["get", "create", "patch"],
+            "verbs": ["get", "list", "create", "patch", "delete"],
         }
     ]
     binding = all_on_render.one("RoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"][0]["name"] == "infercost-operator"
     assert _env(all_on_render)["INFERCOST_LEADER_ELECTION_LEASE_NAME"] == "infercost"
+    assert "INFERCOST_SHARDING_SHARDS" not in _env(all_on_render)
+
+
+def test_sharding_with_kopf_peering_is_refused_by_name() -> None:
+    done = helm_template(
+        "--set", "replicas=2", "--set", "sharding.shards=4", "--set", "operator.peering=x"
+    )
+    assert done.returncode != 0
+    assert "operator.peering and sharding.shards exclude each other" in done.stderr
+
+
+def test_sharded_replicas_are_all_active_on_their_shards_leases() -> None:
+    sharded = render("--set", "replicas=3", "--set", "sharding.shards=6")
+    env = _env(sharded)
+    assert env["INFERCOST_SHARDING_SHARDS"] == "6"
+    assert "INFERCOST_LEADER_ELECTION" not in env  # the two exclude each other (settings.py)
+    assert env["INFERCOST_LEADER_ELECTION_NAMESPACE"] == "infercost-system"
+    assert sharded.one("Deployment")["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert sharded.one("Role")["rules"][0]["resources"] == ["leases"]
 
 
 def test_all_on_args_and_settings(all_on_render: Render) -> None:
@@ -398,9 +417,10 @@ def test_settings_table_in_install_doc_lists_every_variable_the_chart_sets(
         "--set",
         "operator.prometheus.auth.existingSecret=t",
     )
+    sharded = render("--set", "replicas=2", "--set", "sharding.shards=4")
     set_by_chart = {
         name
-        for r in (default_render, all_on_render, token)
+        for r in (default_render, all_on_render, token, sharded)
         for name in _env(r)
         if name.startswith("INFERCOST_")
     } - {"INFERCOST_LOG_FORMAT"}  # from values-all-on.yaml's extraEnv, not the chart

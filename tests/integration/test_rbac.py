@@ -6,7 +6,8 @@ ready replicas and their Triton pods, a migration that deletes the old Deploymen
 status, a BudgetPolicy's status, Events, kopf's finalizer, a restart that lists the children and deletes unwanted ones
 of every kind, peering cluster-wide
 and in one namespace, spec.routing's HTTPRoute written and deleted,
-leader election on a Lease in the operator's namespace, and a new pod's
+leader election on a Lease in the operator's namespace, sharding on
+Leases there, and a new pod's
 real tritonserver loaded and admitted through its readiness gate, with the service's Secret), records those requests at the sandbox API server (by User-Agent) and
 compares them with `charts/infercost/files/clusterrole-rules.yaml`, both ways: a request the
 rules do not allow fails, and so does a grant nothing used. It depends on no other test, on no
@@ -135,6 +136,32 @@ async def leader_workload(api: ApiServer, start_operator: OperatorFactory) -> No
     await operator.stop()
 
 
+async def shard_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
+    """Sharding: the shard and member Leases listed, created and renewed; the member Lease
+    deleted at the clean stop."""
+    operator = await start_operator(
+        sharding_shards=2,
+        leader_election_namespace=OPERATOR_NAMESPACE,
+        leader_election_lease_duration_seconds=2,
+        leader_election_renew_deadline_seconds=1,
+        leader_election_retry_period_seconds=0.2,
+    )
+    leases = f"/apis/coordination.k8s.io/v1/namespaces/{OPERATOR_NAMESPACE}/leases"
+
+    async def renewed() -> str:
+        listed = (await call(api, "GET", leases))["items"]
+        held = [x for x in listed if x["metadata"]["name"] == "infercost-shard-1"]
+        return str(held[0]["spec"]["renewTime"]) if held else ""
+
+    first = await eventually(renewed, what="a shard Lease taken")
+
+    async def renewed_since() -> bool:
+        return await renewed() != first
+
+    await eventually(renewed_since, what="the shard Lease renewed")
+    await operator.stop()
+
+
 async def zero_workload(api: ApiServer, start_operator: OperatorFactory) -> None:
     """A service at zero: its activator and the activator's identity."""
     operator = await a_service_at_zero(api, start_operator, name="zed")
@@ -157,6 +184,7 @@ async def test_rules_allow_every_request_and_grant_nothing_unused(
     await cluster_wide_workload(api, start_operator)
     await namespaced_workload(api, start_operator)
     await leader_workload(api, start_operator)
+    await shard_workload(api, start_operator)
     await admit_a_new_pod(api, start_operator)
     await zero_workload(api, start_operator)
     await routing_workload(api, start_operator)

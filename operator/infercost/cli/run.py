@@ -50,6 +50,10 @@ def run(
             where = f"INFERCOST_{field.upper()}: " if field else ""  # "": across fields
             typer.echo(f"error: {where}{problem['msg']}", err=True)
         raise typer.Exit(2) from None
+    if peering and settings.sharding_shards:
+        # kopf pauses every operator of equal priority: all sharded replicas would stand still.
+        typer.echo("error: --peering and INFERCOST_SHARDING_SHARDS exclude each other", err=True)
+        raise typer.Exit(2)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

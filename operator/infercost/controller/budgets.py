@@ -47,6 +47,7 @@ class TeamBudgets:
         self._parsed: dict[str, tuple[Any, BudgetPolicy | None]] = {}
         self._round: tuple[float, dict[str, TeamCeiling]] | None = None
         self._lock = asyncio.Lock()
+        self.reports: Callable[[], bool] = lambda: True  # sharded: the holder of shard 0 only
 
     def seen(self, body: Mapping[str, Any]) -> bool:
         """Remember a policy; True when its spec is new (the next reconcile splits again)."""
@@ -105,7 +106,8 @@ class TeamBudgets:
                 policies = self.policies()
                 splits, shares = team_shares(policies, await inputs(policies, now))
                 self._round = (now, shares)
-                await self._report(splits, now=now)
+                if self.reports():
+                    await self._report(splits, now=now)
             return self._round[1].get(f"{key[0]}/{key[1]}")
 
     async def _report(self, splits: Sequence[Split], *, now: float) -> None:

@@ -1,5 +1,8 @@
 """Leader election on a coordination.k8s.io/v1 Lease: exactly one active operator.
 
+`LeaderElector` holds one Lease; the shard keeper (shards.py) runs one per shard Lease with
+the same rules.
+
 Why a Lease rather than kopf peering: kopf's peering pauses operators of lower priority and
 pauses *all* of them when priorities are equal (every replica of one Deployment has the same),
 so it is a way to make way for a developer's operator, not leader election; and it pauses
@@ -66,7 +69,16 @@ class LeaderElector:
         self._clock = clock
         self._observed: tuple[str, str] | None = None
         self._observed_at = 0.0
-        self._renewed_at = 0.0
+        self._renewed_at: float | None = None  # start of the last successful try
+
+    @property
+    def leading(self) -> bool:
+        """Held, and renewed within the renew deadline (by this candidate's clock): past the
+        deadline the holder acts no more, before any other candidate may take the Lease."""
+        return (
+            self._renewed_at is not None
+            and self._clock() - self._renewed_at < self.config.renew_deadline
+        )
 
     @property
     def _url(self) -> str:
@@ -82,8 +94,23 @@ class LeaderElector:
             "leaseTransitions": transitions,
         }
 
+    def observe(self, lease: dict[str, Any]) -> None:
+        """Note the Lease's record (holder, renewTime) as read now, here or by a LIST: the
+        lease duration runs from the first time this candidate saw the record unchanged."""
+        spec = lease.get("spec") or {}
+        record = (str(spec.get("holderIdentity") or ""), str(spec.get("renewTime") or ""))
+        if record != self._observed:
+            self._observed, self._observed_at = record, self._clock()
+
     async def try_acquire_or_renew(self) -> bool:
         """One try; True when this candidate holds the Lease afterwards."""
+        started = self._clock()
+        if await self._try():
+            self._renewed_at = started
+            return True
+        return False
+
+    async def _try(self) -> bool:
         me = self.config.identity
         try:
             lease = await self._api.call("GET", self._url)
@@ -94,9 +121,7 @@ class LeaderElector:
             return await self._create()
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
-        record = (holder, str(spec.get("renewTime") or ""))
-        if record != self._observed:
-            self._observed, self._observed_at = record, self._clock()
+        self.observe(lease)
         if (
             holder
             and holder != me
@@ -143,32 +168,41 @@ class LeaderElector:
         """Return once this candidate leads (tries every retry period, with jitter)."""
         while not await self.try_acquire_or_renew():
             await asyncio.sleep(self.config.retry_period * random.uniform(1.0, 1.2))
-        self._renewed_at = self._clock()
+
+    async def renew(self) -> bool:
+        """One renewal try bounded by the time left to the deadline; False once leadership is
+        lost (not renewed within the renew deadline)."""
+        if self._renewed_at is None:
+            return False
+        # A try never outlasts the deadline (client-go bounds it the same way): a leader
+        # stuck in a slow request must not run on past the moment a standby may take over.
+        left = self.config.renew_deadline - (self._clock() - self._renewed_at)
+        with contextlib.suppress(TimeoutError):
+            if left > 0:
+                await asyncio.wait_for(self.try_acquire_or_renew(), timeout=left)
+        if not self.leading:
+            self._renewed_at = None
+            return False
+        return True
 
     async def hold(self) -> None:
         """Renew while leading; return when leadership is lost (not renewed in the deadline)."""
         while True:
             await asyncio.sleep(self.config.retry_period)
-            # A try never outlasts the deadline (client-go bounds it the same way): a leader
-            # stuck in a slow request must not run on past the moment a standby may take over.
-            left = self.config.renew_deadline - (self._clock() - self._renewed_at)
-            try:
-                renewed = left > 0 and await asyncio.wait_for(
-                    self.try_acquire_or_renew(), timeout=left
-                )
-            except TimeoutError:
-                renewed = False
-            if renewed:
-                self._renewed_at = self._clock()
-            elif self._clock() - self._renewed_at >= self.config.renew_deadline:
-                logger.error("leader election: Lease not renewed in time; stopping")
+            if not await self.renew():
+                logger.error("leader election: Lease %s not renewed in time", self.config.name)
                 return
 
     async def close(self) -> None:
         await self._api.close()
 
+    def stop_leading(self) -> None:
+        """Act no more as the holder (`leading` False), before the Lease is given up."""
+        self._renewed_at = None
+
     async def release(self) -> None:
         """Give the Lease up (a clean stop), so a standby need not wait a lease duration."""
+        self.stop_leading()
         with contextlib.suppress(ApiError):
             lease = await self._api.call("GET", self._url)
             if (lease.get("spec") or {}).get("holderIdentity") != self.config.identity:

@@ -28,6 +28,7 @@ from infercost.controller.handlers import build_registry
 from infercost.controller.leader import LeaderElector, LeaseConfig, standby_health
 from infercost.controller.pool_status import report_forever
 from infercost.controller.service import Reconciler
+from infercost.controller.sharded import ShardedReconciler
 from infercost.kubeclient import (
     Credentials,
     CredentialSource,
@@ -125,27 +126,30 @@ async def _first_done(*tasks: asyncio.Task[Any]) -> set[asyncio.Task[Any]]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _lease_client(settings: Settings, source: CredentialSource) -> Transport:
+    # One try per request: the elector's own loop retries, within its renew deadline.
+    timeout = settings.leader_election_renew_deadline_seconds / 2
+    return Transport(source, policy=RetryPolicy(attempts=1), timeout=timeout)
+
+
+def _identity(identity: str | None) -> str:
+    return (
+        identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    )
+
+
 def _elector(
     settings: Settings, *, source: CredentialSource, identity: str | None
 ) -> LeaderElector:
-    # One try per request: the elector's own loop retries, within its renew deadline.
-    transport = Transport(
-        source,
-        policy=RetryPolicy(attempts=1),
-        timeout=settings.leader_election_renew_deadline_seconds / 2,
-    )
-    name = (
-        identity or f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
-    )
     config = LeaseConfig(
         namespace=settings.leader_election_namespace,
         name=settings.leader_election_lease_name,
-        identity=name,
+        identity=_identity(identity),
         lease_duration=settings.leader_election_lease_duration_seconds,
         renew_deadline=settings.leader_election_renew_deadline_seconds,
         retry_period=settings.leader_election_retry_period_seconds,
     )
-    return LeaderElector(transport, config)
+    return LeaderElector(_lease_client(settings, source), config)
 
 
 async def _stand_by(
@@ -215,7 +219,7 @@ async def run_operator(
         retry_after_max=settings.api_retry_after_max_seconds,
         timeout=settings.api_timeout_seconds,
     )
-    reconciler = Reconciler(
+    reconciler = (ShardedReconciler if settings.sharding_shards else Reconciler)(
         api=api,
         metrics=metrics,
         settings=settings,
@@ -252,7 +256,11 @@ async def run_operator(
 
     namespaced = not settings.all_namespaces and settings.namespace
     exporter = reconciler.telemetry.serve(settings.metrics_port) if settings.metrics_port else None
-    pools = asyncio.create_task(report_forever(reconciler))
+    if isinstance(reconciler, ShardedReconciler):
+        reconciler.keep_shards(_lease_client(settings, source), identity=_identity(identity))
+        pools = asyncio.create_task(reconciler.run_shards())  # and the global status
+    else:
+        pools = asyncio.create_task(report_forever(reconciler))
     supervisor = asyncio.create_task(supervise())
     try:
         await kopf.operator(
@@ -274,6 +282,8 @@ async def run_operator(
         if exporter is not None:
             exporter.shutdown()
             exporter.server_close()
+        if isinstance(reconciler, ShardedReconciler):
+            await reconciler.close()  # gives the shards up
         if elector is not None:
             if not lost:
                 await elector.release()
