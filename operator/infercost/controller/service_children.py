@@ -1,0 +1,89 @@
+"""One InferenceService's children as the operator writes them: the acting side of a reconcile.
+
+It owns listing the children once after a start (so the first reconcile sees what runs before
+the watches have caught up), whether the cluster serves PodMonitors (asked once), and writing
+the children a plan wants (manifests.py builds them, sync.py writes those that differ).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from infercost import manifests
+from infercost.adapters.kubernetes import KubeApi
+from infercost.adapters.triton_keys import RepositoryKeys
+from infercost.api.service import InferenceServiceSpec
+from infercost.controller.children import CHILD_KINDS
+from infercost.controller.memory import Memory
+from infercost.controller.picture import Picture
+from infercost.controller.routing import GatewayRoutes
+from infercost.controller.sync import child_seen, sync_children
+from infercost.engine.model import Plan, PoolView
+from infercost.settings import Settings
+
+
+class ServiceChildren:
+    """Lists and writes each service's children (Deployments, Services, PodMonitors, ...)."""
+
+    def __init__(
+        self,
+        *,
+        api: KubeApi,
+        picture: Picture,
+        routes: GatewayRoutes,
+        keys: RepositoryKeys,
+        settings: Settings,
+    ) -> None:
+        self.api, self.picture, self.routes, self.keys = api, picture, routes, keys
+        self.settings = settings
+        self.pod_monitors: bool | None = None  # whether the API serves PodMonitors (asked once)
+
+    async def load(self, body: Mapping[str, Any], memory: Memory) -> None:
+        """After a start: list the service's children of every kind once, so the first
+        reconcile sees what runs (and what is left over) before the watches have caught up."""
+        namespace = body["metadata"]["namespace"]
+        selector = f"{manifests.LABEL_SERVICE}={manifests.short_name(body['metadata']['name'])}"
+        for kind in CHILD_KINDS:
+            if (kind == "PodMonitor" and not await self.served_pod_monitors()) or (
+                kind == "HTTPRoute" and not await self.routes.served()
+            ):
+                continue
+            for child in await self.api.list(kind, namespace=namespace, label_selector=selector):
+                child_seen(self.picture, kind, child)
+        memory.loaded = True
+
+    async def served_pod_monitors(self) -> bool:
+        if self.pod_monitors is None:
+            self.pod_monitors = await self.api.has_resource(
+                "monitoring.coreos.com/v1", "podmonitors"
+            )
+        return self.pod_monitors
+
+    async def apply(
+        self,
+        body: Mapping[str, Any],
+        *,
+        spec: InferenceServiceSpec,
+        plan: Plan,
+        pools: Sequence[PoolView],
+        memory: Memory,
+        zero_path: manifests.ZeroPath | None,
+    ) -> None:
+        """The service's children as the plan wants them, written where they differ."""
+        meta = body["metadata"]
+        owner = manifests.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+        await self.keys.ensure(owner)  # before the pods that read it: created once, kept
+        desired = manifests.children(
+            owner=owner,
+            spec=spec,
+            pools={p.name: p.spec for p in pools},
+            allocations=plan.allocations,
+            settings=self.settings.manifests(),
+            with_pod_monitor=await self.served_pod_monitors(),
+            zero=zero_path,
+            ready=await self.routes.ready((meta["namespace"], meta["name"]), spec),
+        )
+        await sync_children(
+            api=self.api, picture=self.picture, owner=meta, desired=desired, synced=memory.synced
+        )
