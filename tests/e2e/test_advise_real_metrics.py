@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,6 +32,7 @@ from infercost.localtriton import SyntheticModel, TritonServer
 from infercost.localtriton.loadgen import poisson_load
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
+from tests.integration.conftest import call
 from tests.support.prometheus import LocalPrometheus
 
 pytestmark = pytest.mark.e2e
@@ -103,15 +103,6 @@ def target(port: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         "spec": {"nodeName": "c7i-a", "containers": [container]},
     }
     return deployment, node, pod
-
-
-async def call(api: ApiServer, method: str, url: str, body: Any = None) -> Any:
-    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
-    data = None if body is None else json.dumps(body)
-    async with api.request(method, url, data=data, headers=headers) as response:
-        payload = await response.json(content_type=None)
-        assert response.status < 300, (method, url, response.status, payload)
-        return payload
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from infercost.localtriton import SyntheticModel, TritonServer
 from infercost.localtriton.loadgen import poisson_load
 from infercost.sandbox.apiserver import ApiServer
 from infercost.settings import Settings
+from tests.integration.conftest import call
 from tests.support.prometheus import LocalPrometheus
 
 pytestmark = pytest.mark.e2e
@@ -95,17 +96,6 @@ def service(name: str, accelerator: str, model: SyntheticModel) -> dict[str, Any
             "batching": {"mode": "Auto", "maxBatchSize": 4},
         },
     }
-
-
-async def call(api: ApiServer, method: str, url: str, body: Any = None) -> Any:
-    import json
-
-    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
-    data = None if body is None else json.dumps(body)
-    async with api.request(method, url, data=data, headers=headers) as response:
-        payload = await response.json(content_type=None)
-        assert response.status < 300, (method, url, response.status, payload)
-        return payload
 
 
 async def eventually(
