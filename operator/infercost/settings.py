@@ -12,8 +12,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infercost.adapters.promql import window_seconds
 from infercost.engine.model import EngineSettings
 from infercost.manifests import ManifestSettings
+
+# Triton's p99 (nv_inference_request_summary_us) is a prometheus-cpp Summary with the default
+# sliding window: observations age out after 60 s of real time, whatever Prometheus' rate window.
+TRITON_SUMMARY_SECONDS = 60.0
 
 
 class Settings(BaseSettings):
@@ -384,8 +389,14 @@ class Settings(BaseSettings):
         return self
 
     def for_engine(self) -> EngineSettings:
-        """The engine's knobs, with this operator's control interval."""
-        return replace(self.engine, control_interval_seconds=self.control_interval_seconds)
+        """The engine's knobs, with this operator's control interval and how much longer
+        Triton's p99 summaries remember than this operator's rate window."""
+        rate_window = window_seconds(self.prometheus_rate_window)
+        return replace(
+            self.engine,
+            control_interval_seconds=self.control_interval_seconds,
+            summary_lag_seconds=max(0.0, TRITON_SUMMARY_SECONDS - rate_window),
+        )
 
     def manifests(self) -> ManifestSettings:
         """The children's shape knobs."""

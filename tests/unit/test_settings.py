@@ -32,13 +32,23 @@ def test_defaults() -> None:
     assert settings.for_engine() == EngineSettings()
 
 
+@pytest.mark.parametrize(("window", "lag"), [("1m", 0.0), ("8s", 52.0), ("2m", 0.0)])
+def test_the_engine_knows_how_much_longer_tritons_p99_remembers_than_the_rates(
+    monkeypatch: pytest.MonkeyPatch, window: str, lag: float
+) -> None:
+    # Triton's summaries keep 60 s of answers; rates over a shorter window forget an overload
+    # sooner, and the engine withholds p99 for the difference after one.
+    monkeypatch.setenv("INFERCOST_PROMETHEUS_RATE_WINDOW", window)
+    assert Settings().for_engine().summary_lag_seconds == lag
+
+
 def test_every_setting_is_documented() -> None:
     text = DOCS.read_text()
     for name in Settings.model_fields:
         if name != "engine":
             assert f"`INFERCOST_{name.upper()}`" in text, name
     for field in dataclasses.fields(EngineSettings):
-        if field.name != "control_interval_seconds":
+        if field.name not in {"control_interval_seconds", "summary_lag_seconds"}:
             assert f"`INFERCOST_ENGINE__{field.name.upper()}`" in text, field.name
 
 

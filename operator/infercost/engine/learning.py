@@ -55,6 +55,7 @@ def learn_capacity(
     state: ServiceState,
     settings: EngineSettings,
     settled: frozenset[Key] = frozenset(),
+    latency_current: bool = True,
 ) -> dict[Key, float]:
     """Updated capacity factors: blend busy-time samples and cut where p99 broke the SLO.
 
@@ -67,7 +68,8 @@ def learn_capacity(
     low). The cut happens once per breach episode (`state.slo_breach_since` is None before
     it) and only on fully started replicas neither idle nor overloaded: repeated every
     interval it compounds into a deep over-provision, an idle replica's latency says nothing
-    about capacity, and an overloaded one's is queueing for capacity it already reports.
+    about capacity, and an overloaded one's is queueing for capacity it already reports
+    (also for a metrics window after the overload: `latency_current` False).
     """
     learned = dict(state.learned_capacity)
     accelerator = {pool.name: pool.spec.accelerator.type for pool in pools}
@@ -98,6 +100,7 @@ def learn_capacity(
         busy = metrics.busy_fraction if metrics is not None else None
         if (
             new_episode
+            and latency_current
             and key in settled
             and p99.get(key, 0.0) > spec.slo.latency_ms
             and (busy is None or busy >= settings.min_busy_fraction_to_learn)

@@ -198,6 +198,11 @@ class EngineSettings:
     # The metrics' rate window: capacity is learned on a deployment only once its ready
     # replica count has been unchanged this long (a window that mixes counts mis-divides).
     metrics_window_seconds: float = 60.0
+    # How much longer Triton's p99 summaries remember than the rate window: for this long after
+    # an overload, p99 still holds its queueing though the rates say the queue is empty, so it
+    # is withheld (signals.overload_lingers). Derived by the operator (settings.for_engine):
+    # Triton's 60 s summary age minus INFERCOST_PROMETHEUS_RATE_WINDOW; 0 at the default 1m.
+    summary_lag_seconds: float = 0.0
     # Capacity to have ready: this quantile of demand one start-up horizon ahead, read from
     # the growth of demand over that horizon in the last horizon_window_seconds of history
     # (engine/horizon.py, docs/horizon.md); 0: the spec's fixed headroom instead.
@@ -249,6 +254,9 @@ class ServiceState:
     # First of the consecutive observations in which Triton rejected more than
     # rejected_share_limit of requests below capacity (signals.tail_rejections).
     tail_rejecting_since: float | None = None
+    # Last observation in which the ready replicas were overloaded (learning.saturated): for a
+    # metrics window after it, p99 still holds the overload's queueing (signals.overload_lingers).
+    saturated_at: float | None = None
     # Per (variant, pool): inferences/s per replica at which p99 last broke the SLO; the
     # learned capacity stays below it until a higher rate is seen inside the SLO.
     slo_ceiling: Mapping[tuple[str, str], float] = field(default_factory=dict)

@@ -35,7 +35,7 @@ from infercost.engine.placement import Problem, Solution, single_option
 from infercost.engine.prepare import Prepared, prepare
 from infercost.engine.routing import fleet_capacity, solve_routed
 from infercost.engine.scaling import Current, Target, scaling_target
-from infercost.engine.signals import recently_ready, tail_rejections
+from infercost.engine.signals import overload_lingers, recently_ready, tail_rejections
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,7 +180,17 @@ def _target(
     fleet_changed = recently_ready(
         state.ready_since, now=inp.now, window=settings.metrics_window_seconds
     )
-    if observation is not None and demand > 0 and not starting(current) and not fleet_changed:
+    # p99 from a window that holds an overload which has ended is no reason to grow now.
+    lingering = overload_lingers(
+        state.saturated_at, now=inp.now, window=settings.summary_lag_seconds
+    )
+    if (
+        observation is not None
+        and demand > 0
+        and not starting(current)
+        and not fleet_changed
+        and not lingering
+    ):
         p99 = observation.p99_latency_ms
         since = state.tail_rejecting_since
         # For a whole metrics window: a burst's rejections linger in the window that long

@@ -33,6 +33,7 @@ from infercost.engine.signals import (
     arrivals,
     full_pool_rooms,
     full_pools,
+    overload_lingers,
     recently_ready,
     settled_keys,
     tail_rejections,
@@ -61,7 +62,13 @@ def prepare(inp: DecisionInput) -> Prepared:
     # Learning below never changes the batching a deployment runs, so these hold throughout.
     batching = _batching(state, current)
     priors = profile_priors(spec, inp.pools, batching)
+    # Under overload p99 is queueing, not batching: a smaller batch would only cut throughput.
+    overloaded = fresh and saturated(observation, current, settings, slo_ms=spec.slo.latency_ms)
+    lingering = False
     if fresh and observation is not None:
+        saturated_at = inp.now if overloaded else state.saturated_at
+        lag = settings.summary_lag_seconds
+        lingering = overload_lingers(saturated_at, now=inp.now, window=lag)
         demand, pending = arrivals(
             for_compute(observation, settings),
             state.pending_seen,
@@ -87,7 +94,8 @@ def prepare(inp: DecisionInput) -> Prepared:
             headroom=spec.scaling.headroom,
             settings=settings,
             priors=priors,
-            settled=settled,
+            # Neither a breach nor a healthy p99 while a past overload fills its window.
+            settled=frozenset() if lingering else settled,
         )
         state = evolve(
             state,
@@ -102,6 +110,7 @@ def prepare(inp: DecisionInput) -> Prepared:
                 state=state,
                 settings=settings,
                 settled=settled,
+                latency_current=not lingering,
             ),
             slo_breach_since=breach_since(
                 observation,
@@ -110,13 +119,14 @@ def prepare(inp: DecisionInput) -> Prepared:
                 now=inp.now,
             ),
             tail_rejecting_since=tail_since,
+            saturated_at=saturated_at,
         )
         state = remember(state, demand=demand, now=inp.now, spec=spec, settings=settings)
-    # Under overload p99 is queueing, not batching: a smaller batch would only cut throughput.
-    overloaded = fresh and saturated(observation, current, settings, slo_ms=spec.slo.latency_ms)
-    # Nor is a window that began before replicas joined or left this fleet's latency.
+    # Nor is a window that began before replicas joined or left this fleet's latency, or one
+    # that still holds an overload that has ended.
     changed = recently_ready(state.ready_since, now=inp.now, window=settings.metrics_window_seconds)
-    p99 = observed_p99(observation, current) if fresh and not overloaded and not changed else {}
+    stale = overloaded or changed or lingering
+    p99 = observed_p99(observation, current) if fresh and not stale else {}
     # A window that began before a deployment's batching changed holds the old batching's
     # latency: halving again on it would cut a batch the new one may already fix.
     window = settings.metrics_window_seconds

@@ -172,6 +172,13 @@ def recently_ready(
     return any(now - since < window for since, _ in ready_since.values())
 
 
+def overload_lingers(saturated_at: float | None, *, now: float, window: float) -> bool:
+    """An overload ended less than `window` ago: Triton's p99 summaries (a minute of answers)
+    still hold its queueing after the rates over a shorter window say the queue is empty, so
+    a p99 above the SLO then is the past overload's, not a lack of capacity now."""
+    return saturated_at is not None and 0.0 < now - saturated_at < window
+
+
 def full_pools(
     current: Mapping[Key, CurrentDeployment],
     previous: Mapping[str, float],

@@ -138,6 +138,9 @@ class Cluster:
             "INFERCOST_UNSCHEDULABLE_GRACE_SECONDS": f"{60 / knobs['time-scale']:g}",
             "INFERCOST_AUTOSCALER_VERDICT_SECONDS": f"{360 / knobs['time-scale']:g}",
             "INFERCOST_ENGINE__POOL_FULL_BACKOFF_SECONDS": f"{600 / knobs['time-scale']:g}",
+            # The demand history the start-up horizon reads its variability from (default
+            # 1800 s): unscaled, one step up held the margin for the whole run.
+            "INFERCOST_ENGINE__HORIZON_WINDOW_SECONDS": f"{1800 / knobs['time-scale']:g}",
             # Scale to zero: the activator pods run as processes here (sandbox/activators.py).
             "INFERCOST_ACTIVATOR_LINGER_SECONDS": "10",
         }

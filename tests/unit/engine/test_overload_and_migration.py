@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from engine_factories import GPU, KEY, NOW, decision, pool, running, service, variant
 
-from infercost.engine.model import DeploymentMetrics, Plan, Reason, ServiceState
+from infercost.engine.model import DeploymentMetrics, EngineSettings, Plan, Reason, ServiceState
 from infercost.engine.planner import decide
 
 pytestmark = pytest.mark.unit
@@ -264,3 +264,52 @@ def test_a_migration_under_way_is_not_reversed_while_its_destination_serves() ->
     wanted = {(a.variant, a.pool): a.replicas for a in plan.allocations}
     assert wanted.get(L4_KEY, 0) >= 1
     assert T4 in plan.state.migrating_from  # still only kept until L4 is ready
+
+
+def test_a_p99_left_from_an_overload_that_ended_is_no_reason_to_grow() -> None:
+    # Triton's p99 summaries keep a minute of answers: once the queue has emptied (the load
+    # fell, or replicas joined), the overload's waits still read as a breach for as long as
+    # the summaries outlast the rates' window (52 s with the sandbox's 8 s rates). Acted on,
+    # they added replicas and cut the learned ceiling at the low load of the moment (the
+    # sandbox's step test: 3 -> 5 replicas at 30/s, 10.6/s per replica).
+    spec = service([GPU], scaling={"maxReplicas": 50})
+    settings = EngineSettings(modelled_ceilings=False, summary_lag_seconds=52.0)
+    overload = decide(
+        decision(
+            spec,
+            [pool("l4")],
+            demand=1600.0,
+            p99=500.0,
+            current={KEY: running(4)},
+            per_deployment={KEY: metrics(1600.0, busy=0.98)},
+            settings=settings,
+        )
+    )
+    assert overload.state.saturated_at == NOW
+
+    def after(seconds: float) -> Plan:
+        return decide(
+            decision(
+                spec,
+                [pool("l4")],
+                demand=600.0,
+                p99=500.0,
+                current={KEY: running(4)},
+                per_deployment={KEY: metrics(600.0, busy=0.4)},
+                state=overload.state,
+                now=NOW + seconds,
+                settings=settings,
+            )
+        )
+
+    lingering = after(30.0)
+    assert Reason.LATENCY_ABOVE_SLO not in reasons(lingering)
+    assert replicas(lingering)[KEY] <= 4
+    assert lingering.state.slo_ceiling == overload.state.slo_ceiling
+    # Busy-time samples still blend in; the once-per-breach cut (x 0.9) does not come.
+    cut = settings.slo_breach_capacity_cut
+    assert lingering.state.learned_capacity[KEY] > cut * overload.state.learned_capacity[KEY]
+    # Once the summaries have forgotten the overload, a p99 above the SLO is this fleet's.
+    breach = after(60.0)
+    assert Reason.LATENCY_ABOVE_SLO in reasons(breach)
+    assert replicas(breach)[KEY] > 4
