@@ -150,6 +150,25 @@ def saturated(
     return sum(n * b for n, b in busy) / replicas >= settings.saturated_busy_fraction
 
 
+def waiting_for_capacity(
+    observation: Observation | None,
+    current: Mapping[Key, CurrentDeployment],
+    settings: EngineSettings,
+    *,
+    slo_ms: float,
+) -> bool:
+    """Requests wait on some ready deployment longer than batching ever waits: completions
+    (and a client that caps its connections keeps the rest out of the queue) under-state the
+    arrivals, so demand read now is no reason for fewer replicas."""
+    if observation is None:
+        return False
+    return any(
+        queueing(metrics, settings, slo_ms=slo_ms)
+        for key, metrics in observation.per_deployment.items()
+        if key in current and current[key].ready_replicas > 0
+    )
+
+
 def starting(current: Mapping[Key, CurrentDeployment]) -> bool:
     """Replicas are still starting: latency now says nothing about capacity once they serve.
 

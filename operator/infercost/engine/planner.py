@@ -17,7 +17,7 @@ from infercost.engine.caching import counting_cached
 from infercost.engine.forecast import expected_spike, window_max
 from infercost.engine.horizon import horizon_margin
 from infercost.engine.idle import idle_verdict, woken
-from infercost.engine.learning import saturated, starting
+from infercost.engine.learning import saturated, starting, waiting_for_capacity
 from infercost.engine.limits import hourly_cap
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.moves import (
@@ -210,6 +210,9 @@ def _target(
         p99_ms=p99,
         rejected_share=rejected,
         saturated=saturated(observation, current, settings, slo_ms=inp.spec.slo.latency_ms),
+        waiting=waiting_for_capacity(
+            observation, current, settings, slo_ms=inp.spec.slo.latency_ms
+        ),
         current=running,
         margin=margin.factor,
         since=state.scale_down_candidate_since,

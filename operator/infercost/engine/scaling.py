@@ -62,6 +62,7 @@ def scaling_target(
     p99_ms: float | None,
     rejected_share: float = 0.0,
     saturated: bool = False,
+    waiting: bool = False,
     current: Current,
     margin: float | None = None,
     since: float | None,
@@ -151,6 +152,16 @@ def scaling_target(
     # horizon's margin (which is for demand still to come, and the peak is one of its highs).
     peak_required = max(window_demand * fixed, required)
     fewer = current.capacity - current.smallest_replica
+    if waiting:
+        # Requests wait for capacity now: completions under-state demand, no replica goes.
+        return Target(
+            required=max(required, current.capacity * (1 - _HOLD_TOLERANCE)),
+            min_total=min_total,
+            max_total=max_total,
+            reason=Reason.STEADY,
+            message=f"requests wait for capacity {current.capacity:.1f}/s: none goes",
+            scale_down_since=None,
+        )
     if fewer < required or fewer < peak_required * spare or current.total <= min_total:
         # Placement may pick another mix for this demand, but not one with less capacity
         # than the peak inside the scale-down delay needs: that would be a scale-down that

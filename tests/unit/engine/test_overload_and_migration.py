@@ -313,3 +313,26 @@ def test_a_p99_left_from_an_overload_that_ended_is_no_reason_to_grow() -> None:
     breach = after(60.0)
     assert Reason.LATENCY_ABOVE_SLO in reasons(breach)
     assert replicas(breach)[KEY] > 4
+
+
+@pytest.mark.parametrize(("queue_ms", "kept"), [(5.0, False), (400.0, True)])
+def test_no_replica_goes_while_requests_wait_for_capacity(queue_ms: float, kept: bool) -> None:
+    # Completions are capped by capacity, and a client that caps its connections keeps the
+    # rest of the arrivals out of Triton's queue: demand reads low while requests wait far
+    # longer than batching ever waits. The sandbox's step test removed a replica mid-overload
+    # that way (3 -> 2 -> 3); the family's worst scenario costs 5% less without it.
+    low_for_long = ServiceState(
+        demand_history=((NOW - 900.0, 300.0), (NOW - 450.0, 300.0)),
+        scale_down_candidate_since=NOW - 900.0,
+    )
+    plan = decide(
+        decision(
+            service([GPU]),
+            [pool("l4")],
+            demand=300.0,
+            current={KEY: running(4)},
+            per_deployment={KEY: metrics(300.0, busy=0.5, queue_ms=queue_ms)},
+            state=low_for_long,
+        )
+    )
+    assert (replicas(plan)[KEY] == 4) == kept, plan.actions
