@@ -69,7 +69,7 @@ def learn_capacity(
     it) and only on fully started replicas neither idle nor overloaded: repeated every
     interval it compounds into a deep over-provision, an idle replica's latency says nothing
     about capacity, and an overloaded one's is queueing for capacity it already reports
-    (also for a metrics window after the overload: `latency_current` False).
+    (and for `summary_lag_seconds` after the overload: `latency_current` False).
     """
     learned = dict(state.learned_capacity)
     accelerator = {pool.name: pool.spec.accelerator.type for pool in pools}

@@ -254,8 +254,8 @@ class ServiceState:
     # First of the consecutive observations in which Triton rejected more than
     # rejected_share_limit of requests below capacity (signals.tail_rejections).
     tail_rejecting_since: float | None = None
-    # Last observation in which the ready replicas were overloaded (learning.saturated): for a
-    # metrics window after it, p99 still holds the overload's queueing (signals.overload_lingers).
+    # Last observation in which the ready replicas were overloaded (learning.saturated): for
+    # summary_lag_seconds after it, p99 still holds the overload's queueing (overload_lingers).
     saturated_at: float | None = None
     # Per (variant, pool): inferences/s per replica at which p99 last broke the SLO; the
     # learned capacity stays below it until a higher rate is seen inside the SLO.
