@@ -136,13 +136,13 @@ def saturated(
     """
     if observation is None:
         return False
+    if waiting_for_capacity(observation, current, settings, slo_ms=slo_ms):
+        return True
     ready = [
         (dep.ready_replicas, metrics)
         for key, dep in current.items()
         if dep.ready_replicas > 0 and (metrics := observation.per_deployment.get(key)) is not None
     ]
-    if any(queueing(m, settings, slo_ms=slo_ms) for _, m in ready):
-        return True
     busy = [(n, m.busy_fraction) for n, m in ready if m.busy_fraction is not None]
     replicas = sum(n for n, _ in busy)
     if replicas == 0:
