@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from infercost.api.service import Batching, BatchingMode
 from infercost.engine.cost import ProfileCurve
-from infercost.engine.model import BatchConfig, EngineSettings, Reason
+from infercost.engine.model import BatchConfig, DeploymentMetrics, EngineSettings, Reason
 from infercost.engine.queueing import slo_safe_load, table_key
 
 
@@ -161,6 +161,31 @@ def _queueing_batching(
             f"every batch; the queueing model serves {rate:.0f}/s within the SLO"
         ),
     )
+
+
+def halving_overloads(
+    curve: ProfileCurve,
+    *,
+    batching: BatchConfig,
+    metrics: DeploymentMetrics,
+    settings: EngineSettings,
+) -> bool:
+    """Half this batch would overload the replicas at the load they serve now.
+
+    The busy fraction scales with what one execution serves: at the observed mean batch it
+    is `busy`, at half the configured batch (where that is smaller) it is busy times the
+    profile's throughput ratio. Where that reaches `saturated_busy_fraction`, a p99 above
+    the SLO is the load's: a smaller batch would serve less and queue more (the breach it
+    was meant to cure grows), so the breach calls for replicas instead.
+    """
+    busy = metrics.busy_fraction
+    if busy is None or batching.max_batch_size <= 1:
+        return False
+    batch = float(batching.max_batch_size)
+    running = min(batch, max(1.0, metrics.average_batch or batch))
+    half = min(running, float(max(1, batching.max_batch_size // 2)))
+    ratio = curve.throughput_at(running) / curve.throughput_at(half)
+    return busy * ratio >= settings.saturated_busy_fraction
 
 
 def queue_timeout_us(*, execution_ms: float, delay_us: int, slo_ms: float, margin: float) -> int:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infercost.engine.batching import halving_overloads
 from infercost.engine.caching import for_compute
 from infercost.engine.ceilings import modelled_ceilings, profile_priors, slo_ceilings
-from infercost.engine.cost import clamp_factor
+from infercost.engine.cost import clamp_factor, profile_curve
 from infercost.engine.evolve import evolve
 from infercost.engine.learning import (
     breach_since,
@@ -133,7 +134,10 @@ def prepare(inp: DecisionInput) -> Prepared:
     since = unchanged_since(batching, state.batching_since, now=inp.now, window=window)
     state = evolve(state, batching_since=since)
     p99 = {
-        key: p for key, p in p99.items() if key not in since or inp.now - since[key][0] >= window
+        key: p
+        for key, p in p99.items()
+        if (key not in since or inp.now - since[key][0] >= window)
+        and not _load_bound(key, inp=inp, current=current)
     }
 
     def price(state: ServiceState) -> list[Option]:
@@ -180,6 +184,21 @@ def _room_bound(option: Option, room: int | None) -> Option:
     if option.free_replicas is not None:
         room = min(room, option.free_replicas)
     return evolve(option, free_replicas=room)
+
+
+def _load_bound(key: Key, *, inp: DecisionInput, current: dict[Key, CurrentDeployment]) -> bool:
+    """A smaller batch would overload this deployment (batching.halving_overloads): its p99
+    is no reason to cut the batch."""
+    dep, observation = current.get(key), inp.observation
+    metrics = observation.per_deployment.get(key) if observation is not None else None
+    if dep is None or dep.batching is None or metrics is None:
+        return False
+    variant = next((v for v in inp.spec.variants if v.name == key[0]), None)
+    pool = next((p for p in inp.pools if p.name == key[1]), None)
+    curve = profile_curve(variant, pool.spec.accelerator.type) if variant and pool else None
+    if curve is None:
+        return False
+    return halving_overloads(curve, batching=dep.batching, metrics=metrics, settings=inp.settings)
 
 
 def _batching(state: ServiceState, current: dict[Key, CurrentDeployment]) -> dict[Key, BatchConfig]:

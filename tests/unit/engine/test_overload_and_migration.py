@@ -40,6 +40,9 @@ def metrics(
         (0.95, 5.0, 8),  # saturated replicas: the breach is queueing, keep the batch
         (0.5, 400.0, 8),  # requests wait far longer than batching ever waits: overload too
         (0.3, 5.0, 4),  # idle-ish replicas breaching: the batch is the cause, halve it
+        # Not saturated, but batch 4 serves 280/s to batch 8's 400/s: 0.6 busy now is 0.86
+        # at half the batch, past saturated_busy_fraction: halving would only queue more.
+        (0.6, 5.0, 8),
     ],
 )
 def test_batch_is_halved_only_when_the_replicas_are_not_overloaded(
@@ -56,6 +59,24 @@ def test_batch_is_halved_only_when_the_replicas_are_not_overloaded(
     plan = decide(inp)
     assert plan.allocations[0].batching.max_batch_size == batch
     assert (Reason.BATCHING_REDUCED_FOR_LATENCY in reasons(plan)) == (batch < 8)
+
+
+def test_a_breach_where_half_the_batch_would_overload_adds_a_replica_instead() -> None:
+    # family-21-17-flat (seed 21): one replica 82% busy at full batches of 32 broke the SLO
+    # on noise; halving cut its throughput, p99 rose to 151 ms, and five more halvings took
+    # the batch to 1 and the fleet through three pools (cost 3.1x the oracle's).
+    inp = decision(
+        service([GPU]),
+        [pool("l4")],
+        demand=240.0,
+        p99=80.0,
+        current={KEY: running(1)},
+        per_deployment={KEY: metrics(240.0, busy=0.6)},
+    )
+    plan = decide(inp)
+    assert plan.allocations[0].batching.max_batch_size == 8
+    assert replicas(plan) == {KEY: 2}
+    assert Reason.LATENCY_ABOVE_SLO in reasons(plan)
 
 
 def test_a_breach_from_before_the_batch_was_halved_does_not_halve_it_again() -> None:
