@@ -277,6 +277,8 @@ def _place(
     # A scale-up starts replicas whether it moves or not: starting no more of them where
     # the fleet ends up cheaper is no riskier than growing the pools that run now (the old
     # replicas stay until the new ones are ready), so it need not wait for a settled fleet.
+    # It must still save over the band: on a ramp a move that wins by one replica's
+    # rounding loses at the next interval's demand and sits out the cooldown there.
     growing = 0 < starts(best.replicas, held) <= starts(stay.replicas, held)
     if stay_serves and cooling and not growing:
         # Within the cooldown nothing else can let a move for savings through: say so
@@ -289,11 +291,7 @@ def _place(
             problem, target, stay, spec, note=note, why=Reason.MOVE_COOLDOWN, stall=stall
         )
     saving = saving_over_band(inp, problem, best=best, stay=stay)
-    if (
-        stay_serves
-        and not growing
-        and saving < spec.placement.min_savings_to_move * stay.hourly_cost
-    ):
+    if stay_serves and saving < spec.placement.min_savings_to_move * stay.hourly_cost:
         note = (
             f"moving would save ${saving:.2f}/h (mean at this demand and one headroom "
             f"higher), below {spec.placement.min_savings_to_move:.0%} of "

@@ -114,3 +114,24 @@ def test_a_move_must_not_win_only_by_rounding_at_this_demand() -> None:
     plan = decide(decision(spec, pools, demand=700.0, p99=10.0, current={L4: running(2)}))
     placed = {(a.variant, a.pool): a.replicas for a in plan.allocations if a.replicas}
     assert placed == {L4: 3}
+
+
+def test_a_scale_up_must_not_move_only_by_rounding_either() -> None:
+    # family-21-15-weekly (seed 21): on a ramp one A10G replica carried the next interval's
+    # demand where a second L4 was needed, so the scale-up moved there; demand rose on, the
+    # fleet grew on A10G (dearer per inference) and the L4 replica already starting was
+    # thrown away: the hour-long move cooldown on the dearer pool. A scale-up starts
+    # replicas either way, but a move must still save over the band, not by rounding.
+    spec = service(
+        [
+            variant(
+                "gpu",
+                accelerators={"nvidia-l4": [(8, 400.0, 20.0)], "nvidia-a10g": [(8, 450.0, 20.0)]},
+            )
+        ],
+        scaling={"maxReplicas": 20},
+    )
+    pools = [pool("l4", price=0.8), pool("a10g", accelerator="nvidia-a10g", price=1.0)]
+    plan = decide(decision(spec, pools, demand=370.0, p99=10.0, current={L4: running(1)}))
+    placed = {(a.variant, a.pool): a.replicas for a in plan.allocations if a.replicas}
+    assert placed == {L4: 2}
