@@ -104,6 +104,9 @@ def scaling_target(
         # Overloaded replicas report only what they completed, so demand under-states the
         # arrivals: grow capacity with how far p99 is above the SLO, HPA-like (bounded).
         # (Rejected requests are in demand already: they need no growth of their own.)
+        # At least one replica's capacity more, as capacity rather than a replica count: a
+        # count let placement answer a breach with more, smaller replicas elsewhere that
+        # together carried less than one more of the fleet's own.
         growth = 0.0
         if saturated and p99_ms is not None and late:
             growth = min(settings.overload_max_scale_up, p99_ms / spec.slo.latency_ms - 1.0)
@@ -116,8 +119,12 @@ def scaling_target(
             )
         )
         return Target(
-            required=max(required, current.capacity * (1.0 + growth)),
-            min_total=min(max(min_total, current.total + 1), max_total),
+            required=max(
+                required,
+                current.capacity * (1.0 + growth),
+                current.capacity + current.smallest_replica,
+            ),
+            min_total=min_total,
             max_total=max_total,
             reason=Reason.LATENCY_ABOVE_SLO,
             message=message,

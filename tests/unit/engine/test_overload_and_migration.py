@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from engine_factories import GPU, KEY, NOW, decision, pool, running, service, variant
+from engine_factories import GPU, KEY, NOW, UNMODELLED, decision, pool, running, service, variant
 
 from infercost.engine.model import DeploymentMetrics, EngineSettings, Plan, Reason, ServiceState
 from infercost.engine.planner import decide
@@ -357,3 +357,38 @@ def test_no_replica_goes_while_requests_wait_for_capacity(queue_ms: float, kept:
         )
     )
     assert (replicas(plan)[KEY] == 4) == kept, plan.actions
+
+
+def test_a_breach_asks_for_one_replica_more_capacity_not_one_replica_more() -> None:
+    # family-22-26-diurnal-steep (seed 22): "one replica more" on a breach was a count, so a
+    # fleet of large replicas answered it with smaller ones elsewhere that together added
+    # less than one of its own (4 Inferentia replicas for 2 T4 ones). Here the L4 pool is
+    # full: the breach must add one L4 replica's capacity (280/s at the ceiling it set),
+    # 840/s on T4: 6 replicas, not the 5 that 560/s x headroom needs.
+    spec = service(
+        [
+            variant(
+                "gpu",
+                accelerators={"nvidia-l4": [(8, 400.0, 20.0)], "nvidia-t4": [(8, 200.0, 20.0)]},
+            )
+        ],
+        scaling={"maxReplicas": 20},
+    )
+    pools = [
+        pool("l4", price=0.8, max_replicas=2),
+        pool("t4", accelerator="nvidia-t4", price=0.3),
+    ]
+    plan = decide(
+        decision(
+            spec,
+            pools,
+            demand=560.0,
+            p99=80.0,
+            current={KEY: running(2)},
+            per_deployment={KEY: metrics(560.0, busy=0.7)},
+            settings=UNMODELLED,
+        )
+    )
+    assert plan.state.slo_ceiling == {KEY: 280.0, ("gpu", "t4"): 140.0}
+    assert replicas(plan) == {KEY: 2, ("gpu", "t4"): 6}
+    assert Reason.LATENCY_ABOVE_SLO in reasons(plan)
