@@ -96,11 +96,25 @@ def test_decide_remembers_the_peak_beyond_the_history() -> None:
     assert decide(inp).state.demand_peak == (NOW - 5400.0, 2000.0)
 
 
-def test_a_move_must_not_win_only_by_rounding_at_this_demand() -> None:
-    # azure-conv-resnet: 2 L4 saw 700/s (840/s with headroom): 2 bigger A10G replicas
-    # ($2.00/h) beat 3 L4 ($2.40/h) by a whole replica's rounding, though the A10G costs
-    # more per inference. 15 s later demand rose, both needed 3 and the fleet sat on
-    # A10G for the hour-long move cooldown (20% over the single-pool run).
+@pytest.mark.parametrize(
+    ("demand", "running_l4", "wanted_l4"),
+    [
+        # azure-conv-resnet: 2 L4 saw 700/s (840/s with headroom): 2 bigger A10G replicas
+        # ($2.00/h) beat 3 L4 ($2.40/h) by a whole replica's rounding, though the A10G costs
+        # more per inference. 15 s later demand rose, both needed 3 and the fleet sat on
+        # A10G for the hour-long move cooldown (20% over the single-pool run).
+        (700.0, 2, 3),
+        # family-21-15-weekly (seed 21): on a ramp one A10G replica carried the next
+        # interval's demand where a second L4 was needed, so the scale-up moved there (a
+        # scale-up that starts no more replicas by moving skipped the savings test); demand
+        # rose on, the fleet grew on A10G and the L4 replica already starting was thrown
+        # away. A scale-up starts replicas either way, but must still save over the band.
+        (370.0, 1, 2),
+    ],
+)
+def test_a_move_must_not_win_only_by_rounding_at_this_demand(
+    demand: float, running_l4: int, wanted_l4: int
+) -> None:
     spec = service(
         [
             variant(
@@ -111,27 +125,6 @@ def test_a_move_must_not_win_only_by_rounding_at_this_demand() -> None:
         scaling={"maxReplicas": 20},
     )
     pools = [pool("l4", price=0.8), pool("a10g", accelerator="nvidia-a10g", price=1.0)]
-    plan = decide(decision(spec, pools, demand=700.0, p99=10.0, current={L4: running(2)}))
-    placed = {(a.variant, a.pool): a.replicas for a in plan.allocations if a.replicas}
-    assert placed == {L4: 3}
-
-
-def test_a_scale_up_must_not_move_only_by_rounding_either() -> None:
-    # family-21-15-weekly (seed 21): on a ramp one A10G replica carried the next interval's
-    # demand where a second L4 was needed, so the scale-up moved there; demand rose on, the
-    # fleet grew on A10G (dearer per inference) and the L4 replica already starting was
-    # thrown away: the hour-long move cooldown on the dearer pool. A scale-up starts
-    # replicas either way, but a move must still save over the band, not by rounding.
-    spec = service(
-        [
-            variant(
-                "gpu",
-                accelerators={"nvidia-l4": [(8, 400.0, 20.0)], "nvidia-a10g": [(8, 450.0, 20.0)]},
-            )
-        ],
-        scaling={"maxReplicas": 20},
-    )
-    pools = [pool("l4", price=0.8), pool("a10g", accelerator="nvidia-a10g", price=1.0)]
-    plan = decide(decision(spec, pools, demand=370.0, p99=10.0, current={L4: running(1)}))
-    placed = {(a.variant, a.pool): a.replicas for a in plan.allocations if a.replicas}
-    assert placed == {L4: 2}
+    inp = decision(spec, pools, demand=demand, p99=10.0, current={L4: running(running_l4)})
+    placed = {(a.variant, a.pool): a.replicas for a in decide(inp).allocations if a.replicas}
+    assert placed == {L4: wanted_l4}
