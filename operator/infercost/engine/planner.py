@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from infercost.api.service import InferenceServiceSpec
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.caching import counting_cached
+from infercost.engine.evolve import evolve
 from infercost.engine.forecast import expected_spike, window_max
 from infercost.engine.horizon import horizon_margin
 from infercost.engine.idle import idle_verdict, woken
@@ -256,6 +257,8 @@ def _place(
     going_on = continue_migration(inp, problem, current)
     if going_on is not None:
         problem, best = going_on
+    if not held and best.met:
+        best = _first_fleet(inp, problem, best)
     moved_to = set(best.replicas) - set(held)
     stall = stall_cause(inp, current)
     if not held or not moved_to:
@@ -319,6 +322,27 @@ def _place(
         else _reason(target, best, spec.scaling.max_replicas)
     )
     return _outcome(problem, target, best, reason=reason, moved=True, stall=stall, current=current)
+
+
+def _first_fleet(inp: DecisionInput, problem: Problem, best: Solution) -> Solution:
+    """A first placement's pools, chosen over the band as a move is: where the pools that
+    win one headroom higher differ, the ones whose fleet costs less on the mean of the two
+    demands (a first fleet won by one replica's rounding would be kept by the move test)."""
+    higher = problem.required * (1.0 + inp.spec.scaling.headroom)
+    equal_share = inp.settings.equal_share_routing
+    wide = solve_routed(
+        evolve(problem, required=higher, max_total=inp.spec.scaling.max_replicas),
+        equal_share=equal_share,
+    )
+    if not wide.met or set(wide.replicas) == set(best.replicas):
+        return best
+    alt = solve_routed(
+        evolve(problem, options=tuple(o for o in problem.options if o.key in wide.replicas)),
+        equal_share=equal_share,
+    )
+    if not alt.met:
+        return best
+    return alt if saving_over_band(inp, problem, best=alt, stay=best) > 0 else best
 
 
 def _staying(
