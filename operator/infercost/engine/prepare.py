@@ -188,7 +188,9 @@ def _room_bound(option: Option, room: int | None) -> Option:
 
 def _load_bound(key: Key, *, inp: DecisionInput, current: dict[Key, CurrentDeployment]) -> bool:
     """A smaller batch would overload this deployment (batching.halving_overloads): its p99
-    is no reason to cut the batch."""
+    is no reason to cut the batch. Withheld from batching altogether, it also holds a batch
+    that is climbing back (a p99 is the evidence of room it waits for) while the load is
+    that high, as a missing p99 does."""
     dep, observation = current.get(key), inp.observation
     metrics = observation.per_deployment.get(key) if observation is not None else None
     if dep is None or dep.batching is None or metrics is None:
