@@ -3,7 +3,9 @@
 Prints (does not assert): operator RSS, CPU seconds per full reconcile round, API writes per
 round when nothing changed (target 0) and the wall time of one round. The API server runs in
 its own process so the operator's figures are its own; metrics come from the FAKE metrics
-source (constant demand), since a Prometheus for 1,000 services is out of scope here.
+source (constant demand), since a Prometheus for 1,000 services is out of scope here. Once every
+service is placed the bench marks every Deployment's replicas ready (`deployments_ready`: the
+stand-in runs no Deployment controller), so the steady rounds are those of a steady cluster.
 
 `--replicas R --shards S` runs R sharded operators (controller/shards.py) in this one process:
 the CPU and RSS figures are then the R replicas' together (per replica: divide by R), and the
@@ -158,6 +160,29 @@ async def placed(session: aiohttp.ClientSession, count: int) -> bool:
     return done >= count
 
 
+async def deployments_ready(session: aiohttp.ClientSession) -> int:
+    """Play the Deployment controller and kubelet the stand-in API server does not run: every
+    Deployment's status reports all its replicas ready, as a steady cluster's does. (Left
+    unready, each reconcile would list the service's pods for new ones to gate: a starting
+    service's work, not a steady one's.) Returns how many were marked."""
+    async with session.get("apis/apps/v1/deployments") as response:
+        items = (await response.json())["items"]
+    gate = asyncio.Semaphore(8)
+
+    async def ready(item: dict[str, Any]) -> None:
+        meta, replicas = item["metadata"], int(item["spec"].get("replicas") or 0)
+        url = f"apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}/status"
+        counts = ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas")
+        status = {"observedGeneration": meta.get("generation", 1)}
+        status |= dict.fromkeys(counts, replicas)
+        headers = {"Content-Type": "application/merge-patch+json"}
+        async with gate, session.patch(url, json={"status": status}, headers=headers) as reply:
+            reply.raise_for_status()
+
+    await asyncio.gather(*(ready(item) for item in items))
+    return len(items)
+
+
 async def bench(
     count: int, interval: float, rounds: int, *, replicas: int = 1, shards: int = 0
 ) -> dict[str, Any]:
@@ -204,6 +229,7 @@ async def bench(
                 await asyncio.sleep(1)
             first_wall, first_cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
             first_writes = await writes(session)
+            await deployments_ready(session)
             # Settle: the first round's tail (Ready flips, kopf's finalizers, pool status) ends
             # when a whole interval passes without a write; "nothing changed" starts there.
             settle0, last = time.monotonic(), -1

@@ -6,6 +6,7 @@ engine's own knobs pass through unchanged to `EngineSettings` (INFERCOST_ENGINE_
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Literal
 
@@ -391,11 +392,8 @@ class Settings(BaseSettings):
     def for_engine(self) -> EngineSettings:
         """The engine's knobs, with this operator's control interval and how much longer
         Triton's p99 summaries remember than this operator's rate window."""
-        rate_window = window_seconds(self.prometheus_rate_window)
-        return replace(
-            self.engine,
-            control_interval_seconds=self.control_interval_seconds,
-            summary_lag_seconds=max(0.0, TRITON_SUMMARY_SECONDS - rate_window),
+        return _engine_settings(
+            self.engine, self.control_interval_seconds, self.prometheus_rate_window
         )
 
     def manifests(self) -> ManifestSettings:
@@ -420,3 +418,16 @@ class Settings(BaseSettings):
             activator_memory=self.activator_memory,
             activator_cluster_role=self.activator_cluster_role,
         )
+
+
+@functools.lru_cache(maxsize=16)
+def _engine_settings(
+    engine: EngineSettings, control_interval_seconds: float, rate_window: str
+) -> EngineSettings:
+    """One object for equal settings: the engine remembers answers per settings object, and
+    each reconcile asks for them."""
+    return replace(
+        engine,
+        control_interval_seconds=control_interval_seconds,
+        summary_lag_seconds=max(0.0, TRITON_SUMMARY_SECONDS - window_seconds(rate_window)),
+    )

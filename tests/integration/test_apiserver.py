@@ -149,6 +149,37 @@ async def test_label_selectors_filter_lists(api: ApiServer) -> None:
     assert await names("x notin (1)") == ["b", "c"]
 
 
+async def test_a_list_holds_its_resource_and_namespace_as_they_are_now(api: ApiServer) -> None:
+    """Lists are answered from an index of the store by resource and namespace: one taken
+    after more writes sees them, a deleted object goes, other namespaces and kinds stay out."""
+    other_ns = CM.replace("/ml/", "/other/")
+    await call(api, "POST", CM, {"metadata": {"name": "a"}})
+    await call(api, "POST", other_ns, {"metadata": {"name": "elsewhere"}})
+    await call(api, "POST", ISVC, isvc())
+
+    async def names(url: str) -> list[str]:
+        return [item["metadata"]["name"] for item in (await call(api, "GET", url))["items"]]
+
+    assert await names(CM) == ["a"]
+    await call(api, "POST", CM, {"metadata": {"name": "b"}})
+    await call(api, "DELETE", f"{CM}/a")
+    assert await names(CM) == ["b"]
+    assert await names("/api/v1/configmaps") == ["elsewhere", "b"]
+
+
+async def test_request_counts_are_served_by_verb_and_resource(api: ApiServer) -> None:
+    """`GET /sandbox/requests` (for a benchmark in another process) counts the API requests
+    so far by verb and resource, filtered by User-Agent prefix, and is not counted itself."""
+    await call(api, "POST", CM, {"metadata": {"name": "a"}}, headers={"User-Agent": "op/1"})
+    await call(api, "GET", f"{CM}/a", headers={"User-Agent": "op/1"})
+    await call(api, "GET", f"{CM}/a", headers={"User-Agent": "kubectl/1"})
+    counted = await call(api, "GET", "/sandbox/requests", params={"agents": "op/"})
+    assert counted["counts"] == {"create /configmaps": 1, "get /configmaps": 1}
+    assert counted["writes"] == 1
+    everyone = await call(api, "GET", "/sandbox/requests")
+    assert everyone["counts"] == {"create /configmaps": 1, "get /configmaps": 2}
+
+
 async def test_owner_deletion_collects_dependents(api: ApiServer) -> None:
     owner = await call(api, "POST", ISVC, isvc())
     ref = {"apiVersion": "infercost.io/v1alpha1", "kind": "InferenceService", "name": "bert"}

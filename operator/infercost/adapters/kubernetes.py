@@ -8,6 +8,7 @@ the shared client's (kubeclient/transport.py); every other error is raised as `A
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
 from collections.abc import Mapping, Sequence
@@ -86,6 +87,7 @@ class KubeApi:
             credentials, policy=policy, timeout=timeout, user_agent=USER_AGENT
         )
         self.requests = self.transport.requests  # by HTTP method, for benchmarks and logs
+        self._discovering: dict[str, asyncio.Future[Any]] = {}
 
     async def close(self) -> None:
         await self.transport.close()
@@ -226,10 +228,23 @@ class KubeApi:
         }
         await self._call("POST", path("Event", namespace=meta["namespace"]), body=event)
 
+    def _asked(self, api_version: str, done: asyncio.Future[Any]) -> None:
+        self._discovering.pop(api_version, None)
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have been cancelled meanwhile
+
     async def has_resource(self, api_version: str, plural: str) -> bool:
-        """Discovery: whether the cluster serves a resource (e.g. a CRD is installed)."""
+        """Discovery: whether the cluster serves a resource (e.g. a CRD is installed).
+
+        Callers asking at once share one request: after a start every service's first
+        reconcile asks, and 10,000 services must not mean 10,000 discovery requests."""
+        asked = self._discovering.get(api_version)
+        if asked is None:
+            asked = asyncio.ensure_future(self._call("GET", f"/apis/{api_version}"))
+            self._discovering[api_version] = asked
+            asked.add_done_callback(lambda done: self._asked(api_version, done))
         try:
-            found = await self._call("GET", f"/apis/{api_version}")
+            found = await asyncio.shield(asked)
         except ApiError:
             return False
         return any(r.get("name") == plural for r in found.get("resources") or [])

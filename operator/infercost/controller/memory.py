@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from infercost.api.service import InferenceServiceSpec
 from infercost.controller import zero
 from infercost.controller.children import Child, Synced
 from infercost.engine.model import CurrentDeployment, Plan, ServiceState
@@ -27,6 +28,11 @@ class Memory:
     last_events: frozenset[tuple[Any, ...]] = frozenset()
     invalid_generation: int | None = None
     zero: zero.ZeroMemory = field(default_factory=zero.ZeroMemory)  # scale to zero (zero.py)
+    # The spec last parsed and the body's `spec` mapping it came from: a watch event brings a
+    # new mapping, so parsing runs once per change, not once per reconcile.
+    parsed: tuple[object, InferenceServiceSpec] | None = None
+    # The children last built and what they were built from (service_children.py).
+    desired: tuple[tuple[Any, ...], list[dict[str, Any]]] | None = None
 
     def ran_dry(self, plan: Plan) -> dict[tuple[str, str], int]:
         """A dry run: what the plan runs is taken as running and ready; its ready replicas."""

@@ -38,7 +38,7 @@ class Picture:
         self.used_pools: dict[ServiceKey, frozenset[str]] = {}
         self.prices: dict[str, float] = {}  # pool -> price per node-hour from OpenCost
         self._by_owner: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
-        self._totals: dict[str, int] | None = None
+        self._totals: dict[str, int] = {}  # pool label -> replicas of every Deployment
         self._pool_specs: dict[str, tuple[Any, AcceleratorPoolSpec | None]] = {}
         self.children = LiveChildren()  # every owned child of every kind (drift, deletion)
 
@@ -98,7 +98,7 @@ class Picture:
         owner = (key[0], labels.get(manifests.LABEL_SERVICE, ""))
         if manifests.LABEL_ACTIVATOR not in labels:  # the activator runs no replica
             self._by_owner.setdefault(owner, {})[key[1]] = self.deployments[key]
-        self._totals = None
+        self._count(body, 1)
         self.children.seen("Deployment", body)
 
         def ready(dep: Mapping[str, Any] | None) -> int:
@@ -111,12 +111,18 @@ class Picture:
         self.children.gone("Deployment", namespace, name)
         if before is not None:
             self._unindex((namespace, name), before)
-            self._totals = None
 
     def _unindex(self, key: tuple[str, str], body: Mapping[str, Any]) -> None:
         labels = body["metadata"].get("labels") or {}
         owned = self._by_owner.get((key[0], labels.get(manifests.LABEL_SERVICE, "")), {})
         owned.pop(key[1], None)
+        self._count(body, -1)
+
+    def _count(self, body: Mapping[str, Any], sign: int) -> None:
+        """Add (or take back) one Deployment's replicas to its pool's total: kept as
+        Deployments come and go, not summed over all of them per read (10,000 services)."""
+        pool = (body["metadata"].get("labels") or {}).get(manifests.LABEL_POOL, "")
+        self._totals[pool] = self._totals.get(pool, 0) + sign * _replicas(body)
 
     def activator_ready(self, key: ServiceKey) -> bool:
         """The service's activator (manifests/activator.py) has a ready pod."""
@@ -127,13 +133,8 @@ class Picture:
         return list(self._by_owner.get((key[0], manifests.short_name(key[1])), {}).values())
 
     def pool_totals(self) -> dict[str, int]:
-        """Replicas of all services per pool label; recomputed only after a Deployment changed."""
-        if self._totals is None:
-            totals: defaultdict[str, int] = defaultdict(int)
-            for dep in self.deployments.values():
-                pool = (dep["metadata"].get("labels") or {}).get(manifests.LABEL_POOL, "")
-                totals[pool] += int(dep.get("spec", {}).get("replicas", 0))
-            self._totals = dict(totals)
+        """Replicas of all services per pool label (the activator's Deployment counts too:
+        it has no pool label, so it lands under "")."""
         return self._totals
 
     def _pool_spec(self, name: str, body: Mapping[str, Any]) -> AcceleratorPoolSpec | None:
@@ -207,6 +208,10 @@ class Picture:
                 provisioning[manifests.short_name(name)] = float(spec.provisioning_seconds)
         service = (key[0], manifests.short_name(key[1]))
         return self.capacity.counts(service, now=time.time(), provisioning=provisioning)
+
+
+def _replicas(body: Mapping[str, Any]) -> int:
+    return int((body.get("spec") or {}).get("replicas", 0))
 
 
 def _wake_requested(body: Mapping[str, Any]) -> str | None:

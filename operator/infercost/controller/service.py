@@ -163,13 +163,17 @@ class Reconciler:
         self, body: Mapping[str, Any], *, memory: Memory, now: float
     ) -> InferenceServiceSpec | None:
         """The service's spec, or None once its status and a Warning say why it is invalid."""
+        raw = body.get("spec") or {}
+        if memory.parsed is not None and memory.parsed[0] is raw:
+            return memory.parsed[1]
         try:
-            spec = InferenceServiceSpec.model_validate(body.get("spec") or {})
+            spec = InferenceServiceSpec.model_validate(raw)
         except ValidationError as error:
             message = reporting.validation_message(error)
             await self.report.invalid(body, memory=memory, message=message, now=now)
             return None
         memory.invalid_generation = None
+        memory.parsed = (raw, spec)
         return spec
 
     async def _advise(

@@ -37,6 +37,7 @@ class ServiceChildren:
     ) -> None:
         self.api, self.picture, self.routes, self.keys = api, picture, routes, keys
         self.settings = settings
+        self.manifest_settings = settings.manifests()
         self.pod_monitors: bool | None = None  # whether the API serves PodMonitors (asked once)
 
     async def load(self, body: Mapping[str, Any], memory: Memory) -> None:
@@ -74,16 +75,30 @@ class ServiceChildren:
         meta = body["metadata"]
         owner = manifests.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
         await self.keys.ensure(owner)  # before the pods that read it: created once, kept
-        desired = manifests.children(
-            owner=owner,
-            spec=spec,
-            pools={p.name: p.spec for p in pools},
-            allocations=plan.allocations,
-            settings=self.settings.manifests(),
-            with_pod_monitor=await self.served_pod_monitors(),
-            zero=zero_path,
-            ready=await self.routes.ready((meta["namespace"], meta["name"]), spec),
+        inputs = (
+            owner,
+            spec,
+            tuple((p.name, p.spec) for p in pools),
+            plan.allocations,
+            await self.served_pod_monitors(),
+            zero_path,
+            await self.routes.ready((meta["namespace"], meta["name"]), spec),
         )
+        built = memory.desired
+        if built is None or built[0] != inputs:
+            # A pure function of these inputs: built again only when one of them changed
+            # (a steady service's reconcile compares, it does not rebuild and re-hash).
+            desired = manifests.children(
+                owner=owner,
+                spec=spec,
+                pools=dict(inputs[2]),
+                allocations=plan.allocations,
+                settings=self.manifest_settings,
+                with_pod_monitor=inputs[4],
+                zero=zero_path,
+                ready=inputs[6],
+            )
+            memory.desired = built = (inputs, desired)
         await sync_children(
-            api=self.api, picture=self.picture, owner=meta, desired=desired, synced=memory.synced
+            api=self.api, picture=self.picture, owner=meta, desired=built[1], synced=memory.synced
         )

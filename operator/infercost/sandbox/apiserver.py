@@ -98,8 +98,6 @@ class ApiServer(Writes):
             self.validation.register_crd(yaml.safe_load(GATEWAY_API_CRD.read_text()))
         if self.rbac and self.authorizer is None:
             self.authorizer = Authorizer.from_files(RULES, ROLE_RULES)
-        # Not a Kubernetes endpoint: lets a benchmark in another process count requests.
-        self["get /sandbox/requests"] << self._serve_request_counts
         tables.serve_discovery(self)
         openapi.serve(self)
 
@@ -169,7 +167,7 @@ class ApiServer(Writes):
             if scheme.lower() != "bearer" or token not in self.tokens:
                 raise status.ApiError(code=401, reason="Unauthorized", message="Unauthorized")
         if request.resource is None or request.resource.plural is None:
-            return await super()._handle(request)
+            return await self._non_resource(request)
         self._authorize(request, verb=rbac_verb(request))
         fault = self._take_fault(request)
         if fault is not None and fault.delay:

@@ -1,8 +1,8 @@
 """The read side of the sandbox API server: replies, list/watch with selectors, the request log.
 
 kmock matches every request against views over all past requests (quadratic in the number
-of requests); resource requests here never have test-defined reactions, so they go straight
-to these handlers, which look objects up by key.
+of requests); resource and discovery requests here never have test-defined reactions, so they
+go straight to these handlers, which look objects up by key (lists through an index).
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,6 +41,11 @@ class Replies(kmock.KubernetesEmulator):
     _apply_creates: set[int] = attrs.field(factory=set, init=False)
     # Request id -> name of the object a POST created (generateName: only the server knows it).
     _created: dict[int, str] = attrs.field(factory=dict, init=False)
+    # (group, version, plural) -> namespace (None: all) -> stored keys; see `_keys_of`.
+    _index: dict[tuple[Any, ...], dict[str | None, list[Any]]] = attrs.field(
+        factory=dict, init=False
+    )
+    _indexed: int = attrs.field(default=0, init=False)
 
     async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
         """Discovery of one group/version, as kubectl reads it (kmock 0.8 shims below)."""
@@ -64,13 +71,28 @@ class Replies(kmock.KubernetesEmulator):
             self._history.append((int(version), resource, event))
         await self._buses[resource].put(event)
 
-    async def _serve_request_counts(self, request: rendering.Request) -> rendering.Payload:
-        agents = tuple(a for a in request.params.get("agents", "").split(",") if a)
+    def _request_counts(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.Response:
+        """`GET /sandbox/requests?agents=a,b`: requests served so far by verb and resource.
+
+        Not a Kubernetes endpoint (a benchmark in another process counts the operator's
+        requests with it), so it is neither logged nor matched against kmock's reactions.
+        """
+        agents = tuple(a for a in raw_request.query.get("agents", "").split(",") if a)
         counts: dict[str, int] = {}
         for verb, group, resource, _ in self.request_log(agents=agents):
             key = f"{verb} {group}/{resource}"
             counts[key] = counts.get(key, 0) + 1
-        return {"counts": counts, "writes": self.writes(agents=agents)}
+        return aiohttp.web.json_response({"counts": counts, "writes": self.writes(agents=agents)})
+
+    async def _non_resource(self, request: rendering.Request) -> Any:
+        """Discovery (`/api`, `/apis/<group>/<version>`, `/version`) straight from kmock's
+        handlers, as `_respond` does for resources; anything else through kmock's matching."""
+        path = request.url.path.rstrip("/") if request.method == kmock.method.GET else ""
+        for pattern, handler in _DISCOVERY:
+            if pattern.fullmatch(path):
+                payload = getattr(self, handler)
+                return await rendering.Response(payload=payload)(request)
+        return await super()._handle(request)
 
     def _info(self, resource: kmock.resource) -> kmock.ResourceInfo:
         return self.resources[resource]
@@ -97,16 +119,33 @@ class Replies(kmock.KubernetesEmulator):
             return await super()._handle(request)
         return await rendering.Response(payload=handler)(request)  # type: ignore[arg-type]
 
+    def _keys_of(self, resource: kmock.resource, namespace: str | None) -> list[Any]:
+        """The stored keys of one resource (in one namespace, or in all: None), in the order
+        they were first stored, from an index kept up to date by the keys added since the last
+        call. kmock soft-deletes (the key stays) and nothing here hard-deletes, so the store
+        only grows; if it ever shrinks the index is rebuilt."""
+        store = self.objects._objects  # the dict behind kmock's ObjectsArray
+        if len(store) < self._indexed:
+            self._index.clear()
+            self._indexed = 0
+        if len(store) > self._indexed:
+            added = list(itertools.islice(reversed(store), len(store) - self._indexed))
+            for key in reversed(added):
+                kind = self._index.setdefault(_triple(key[0]), {})
+                kind.setdefault(None, []).append(key)
+                if key[1] is not None:
+                    kind.setdefault(key[1], []).append(key)
+            self._indexed = len(store)
+        return self._index.get(_triple(resource), {}).get(namespace, [])
+
     def _matching(self, request: rendering.Request) -> list[dict[str, Any]]:
+        assert request.resource is not None
         labels = request.params.get("labelSelector")
         fields = request.params.get("fieldSelector")
         found = []
-        for (resource, namespace, name), obj in self.objects.items():
-            if resource != request.resource or obj.deleted:
-                continue
-            if request.namespace is not None and namespace != request.namespace:
-                continue
-            if request.name is not None and name != request.name:
+        for key in self._keys_of(request.resource, request.namespace):
+            obj = self.objects[key]
+            if obj.deleted or (request.name is not None and key[2] != request.name):
                 continue
             raw = obj.raw
             if semantics.labels_match(
@@ -120,6 +159,8 @@ class Replies(kmock.KubernetesEmulator):
         # prefix of a namespaced path and fails): serve that cluster-scoped list and watch here.
         if raw_request.path.rstrip("/") == "/api/v1/namespaces" and raw_request.method == "GET":
             return await self._namespaces(raw_request)
+        if raw_request.path == "/sandbox/requests" and raw_request.method == "GET":
+            return self._request_counts(raw_request)
         return await super().__call__(raw_request)
 
     async def _namespaces(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
@@ -270,6 +311,21 @@ class Replies(kmock.KubernetesEmulator):
             and request.resource is not None
             and (not agents or request.headers.get("User-Agent", "").startswith(agents))
         )
+
+
+# kmock's discovery handlers by path (its own fallback routes, kmock/_internal/k8s.py).
+_DISCOVERY = (
+    (re.compile(r"/apis/[^/]+/[^/]+"), "_serve_version"),
+    (re.compile(r"/apis/[^/]+"), "_serve_group"),
+    (re.compile(r"/api/[^/]+"), "_serve_version"),
+    (re.compile(r"/version"), "_serve_server_version"),
+    (re.compile(r"/apis"), "_serve_apis"),
+    (re.compile(r"/api"), "_serve_api"),
+)
+
+
+def _triple(resource: Any) -> tuple[Any, ...]:
+    return (resource.group, resource.version, resource.plural)
 
 
 def _expired(since: str, compacted: int) -> dict[str, Any]:

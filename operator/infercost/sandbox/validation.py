@@ -118,7 +118,7 @@ class Validation:
         name = str(obj.get("metadata", {}).get("name", ""))
         schema = self.custom.get((group, kind))
         if schema is not None:
-            obj, unknown, errors = self._custom(schema, obj)
+            obj, unknown, errors = self._custom(schema, obj, old=old)
             if old is not None:
                 errors = [e for e in errors if _at(obj, e[0]) != _at(old, e[0])]
         else:
@@ -139,7 +139,7 @@ class Validation:
         return Checked(obj=obj, warnings=warnings)
 
     def _custom(
-        self, schema: crdschema.Schema, obj: dict[str, Any]
+        self, schema: crdschema.Schema, obj: dict[str, Any], *, old: dict[str, Any] | None
     ) -> tuple[dict[str, Any], list[str], list[tuple[str, str]]]:
         prepared = crdschema.prepare(schema, obj)
         top = {k: v for k, v in prepared.items() if k not in ("apiVersion", "kind", "metadata")}
@@ -154,7 +154,11 @@ class Validation:
         if not errors:
             errors = [
                 (f"{check.path}{check.field_path}".lstrip(".") or "<root>", check.message)
-                for check in crdschema.cel_checks(schema, pruned_without_meta)
+                for check in crdschema.cel_checks(
+                    schema,
+                    pruned_without_meta,
+                    old=crdschema.NO_OLD_VALUE if old is None else old,
+                )
                 if not check.passed
             ]
         return pruned, unknown, errors
