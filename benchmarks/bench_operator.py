@@ -153,6 +153,17 @@ def writes_by_resource(before: dict[str, int], after: dict[str, int]) -> dict[st
     }
 
 
+def reconciles(holder: list[Reconciler]) -> float:
+    """Reconciles done so far by every replica (the reconcile-duration histogram's count)."""
+    return sum(
+        sample.value
+        for reconciler in holder
+        for metric in reconciler.telemetry.duration.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_count")
+    )
+
+
 async def placed(session: aiohttp.ClientSession, count: int) -> bool:
     async with session.get("apis/infercost.io/v1alpha1/inferenceservices") as response:
         items = (await response.json())["items"]
@@ -240,7 +251,9 @@ async def bench(
             before_writes, cpu1, wall1 = await writes(session), cpu_seconds(), time.monotonic()
             before_leases = await _writes(session, leases=True)
             before_counts = await counts(session)
+            reconciles0 = reconciles(holder)
             await asyncio.sleep(rounds * interval)  # steady: kopf's timers drive the rounds
+            steady_reconciles = reconciles(holder) - reconciles0
             steady_writes = await writes(session) - before_writes
             lease_writes = await _writes(session, leases=True) - before_leases
             steady_detail = writes_by_resource(before_counts, await counts(session))
@@ -263,6 +276,9 @@ async def bench(
                 "first_round_api_writes": first_writes,
                 "settle_s": round(settle_s, 1),
                 "steady_cpu_s_per_round": round(steady_cpu / steady_rounds, 3),
+                "steady_reconciles_per_service_round": round(
+                    steady_reconciles / count / steady_rounds, 3
+                ),
                 "steady_api_writes_per_round": round(steady_writes / steady_rounds, 2),
                 "lease_writes_per_round": round(lease_writes / steady_rounds, 2),
                 "driven_round_wall_s": round(round_wall, 3),

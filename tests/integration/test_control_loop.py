@@ -7,6 +7,7 @@ and p99 directly, because no load or Prometheus runs in this suite (e2e tests do
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -191,11 +192,23 @@ async def test_restart_makes_no_duplicates_and_no_writes(
     await first.stop()
 
     writes_before = api.writes(agents=OPERATOR_AGENTS)
+    requests_before = len(api.request_log(agents=OPERATOR_AGENTS))
     second = await start_operator(metrics=first.metrics)
     await second.rounds_pass(o.NS, "bert", count=5)  # the start's round and timer ticks
     assert second.reconciler.memory[(o.NS, "bert")].loaded  # it did reconcile
     assert api.writes(agents=OPERATOR_AGENTS) == writes_before  # ...and wrote nothing
     assert sorted(d["metadata"]["name"] for d in await deployments(api, "bert")) == children
+    # The children were listed once per kind across the cluster (kopf's watch lists beside
+    # it), not per service: a start with 10,000 services asks a handful of lists.
+    lists = Counter(
+        (plural, namespace)
+        for verb, _, plural, namespace in api.request_log(agents=OPERATOR_AGENTS)[
+            requests_before:
+        ]
+        if verb == "list" and plural in ("deployments", "configmaps", "services")
+    )
+    assert lists and all(namespace is None for _, namespace in lists), lists
+    assert max(lists.values()) <= 2, lists  # ours and kopf's watch
 
 
 async def test_a_start_rebuilds_each_service_s_demand_memory_from_the_record(

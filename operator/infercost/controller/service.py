@@ -210,7 +210,7 @@ class Reconciler:
         if not memory.recalled:
             await self.inputs.recall(key, spec=spec, memory=memory)
         if not memory.loaded and not self.settings.dry_run:
-            await self.children.load(body, memory)
+            await self.children.load(memory)
         inp = await self.inputs.decision_input(key, spec=spec, memory=memory, now=now)
         to_zero = zero.policy(spec)
         if to_zero is not None:
