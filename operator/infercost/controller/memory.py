@@ -31,6 +31,9 @@ class Memory:
     # The spec last parsed and the body's `spec` mapping it came from: a watch event brings a
     # new mapping, so parsing runs once per change, not once per reconcile.
     parsed: tuple[object, InferenceServiceSpec] | None = None
+    # The status as the API server answered this process's last write of it (the operator
+    # is its only writer: newer than a body a lagging watch hands over); service_report.py.
+    status: dict[str, Any] | None = None
     # The children last built and what they were built from (service_children.py).
     desired: tuple[tuple[Any, ...], list[dict[str, Any]]] | None = None
 

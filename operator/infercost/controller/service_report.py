@@ -52,31 +52,47 @@ class ServiceReport:
         now: float,
     ) -> None:
         """A decided round: its status, its Events, its metrics."""
+        previous = memory.status if memory.status is not None else body.get("status")
         desired = reporting.desired_status(
-            body.get("status"),
+            previous,
             plan=plan,
             ready=ready,
             observation=observation,
             generation=body["metadata"].get("generation"),
             now=now,
         )
-        announced = (body.get("status") or {}).get("lastDecision")  # before the write below
-        await self.write_status(key, body=body, desired=desired)
+        announced = (previous or {}).get("lastDecision")  # before the write below
+        await self.write_status(key, body=body, desired=desired, memory=memory)
         await self.post_events(body, actions=plan.actions, memory=memory, announced=announced)
         self.telemetry.record(key, spec=spec, plan=plan, ready=ready, observation=observation)
 
     async def write_status(
-        self, key: ServiceKey, *, body: Mapping[str, Any], desired: Mapping[str, Any]
+        self,
+        key: ServiceKey,
+        *,
+        body: Mapping[str, Any],
+        desired: Mapping[str, Any],
+        memory: Memory | None = None,
     ) -> None:
-        patch = reporting.status_patch(body.get("status"), desired)
+        """Patch what differs from the status last written (`memory.status`), else from the
+        body's: the operator is the status's only writer, and a body a lagging watch or
+        timer hands over can be older than its last write (at 10,000 services, a body from
+        before the replicas were ready gave every later write a new transition time)."""
+        previous = memory.status if memory is not None and memory.status is not None else None
+        patch = reporting.status_patch(
+            previous if previous is not None else body.get("status"), desired
+        )
         if not patch:
             return
         meta = body["metadata"]
         result = await self.api.patch_status(
             "InferenceService", namespace=meta["namespace"], name=meta["name"], status=patch
         )
+        written = result.get("status") or dict(desired)
+        if memory is not None:
+            memory.status = written
         if key in self.picture.services:  # the watch will say so too; do not write twice meanwhile
-            self.picture.services[key]["status"] = result.get("status") or dict(desired)
+            self.picture.services[key]["status"] = written
 
     async def invalid(
         self, body: Mapping[str, Any], *, memory: Memory, message: str, now: float
@@ -84,10 +100,11 @@ class ServiceReport:
         """An invalid spec: the status says why, and a Warning once per generation."""
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         generation = body["metadata"].get("generation")
+        previous = memory.status if memory.status is not None else body.get("status")
         desired = reporting.invalid_status(
-            body.get("status"), message=message, generation=generation, now=now
+            previous, message=message, generation=generation, now=now
         )
-        await self.write_status(key, body=body, desired=desired)
+        await self.write_status(key, body=body, desired=desired, memory=memory)
         if memory.invalid_generation != generation:
             memory.invalid_generation = generation
             logger.warning("%s/%s: invalid spec: %s", key[0], key[1], message)
