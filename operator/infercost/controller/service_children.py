@@ -1,8 +1,9 @@
 """One InferenceService's children as the operator writes them: the acting side of a reconcile.
 
-It owns listing the children once after a start (so the first reconcile sees what runs before
-the watches have caught up; one list per kind for all services), whether the cluster serves PodMonitors (asked once), and writing
-the children a plan wants (manifests.py builds them, sync.py writes those that differ).
+It owns listing the children once after a start (one list per kind for all services, so the
+first reconcile sees what runs before the watches have caught up), whether the cluster serves
+PodMonitors (asked once), and writing the children a plan wants (manifests.py builds them,
+sync.py writes those that differ).
 """
 
 from __future__ import annotations
