@@ -174,11 +174,11 @@ def placed(holder: list[Reconciler], count: int) -> bool:
     return done >= count
 
 
-async def deployments_ready(session: aiohttp.ClientSession) -> int:
+async def deployments_ready(session: aiohttp.ClientSession) -> None:
     """Play the Deployment controller and kubelet the stand-in API server does not run: every
     Deployment's status reports all its replicas ready, as a steady cluster's does. (Left
     unready, each reconcile would list the service's pods for new ones to gate: a starting
-    service's work, not a steady one's.) Returns how many were marked."""
+    service's work, not a steady one's.)"""
     async with session.get("apis/apps/v1/deployments") as response:
         items = (await response.json())["items"]
     gate = asyncio.Semaphore(8)
@@ -194,7 +194,6 @@ async def deployments_ready(session: aiohttp.ClientSession) -> int:
             reply.raise_for_status()
 
     await asyncio.gather(*(ready(item) for item in items))
-    return len(items)
 
 
 async def bench(

@@ -95,15 +95,10 @@ class ServiceChildren:
         meta = body["metadata"]
         owner = manifests.Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
         await self.keys.ensure(owner)  # before the pods that read it: created once, kept
-        inputs = (
-            owner,
-            spec,
-            tuple((p.name, p.spec) for p in pools),
-            plan.allocations,
-            await self.served_pod_monitors(),
-            zero_path,
-            await self.routes.ready((meta["namespace"], meta["name"]), spec),
-        )
+        pool_specs = tuple((p.name, p.spec) for p in pools)
+        with_pod_monitor = await self.served_pod_monitors()
+        ready = await self.routes.ready((meta["namespace"], meta["name"]), spec)
+        inputs = (owner, spec, pool_specs, plan.allocations, with_pod_monitor, zero_path, ready)
         built = memory.desired
         if built is None or built[0] != inputs:
             # A pure function of these inputs: built again only when one of them changed
@@ -111,12 +106,12 @@ class ServiceChildren:
             desired = manifests.children(
                 owner=owner,
                 spec=spec,
-                pools=dict(inputs[2]),
+                pools=dict(pool_specs),
                 allocations=plan.allocations,
                 settings=self.manifest_settings,
-                with_pod_monitor=inputs[4],
+                with_pod_monitor=with_pod_monitor,
                 zero=zero_path,
-                ready=inputs[6],
+                ready=ready,
             )
             memory.desired = built = (inputs, desired)
         await sync_children(

@@ -52,7 +52,7 @@ class ServiceReport:
         now: float,
     ) -> None:
         """A decided round: its status, its Events, its metrics."""
-        previous = memory.status if memory.status is not None else body.get("status")
+        previous = _last_status(body, memory)
         desired = reporting.desired_status(
             previous,
             plan=plan,
@@ -78,10 +78,7 @@ class ServiceReport:
         body's: the operator is the status's only writer, and a body a lagging watch or
         timer hands over can be older than its last write (at 10,000 services, a body from
         before the replicas were ready gave every later write a new transition time)."""
-        previous = memory.status if memory is not None and memory.status is not None else None
-        patch = reporting.status_patch(
-            previous if previous is not None else body.get("status"), desired
-        )
+        patch = reporting.status_patch(_last_status(body, memory), desired)
         if not patch:
             return
         meta = body["metadata"]
@@ -100,9 +97,8 @@ class ServiceReport:
         """An invalid spec: the status says why, and a Warning once per generation."""
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         generation = body["metadata"].get("generation")
-        previous = memory.status if memory.status is not None else body.get("status")
         desired = reporting.invalid_status(
-            previous, message=message, generation=generation, now=now
+            _last_status(body, memory), message=message, generation=generation, now=now
         )
         await self.write_status(key, body=body, desired=desired, memory=memory)
         if memory.invalid_generation != generation:
@@ -158,3 +154,10 @@ class ServiceReport:
                 action=action.kind.value,
             )
         memory.last_events = keys
+
+
+def _last_status(body: Mapping[str, Any], memory: Memory | None) -> Any:
+    """The status this process last wrote, else the body's (after a start or a shard gained)."""
+    if memory is not None and memory.status is not None:
+        return memory.status
+    return body.get("status")

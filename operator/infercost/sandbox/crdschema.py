@@ -152,10 +152,12 @@ def _with_int_or_string(schema: Any) -> Any:
     return out
 
 
-NO_OLD_VALUE = object()  # `old` absent: every node is evaluated
+_NO_OLD_VALUE = object()  # a node the update adds: evaluated
 
 
-def cel_checks(schema: Schema, body: dict[str, Any], *, old: Any = NO_OLD_VALUE) -> list[CelCheck]:
+def cel_checks(
+    schema: Schema, body: dict[str, Any], *, old: dict[str, Any] | None = None
+) -> list[CelCheck]:
     """Every CEL rule evaluated at every node of the (prepared) object it applies to.
 
     With `old` (the stored object an update replaces), nodes whose value the update leaves
@@ -164,7 +166,7 @@ def cel_checks(schema: Schema, body: dict[str, Any], *, old: Any = NO_OLD_VALUE)
     the update, and evaluating them is most of a status write's cost.
     """
     checks: list[CelCheck] = []
-    _visit(schema, prepare(schema, body), "", checks, old)
+    _visit(schema, prepare(schema, body), "", checks, _NO_OLD_VALUE if old is None else old)
     return checks
 
 
@@ -173,7 +175,7 @@ def cel_errors(schema: Schema, body: dict[str, Any]) -> list[str]:
 
 
 def _visit(node: Schema, value: Any, path: str, checks: list[CelCheck], old: Any) -> None:
-    if value is None or (old is not NO_OLD_VALUE and value == old):
+    if value is None or (old is not _NO_OLD_VALUE and value == old):
         return
     for rule in node.get("x-kubernetes-validations", []):
         checks.append(_evaluate(rule, node, value, path.lstrip(".")))
@@ -182,7 +184,7 @@ def _visit(node: Schema, value: Any, path: str, checks: list[CelCheck], old: Any
         extra = node.get("additionalProperties")
         olds = old if isinstance(old, dict) else {}
         for key, item in value.items():
-            was = olds.get(key, NO_OLD_VALUE)
+            was = olds.get(key, _NO_OLD_VALUE)
             if properties is not None and key in properties:
                 _visit(properties[key], item, f"{path}.{key}", checks, was)
             elif isinstance(extra, dict):
@@ -190,7 +192,7 @@ def _visit(node: Schema, value: Any, path: str, checks: list[CelCheck], old: Any
     elif isinstance(value, list) and isinstance(node.get("items"), dict):
         olds_list = old if isinstance(old, list) else []
         for index, item in enumerate(value):
-            was = olds_list[index] if index < len(olds_list) else NO_OLD_VALUE
+            was = olds_list[index] if index < len(olds_list) else _NO_OLD_VALUE
             _visit(node["items"], item, f"{path}[{index}]", checks, was)
 
 

@@ -154,11 +154,7 @@ class Validation:
         if not errors:
             errors = [
                 (f"{check.path}{check.field_path}".lstrip(".") or "<root>", check.message)
-                for check in crdschema.cel_checks(
-                    schema,
-                    pruned_without_meta,
-                    old=crdschema.NO_OLD_VALUE if old is None else old,
-                )
+                for check in crdschema.cel_checks(schema, pruned_without_meta, old=old)
                 if not check.passed
             ]
         return pruned, unknown, errors
