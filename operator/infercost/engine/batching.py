@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from infercost.api.service import Batching, BatchingMode
 from infercost.engine.cost import ProfileCurve
+from infercost.engine.derived import Derived
 from infercost.engine.model import BatchConfig, DeploymentMetrics, EngineSettings, Reason
 from infercost.engine.queueing import slo_safe_load, table_key
 
@@ -62,13 +63,10 @@ def _delay_us(curve: ProfileCurve, *, batch: int, budget_ms: float, cap_us: int 
     return delay if cap_us is None else min(delay, cap_us)
 
 
-# model_batching by (curve, batching spec object, SLO, settings object): a pure function of
-# frozen inputs that every decision asks again. The objects are held so ids stay theirs.
-_MODELLED: dict[
-    tuple[ProfileCurve, int, float, int, float],
-    tuple[Batching, EngineSettings, BatchChoice | None],
-] = {}
-_MODELLED_MAX = 4096
+# model_batching by batching spec object, then (curve, SLO, settings object, attainment): a pure
+# function of frozen inputs that every decision asks again. The settings object is held in
+# the value, so its id stays its own while the entry lives.
+_MODELLED: Derived[tuple[EngineSettings, BatchChoice | None]] = Derived()
 
 
 def model_batching(
@@ -81,18 +79,16 @@ def model_batching(
 ) -> BatchChoice | None:
     """The profile's best batching inside margin x SLO, else the queueing model's; None
     when neither finds a batch that meets the SLO."""
-    memo = (curve, id(spec), slo_ms, id(settings), attainment)
-    hit = _MODELLED.get(memo)
-    if hit is not None and hit[0] is spec and hit[1] is settings:
-        return hit[2]
+    memo = (curve, slo_ms, id(settings), attainment)
+    hit = _MODELLED.get(spec, memo)
+    if hit is not None and hit[0] is settings:
+        return hit[1]
     choice = _model_batching(curve, spec=spec, slo_ms=slo_ms, settings=settings)
     if choice is None and settings.modelled_ceilings:
         choice = _queueing_batching(
             curve, spec=spec, slo_ms=slo_ms, settings=settings, attainment=attainment
         )
-    if len(_MODELLED) >= _MODELLED_MAX:
-        _MODELLED.clear()
-    _MODELLED[memo] = (spec, settings, choice)
+    _MODELLED.put(spec, memo, (settings, choice))
     return choice
 
 

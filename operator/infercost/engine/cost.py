@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from infercost.api.service import Variant
+from infercost.engine.derived import Derived
 from infercost.engine.model import DeploymentMetrics, EngineSettings, PoolView
 from infercost.engine.queueing import ExecCurve
 
@@ -75,10 +76,9 @@ def _interpolate(xs: tuple[int, ...], ys: tuple[float, ...], x: float) -> float:
     return ys[left] + share * (ys[right] - ys[left])
 
 
-# Curves of the variants seen lately, by object: a spec is a frozen model, so the same object
-# always gives the same curve. The variant itself is held, so its id cannot be reused.
-_CURVES: dict[tuple[int, str], tuple[Variant, ProfileCurve | None]] = {}
-_CURVES_MAX = 4096
+# Curves by variant object: a spec is a frozen model, so the same object always gives the
+# same curve (in a 1-tuple: None, never measured there, is an answer too).
+_CURVES: Derived[tuple[ProfileCurve | None]] = Derived()
 
 
 def profile_curve(variant: Variant, accelerator_type: str) -> ProfileCurve | None:
@@ -86,14 +86,11 @@ def profile_curve(variant: Variant, accelerator_type: str) -> ProfileCurve | Non
 
     Duplicate batch sizes (repeated runs) are averaged, so the curve is a function.
     """
-    memo = (id(variant), accelerator_type)
-    hit = _CURVES.get(memo)
-    if hit is not None and hit[0] is variant:
-        return hit[1]
+    hit = _CURVES.get(variant, accelerator_type)
+    if hit is not None:
+        return hit[0]
     curve = _profile_curve(variant, accelerator_type)
-    if len(_CURVES) >= _CURVES_MAX:
-        _CURVES.clear()
-    _CURVES[memo] = (variant, curve)
+    _CURVES.put(variant, accelerator_type, (curve,))
     return curve
 
 

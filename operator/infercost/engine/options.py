@@ -21,6 +21,7 @@ from infercost.engine.cost import (
     profile_curve,
     replica_hourly_cost,
 )
+from infercost.engine.derived import Derived
 from infercost.engine.model import BatchConfig, EngineSettings, PoolView
 
 Key = tuple[str, str]  # (variant, pool)
@@ -136,19 +137,18 @@ class _Static:
     startup_seconds: float
 
 
-# _Static by the objects it is derived from (specs are frozen models; each is held, so its id
-# stays its own) and the pool's price and room: every decision of a service asks again.
-_STATICS: dict[tuple[object, ...], tuple[tuple[object, ...], _Static]] = {}
-_STATICS_MAX = 8192
+# _Static by the spec it is derived from, then the variant, the pool's objects (held in the
+# value, so their ids stay theirs), price and room: every decision of a service asks again.
+_STATICS: Derived[tuple[tuple[object, ...], _Static]] = Derived()
 
 
 def _static(spec: InferenceServiceSpec, variant: Variant, pool: PoolView) -> _Static:
     free = None
     if pool.spec.max_replicas is not None:
         free = max(0, pool.spec.max_replicas - pool.replicas_used_by_others)
-    held = (spec, variant, pool.spec, pool.labels)
+    held = (variant, pool.spec, pool.labels)
     memo = (*map(id, held), pool.name, pool.hourly_per_node, free)
-    hit = _STATICS.get(memo)
+    hit = _STATICS.get(spec, memo)
     if hit is not None and all(a is b for a, b in zip(hit[0], held, strict=True)):
         return hit[1]
     accelerator = pool.spec.accelerator.type
@@ -162,9 +162,7 @@ def _static(spec: InferenceServiceSpec, variant: Variant, pool: PoolView) -> _St
         spot=pool.spec.capacity_type == CapacityType.SPOT,
         startup_seconds=float(pool.spec.provisioning_seconds + variant.startup_seconds),
     )
-    if len(_STATICS) >= _STATICS_MAX:
-        _STATICS.clear()
-    _STATICS[memo] = (held, static)
+    _STATICS.put(spec, memo, (held, static))
     return static
 
 

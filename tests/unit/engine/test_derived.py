@@ -1,0 +1,88 @@
+"""What the engine derives from a spec is kept while the spec lives, for any number of specs.
+
+A global table capped at a few thousand entries and emptied when full evicted, past ~1,500
+services, exactly what the next round over the services needed: at 10,000 services every
+decision built its curves, option facts and batching model again (issue 23).
+"""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from infercost.api.service import Batching, InferenceServiceSpec
+from infercost.engine import cost
+from infercost.engine.derived import Derived
+
+pytestmark = pytest.mark.unit
+
+
+def _spec(index: int) -> InferenceServiceSpec:
+    return InferenceServiceSpec.model_validate(
+        {
+            "model": {"name": "bert"},
+            "slo": {"latencyMs": 50},
+            "variants": [
+                {
+                    "name": "gpu",
+                    "acceleratorTypes": ["nvidia-l4"],
+                    "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+                    "modelRepository": f"s3://models/bert-{index}",
+                    "profile": [
+                        {
+                            "acceleratorType": "nvidia-l4",
+                            "batchSize": 1,
+                            "throughput": 800 + index % 7,
+                            "p99LatencyMs": 2.0,
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+
+def test_every_service_keeps_its_curves_over_a_round_of_many_services(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    specs = [_spec(index) for index in range(6_000)]  # more than the old table's 4,096
+    built = 0
+    original = cost._profile_curve
+
+    def counting(*args: object, **kwargs: object) -> cost.ProfileCurve | None:
+        nonlocal built
+        built += 1
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cost, "_profile_curve", counting)
+    for spec in specs:
+        assert cost.profile_curve(spec.variants[0], "nvidia-l4") is not None
+        assert cost.profile_curve(spec.variants[0], "nvidia-t4") is None
+    assert built == 2 * len(specs)
+    for spec in specs:  # the next round: every answer from memory, None ones too
+        cost.profile_curve(spec.variants[0], "nvidia-l4")
+        cost.profile_curve(spec.variants[0], "nvidia-t4")
+    assert built == 2 * len(specs)
+
+
+def test_an_owners_table_goes_with_the_owner() -> None:
+    derived: Derived[int] = Derived()
+    owners = [Batching(), Batching()]
+    for number, owner in enumerate(owners):
+        derived.put(owner, "key", number)
+    assert len(derived) == 2
+    assert [derived.get(owner, "key") for owner in owners] == [0, 1]
+    del owners[0]
+    gc.collect()
+    assert len(derived) == 1
+    assert derived.get(owners[0], "key") == 1
+
+
+def test_an_owners_table_is_bounded_by_the_keys_that_vary_apart_from_it() -> None:
+    derived: Derived[int] = Derived(per_owner=3)
+    owner = Batching()
+    for key in range(3):
+        derived.put(owner, key, key)
+    derived.put(owner, 3, 3)  # full: emptied, then this one kept
+    assert [derived.get(owner, key) for key in range(4)] == [None, None, None, 3]
