@@ -57,6 +57,11 @@ def operator_figures(result: Mapping[str, object], *, interval: float) -> list[F
         return float(str(result[name]))
 
     label = f"{int(value('services')):,} services"
+    replicas = int(value("replicas")) if "replicas" in result else 1
+    keeps = "one process keeps"
+    if replicas > 1:
+        label += f", {replicas} replicas"
+        keeps = f"the busiest of {replicas} replica processes keeps"
     return [
         Figure(
             area="operator",
@@ -64,7 +69,7 @@ def operator_figures(result: Mapping[str, object], *, interval: float) -> list[F
             value=value("steady_cpu_s_per_round"),
             unit="s",
             goal=interval,
-            note=f"one process keeps a {interval:g} s interval",
+            note=f"{keeps} a {interval:g} s interval",
         ),
         Figure(
             area="operator",
