@@ -235,6 +235,30 @@ async def test_a_body_older_than_the_last_status_write_causes_no_write(
     assert await status_of(api, "bert") == written
 
 
+async def test_a_new_body_with_the_same_spec_keeps_the_spec_object(
+    api: ApiServer, start_operator: OperatorFactory
+) -> None:
+    """Every status write comes back as a watch event with a new body; its spec, equal, stays
+    the object already parsed, so what is remembered by that object (the engine's option
+    facts and batching model, the children built) is found again rather than rebuilt."""
+    await call(api, "POST", o.POOLS, o.INF2)
+    await call(api, "POST", o.ISVC, o.service("bert", o.NEURON_VARIANT))
+    operator = await start_operator()
+    operator.load(o.NS, "bert", rps=300.0, p99_ms=5.0)  # FAKE metrics
+    await eventually(lambda: deployments(api, "bert"), what="children")
+    key = (o.NS, "bert")
+    await operator.rounds_pass(*key, count=1)
+    parsed = operator.reconciler.memory[key].parsed
+    assert parsed is not None
+    fresh = copy.deepcopy(operator.reconciler.picture.services[key])  # as a watch event has it
+    operator.reconciler.picture.services[key] = fresh
+    await operator.reconciler.reconcile(key)
+    again = operator.reconciler.memory[key].parsed
+    assert again is not None
+    assert again[0] is fresh["spec"]
+    assert again[1] is parsed[1]
+
+
 async def test_a_start_rebuilds_each_service_s_demand_memory_from_the_record(
     api: ApiServer, start_operator: OperatorFactory
 ) -> None:

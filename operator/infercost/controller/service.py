@@ -173,6 +173,10 @@ class Reconciler:
             await self.report.invalid(body, memory=memory, message=message, now=now)
             return None
         memory.invalid_generation = None
+        if memory.parsed is not None and memory.parsed[1] == spec:
+            # A new body (a status write's watch event) with the same spec: the same object,
+            # so what is remembered by it (the engine's, the children's) is found again.
+            spec = memory.parsed[1]
         memory.parsed = (raw, spec)
         return spec
 

@@ -137,8 +137,9 @@ class _Static:
     startup_seconds: float
 
 
-# _Static by the spec it is derived from, then the variant, the pool's objects (held in the
-# value, so their ids stay theirs), price and room: every decision of a service asks again.
+# _Static by the spec it is derived from, then the variant and pool spec objects (held in the
+# value, so their ids stay theirs), the pool's labels (by value: a caller may build the
+# mapping anew each time), price and room: every decision of a service asks again.
 _STATICS: Derived[tuple[tuple[object, ...], _Static]] = Derived()
 
 
@@ -146,8 +147,9 @@ def _static(spec: InferenceServiceSpec, variant: Variant, pool: PoolView) -> _St
     free = None
     if pool.spec.max_replicas is not None:
         free = max(0, pool.spec.max_replicas - pool.replicas_used_by_others)
-    held = (variant, pool.spec, pool.labels)
-    memo = (*map(id, held), pool.name, pool.hourly_per_node, free)
+    held = (variant, pool.spec)
+    labels = tuple(sorted(pool.labels.items()))
+    memo = (*map(id, held), labels, pool.name, pool.hourly_per_node, free)
     hit = _STATICS.get(spec, memo)
     if hit is not None and all(a is b for a, b in zip(hit[0], held, strict=True)):
         return hit[1]

@@ -1,4 +1,5 @@
-"""What the engine derives from a spec is kept while the spec lives, for any number of specs.
+"""What the engine derives from a spec is kept while the spec lives, for any number of specs,
+and found again by every decision of the spec's service.
 
 A global table capped at a few thousand entries and emptied when full evicted, past ~1,500
 services, exactly what the next round over the services needed: at 10,000 services every
@@ -11,9 +12,11 @@ import gc
 
 import pytest
 
+from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import Batching, InferenceServiceSpec
-from infercost.engine import cost
+from infercost.engine import cost, options
 from infercost.engine.derived import Derived
+from infercost.engine.model import PoolView
 
 pytestmark = pytest.mark.unit
 
@@ -86,3 +89,29 @@ def test_an_owners_table_is_bounded_by_the_keys_that_vary_apart_from_it() -> Non
         derived.put(owner, key, key)
     derived.put(owner, 3, 3)  # full: emptied, then this one kept
     assert [derived.get(owner, key) for key in range(4)] == [None, None, None, 3]
+
+
+def test_a_pools_labels_built_anew_for_each_decision_still_find_its_option_facts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = _spec(0)
+    pool_spec = AcceleratorPoolSpec.model_validate(
+        {
+            "accelerator": {"type": "nvidia-l4", "resourceName": "nvidia.com/gpu", "perNode": 1},
+            "pricing": {"hourlyPerNode": 0.8},
+        }
+    )
+    checked = 0
+    original = options._static_why_not
+
+    def counting(**kwargs: object) -> str | None:
+        nonlocal checked
+        checked += 1
+        return original(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(options, "_static_why_not", counting)
+    for _ in range(3):  # a caller (the operator's picture) may build `{}` anew each time
+        labels: dict[str, str] = {}
+        pool = PoolView(name="l4", labels=labels, spec=pool_spec, hourly_per_node=0.8)
+        options._static(spec, spec.variants[0], pool)
+    assert checked == 1
