@@ -117,17 +117,20 @@ def affordable(inp: DecisionInput, options: list[Option]) -> list[Option]:
     ]
 
 
+# A first placement's reasons (planner._first_fleet names the band where it chose over it).
+_FIRST = (Reason.INITIAL_PLACEMENT, Reason.CHEAPER_OVER_DEMAND_BAND)
+
+
 def woken(plan: Plan) -> Plan:
-    """The first placement after zero, named for what it is."""
+    """The first placement after zero, named for what it is (a fleet chosen over the band
+    keeps its Placed message, which says why)."""
     actions = tuple(
-        evolve(action, reason=Reason.WOKEN_FROM_ZERO)
-        if action.reason == Reason.INITIAL_PLACEMENT
-        else action
+        evolve(action, reason=Reason.WOKEN_FROM_ZERO) if action.reason in _FIRST else action
         for action in plan.actions
     )
     conditions = tuple(
         evolve(c, reason=Reason.WOKEN_FROM_ZERO.value)
-        if c.type == "Placed" and c.reason == Reason.INITIAL_PLACEMENT.value
+        if c.type == "Placed" and c.reason in _FIRST
         else c
         for c in plan.conditions
     )

@@ -33,6 +33,10 @@ class Reason(StrEnum):
     HELD_REPLICAS_STARTING = "HeldReplicasStarting"  # replicas are still starting
     MOVE_LOSES_AT_PEAK = "MoveLosesAtPeak"  # the pools moved to lose at the recent peak
     MOVE_UNSAFE = "MoveUnsafe"  # old replicas could not stay until the new ones are ready
+    # A first placement on pools that cost less over the band (this demand and one headroom
+    # higher) than the cheapest fleet for this demand (planner._first_fleet); its note has
+    # both fleets' $/h, so the choice can be checked from the plan alone.
+    CHEAPER_OVER_DEMAND_BAND = "CheaperOverDemandBand"
     BUDGET_LIMITED = "BudgetLimited"
     # The service's share of a BudgetPolicy's Cap (engine/team_budget.py), not its own
     # budget, stops more capacity (a WithinBudget condition's reason only).

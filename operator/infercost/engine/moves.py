@@ -134,9 +134,21 @@ def saving_over_band(
     both: a large saving with a small risk still moves, a rounding gain does not.
     """
     saving = stay.hourly_cost - best.hourly_cost
+    fleets = band_fleets(inp, problem, best=best, stay=stay)
+    if fleets is None:
+        return saving  # no band, or one side cannot carry the higher demand: this interval decides
+    moved, stayed = fleets
+    return (saving + stayed.hourly_cost - moved.hourly_cost) / 2.0
+
+
+def band_fleets(
+    inp: DecisionInput, problem: Problem, *, best: Solution, stay: Solution
+) -> tuple[Solution, Solution] | None:
+    """The cheapest fleets for demand one headroom higher on `best`'s pools and on `stay`'s;
+    None where there is no band (no headroom) or one side cannot carry that demand."""
     higher = problem.required * (1.0 + inp.spec.scaling.headroom)
     if higher <= problem.required:
-        return saving
+        return None
     equal_share = inp.settings.equal_share_routing
     wider = evolve(problem, required=higher, max_total=inp.spec.scaling.max_replicas)
     moved = solve_routed(
@@ -147,9 +159,34 @@ def saving_over_band(
         evolve(wider, options=tuple(o for o in problem.options if o.key in stay.replicas)),
         equal_share=equal_share,
     )
-    if not (moved.met and stayed.met):
-        return saving  # one side cannot carry the higher demand: this interval decides
-    return (saving + stayed.hourly_cost - moved.hourly_cost) / 2.0
+    return (moved, stayed) if moved.met and stayed.met else None
+
+
+def band_note(
+    inp: DecisionInput, problem: Problem, *, chosen: Solution, cheapest: Solution, saving: float
+) -> str:
+    """Why a first placement is not the cheapest fleet for this demand, with the figures to
+    check it: both fleets and their $/h here and one headroom higher, and the mean saving."""
+    higher = problem.required * (1.0 + inp.spec.scaling.headroom)
+    there = band_fleets(inp, problem, best=chosen, stay=cheapest)
+    costs = (
+        f"on the same pools one headroom higher ({higher:.1f}/s) "
+        f"${there[0].hourly_cost:.4f}/h against ${there[1].hourly_cost:.4f}/h"
+        if there is not None
+        else f"one headroom higher ({higher:.1f}/s) the cheapest's pools cannot carry it"
+    )
+    return (
+        f"{fleet_text(chosen)} at ${chosen.hourly_cost:.4f}/h, not the cheapest for "
+        f"{problem.required:.1f}/s needed ({fleet_text(cheapest)} at "
+        f"${cheapest.hourly_cost:.4f}/h): {costs}, ${saving:.4f}/h less on the mean of the "
+        "two demands"
+    )
+
+
+def fleet_text(solution: Solution) -> str:
+    """'2 x gpu/l4 + 1 x gpu/a10g': the replicas of a fleet, largest first."""
+    used = sorted((-n, key) for key, n in solution.replicas.items() if n > 0)
+    return " + ".join(f"{-n} x {variant}/{pool}" for n, (variant, pool) in used)
 
 
 def stall_cause(inp: DecisionInput, current: Mapping[Key, CurrentDeployment]) -> Wait | None:

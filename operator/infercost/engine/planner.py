@@ -23,6 +23,7 @@ from infercost.engine.limits import hourly_cap
 from infercost.engine.model import CurrentDeployment, DecisionInput, Plan, Reason, ServiceState
 from infercost.engine.moves import (
     Wait,
+    band_note,
     cheaper_only_below_peak,
     continue_migration,
     move_unsafe,
@@ -257,18 +258,22 @@ def _place(
     going_on = continue_migration(inp, problem, current)
     if going_on is not None:
         problem, best = going_on
+    band: Wait | None = None
     if not held and best.met:
-        best = _first_fleet(inp, problem, best)
+        best, band = _first_fleet(inp, problem, best)
     moved_to = set(best.replicas) - set(held)
     stall = stall_cause(inp, current)
     if not held or not moved_to:
+        # A first fleet that is not the cheapest for this demand is named for why (the band).
+        said = None if band is None else (band[0], f"{target.message}: {band[1]}")
         return _outcome(
             problem,
             target,
             best,
-            reason=_reason(target, best, spec.scaling.max_replicas),
+            reason=band[0] if band else _reason(target, best, spec.scaling.max_replicas),
             stall=stall,
             current=current,
+            note=said,
         )
     stay = solve_routed(
         replace(problem, options=tuple(o for o in problem.options if o.key in held)),
@@ -324,10 +329,14 @@ def _place(
     return _outcome(problem, target, best, reason=reason, moved=True, stall=stall, current=current)
 
 
-def _first_fleet(inp: DecisionInput, problem: Problem, best: Solution) -> Solution:
+def _first_fleet(
+    inp: DecisionInput, problem: Problem, best: Solution
+) -> tuple[Solution, Wait | None]:
     """A first placement's pools, chosen over the band as a move is: where the pools that
     win one headroom higher differ, the ones whose fleet costs less on the mean of the two
-    demands (a first fleet won by one replica's rounding would be kept by the move test)."""
+    demands (a first fleet won by one replica's rounding would be kept by the move test).
+    When that fleet costs more at this demand than `best`, the cheapest here, the reason and
+    note say why, with the figures to check it (CheaperOverDemandBand)."""
     higher = problem.required * (1.0 + inp.spec.scaling.headroom)
     equal_share = inp.settings.equal_share_routing
     wide = solve_routed(
@@ -335,14 +344,20 @@ def _first_fleet(inp: DecisionInput, problem: Problem, best: Solution) -> Soluti
         equal_share=equal_share,
     )
     if not wide.met or set(wide.replicas) == set(best.replicas):
-        return best
+        return best, None
     alt = solve_routed(
         evolve(problem, options=tuple(o for o in problem.options if o.key in wide.replicas)),
         equal_share=equal_share,
     )
     if not alt.met:
-        return best
-    return alt if saving_over_band(inp, problem, best=alt, stay=best) > 0 else best
+        return best, None
+    saving = saving_over_band(inp, problem, best=alt, stay=best)
+    if not saving > 0:  # (NaN included: the cheapest fleet stays)
+        return best, None
+    if alt.hourly_cost <= best.hourly_cost + 1e-9:
+        return alt, None  # as cheap at this demand: the usual reason says it all
+    note = band_note(inp, problem, chosen=alt, cheapest=best, saving=saving)
+    return alt, (Reason.CHEAPER_OVER_DEMAND_BAND, note)
 
 
 def _staying(

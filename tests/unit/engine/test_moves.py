@@ -12,7 +12,7 @@ import pytest
 from engine_factories import NOW, decision, pool, running, service, variant
 
 from infercost.engine.forecast import held_peak
-from infercost.engine.model import ServiceState
+from infercost.engine.model import Reason, ScaleToZero, ServiceState
 from infercost.engine.planner import decide
 
 pytestmark = pytest.mark.unit
@@ -149,3 +149,58 @@ def test_a_first_placement_is_chosen_over_the_band_too() -> None:
     plan = decide(decision(spec, pools, demand=370.0))
     placed = {(a.variant, a.pool): a.replicas for a in plan.allocations if a.replicas}
     assert placed == {L4: 2}
+
+
+def test_a_first_placement_chosen_over_the_band_says_why_with_both_fleets() -> None:
+    # The case above: two L4 ($1.20/h) are placed where one A10G ($1.00/h) is the cheapest
+    # for 444/s (370/s with the 20% headroom). The plan used to say only InitialPlacement,
+    # so a fleet dearer than the cheapest for the printed demand could not be checked from
+    # the output. It now names the band, with both fleets' $/h here and one headroom
+    # higher (532.8/s: $1.20/h against $2.00/h) and the mean saving, (0.80 - 0.20) / 2.
+    spec = service(
+        [
+            variant(
+                "gpu",
+                accelerators={"nvidia-l4": [(8, 400.0, 20.0)], "nvidia-a10g": [(8, 450.0, 20.0)]},
+            )
+        ],
+        scaling={"maxReplicas": 20},
+    )
+    pools = [pool("l4", price=0.6), pool("a10g", accelerator="nvidia-a10g", price=1.0)]
+    plan = decide(decision(spec, pools, demand=370.0))
+    assert {a.reason for a in plan.actions} == {Reason.CHEAPER_OVER_DEMAND_BAND}
+    placed = next(c for c in plan.conditions if c.type == "Placed")
+    assert placed.reason == "CheaperOverDemandBand"
+    assert placed.message == (
+        "first placement for 370.0/s: 2 x gpu/l4 at $1.2000/h, not the cheapest for 444.0/s "
+        "needed (1 x gpu/a10g at $1.0000/h): on the same pools one headroom higher (532.8/s) "
+        "$1.2000/h against $2.0000/h, $0.3000/h less on the mean of the two demands"
+    )
+    # Where the cheapest fleet here is also the one placed, nothing changes.
+    cheap_l4 = [pool("l4", price=0.45), pool("a10g", accelerator="nvidia-a10g", price=1.0)]
+    plain = decide(decision(spec, cheap_l4, demand=370.0))
+    assert {a.reason for a in plain.actions} == {Reason.INITIAL_PLACEMENT}
+    placed = next(c for c in plain.conditions if c.type == "Placed")
+    assert (placed.reason, placed.message) == ("InitialPlacement", "first placement for 370.0/s")
+
+
+def test_a_wake_from_zero_chosen_over_the_band_keeps_its_reason_and_says_why() -> None:
+    # Waking is a first placement too (engine/idle.py): it stays WokenFromZero, the reason
+    # scale to zero is counted by, and its Placed message still names both fleets.
+    spec = service(
+        [
+            variant(
+                "gpu",
+                accelerators={"nvidia-l4": [(8, 400.0, 20.0)], "nvidia-a10g": [(8, 450.0, 20.0)]},
+            )
+        ],
+        scaling={"minReplicas": 0, "maxReplicas": 20},
+    )
+    pools = [pool("l4", price=0.6), pool("a10g", accelerator="nvidia-a10g", price=1.0)]
+    inp = decision(spec, pools, demand=370.0, state=ServiceState(at_zero=True))
+    plan = decide(replace(inp, scale_to_zero=ScaleToZero(idle_seconds=600)))
+    assert {(a.variant, a.pool): a.replicas for a in plan.allocations} == {L4: 2}
+    assert {a.reason for a in plan.actions} == {Reason.WOKEN_FROM_ZERO}
+    placed = next(c for c in plan.conditions if c.type == "Placed")
+    assert placed.reason == "WokenFromZero"
+    assert "not the cheapest for 444.0/s needed (1 x gpu/a10g at $1.0000/h)" in placed.message

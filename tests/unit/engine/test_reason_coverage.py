@@ -128,6 +128,23 @@ def test_every_reason_code_is_reachable_through_decide() -> None:
                 demand_peak=(NOW - 5400.0, 2000.0),
             ),
         ),
+        # A first fleet chosen over the band, not the cheapest here (tests/unit/engine/test_moves.py).
+        decision(
+            service(
+                [
+                    variant(
+                        "gpu",
+                        accelerators={
+                            "nvidia-l4": [(8, 400.0, 20.0)],
+                            "nvidia-a10g": [(8, 450.0, 20.0)],
+                        },
+                    )
+                ],
+                scaling={"maxReplicas": 20},
+            ),
+            [pool("l4", price=0.6), pool("a10g", accelerator="nvidia-a10g", price=1.0)],
+            demand=370.0,
+        ),
         # Scale to zero and waking (tests/unit/engine/test_idle.py).
         replace(
             decision(
