@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -222,6 +223,17 @@ async def replica(url: str, *, count: int, interval: float, shards: int, identit
     settings = Settings(control_interval_seconds=interval, metrics_port=0, sharding_shards=shards)
     task: asyncio.Task[None] | None = None
     rss_before = rss_mib()
+    collecting = [0.0, 0.0, 0.0, 0.0, 0.0]  # started; seconds in collections of gen 0, 1, 2
+
+    def collection(phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            collecting[0] = now
+        else:
+            collecting[1] += now - collecting[0]
+            collecting[2 + info["generation"]] += now - collecting[0]
+
+    gc.callbacks.append(collection)  # the cyclic garbage collector's share of the CPU
     while (command := (await asyncio.to_thread(sys.stdin.readline)).strip()) not in ("", "stop"):
         answer: dict[str, float] = {}
         if command == "start":
@@ -237,6 +249,8 @@ async def replica(url: str, *, count: int, interval: float, shards: int, identit
         elif command == "figures":
             answer = {
                 "cpu_s": cpu_seconds(),
+                "gc_s": collecting[1],
+                "gc2_s": collecting[4],
                 "rss_mib": rss_mib(),
                 "rss_growth_mib": rss_mib() - rss_before,
                 "reconciles": reconciles(holder),
@@ -338,6 +352,8 @@ async def bench(
             lease_writes = await _writes(session, leases=True) - before_leases
             steady_detail = writes_by_resource(before_counts, await counts(session))
             steady_cpu = [b["cpu_s"] - a["cpu_s"] for a, b in zip(steady0, steady1, strict=True)]
+            steady_gc = [b["gc_s"] - a["gc_s"] for a, b in zip(steady0, steady1, strict=True)]
+            steady_gc2 = [b["gc2_s"] - a["gc2_s"] for a, b in zip(steady0, steady1, strict=True)]
             steady_reconciles = total(steady1, "reconciles") - total(steady0, "reconciles")
             # One full round driven directly: every service reconciled once, as fast as it goes.
             w2, wall2 = await writes(session), time.monotonic()
@@ -358,6 +374,8 @@ async def bench(
                 # The busiest replica's: each replica is a process that must keep the interval.
                 "steady_cpu_s_per_round": round(max(steady_cpu) / steady_rounds, 3),
                 "steady_cpu_s_per_round_all_replicas": round(sum(steady_cpu) / steady_rounds, 3),
+                "steady_gc_s_per_round": round(max(steady_gc) / steady_rounds, 3),
+                "steady_gc_oldest_s_per_round": round(max(steady_gc2) / steady_rounds, 3),
                 "steady_reconciles_per_service_round": round(
                     steady_reconciles / count / steady_rounds, 3
                 ),
