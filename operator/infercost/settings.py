@@ -169,6 +169,16 @@ class Settings(BaseSettings):
             "shards / N; more shards than replicas lets the share follow the replica count."
         ),
     )
+    # The operator's heap is mostly long-lived (every watched body, per-service memory); see
+    # controller/heap.py for why the collector is kept off it between periodic full runs.
+    gc_freeze_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description=(
+            "Every this many seconds one full garbage collection, then everything alive is "
+            "frozen out of the collector's automatic runs (0: off, Python's own schedule)."
+        ),
+    )
     # Children's shape: exposed because they change how replicas are scheduled and disrupted.
     pdb_max_unavailable: int = Field(
         default=1,

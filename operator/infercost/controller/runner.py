@@ -25,6 +25,7 @@ from infercost.adapters.kubernetes import KubeApi
 from infercost.adapters.metrics import MetricsSource
 from infercost.adapters.prices import PriceSource
 from infercost.controller.handlers import build_registry
+from infercost.controller.heap import freeze_periodically
 from infercost.controller.leader import LeaderElector, LeaseConfig, standby_health
 from infercost.controller.pool_status import report_forever
 from infercost.controller.service import Reconciler
@@ -262,6 +263,7 @@ async def run_operator(
     else:
         pools = asyncio.create_task(report_forever(reconciler))
     supervisor = asyncio.create_task(supervise())
+    heap = asyncio.create_task(freeze_periodically(settings.gc_freeze_seconds))
     try:
         await kopf.operator(
             registry=registry,
@@ -275,7 +277,7 @@ async def run_operator(
             ready_flag=ready_flag,
         )
     finally:
-        for task in (pools, supervisor):
+        for task in (pools, supervisor, heap):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
