@@ -33,6 +33,7 @@ import kopf
 
 from infercost.adapters.fake_metrics import FakeMetrics
 from infercost.bench_figures import operator_figures
+from infercost.controller.heap import collect_and_freeze
 from infercost.controller.runner import run_operator
 from infercost.controller.service import Reconciler
 from infercost.engine.model import Observation
@@ -209,8 +210,9 @@ ANSWER = "bench-answer "
 
 async def replica(url: str, *, count: int, interval: float, shards: int, identity: str) -> None:
     """One operator replica, in a process of its own as in a cluster, answering the bench on
-    stdin/stdout: `start`, `figures` (CPU, RSS, reconciles, services placed), `drive` (every
-    service reconciled once, as fast as it goes; a sharded replica acts on its own), `stop`."""
+    stdin/stdout: `start`, `figures` (CPU, RSS, reconciles, services placed), `freeze` (the
+    operator's periodic full collection and freeze, now), `drive` (every service reconciled
+    once, as fast as it goes; a sharded replica acts on its own), `stop`."""
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # whatever else prints goes to stderr: the pipe carries answers alone
     metrics = FakeMetrics()  # FAKE: constant demand per service
@@ -257,6 +259,8 @@ async def replica(url: str, *, count: int, interval: float, shards: int, identit
                 "placed": placed(holder),
                 "metrics_queries": metrics.calls,
             }
+        elif command == "freeze":
+            answer = {"frozen": collect_and_freeze()}
         elif command == "drive":
             keys = list(holder[0].picture.services)
             cpu, wall = cpu_seconds(), time.monotonic()
@@ -341,6 +345,9 @@ async def bench(
                 last = current
                 await asyncio.sleep(interval)
             settle_s = time.monotonic() - settle0
+            # What each replica does every gc_freeze_seconds (controller/heap.py), done now: a
+            # steady operator's heap is that of one period on, not the first round's churn.
+            await ask_all(fleet, "freeze")
             before_writes, wall1 = await writes(session), time.monotonic()
             before_leases = await _writes(session, leases=True)
             before_counts = await counts(session)
