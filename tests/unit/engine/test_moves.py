@@ -11,8 +11,9 @@ from dataclasses import replace
 import pytest
 from engine_factories import NOW, decision, pool, running, service, variant
 
+from infercost.api.service import InferenceServiceSpec
 from infercost.engine.forecast import held_peak
-from infercost.engine.model import Reason, ScaleToZero, ServiceState
+from infercost.engine.model import PoolView, Reason, ScaleToZero, ServiceState
 from infercost.engine.planner import decide
 
 pytestmark = pytest.mark.unit
@@ -130,22 +131,24 @@ def test_a_move_must_not_win_only_by_rounding_at_this_demand(
     assert placed == {L4: wanted_l4}
 
 
+def _band_case(*, min_replicas: int = 1) -> tuple[InferenceServiceSpec, list[PoolView]]:
+    """One A10G ($1.00/h) is the cheapest fleet for 370/s with headroom; two L4 ($1.20/h)
+    cost less one headroom higher (two A10G, $2.00/h)."""
+    accelerators = {"nvidia-l4": [(8, 400.0, 20.0)], "nvidia-a10g": [(8, 450.0, 20.0)]}
+    spec = service(
+        [variant("gpu", accelerators=accelerators)],
+        scaling={"minReplicas": min_replicas, "maxReplicas": 20},
+    )
+    return spec, [pool("l4", price=0.6), pool("a10g", accelerator="nvidia-a10g", price=1.0)]
+
+
 def test_a_first_placement_is_chosen_over_the_band_too() -> None:
     # A first fleet won by one replica's rounding (one A10G, $1.00/h, carries 370/s with
     # headroom where two L4 cost $1.20/h) loses one headroom higher (two A10G, $2.00/h,
     # against the same two L4), and the move test above would then keep it: over the band
     # the L4 fleet costs less, so it is the one placed (seeds 21-25 of the family: the SLO
     # goal met on 6 more of 175 members, costs within a few percent either way).
-    spec = service(
-        [
-            variant(
-                "gpu",
-                accelerators={"nvidia-l4": [(8, 400.0, 20.0)], "nvidia-a10g": [(8, 450.0, 20.0)]},
-            )
-        ],
-        scaling={"maxReplicas": 20},
-    )
-    pools = [pool("l4", price=0.6), pool("a10g", accelerator="nvidia-a10g", price=1.0)]
+    spec, pools = _band_case()
     plan = decide(decision(spec, pools, demand=370.0))
     placed = {(a.variant, a.pool): a.replicas for a in plan.allocations if a.replicas}
     assert placed == {L4: 2}
@@ -157,16 +160,7 @@ def test_a_first_placement_chosen_over_the_band_says_why_with_both_fleets() -> N
     # so a fleet dearer than the cheapest for the printed demand could not be checked from
     # the output. It now names the band, with both fleets' $/h here and one headroom
     # higher (532.8/s: $1.20/h against $2.00/h) and the mean saving, (0.80 - 0.20) / 2.
-    spec = service(
-        [
-            variant(
-                "gpu",
-                accelerators={"nvidia-l4": [(8, 400.0, 20.0)], "nvidia-a10g": [(8, 450.0, 20.0)]},
-            )
-        ],
-        scaling={"maxReplicas": 20},
-    )
-    pools = [pool("l4", price=0.6), pool("a10g", accelerator="nvidia-a10g", price=1.0)]
+    spec, pools = _band_case()
     plan = decide(decision(spec, pools, demand=370.0))
     assert {a.reason for a in plan.actions} == {Reason.CHEAPER_OVER_DEMAND_BAND}
     placed = next(c for c in plan.conditions if c.type == "Placed")
@@ -187,16 +181,7 @@ def test_a_first_placement_chosen_over_the_band_says_why_with_both_fleets() -> N
 def test_a_wake_from_zero_chosen_over_the_band_keeps_its_reason_and_says_why() -> None:
     # Waking is a first placement too (engine/idle.py): it stays WokenFromZero, the reason
     # scale to zero is counted by, and its Placed message still names both fleets.
-    spec = service(
-        [
-            variant(
-                "gpu",
-                accelerators={"nvidia-l4": [(8, 400.0, 20.0)], "nvidia-a10g": [(8, 450.0, 20.0)]},
-            )
-        ],
-        scaling={"minReplicas": 0, "maxReplicas": 20},
-    )
-    pools = [pool("l4", price=0.6), pool("a10g", accelerator="nvidia-a10g", price=1.0)]
+    spec, pools = _band_case(min_replicas=0)
     inp = decision(spec, pools, demand=370.0, state=ServiceState(at_zero=True))
     plan = decide(replace(inp, scale_to_zero=ScaleToZero(idle_seconds=600)))
     assert {(a.variant, a.pool): a.replicas for a in plan.allocations} == {L4: 2}
