@@ -112,6 +112,8 @@ def _decoder(refs: list[Any]) -> Callable[[Any], Any]:
             if "learned_capacity_max" in fields:  # recorded before one bound replaced the two
                 fields.pop("learned_capacity_min")
                 fields["learned_capacity_bound"] = fields.pop("learned_capacity_max")
+            # Recorded before demand-driven scale-up lost its HPA-like step bound.
+            fields.pop("max_scale_up_step", None)
             return _DATACLASSES[data["d"]](**fields)
         if "t" in data:
             return tuple(decode(x) for x in data["t"])

@@ -109,11 +109,7 @@ def cheaper_only_below_peak(
     peak = recent * headroom
     if peak <= problem.required:
         return None
-    # The peak's fleet, not this interval's: no scale-up step bound.
-    at_peak = solve_routed(
-        evolve(problem, required=peak, max_total=inp.spec.scaling.max_replicas),
-        equal_share=settings.equal_share_routing,
-    )
+    at_peak = solve_routed(evolve(problem, required=peak), equal_share=settings.equal_share_routing)
     if moved_to <= set(at_peak.replicas):
         return None
     return (
@@ -150,7 +146,7 @@ def band_fleets(
     if higher <= problem.required:
         return None
     equal_share = inp.settings.equal_share_routing
-    wider = evolve(problem, required=higher, max_total=inp.spec.scaling.max_replicas)
+    wider = evolve(problem, required=higher)
     moved = solve_routed(
         evolve(wider, options=tuple(o for o in problem.options if o.key in best.replicas)),
         equal_share=equal_share,

@@ -5,7 +5,7 @@ The problem is a small covering MILP (docs/architecture.md section 1) solved wit
 
     minimise   Σ c·n + Σ start_penalty·c·(new replicas)
     subject to Σ T·n ≥ required                       (demand x (1 + headroom))
-               min_total ≤ Σ n ≤ max_total            (scaling bounds, scale-up step)
+               min_total ≤ Σ n ≤ max_total            (scaling bounds)
                Σ n over a pool ≤ pool room left by other services
                Σ spot n ≤ maxSpotFraction · Σ n
                Σ c·n ≤ budget                         (budget Cap only)

@@ -120,11 +120,8 @@ def _held_within_bounds(inp: DecisionInput, ready: Prepared) -> Target:
     capacity = sum(
         by_key[key].throughput * dep.replicas for key, dep in ready.current.items() if key in by_key
     )
-    bounds = inp.spec.scaling
     return Target(
         required=capacity,
-        min_total=bounds.min_replicas,
-        max_total=bounds.max_replicas,
         reason=Reason.HELD_METRICS_UNAVAILABLE,
         message="metrics missing: capacity kept, replicas brought within min/max",
         scale_down_since=ready.state.scale_down_candidate_since,
@@ -234,8 +231,8 @@ def _problem(
     return Problem(
         options=tuple(option for option in options if option.feasible),
         required=target.required,
-        min_total=target.min_total,
-        max_total=target.max_total,
+        min_total=spec.scaling.min_replicas,
+        max_total=spec.scaling.max_replicas,
         max_spot_fraction=spec.placement.max_spot_fraction,
         budget=hourly_cap(inp),
         current={key: dep.replicas for key, dep in current.items()},
@@ -270,7 +267,7 @@ def _place(
             problem,
             target,
             best,
-            reason=band[0] if band else _reason(target, best, spec.scaling.max_replicas),
+            reason=band[0] if band else _reason(target, best),
             stall=stall,
             current=current,
             note=said,
@@ -321,11 +318,7 @@ def _place(
         why, what = unsettled  # each cause named where it was found (moves.py)
         note = f"${saving:.2f}/h saving waits: {what}"
         return _staying(problem, target, stay, spec, note=note, why=why, stall=stall)
-    reason = (
-        Reason.MOVED_TO_CHEAPER_POOL
-        if stay_serves
-        else _reason(target, best, spec.scaling.max_replicas)
-    )
+    reason = Reason.MOVED_TO_CHEAPER_POOL if stay_serves else _reason(target, best)
     return _outcome(problem, target, best, reason=reason, moved=True, stall=stall, current=current)
 
 
@@ -340,7 +333,7 @@ def _first_fleet(
     higher = problem.required * (1.0 + inp.spec.scaling.headroom)
     equal_share = inp.settings.equal_share_routing
     wide = solve_routed(
-        evolve(problem, required=higher, max_total=inp.spec.scaling.max_replicas),
+        evolve(problem, required=higher),
         equal_share=equal_share,
     )
     if not wide.met or set(wide.replicas) == set(best.replicas):
@@ -375,7 +368,7 @@ def _staying(
         problem,
         target,
         stay,
-        reason=_reason(target, stay, spec.scaling.max_replicas),
+        reason=_reason(target, stay),
         note=(why, note),
         stall=stall,
         current=problem.current or {},
@@ -415,12 +408,10 @@ def _serving(dep: CurrentDeployment) -> int:
     return dep.replicas - dep.lost_replicas
 
 
-def _reason(target: Target, solution: Solution, max_replicas: int) -> Reason:
+def _reason(target: Target, solution: Solution) -> Reason:
     """The reason that explains the plan: the binding limit if any, else the scaling reason."""
     held = target.reason == Reason.HELD_METRICS_UNAVAILABLE
     # Holding on no data, only a Cap budget may take replicas away: say so when it does.
     if solution.limit is None or (held and solution.limit != Reason.BUDGET_LIMITED):
         return target.reason
-    if solution.limit == Reason.AT_MAX_REPLICAS and target.max_total < max_replicas:
-        return Reason.DEMAND_ABOVE_CAPACITY  # bounded by the scale-up step, more next interval
     return solution.limit

@@ -2,9 +2,11 @@
 
 The output is not a replica count but the capacity (inferences/s) placement must cover and
 the total-replica bounds it must respect; placement turns that into replicas per pool.
-HPA-like stabilisation: scale up at once (at most max(max_scale_up_step, 100%) more
-replicas per interval), scale down only after demand stayed low for scaleDownDelaySeconds,
-and then only to the highest demand seen in that window.
+Scale up at once to what demand needs (demand is counted in requests/s, arrivals rather than
+a utilisation that saturates, so no HPA-like step bound is needed to find out how far to go;
+under overload, where completions under-state arrivals, growth is bounded per interval);
+scale down only after demand stayed low for scaleDownDelaySeconds, and then only to the
+highest demand seen in that window.
 """
 
 from __future__ import annotations
@@ -31,11 +33,9 @@ class Current:
 
 @dataclass(frozen=True, kw_only=True)
 class Target:
-    """What placement must provide."""
+    """What placement must provide (within the spec's replica bounds)."""
 
     required: float  # inferences/s of capacity
-    min_total: int
-    max_total: int
     reason: Reason
     message: str
     scale_down_since: float | None  # carried in ServiceState
@@ -87,18 +87,13 @@ def scaling_target(
     if spike is not None:
         planned, headroom = spike.peak, fixed
         required = planned * headroom
-    min_total, max_total = bounds.min_replicas, bounds.max_replicas
     if current.total == 0:
         return Target(
             required=required,
-            min_total=min_total,
-            max_total=max_total,
             reason=Reason.INITIAL_PLACEMENT,
             message=f"first placement for {planned:.1f}/s",
             scale_down_since=None,
         )
-    step = max(settings.max_scale_up_step, current.total)
-    max_total = max(min(max_total, current.total + step), min_total)
     late = p99_ms is not None and p99_ms > spec.slo.latency_ms
     if late or rejected_share > settings.rejected_share_limit:
         # Overloaded replicas report only what they completed, so demand under-states the
@@ -124,8 +119,6 @@ def scaling_target(
                 current.capacity * (1.0 + growth),
                 current.capacity + current.smallest_replica,
             ),
-            min_total=min_total,
-            max_total=max_total,
             reason=Reason.LATENCY_ABOVE_SLO,
             message=message,
             scale_down_since=None,
@@ -133,8 +126,6 @@ def scaling_target(
     if spike is not None and required > current.capacity:
         return Target(
             required=required,
-            min_total=min_total,
-            max_total=max_total,
             reason=Reason.RECURRING_SPIKE_EXPECTED,
             message=(
                 f"spikes to {spike.peak:.1f}/s recurred every {spike.period:.0f}s: the "
@@ -146,8 +137,6 @@ def scaling_target(
     if required > current.capacity:
         return Target(
             required=required,
-            min_total=min_total,
-            max_total=max_total,
             reason=Reason.DEMAND_ABOVE_CAPACITY,
             message=f"{planned:.1f}/s (+{headroom - 1.0:.0%}) above capacity {current.capacity:.1f}/s",
             scale_down_since=None,
@@ -163,21 +152,17 @@ def scaling_target(
         # Requests wait for capacity now: completions under-state demand, no replica goes.
         return Target(
             required=max(required, current.capacity * (1 - _HOLD_TOLERANCE)),
-            min_total=min_total,
-            max_total=max_total,
             reason=Reason.STEADY,
             message=f"requests wait for capacity {current.capacity:.1f}/s: none goes",
             scale_down_since=None,
         )
-    if fewer < required or fewer < peak_required * spare or current.total <= min_total:
+    if fewer < required or fewer < peak_required * spare or current.total <= bounds.min_replicas:
         # Placement may pick another mix for this demand, but not one with less capacity
         # than the peak inside the scale-down delay needs: that would be a scale-down that
         # skips the delay (a cheaper pool's smaller fleet the moment a burst ends).
         peak = min(peak_required * spare, current.capacity * (1 - _HOLD_TOLERANCE))
         return Target(
             required=max(required, peak),
-            min_total=min_total,
-            max_total=max_total,
             reason=Reason.STEADY,
             message=f"capacity {current.capacity:.1f}/s fits {planned:.1f}/s",
             scale_down_since=None,
@@ -190,8 +175,6 @@ def scaling_target(
     if now - started < bounds.scale_down_delay_seconds:
         return Target(
             required=current.capacity * (1 - _HOLD_TOLERANCE),
-            min_total=min_total,
-            max_total=max_total,
             reason=Reason.SCALE_DOWN_DELAYED,
             message=(
                 f"demand low for {now - started:.0f}s of "
@@ -201,8 +184,6 @@ def scaling_target(
         )
     return Target(
         required=max(window_demand * fixed, required),
-        min_total=min_total,
-        max_total=max_total,
         reason=Reason.DEMAND_BELOW_CAPACITY,
         message=f"peak {max(window_demand, planned):.1f}/s over the delay fits fewer replicas",
         scale_down_since=started,

@@ -53,20 +53,23 @@ def test_steady_holds() -> None:
     assert condition(plan, "Ready") == (True, "AllReplicasReady")
 
 
-def test_demand_above_capacity_scales_up_bounded_by_the_step() -> None:
-    settings = EngineSettings(max_scale_up_step=4)
+def test_demand_above_capacity_scales_up_to_what_demand_needs_at_once() -> None:
+    # Demand is counted in arrivals, not a utilisation that saturates: 2 replicas facing
+    # five times their load order what that load needs in one interval (HPA would step by
+    # max(4, 100%) and take three intervals), up to maxReplicas.
     inp = decision(
         service([GPU], scaling={"maxReplicas": 50}),
         [pool("l4")],
         demand=10_000.0,
         current={KEY: running(2)},
-        settings=settings,
     )
     plan = decide(inp)
-    assert replicas(plan) == {KEY: 6}  # 2 + max(4, 100% of 2)
+    # At most 500/s a replica (L4's largest batch) and 20% headroom: 24 or more.
+    assert replicas(plan)[KEY] >= 24
     assert reasons(plan) == {Reason.DEMAND_ABOVE_CAPACITY}
-    big = decide(replace(inp, current={KEY: running(10)}))
-    assert replicas(big) == {KEY: 20}  # 100% of 10 beats the step of 4
+    capped = decide(replace(inp, spec=service([GPU], scaling={"maxReplicas": 7})))
+    assert replicas(capped) == {KEY: 7}
+    assert reasons(capped) == {Reason.AT_MAX_REPLICAS}
 
 
 def test_latency_above_slo_scales_up_although_the_model_says_enough() -> None:

@@ -59,8 +59,8 @@ def test_queue_growth_is_demand() -> None:
         )
     )
     assert second.demand_rps == pytest.approx(3600.0)
-    # 3600/s needs 9 replicas of 400/s; HPA's step (max(4, 100%)) allows 8 this interval.
-    assert sum(a.replicas for a in second.allocations) == 8
+    # 3600/s needs 9 replicas of 400/s, ordered at once.
+    assert sum(a.replicas for a in second.allocations) >= 9
     assert sum(a.replicas for a in first.allocations) == 4
 
 
