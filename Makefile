@@ -156,7 +156,7 @@ bench-family: $(STAMP)
 .PHONY: bench-knobs
 bench-knobs: $(STAMP)
 	$(BIN)/infercost scenarios generate --seed $(FAMILY_SEED) --out $(FAMILY_DIR)
-	$(BIN)/python -m infercost.sim.knobs $(FAMILY_DIR) --real examples/scenarios $(BENCH_KNOBS_ARGS)
+	$(BIN)/python -m infercost.sim.knobs $(FAMILY_DIR) --real examples/scenarios --full $(BENCH_KNOBS_ARGS)
 
 ## Scale to zero (issue 22, docs/levers.md): the infercost policy with and without it on the
 ## dev/test scenario (busy 3 h a day) and the scenario family's sparse members (figures only).

@@ -10,7 +10,7 @@ import pytest
 from infercost.engine import planner
 from infercost.engine.model import DecisionInput, EngineSettings, Plan
 from infercost.sim.family import generate, read_family
-from infercost.sim.knobs import WITHOUT, FamilyFigures, verdict
+from infercost.sim.knobs import WITHOUT, FamilyFigures, combined, verdict
 from infercost.sim.planned import Planned
 from infercost.sim.run import simulate_policy
 from infercost.sim.scenario import load_scenario
@@ -71,3 +71,20 @@ def test_a_setting_earns_its_place_when_the_family_is_worse_without_it(
     without: FamilyFigures, expected: str
 ) -> None:
     assert verdict(BASE, without) == expected
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "expected"),
+    [
+        (["no effect", "no effect"], "no effect"),
+        (["no effect", "earns its place"], "earns its place"),
+        (["better without", "earns its place"], "earns its place"),
+        (["better without", "no effect"], "better without"),
+    ],
+)
+def test_a_setting_worse_without_on_either_set_of_scenarios_earns_its_place(
+    verdicts: list[str], expected: str
+) -> None:
+    # The family clips real traces to two hours; the full-length runs see what it cannot
+    # (a spike recurring every two hours): worse on either is reason to keep the setting.
+    assert combined(verdicts) == expected
