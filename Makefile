@@ -151,8 +151,8 @@ bench-family: $(STAMP)
 	$(BIN)/infercost scenarios generate --seed $(FAMILY_SEED) --out $(FAMILY_DIR)
 	$(BIN)/python -m infercost.sim.family_bench $(FAMILY_DIR) --real examples/scenarios $(BENCH_FAMILY_ARGS)
 
-## What each engine setting is worth: the family with each one turned off (docs/settings.md;
-## about 15 minutes on 2 cores).
+## What each engine setting is worth: the family and the real traces at full length with each
+## one turned off (docs/settings.md; about 4 minutes on 2 cores).
 .PHONY: bench-knobs
 bench-knobs: $(STAMP)
 	$(BIN)/infercost scenarios generate --seed $(FAMILY_SEED) --out $(FAMILY_DIR)
