@@ -39,6 +39,9 @@ from infercost.engine.routing import fleet_capacity, solve_routed
 from infercost.engine.scaling import Current, Target, scaling_target
 from infercost.engine.signals import overload_lingers, recently_ready, tail_rejections
 
+# $/h far below any price's resolution: sums of prices that differ by less are equal.
+_COST_NOISE = 1e-9
+
 
 @dataclass(frozen=True, kw_only=True)
 class OptionVerdict:
@@ -345,9 +348,11 @@ def _first_fleet(
     if not alt.met:
         return best, None
     saving = saving_over_band(inp, problem, best=alt, stay=best)
-    if not saving > 0:  # (NaN included: the cheapest fleet stays)
+    # A saving within float noise of zero is none (a tie over the band keeps the cheapest
+    # fleet here); NaN included.
+    if not saving > _COST_NOISE:
         return best, None
-    if alt.hourly_cost <= best.hourly_cost + 1e-9:
+    if alt.hourly_cost <= best.hourly_cost + _COST_NOISE:
         return alt, None  # as cheap at this demand: the usual reason says it all
     note = band_note(inp, problem, chosen=alt, cheapest=best, saving=saving)
     return alt, (Reason.CHEAPER_OVER_DEMAND_BAND, note)

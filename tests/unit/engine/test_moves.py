@@ -178,6 +178,26 @@ def test_a_first_placement_chosen_over_the_band_says_why_with_both_fleets() -> N
     assert (placed.reason, placed.message) == ("InitialPlacement", "first placement for 370.0/s")
 
 
+@pytest.mark.parametrize("a10g_price", [0.3, 0.37, 0.7, 1.0])
+def test_a_tie_over_the_band_keeps_the_cheapest_fleet_whatever_the_float_noise(
+    a10g_price: float,
+) -> None:
+    # L4 at three quarters of the A10G's price: two L4 cost 0.5 x an A10G more at 444/s
+    # and as much less one headroom higher (two A10G): the mean saving is exactly zero. In
+    # floats it came out +5e-17 for some prices, and the dearer L4 fleet was placed with a
+    # message claiming "$0.0000/h less". A tie keeps the fleet cheapest at this demand.
+    spec, _ = _band_case()
+    pools = [
+        pool("l4", price=0.75 * a10g_price),
+        pool("a10g", accelerator="nvidia-a10g", price=a10g_price),
+    ]
+    plan = decide(decision(spec, pools, demand=370.0))
+    assert {(a.variant, a.pool): a.replicas for a in plan.allocations if a.replicas} == {
+        ("gpu", "a10g"): 1
+    }
+    assert {a.reason for a in plan.actions} == {Reason.INITIAL_PLACEMENT}
+
+
 def test_a_wake_from_zero_chosen_over_the_band_keeps_its_reason_and_says_why() -> None:
     # Waking is a first placement too (engine/idle.py): it stays WokenFromZero, the reason
     # scale to zero is counted by, and its Placed message still names both fleets.
