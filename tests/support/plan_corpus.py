@@ -104,11 +104,10 @@ def _decoder(refs: list[Any]) -> Callable[[Any], Any]:
             # false (every recorded entry) is no lost replicas, the counts' default.
             if fields.pop("stalled", False):
                 raise ValueError("corpus entry with stalled=True: record the corpus again")
-            # Recorded before one start penalty replaced the move cost and payback hours
-            # (placement only read their ratio).
-            if "move_cost_hours" in fields:
-                cost, payback = fields.pop("move_cost_hours"), fields.pop("move_payback_hours")
-                fields["replica_start_penalty"] = cost / max(payback, 1e-9) if cost > 0 else 0.0
+            # Recorded with the start penalty (first as move cost and payback hours), which
+            # placement no longer has: it changed none of the recorded decisions.
+            for gone in ("move_cost_hours", "move_payback_hours", "replica_start_penalty"):
+                fields.pop(gone, None)
             if "learned_capacity_max" in fields:  # recorded before one bound replaced the two
                 fields.pop("learned_capacity_min")
                 fields["learned_capacity_bound"] = fields.pop("learned_capacity_max")

@@ -17,12 +17,12 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 def test_environment_sets_operator_and_engine_knobs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INFERCOST_CONTROL_INTERVAL_SECONDS", "7")
     monkeypatch.setenv("INFERCOST_DRY_RUN", "true")
-    monkeypatch.setenv("INFERCOST_ENGINE__REPLICA_START_PENALTY", "0.02")
+    monkeypatch.setenv("INFERCOST_ENGINE__MOVE_COOLDOWN_SECONDS", "1800")
     settings = Settings()
     assert settings.dry_run is True
     engine = settings.for_engine()
     assert engine.control_interval_seconds == 7.0
-    assert engine.replica_start_penalty == 0.02
+    assert engine.move_cooldown_seconds == 1800.0
 
 
 def test_defaults() -> None:

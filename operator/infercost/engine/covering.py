@@ -13,7 +13,7 @@ class Covering:
     price: Sequence[float]  # $/h per replica
     throughput: Sequence[float]
     upper: Sequence[int]  # per-option bound (pool room, max total)
-    held: Sequence[int]  # replicas running now (new ones above this pay the move penalty)
+    held: Sequence[int]  # replicas running now (the first incumbent where feasible)
     group: Sequence[int]  # pool index of each option (rooms are shared by a pool's options)
     room: Sequence[int | None]  # per pool
     spot: Sequence[bool]
@@ -22,4 +22,3 @@ class Covering:
     max_total: int
     max_spot_fraction: float
     budget: float | None
-    penalty: float  # share of a replica's price charged per new replica

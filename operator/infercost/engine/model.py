@@ -171,9 +171,6 @@ class EngineSettings:
     learned_capacity_bound: float = 10.0
     latency_margin: float = 0.8  # batching keeps queue delay + execution under margin x SLO
     scale_down_tolerance: float = 0.1  # a replica goes only if the rest has this much spare
-    # Share of a replica's hourly price charged per hour for each replica that has to start:
-    # its one-off start-up cost (15 minutes of its price) paid back over a day.
-    replica_start_penalty: float = 0.25 / 24.0
     move_cooldown_seconds: float = 3600.0  # moves for savings at most this often (docs/settings.md)
     # A move for savings must also win at the highest demand held this long (docs/settings.md):
     # longer than the period of recurring spikes, which the demand history does not reach.

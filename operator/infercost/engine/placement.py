@@ -3,7 +3,7 @@
 The problem is a small covering MILP (docs/architecture.md section 1) solved with HiGHS through
 `scipy.optimize.milp`:
 
-    minimise   Σ c·n + Σ start_penalty·c·(new replicas)
+    minimise   Σ c·n
     subject to Σ T·n ≥ required                       (demand x (1 + headroom))
                min_total ≤ Σ n ≤ max_total            (scaling bounds)
                Σ n over a pool ≤ pool room left by other services
@@ -52,8 +52,6 @@ class Problem:
     max_spot_fraction: float = 1.0
     budget: float | None = None  # only a Cap budget constrains; Warn is reported afterwards
     current: Mapping[Key, int] | None = None
-    # Share of a replica's hourly price charged per hour for each replica that has to start.
-    start_penalty: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,7 +199,6 @@ def _covering(problem: Problem) -> Covering:
         max_total=problem.max_total,
         max_spot_fraction=problem.max_spot_fraction,
         budget=problem.budget,
-        penalty=_penalty(problem),
     )
 
 
@@ -211,42 +208,19 @@ def _upper(problem: Problem, option: Option) -> int:
     return min(problem.max_total, option.free_replicas)
 
 
-def _penalty(problem: Problem) -> float:
-    """Share of a replica's price charged, per hour, for each replica that has to start."""
-    return max(problem.start_penalty, 0.0)
-
-
 def _highs(problem: Problem, *, maximise_capacity: bool) -> NDArray[np.int64] | None:
     """One HiGHS run; replica counts per option, or None when infeasible."""
     options = problem.options
     count = len(options)
-    current = problem.current or {}
     cost = np.array([o.hourly_cost for o in options], dtype=float)
     throughput = np.array([o.throughput for o in options], dtype=float)
-    held = np.array([current.get(o.key, 0) for o in options], dtype=float)
-    # Moving is penalised on the replicas that would have to start: one aux var per held option.
-    penalty = _penalty(problem)
-    moving = penalty > 0 and not maximise_capacity
-    aux = [i for i in range(count) if held[i] > 0] if moving else []
-    width = count + len(aux)
-    objective = np.zeros(width)
-    if maximise_capacity:
-        objective[:count] = -throughput
-    else:
-        objective[:count] = cost
-        if moving:
-            fresh = held == 0
-            objective[:count][fresh] += penalty * cost[fresh]
-            for column, i in enumerate(aux, start=count):
-                objective[column] = penalty * cost[i]
+    objective = -throughput if maximise_capacity else cost
     rows: list[NDArray[np.float64]] = []
     lower: list[float] = []
     upper: list[float] = []
 
     def row(coefficients: NDArray[np.float64], low: float, high: float) -> None:
-        full = np.zeros(width)
-        full[: len(coefficients)] = coefficients
-        rows.append(full)
+        rows.append(coefficients)
         lower.append(low)
         upper.append(high)
 
@@ -259,23 +233,12 @@ def _highs(problem: Problem, *, maximise_capacity: bool) -> NDArray[np.int64] | 
         row(np.array([(1 - fraction) if o.spot else -fraction for o in options]), -np.inf, 0.0)
     if problem.budget is not None:
         row(cost, -np.inf, problem.budget)
-    for column, i in enumerate(aux, start=count):
-        coefficients = np.zeros(width)
-        coefficients[column] = 1.0
-        coefficients[i] = -1.0
-        rows.append(coefficients)
-        lower.append(-held[i])
-        upper.append(np.inf)
-    high = np.array(
-        [_upper(problem, o) for o in options] + [np.inf] * len(aux),
-        dtype=float,
-    )
-    integrality = np.concatenate([np.ones(count), np.zeros(len(aux))])
+    high = np.array([_upper(problem, o) for o in options], dtype=float)
     result = milp(
         objective,
         constraints=LinearConstraint(np.vstack(rows), np.array(lower), np.array(upper)),
-        integrality=integrality,
-        bounds=Bounds(np.zeros(width), high),
+        integrality=np.ones(count),
+        bounds=Bounds(np.zeros(count), high),
     )
     if result.status != 0 or result.x is None:
         return None

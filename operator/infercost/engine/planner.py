@@ -239,7 +239,6 @@ def _problem(
         max_spot_fraction=spec.placement.max_spot_fraction,
         budget=hourly_cap(inp),
         current={key: dep.replicas for key, dep in current.items()},
-        start_penalty=inp.settings.replica_start_penalty,
     )
 
 

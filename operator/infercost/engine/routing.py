@@ -50,7 +50,6 @@ def problem_key(problem: Problem) -> tuple[object, ...]:
         problem.max_spot_fraction,
         problem.budget,
         tuple(sorted(problem.current.items())) if problem.current else (),
-        problem.start_penalty,
     )
 
 

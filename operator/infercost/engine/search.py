@@ -167,8 +167,7 @@ class _Search:
         )
 
     def cost(self, i: int, count: int) -> float:
-        price = self.p.price[i]
-        return price * count + self.p.penalty * price * max(0, count - self.p.held[i])
+        return self.p.price[i] * count
 
     def descend(
         self,
@@ -201,13 +200,12 @@ class _Search:
         need = p.required - capacity
         enough = min(limit, max(0, math.ceil(need / p.throughput[i] - _EPS)))
         node = _Node(depth, i, pool, objective, spend, capacity, total, spot)
-        price, held = p.price[i], p.held[i]
-        moving = p.penalty * price  # the cost of count replicas is self.cost(i, count)
+        price = p.price[i]
         if self.share and not p.spot[i]:
             # On-demand under a spot share: fewest first, so the first complete dive already
             # fills the share with cheap spot replicas (a good incumbent early).
             for count in range(limit + 1):
-                value = objective + (price * count + moving * max(0, count - held))
+                value = objective + price * count
                 if value >= self.best_cost - _EPS:
                     break
                 self.branch(node, counts, count, value)
@@ -218,7 +216,7 @@ class _Search:
         for count in range(enough, -1, -1):
             if p.required - (capacity + count * throughput) > beyond:
                 break
-            value = objective + (price * count + moving * max(0, count - held))
+            value = objective + price * count
             # The bound is never negative: a branch whose own cost reaches the incumbent is
             # pruned by it whatever the bound says, so it need not be worked out.
             if value < self.best_cost - _EPS:
@@ -226,7 +224,7 @@ class _Search:
         # More than enough only pays for a side constraint (minReplicas, the spot share);
         # the cost only rises with the count, so stop once it alone reaches the incumbent.
         for count in range(enough + 1, limit + 1):
-            value = objective + (price * count + moving * max(0, count - held))
+            value = objective + price * count
             if value >= self.best_cost - _EPS:
                 break
             if p.budget is not None and spend + price * count > p.budget + _EPS:

@@ -181,7 +181,6 @@ def _search(group: Group, demand: float) -> IntArray | None:
             max_total=rules.max_total,
             max_spot_fraction=rules.max_spot_fraction,
             budget=rules.budget,
-            penalty=0.0,
         )
     )
     return np.array(found, dtype=np.int64) if complete and found is not None else None

@@ -41,7 +41,6 @@ WITHOUT: dict[str, object] = {
     "learned_capacity_bound": 1000.0,
     "latency_margin": 1.0,
     "scale_down_tolerance": 0.0,
-    "replica_start_penalty": 0.0,
     "move_cooldown_seconds": 0.0,
     "move_peak_window_seconds": 0.0,
     "batch_increase_step": 64,

@@ -209,3 +209,16 @@ def test_a_wake_from_zero_chosen_over_the_band_keeps_its_reason_and_says_why() -
     placed = next(c for c in plan.conditions if c.type == "Placed")
     assert placed.reason == "WokenFromZero"
     assert "not the cheapest for 444.0/s needed (1 x gpu/a10g at $1.0000/h)" in placed.message
+
+
+@pytest.mark.parametrize("running_on", ["l4-a", "l4-b"])
+def test_a_fleet_on_one_of_two_pools_priced_alike_grows_where_it_runs(running_on: str) -> None:
+    # Two zones of one instance type: no saving either way, so no move is weighed and the
+    # new replica joins the running ones (placement keeps what runs on a tie).
+    spec, _ = _band_case()
+    pools = [pool("l4-a", price=0.6), pool("l4-b", price=0.6)]
+    plan = decide(decision(spec, pools, demand=1100.0, current={("gpu", running_on): running(3)}))
+    placed = {(a.variant, a.pool): a.replicas for a in plan.allocations if a.replicas}
+    assert set(placed) == {("gpu", running_on)}
+    assert placed[("gpu", running_on)] > 3
+    assert {a.reason for a in plan.actions} == {Reason.DEMAND_ABOVE_CAPACITY}

@@ -11,7 +11,6 @@ from engine_factories import GPU, KEY, L4, NOW, decision, pool, running, service
 from infercost.engine.model import (
     ActionKind,
     DeploymentMetrics,
-    EngineSettings,
     Plan,
     Reason,
     ServiceState,
