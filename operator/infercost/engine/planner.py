@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from infercost.api.service import InferenceServiceSpec
 from infercost.engine.actions import Outcome, build_plan, hold_plan
 from infercost.engine.caching import counting_cached
 from infercost.engine.evolve import evolve
@@ -294,9 +293,7 @@ def _place(
             f"moved {inp.now - (last or 0.0):.0f}s ago; "
             f"${stay.hourly_cost - best.hourly_cost:.2f}/h saving waits"
         )
-        return _staying(
-            problem, target, stay, spec, note=note, why=Reason.MOVE_COOLDOWN, stall=stall
-        )
+        return _staying(problem, target, stay, note=note, why=Reason.MOVE_COOLDOWN, stall=stall)
     saving = saving_over_band(inp, problem, best=best, stay=stay)
     if stay_serves and saving < spec.placement.min_savings_to_move * stay.hourly_cost:
         note = (
@@ -305,7 +302,7 @@ def _place(
             f"${stay.hourly_cost:.2f}/h"
         )
         return _staying(
-            problem, target, stay, spec, note=note, why=Reason.SAVINGS_BELOW_THRESHOLD, stall=stall
+            problem, target, stay, note=note, why=Reason.SAVINGS_BELOW_THRESHOLD, stall=stall
         )
     # A move waits while the fleet is unsettled (when staying serves) or when it would take
     # ready capacity away (whenever staying keeps something running).
@@ -319,7 +316,7 @@ def _place(
     if unsettled is not None:
         why, what = unsettled  # each cause named where it was found (moves.py)
         note = f"${saving:.2f}/h saving waits: {what}"
-        return _staying(problem, target, stay, spec, note=note, why=why, stall=stall)
+        return _staying(problem, target, stay, note=note, why=why, stall=stall)
     reason = Reason.MOVED_TO_CHEAPER_POOL if stay_serves else _reason(target, best)
     return _outcome(problem, target, best, reason=reason, moved=True, stall=stall, current=current)
 
@@ -361,7 +358,6 @@ def _staying(
     problem: Problem,
     target: Target,
     stay: Solution,
-    spec: InferenceServiceSpec,
     *,
     note: str,
     why: Reason,

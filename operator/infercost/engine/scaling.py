@@ -1,7 +1,7 @@
-"""Replica scaling: how much capacity to place, and within which replica bounds.
+"""Replica scaling: how much capacity to place.
 
-The output is not a replica count but the capacity (inferences/s) placement must cover and
-the total-replica bounds it must respect; placement turns that into replicas per pool.
+The output is not a replica count but the capacity (inferences/s) placement must cover;
+placement turns that into replicas per pool, within the spec's min/max replicas.
 Scale up at once to what demand needs (demand is counted in requests/s, arrivals rather than
 a utilisation that saturates, so no HPA-like step bound is needed to find out how far to go;
 under overload, where completions under-state arrivals, growth is bounded per interval);
