@@ -65,6 +65,10 @@ BASE = FamilyFigures(
         (FamilyFigures(18, 35, 0.12, 1.56, 3.5), "earns its place"),
         (FamilyFigures(18, 35, 0.30, 1.50, 3.0), "earns its place"),
         (FamilyFigures(18, 35, 0.12, 1.50, 3.0), "better without"),
+        # An SLO lost on a scenario that misses its goal either way (the Twitter day's spikes
+        # without their forecast): only the summed shortfall sees it.
+        (FamilyFigures(18, 35, 0.12, 1.56, 3.2, total_shortfall=0.02), "earns its place"),
+        (FamilyFigures(18, 35, 0.12, 1.50, 3.0, total_shortfall=0.02), "earns its place"),
     ],
 )
 def test_a_setting_earns_its_place_when_the_family_is_worse_without_it(
