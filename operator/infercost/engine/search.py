@@ -102,7 +102,7 @@ class _Search:
     def offer(self, counts: list[int]) -> None:
         """Take `counts` as the incumbent when it is feasible and better."""
         if self.feasible(counts):
-            value = sum(self.cost(i, n) for i, n in enumerate(counts))
+            value = sum(price * n for price, n in zip(self.p.price, counts, strict=True))
             if value < self.best_cost - _EPS:
                 self.best, self.best_cost = list(counts), value
 
@@ -165,9 +165,6 @@ class _Search:
             and (p.budget is None or spend <= p.budget + _EPS)
             and all(room is None or used[g] <= room for g, room in enumerate(p.room))
         )
-
-    def cost(self, i: int, count: int) -> float:
-        return self.p.price[i] * count
 
     def descend(
         self,

@@ -19,6 +19,7 @@ setting earns its place where either set is worse without it.
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import statistics
 import sys
@@ -163,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         base_rows = pool.starmap(run_scenario, paths)
         tasks = [(path, clip, setting) for setting in settings for path, clip in paths]
         results = pool.map(infercost_figure, tasks)
-    spans = [(0, len(sets[0]))] + ([(len(sets[0]), len(paths))] if len(sets) > 1 else [])
+    ends = list(itertools.accumulate(len(tasks) for tasks in sets))
+    spans = list(zip([0, *ends[:-1]], ends, strict=True))  # each set's rows in `paths`
     bases = [figures(base_rows[a:b]) for a, b in spans]
     heading = "SLO met worst-short  sum-short  med/or  worst/or"
     titles = "family" + ("" if len(sets) == 1 else f"{'':<34}full length")
