@@ -1,7 +1,7 @@
 """Repeated placement problems answered from memory decide exactly as solving them again.
 
-`routing.solve_routed` keeps the solution of each problem it solved, by every field a solve
-reads (routing.problem_key). Here a bundled scenario is simulated twice, once with that
+`routing.solve_routed` keeps the solution of each problem it solved for the service that posed
+it, by every field a solve reads (routing.problem_key). Here a bundled scenario is simulated twice, once with that
 memory unable to answer (every problem solved afresh, the slow path) and once as it runs:
 the decisions and every figure must be the same, bit for bit, and the memory must have
 answered most solves for the comparison to say anything.
@@ -9,7 +9,7 @@ answered most solves for the comparison to say anything.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections.abc import Hashable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ import pytest
 from tests.support.scenarios import shortened
 
 from infercost.engine import routing
+from infercost.engine.derived import Derived
 from infercost.engine.placement import Problem, Solution
 from infercost.sim.run import Result, simulate
 from infercost.sim.world import build_world
@@ -26,27 +27,25 @@ pytestmark = pytest.mark.sim
 SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "twitter-bert.yaml"
 
 
-class _NeverAnswers(OrderedDict[tuple[object, ...], Solution]):
+class _NeverAnswers(Derived[Solution]):
     """A memory that stores but never answers: every problem goes to the solver."""
 
-    def get(self, key: object, default: object = None) -> None:  # type: ignore[override]
+    def get(self, owner: object, key: Hashable) -> None:
         return None
 
 
-class _Counting(OrderedDict[tuple[object, ...], Solution]):
+class _Counting(Derived[Solution]):
     answered = 0
 
-    def get(self, key: object, default: object = None) -> Solution | None:  # type: ignore[override]
-        found = super().get(key)  # type: ignore[arg-type]
+    def get(self, owner: object, key: Hashable) -> Solution | None:
+        found = super().get(owner, key)
         if found is not None:
             _Counting.answered += 1
         return found
 
 
-def _run(
-    monkeypatch: pytest.MonkeyPatch, memory: OrderedDict[tuple[object, ...], Solution]
-) -> Result:
-    monkeypatch.setattr(routing, "_ROUTED", memory)
+def _run(monkeypatch: pytest.MonkeyPatch, memory: Derived[Solution]) -> Result:
+    monkeypatch.setattr(routing, "_SOLVED", memory)
     return simulate(build_world(shortened(SCENARIO, 3 * 3600)), "infercost")
 
 
@@ -59,10 +58,10 @@ def test_answers_from_memory_decide_as_solving_again(monkeypatch: pytest.MonkeyP
         return original(problem, equal_share=equal_share, name_limits=name_limits)
 
     monkeypatch.setattr(routing, "_solve_routed", counted)
-    slow = _run(monkeypatch, _NeverAnswers())
+    slow = _run(monkeypatch, _NeverAnswers(per_owner=routing.SOLVED_PER_SERVICE))
     fresh_solves = len(solved)
     solved.clear()
-    fast = _run(monkeypatch, _Counting())
+    fast = _run(monkeypatch, _Counting(per_owner=routing.SOLVED_PER_SERVICE))
     assert _Counting.answered > fresh_solves / 2, (_Counting.answered, fresh_solves)
     assert len(solved) + _Counting.answered == fresh_solves
     assert fast.decisions == slow.decisions

@@ -85,7 +85,7 @@ def continue_migration(
     if not leaving or not set(current) - leaving:
         return None
     onward = evolve(problem, options=tuple(o for o in problem.options if o.key not in leaving))
-    going_on = solve_routed(onward, equal_share=inp.settings.equal_share_routing)
+    going_on = solve_routed(onward, owner=inp.spec, equal_share=inp.settings.equal_share_routing)
     return (onward, going_on) if going_on.met else None
 
 
@@ -109,7 +109,9 @@ def cheaper_only_below_peak(
     peak = recent * headroom
     if peak <= problem.required:
         return None
-    at_peak = solve_routed(evolve(problem, required=peak), equal_share=settings.equal_share_routing)
+    at_peak = solve_routed(
+        evolve(problem, required=peak), owner=inp.spec, equal_share=settings.equal_share_routing
+    )
     if moved_to <= set(at_peak.replicas):
         return None
     return (
@@ -149,10 +151,12 @@ def band_fleets(
     wider = evolve(problem, required=higher)
     moved = solve_routed(
         evolve(wider, options=tuple(o for o in problem.options if o.key in best.replicas)),
+        owner=inp.spec,
         equal_share=equal_share,
     )
     stayed = solve_routed(
         evolve(wider, options=tuple(o for o in problem.options if o.key in stay.replicas)),
+        owner=inp.spec,
         equal_share=equal_share,
     )
     return (moved, stayed) if moved.met and stayed.met else None

@@ -252,7 +252,7 @@ def _place(
     problem = _problem(inp=inp, options=options, current=current, target=target)
     held = problem.current or {}
     equal_share = inp.settings.equal_share_routing
-    best = solve_routed(problem, equal_share=equal_share)
+    best = solve_routed(problem, owner=inp.spec, equal_share=equal_share)
     going_on = continue_migration(inp, problem, current)
     if going_on is not None:
         problem, best = going_on
@@ -275,6 +275,7 @@ def _place(
         )
     stay = solve_routed(
         replace(problem, options=tuple(o for o in problem.options if o.key in held)),
+        owner=inp.spec,
         equal_share=equal_share,
     )
     stay_serves = stay.met or (not best.met and stay.capacity >= best.capacity)
@@ -333,12 +334,14 @@ def _first_fleet(
     equal_share = inp.settings.equal_share_routing
     wide = solve_routed(
         evolve(problem, required=higher),
+        owner=inp.spec,
         equal_share=equal_share,
     )
     if not wide.met or set(wide.replicas) == set(best.replicas):
         return best, None
     alt = solve_routed(
         evolve(problem, options=tuple(o for o in problem.options if o.key in wide.replicas)),
+        owner=inp.spec,
         equal_share=equal_share,
     )
     if not alt.met:

@@ -11,13 +11,17 @@ finds mixes replica sizes, once more per possible weakest replica. Pure: no I/O.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Mapping
 
+from infercost.engine.derived import Derived
 from infercost.engine.evolve import evolve
 from infercost.engine.limits import relaxations
 from infercost.engine.options import Key, Option
 from infercost.engine.placement import Problem, Solution, solve
+
+# Problems remembered per service before its table starts again: a steady service poses 3-4
+# a round, and in the simulator 4 answer as many as any number (decides nothing: memory).
+SOLVED_PER_SERVICE = 8
 
 
 def fleet_capacity(
@@ -53,35 +57,34 @@ def problem_key(problem: Problem) -> tuple[object, ...]:
     )
 
 
-# Solutions by everything a solve reads (problem_key): the same problem is solved
-# again and again (a steady fleet's what-ifs at the held peak or at one headroom higher recur
-# every interval; measured in the simulator, 3 of 4 solves repeat one of the last few
-# thousand). A solve is a pure function of those fields, so a repeat's answer is the same.
-# Least recently used first out: ~2 kB an entry with 8 options, so at most ~15 MB, and a
-# 1,000-service operator's few thousand problems a round stay from one round to the next.
-_ROUTED: OrderedDict[tuple[object, ...], Solution] = OrderedDict()
-_ROUTED_MAX = 8192
+# Solutions by everything a solve reads (problem_key), kept per service (its spec object, for
+# as long as it lives): a steady fleet's what-ifs at the held peak or at one headroom higher
+# recur every interval (measured in the simulator, 3 of 4 solves repeat an earlier one). A
+# solve is a pure function of those fields, so a repeat's answer is the same. Per service, not
+# one table for all: a global table capped at 8,192 problems was emptied by every round over
+# more than ~2,500 services (3-4 problems each) before its next use.
+_SOLVED: Derived[Solution] = Derived(per_owner=SOLVED_PER_SERVICE)
 
 
 def forget() -> None:
     """Drop every remembered solution (benchmarks time the solver itself with it)."""
-    _ROUTED.clear()
+    _SOLVED.clear()
 
 
-def solve_routed(problem: Problem, *, equal_share: bool, name_limits: bool = True) -> Solution:
-    """The cheapest fleet for `problem` with the capacity the routing really gives it.
+def solve_routed(
+    problem: Problem, *, owner: object, equal_share: bool, name_limits: bool = True
+) -> Solution:
+    """The cheapest fleet for `problem` with the capacity the routing really gives it,
+    remembered for `owner` (the service's spec object).
 
     Unmet, its `limits` are those whose removal alone gives more capacity under this routing
     (`name_limits` False: the headline limit alone, for the relaxed runs that find them)."""
     memo = (problem_key(problem), equal_share, name_limits)
-    known = _ROUTED.get(memo)
+    known = _SOLVED.get(owner, memo)
     if known is not None:
-        _ROUTED.move_to_end(memo)
         return known
     solution = _solve_routed(problem, equal_share=equal_share, name_limits=name_limits)
-    _ROUTED[memo] = solution
-    if len(_ROUTED) > _ROUTED_MAX:
-        _ROUTED.popitem(last=False)
+    _SOLVED.put(owner, memo, solution)
     return solution
 
 

@@ -14,9 +14,11 @@ import pytest
 
 from infercost.api.pool import AcceleratorPoolSpec
 from infercost.api.service import Batching, InferenceServiceSpec
-from infercost.engine import cost, options
+from infercost.engine import cost, options, routing
 from infercost.engine.derived import Derived
 from infercost.engine.model import PoolView
+from infercost.engine.options import Option
+from infercost.engine.placement import Problem, Solution
 
 pytestmark = pytest.mark.unit
 
@@ -67,6 +69,46 @@ def test_every_service_keeps_its_curves_over_a_round_of_many_services(
         cost.profile_curve(spec.variants[0], "nvidia-l4")
         cost.profile_curve(spec.variants[0], "nvidia-t4")
     assert built == 2 * len(specs)
+
+
+def test_every_service_keeps_its_solved_placements_over_a_round_of_many_services(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 3,000 services posing 3 problems each: more than the old global table's 8,192.
+    owners = [Batching() for _ in range(3_000)]
+    option = Option(
+        variant="gpu",
+        pool="l4",
+        accelerator_type="nvidia-l4",
+        hourly_cost=0.8,
+        throughput=800.0,
+        batching=None,
+        spot=False,
+        free_replicas=None,
+        startup_seconds=120.0,
+    )
+    solved = 0
+    original = routing._solve_routed
+
+    def counting(problem: Problem, *, equal_share: bool, name_limits: bool) -> Solution:
+        nonlocal solved
+        solved += 1
+        return original(problem, equal_share=equal_share, name_limits=name_limits)
+
+    monkeypatch.setattr(routing, "_solve_routed", counting)
+
+    def one_round() -> None:
+        for index, owner in enumerate(owners):
+            for what_if in range(3):  # now, at the held peak, one headroom higher
+                problem = Problem(
+                    options=(option,), required=index + what_if * 0.5, min_total=1, max_total=50
+                )
+                assert routing.solve_routed(problem, owner=owner, equal_share=True).met
+
+    one_round()
+    assert solved == 3 * len(owners)
+    one_round()  # the next round: every problem from memory
+    assert solved == 3 * len(owners)
 
 
 def test_an_owners_table_goes_with_the_owner() -> None:
