@@ -30,7 +30,7 @@ import pytest
 from infercost.sandbox.procs import leftovers
 from infercost.sandbox.report import replica_prices
 from infercost.sandbox.scenario import load
-from tests.support.sandbox_run import read_timeline, run_sandbox
+from tests.support.sandbox_run import SandboxRun, read_timeline
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +49,8 @@ def _total(sample: dict[str, Any], key: str = "desired") -> int:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return run_sandbox(SCENARIO, tmp_path_factory.mktemp("sandbox") / "run", timeout=420)
+def run(sandbox_runs: dict[str, SandboxRun]) -> Path:
+    return sandbox_runs[SCENARIO.name].result()
 
 
 def test_no_process_of_the_run_is_left(run: Path) -> None:

@@ -1,6 +1,6 @@
 """End to end: a full pool spills to the next option (examples/sandbox/spill.yaml) and a
 Spot reclaim with notice is replaced before its pods go (examples/sandbox/reclaim.yaml);
-about 3 minutes each.
+about 3 minutes each, run beside the other sandbox scenarios (tests/e2e/conftest.py).
 
 Every part real, as in test_sandbox.py: the sandbox API server, `infercost run`, a
 tritonserver per replica, Prometheus, the load generator; the sandbox's scheduler plays the
@@ -26,27 +26,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.sandbox_run import read_timeline, run_sandbox
+from tests.support.sandbox_run import SandboxRun, read_timeline
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 FULL, NEXT = "inf2-xlarge-spot", "g5-xlarge"
 
 
-def _sandbox(scenario: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return run_sandbox(
-        ROOT / "examples" / "sandbox" / scenario, tmp_path_factory.mktemp("sandbox") / "run"
-    )
+@pytest.fixture(scope="module")
+def spill(sandbox_runs: dict[str, SandboxRun]) -> Path:
+    return sandbox_runs["spill.yaml"].result()
 
 
 @pytest.fixture(scope="module")
-def spill(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _sandbox("spill.yaml", tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def reclaim(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _sandbox("reclaim.yaml", tmp_path_factory)
+def reclaim(sandbox_runs: dict[str, SandboxRun]) -> Path:
+    return sandbox_runs["reclaim.yaml"].result()
 
 
 def test_a_full_pool_spills_to_the_next_option_and_its_pending_pods_go(spill: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from infercost.sandbox.procs import leftovers
-from tests.support.sandbox_run import read_timeline, run_sandbox
+from tests.support.sandbox_run import SandboxRun, read_timeline
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +38,8 @@ def _requests(run: Path) -> list[tuple[float, float, bool]]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return run_sandbox(SCENARIO, tmp_path_factory.mktemp("sandbox") / "run")
+def run(sandbox_runs: dict[str, SandboxRun]) -> Path:
+    return sandbox_runs[SCENARIO.name].result()
 
 
 def test_no_process_of_the_run_is_left(run: Path) -> None:
