@@ -61,8 +61,8 @@ def problem_key(problem: Problem) -> tuple[object, ...]:
 # as long as it lives): a steady fleet's what-ifs at the held peak or at one headroom higher
 # recur every interval (measured in the simulator, 3 of 4 solves repeat an earlier one). A
 # solve is a pure function of those fields, so a repeat's answer is the same. Per service, not
-# one table for all: a global table capped at 8,192 problems was emptied by every round over
-# more than ~2,500 services (3-4 problems each) before its next use.
+# one table for all: in one table of the 8,192 problems used last, a round over more than
+# ~2,500 services (3-4 problems each) evicted every entry before its next use.
 _SOLVED: Derived[Solution] = Derived(per_owner=SOLVED_PER_SERVICE)
 
 
