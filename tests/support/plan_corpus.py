@@ -113,6 +113,11 @@ def _decoder(refs: list[Any]) -> Callable[[Any], Any]:
                 fields["learned_capacity_bound"] = fields.pop("learned_capacity_max")
             # Recorded before demand-driven scale-up lost its HPA-like step bound.
             fields.pop("max_scale_up_step", None)
+            # Recorded before the spike baseline's time constant became the least spike gap
+            # (equal, 1800 s, in every recorded entry).
+            baseline = fields.pop("spike_baseline_seconds", None)
+            if baseline is not None and baseline != fields["spike_min_gap_seconds"]:
+                raise ValueError("corpus entry with its own spike baseline: record it again")
             return _DATACLASSES[data["d"]](**fields)
         if "t" in data:
             return tuple(decode(x) for x in data["t"])

@@ -75,7 +75,8 @@ def track_spikes(
     Demand above spike_ratio x the baseline opens a spike (or raises the open one's peak);
     a spike starting within spike_min_gap_seconds of the last one's start is the same
     episode. Outside spikes the baseline follows demand with a time constant of
-    spike_baseline_seconds, so a spike does not raise the level it is measured against.
+    spike_min_gap_seconds (the shortest period predicted), so a spike does not raise the
+    level it is measured against.
     """
     baseline = record.baseline
     if baseline is None or previous is None:
@@ -88,7 +89,7 @@ def track_spikes(
         else:
             spikes = (*spikes, (now, demand))[-_repeats(settings) :]
         return evolve(record, spikes=spikes, open=True)
-    weight = 1.0 - math.exp(-max(0.0, now - previous) / settings.spike_baseline_seconds)
+    weight = 1.0 - math.exp(-max(0.0, now - previous) / settings.spike_min_gap_seconds)
     return evolve(record, baseline=baseline + weight * (demand - baseline), open=False)
 
 

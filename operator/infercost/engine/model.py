@@ -215,7 +215,8 @@ class EngineSettings:
     # (docs/settings.md). False: react to spikes only.
     recurring_spikes: bool = True
     spike_ratio: float = 2.0
-    spike_baseline_seconds: float = 1800.0  # time constant of the baseline (spikes left out)
+    # Also the baseline's time constant (spikes left out): it moves no faster than the
+    # shortest period predicted, so a train of spikes does not lift its own baseline.
     spike_min_gap_seconds: float = 1800.0
     spike_period_tolerance_seconds: float = 120.0
     spike_repeats: int = 3
