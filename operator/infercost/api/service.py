@@ -60,6 +60,12 @@ class SLO(Model):
         description="Percentile the objective applies to, in (0, 100).",
     )
 
+    @property
+    def late_share(self) -> float:
+        """The share of requests the objective lets miss its latency: 1% at the 99th
+        percentile. A request Triton rejects misses it too."""
+        return (100.0 - self.percentile) / 100.0
+
 
 class Scaling(Model):
     """Bounds and pace of replica scaling."""

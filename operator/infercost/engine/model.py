@@ -178,9 +178,6 @@ class EngineSettings:
     batch_increase_step: int = 2  # additive increase of max_batch_size per interval after a cut
     slo_breach_capacity_cut: float = 0.9  # learned capacity x this once per SLO breach episode
     saturated_busy_fraction: float = 0.8  # replicas this busy are overloaded, not mis-batched
-    # Triton rejecting more than this share of requests below capacity (queue timeout)
-    # breaches the SLO as a p99 above it does: the p99 objective lets 1% of requests be late.
-    rejected_share_limit: float = 0.01
     # Rejections count as below capacity where the requests served waited less than this
     # share of the timeout on average (docs/settings.md: tritonserver 2.51 measured 0.35-0.48
     # at 40-80% load, 0.56 at 130%; misreading an overload costs a replica, the reverse the SLO).
@@ -253,7 +250,7 @@ class ServiceState:
     last_move_time: float | None = None  # last move to a cheaper placement (for the cooldown)
     slo_breach_since: float | None = None  # start of the current p99-above-SLO episode
     # First of the consecutive observations in which Triton rejected more than
-    # rejected_share_limit of requests below capacity (signals.tail_rejections).
+    # the SLO's late share (1% at p99) of requests below capacity (signals.tail_rejections).
     tail_rejecting_since: float | None = None
     # Last observation in which the ready replicas were overloaded (learning.saturated): for
     # summary_lag_seconds after it, p99 still holds the overload's queueing (overload_lingers).

@@ -198,7 +198,9 @@ def _target(
         # after its queue has emptied (while it lasts its queue is full: not a tail, and
         # demand counts its rejections already).
         if since is not None and inp.now - since >= settings.metrics_window_seconds:
-            rejected = tail_rejections(observation, current, settings).share
+            rejected = tail_rejections(
+                observation, current, settings, late_share=inp.spec.slo.late_share
+            ).share
     return scaling_target(
         spec=inp.spec,
         demand=demand,

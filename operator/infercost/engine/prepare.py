@@ -78,12 +78,9 @@ def prepare(inp: DecisionInput) -> Prepared:
         settled, ready_since = settled_keys(
             current, state.ready_since, now=inp.now, window=settings.metrics_window_seconds
         )
-        tail = tail_rejections(observation, current, settings)
-        tail_since = (
-            (state.tail_rejecting_since or inp.now)
-            if tail.share > settings.rejected_share_limit
-            else None
-        )
+        late_share = spec.slo.late_share
+        tail = tail_rejections(observation, current, settings, late_share=late_share)
+        tail_since = (state.tail_rejecting_since or inp.now) if tail.share > late_share else None
         # A tail of rejections that outlasted the metrics window breaks the SLO (planner.py).
         lasted = tail_since is not None and inp.now - tail_since >= settings.metrics_window_seconds
         ceilings = slo_ceilings(

@@ -95,7 +95,7 @@ def scaling_target(
             scale_down_since=None,
         )
     late = p99_ms is not None and p99_ms > spec.slo.latency_ms
-    if late or rejected_share > settings.rejected_share_limit:
+    if late or rejected_share > spec.slo.late_share:
         # Overloaded replicas report only what they completed, so demand under-states the
         # arrivals: grow capacity with how far p99 is above the SLO, HPA-like (bounded).
         # (Rejected requests are in demand already: they need no growth of their own.)
@@ -110,7 +110,7 @@ def scaling_target(
             if p99_ms is not None and late
             else (
                 f"{rejected_share:.1%} of requests rejected at the queue timeout "
-                f"(the SLO allows {settings.rejected_share_limit:.0%})"
+                f"(the SLO allows {spec.slo.late_share * 100:.3g}%)"
             )
         )
         return Target(

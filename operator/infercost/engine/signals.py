@@ -60,15 +60,18 @@ class TailRejections:
     """
 
     share: float  # of all the service's requests
-    keys: frozenset[Key]  # deployments whose own tail is over rejected_share_limit
+    keys: frozenset[Key]  # deployments whose own tail is over the SLO's late share
 
 
 def tail_rejections(
     observation: Observation,
     current: Mapping[Key, CurrentDeployment],
     settings: EngineSettings,
+    *,
+    late_share: float,
 ) -> TailRejections:
-    """The service's tail of rejections (`TailRejections`), in one pass over deployments."""
+    """The service's tail of rejections (`TailRejections`), in one pass over deployments;
+    `late_share` is the share of requests the SLO lets miss (`SLO.late_share`)."""
     tail = total = 0.0
     keys = set()
     for key, metrics in observation.per_deployment.items():
@@ -76,7 +79,7 @@ def tail_rejections(
         total += rejected + served
         if rejected > 0 and _below_capacity(metrics, current.get(key), settings):
             tail += rejected
-            if rejected / (rejected + served) > settings.rejected_share_limit:
+            if rejected / (rejected + served) > late_share:
                 keys.add(key)
     return TailRejections(share=tail / total if total > 0 else 0.0, keys=frozenset(keys))
 

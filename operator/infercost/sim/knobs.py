@@ -47,7 +47,6 @@ WITHOUT: dict[str, object] = {
     "batch_increase_step": 64,
     "slo_breach_capacity_cut": 1.0,
     "saturated_busy_fraction": 1.01,
-    "rejected_share_limit": 1.0,
     "rejected_tail_queue_fraction": 1.0,
     "overload_max_scale_up": 0.0,
     "slo_ceiling_recovery": 1.0,

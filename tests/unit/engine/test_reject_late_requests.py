@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from engine_factories import GPU, KEY, NOW, decision, pool, running, service
 
-from infercost.api.service import Batching
+from infercost.api.service import SLO, Batching
 from infercost.engine.batching import choose_batching
 from infercost.engine.cost import ProfileCurve
 from infercost.engine.model import (
@@ -127,7 +127,9 @@ TIMED = CurrentDeployment(
 )
 
 
-def rejecting(*, queue_ms: float, since: float | None) -> tuple[int, str, ServiceState]:
+def rejecting(
+    *, queue_ms: float, since: float | None, percentile: float = 99
+) -> tuple[int, str, ServiceState]:
     """Replicas planned for 500/s served at 62% load while Triton rejects 15/s (2.9%)."""
     metrics = DeploymentMetrics(
         inferences_per_second=500.0,
@@ -139,7 +141,11 @@ def rejecting(*, queue_ms: float, since: float | None) -> tuple[int, str, Servic
     )
     plan = decide(
         decision(
-            service([GPU], batching={"rejectLateRequests": True}),
+            service(
+                [GPU],
+                batching={"rejectLateRequests": True},
+                slo={"latencyMs": 50, "percentile": percentile},
+            ),
             [pool("l4")],
             demand=500.0,
             p99=30.0,
@@ -171,6 +177,17 @@ def test_rejections_below_capacity_breach_the_slo_once_they_outlast_the_window()
     total, _, state = rejecting(queue_ms=4.0, since=None)
     assert total == 2
     assert state.tail_rejecting_since == NOW
+    assert KEY not in state.slo_ceiling
+
+
+def test_the_rejections_an_slo_allows_are_its_late_share() -> None:
+    # A p95 objective lets 5% of requests miss their latency, a rejected one among them: the
+    # same 2.9% tail that breaks a p99 objective above is within it, so it orders nothing.
+    assert SLO(latency_ms=50, percentile=99).late_share == pytest.approx(0.01)
+    assert SLO(latency_ms=50, percentile=99.9).late_share == pytest.approx(0.001)
+    _, why, state = rejecting(queue_ms=4.0, since=NOW - 60.0, percentile=95)
+    assert "rejected at the queue timeout" not in why
+    assert state.tail_rejecting_since is None
     assert KEY not in state.slo_ceiling
 
 
