@@ -1,8 +1,8 @@
 """Repeated placement problems answered from memory decide exactly as solving them again.
 
 `routing.solve_routed` keeps the solution of each problem it solved for the service that posed
-it, by every field a solve reads (routing.problem_key). Here a bundled scenario is simulated twice, once with that
-memory unable to answer (every problem solved afresh, the slow path) and once as it runs:
+it, by every field a solve reads (routing.problem_key). Here a bundled scenario is simulated
+twice, once with that memory unable to answer (every problem solved afresh, the slow path) and once as it runs:
 the decisions and every figure must be the same, bit for bit, and the memory must have
 answered most solves for the comparison to say anything.
 """

@@ -113,12 +113,12 @@ def _decoder(refs: list[Any]) -> Callable[[Any], Any]:
                 fields["learned_capacity_bound"] = fields.pop("learned_capacity_max")
             # Recorded before demand-driven scale-up lost its HPA-like step bound.
             fields.pop("max_scale_up_step", None)
-            # Recorded before the spike baseline's time constant became the least spike gap
-            # (equal, 1800 s, in every recorded entry).
             # Recorded before the rejected share's limit became the SLO's own late share
             # (1 - percentile/100: 0.01 for every recorded service, all p99).
             if fields.pop("rejected_share_limit", 0.01) != 0.01:
                 raise ValueError("corpus entry with its own rejected share limit: record it again")
+            # Recorded before the spike baseline's time constant became the least spike gap
+            # (equal, 1800 s, in every recorded entry).
             baseline = fields.pop("spike_baseline_seconds", None)
             if baseline is not None and baseline != fields["spike_min_gap_seconds"]:
                 raise ValueError("corpus entry with its own spike baseline: record it again")

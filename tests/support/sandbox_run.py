@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 # Long enough for the slowest scenario (~3.5 minutes alone) with the others beside it; it only
@@ -30,25 +30,27 @@ class SandboxRun:
     def __init__(self, scenario: Path, out: Path) -> None:
         self.scenario, self.out = scenario, out
         out.parent.mkdir(parents=True, exist_ok=True)
-        self._stdout: IO[str] = open(out.parent / "sandbox.stdout", "w")  # noqa: SIM115
-        self._stderr: IO[str] = open(out.parent / "sandbox.stderr", "w")  # noqa: SIM115
+        self._logs = out.parent / "sandbox.stdout", out.parent / "sandbox.stderr"
         self.started = time.monotonic()
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from infercost.cli import app; app()",
-                "sandbox",
-                str(scenario),
-                "--out",
-                str(out),
-                "--no-live",
-            ],
-            cwd=ROOT,
-            stdout=self._stdout,
-            stderr=self._stderr,
-            text=True,
-        )
+        # The child writes to its own copies of these files: ours close at once, so a run
+        # that is never waited for (a test deselected with -k) leaves no open file behind.
+        with self._logs[0].open("w") as stdout, self._logs[1].open("w") as stderr:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from infercost.cli import app; app()",
+                    "sandbox",
+                    str(scenario),
+                    "--out",
+                    str(out),
+                    "--no-live",
+                ],
+                cwd=ROOT,
+                stdout=stdout,
+                stderr=stderr,
+                text=True,
+            )
 
     def result(self) -> Path:
         """Wait for the run and return its folder; the run must exit 0."""
@@ -58,11 +60,7 @@ class SandboxRun:
         except subprocess.TimeoutExpired:
             self.stop()
             raise
-        finally:
-            self._stdout.close()
-            self._stderr.close()
-        stdout = (self.out.parent / "sandbox.stdout").read_text()
-        stderr = (self.out.parent / "sandbox.stderr").read_text()
+        stdout, stderr = (log.read_text() for log in self._logs)
         print(f"\nsandbox run {self.scenario.name}: exit {code}")
         print(stdout[-3000:], stderr[-3000:])
         assert code == 0, stderr[-3000:]
