@@ -15,9 +15,9 @@ from infercost.api.pool import CapacityType
 from infercost.api.service import BudgetAction
 from infercost.sim.cover import Frontier, Group, Rules, capacities, cheapest, payable
 from infercost.sim.fleet import Fleet
-from infercost.sim.oracle import Oracle
+from infercost.sim.oracle import EqualShareOracle, Oracle
 from infercost.sim.policy import external_metric_replicas, pods_metric_replicas
-from infercost.sim.run import simulate
+from infercost.sim.run import simulate, simulate_policy
 from infercost.sim.scenario import load_scenario
 from infercost.sim.world import World, build_world
 
@@ -169,6 +169,87 @@ def test_the_oracle_keeps_every_rule_and_never_pays_more_than_infercost(path: Pa
     capped = any(s.spec.budget and s.spec.budget.on_exceeded == BudgetAction.CAP
                  and s.spec.budget.max_hourly_cost < 3 for s in world.services)  # fmt: skip
     assert capped or oracle.slo_attainment >= 0.99
+
+
+def _brute_equal_share(
+    rules: Rules, room: tuple[int | None, ...], demand: float
+) -> tuple[float, float]:
+    """(served, cost) as `_brute`, each fleet carrying its count x its weakest replica."""
+    ranges = [range(rules.max_total + 1)] * len(rules.capacity)
+    found = []
+    for n in itertools.product(*ranges):
+        if not _feasible(rules, room, n):
+            continue
+        used = [c for c, k in zip(rules.capacity, n, strict=True) if k > 0]
+        carried = sum(n) * min(used) if used else 0.0
+        found.append((min(carried, demand), float(np.dot(rules.price, n))))
+    most = max(served for served, _ in found)
+    return most, min(cost for served, cost in found if served >= most - 1e-6)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_equal_share_oracle_is_the_brute_force_optimum_of_equal_shares(seed: int) -> None:
+    """Every fleet under every rule, each carrying N x its weakest replica: the cheapest that
+    covers the demand, else the one that serves most (then the cheapest of those)."""
+    rng = np.random.default_rng(1000 + seed)
+    rules, room = _random_rules(rng)
+    rules = payable(Group((rules,), room)).services[0]  # as the oracle's start does
+    demands = np.sort(rng.uniform(0, 700, 6)).astype(np.float64)
+    oracle = EqualShareOracle()
+    oracle.frontiers = {}
+    counts = oracle._alone(rules, room, demands)
+    for k, demand in enumerate(demands):
+        n = counts[:, k]
+        assert _feasible(rules, room, tuple(int(x) for x in n))
+        used = [c for c, x in zip(rules.capacity, n, strict=True) if x > 0]
+        served = min(sum(n) * min(used) if used else 0.0, float(demand))
+        most, cost = _brute_equal_share(rules, room, float(demand))
+        assert served == pytest.approx(most, rel=1e-6, abs=1e-6)
+        assert float(np.dot(rules.price, n)) == pytest.approx(cost, rel=1e-6, abs=1e-9)
+
+
+def test_equal_shares_cost_the_oracle_what_capacity_routing_saves() -> None:
+    """A 100/s replica at $1/h and a 30/s one at $0.5/h: for 130/s capacity routing pays
+    $1.5/h (one of each); equal shares make that pair carry 60/s, so two large ($2/h)."""
+    rules = Rules(
+        capacity=(100.0, 30.0),
+        price=(1.0, 0.5),
+        spot=(False, False),
+        pool=(0, 1),
+        min_total=1,
+        max_total=10,
+    )
+    demand = np.array([130.0, 90.0, 20.0])
+    routed, equal = Oracle(), EqualShareOracle()
+    routed.frontiers, equal.frontiers = {}, {}
+    by_capacity = routed._alone(rules, (None, None), demand)
+    assert by_capacity[:, 0].tolist() == [1, 1]
+    assert equal._alone(rules, (None, None), demand).T.tolist() == [[2, 0], [1, 0], [0, 1]]
+
+
+@pytest.mark.parametrize("path", SCENARIOS[:3], ids=lambda p: p.stem)
+def test_the_equal_share_oracle_keeps_every_rule_and_pays_at_least_the_oracle(path: Path) -> None:
+    world = build_world(shortened(path, 1800))
+    oracle = EqualShareOracle()
+    oracle.start(Fleet(world, capacity_routing=False))
+    plan = oracle.oracle_ready(0, world.steps)
+    _check_rules(world, plan)
+    # Each step's fleet carries its count x its weakest replica: at least the demand.
+    for s in range(len(world.services)):
+        rows = oracle.index[s]
+        capacity = np.array(
+            [
+                world.slo_capacity(world.options[d], world.best_batching(world.options[d]))
+                for d in rows
+            ]
+        )
+        counts = plan[rows]
+        weakest = np.where(counts > 0, capacity[:, None], np.inf).min(axis=0)
+        assert np.all(counts.sum(axis=0) * weakest >= world.rates[s] * (1 - 1e-9))
+    equal = simulate_policy(world, EqualShareOracle(), name="oracle-equal-share")
+    routed = simulate(world, "oracle")
+    assert equal.cost_usd >= routed.cost_usd * (1 - 1e-9)
+    assert equal.slo_attainment >= 0.99
 
 
 def test_the_oracle_shares_a_bounded_pool_between_services(tmp_path: Path) -> None:

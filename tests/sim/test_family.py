@@ -109,6 +109,8 @@ def test_a_tiny_bench_family_prints_the_table_and_the_goals(
     assert len(rows) == 2
     assert "infercost/oracle cost: median" in out
     assert "infercost/strongest-hpa cost: median" in out
+    assert "equal-share oracle/oracle cost" in out
+    assert "infercost/equal-share oracle cost" in out
     assert "met on" in out
     assert "PASS" in out or "MISS" in out
     assert "| family-5-00-" in (tmp_path / "t.md").read_text()

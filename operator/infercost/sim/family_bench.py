@@ -1,6 +1,7 @@
 """`make bench-family`: every policy that matters on every scenario of the family, one table.
 
 Per scenario: cost per 1M good requests and SLO attainment of infercost, the oracle, the
+oracle behind equal-share routing (what capacity routing is worth with foresight), the
 strongest hpa (the hpa policy run once per GPU pool the service can use, the one with the
 lowest $/1M good kept) and hpa on g5-xlarge (the common default); then the family's median
 and worst ratios next to the issue's goals, PASS or MISS. Figures are printed, not asserted.
@@ -12,15 +13,19 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from infercost.sim.family import read_family
-from infercost.sim.run import simulate
+from infercost.sim.oracle import EqualShareOracle
+from infercost.sim.run import simulate, simulate_policy
 from infercost.sim.scenario import Scenario, ScenarioError, load_scenario
 from infercost.sim.shard import workers_available
 from infercost.sim.world import build_world
@@ -46,6 +51,7 @@ class Row:
     name: str
     infercost: Figure
     oracle: Figure
+    oracle_equal_share: Figure
     hpa_best: Figure
     hpa_best_pool: str
     hpa_g5: Figure | None
@@ -78,6 +84,11 @@ def _figure(scenario: Scenario, policy: str) -> Figure:
     return Figure(result.cost_per_million_good, result.slo_attainment)
 
 
+def _equal_share_oracle(scenario: Scenario) -> Figure:
+    result = simulate_policy(build_world(scenario), EqualShareOracle(), name=EqualShareOracle.name)
+    return Figure(result.cost_per_million_good, result.slo_attainment)
+
+
 def run_scenario(path: Path, clip: int | None = None, routing: str | None = None) -> Row:
     """All policies on one scenario file (the first `clip` seconds of it, when given), under
     `routing` (PerReplica or CapacityWeighted) where given, else the scenario's own."""
@@ -98,6 +109,7 @@ def run_scenario(path: Path, clip: int | None = None, routing: str | None = None
         name=scenario.name,
         infercost=_figure(scenario, "infercost"),
         oracle=_figure(scenario, "oracle"),
+        oracle_equal_share=_equal_share_oracle(scenario),
         hpa_best=hpa[best],
         hpa_best_pool=best,
         hpa_g5=hpa.get(HPA_DEFAULT_POOL),
@@ -125,8 +137,24 @@ def clipped(path: Path, clip: int | None) -> Scenario:
     return scenario
 
 
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """File descriptor 1 to /dev/null for a while: HiGHS (scipy's MILP solver) prints a debug
+    line from C on some of the oracle's programs, which would land inside the table."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _run(task: tuple[Path, int | None, str | None]) -> Row:
-    return run_scenario(*task)
+    with _quiet_stdout():
+        return run_scenario(*task)
 
 
 def run_all(
@@ -146,15 +174,17 @@ def _cell(figure: Figure | None) -> str:
 def table(rows: list[Row]) -> list[str]:
     """The per-scenario table, markdown (readable as text too)."""
     lines = [
-        "| scenario | infercost $/1M, SLO | oracle $/1M, SLO | strongest hpa $/1M, SLO (pool) "
-        "| hpa g5 $/1M, SLO | ic/oracle | ic/hpa* | SLO met |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scenario | infercost $/1M, SLO | oracle $/1M, SLO | oracle equal-share $/1M, SLO "
+        "| strongest hpa $/1M, SLO (pool) | hpa g5 $/1M, SLO | ic/oracle | ic/oracle= "
+        "| ic/hpa* | SLO met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         met = "n/a" if not r.slo_applies else ("yes" if r.shortfall == 0 else "NO")
         lines.append(
-            f"| {r.name} | {_cell(r.infercost)} | {_cell(r.oracle)} | {_cell(r.hpa_best)} "
-            f"({r.hpa_best_pool}) | {_cell(r.hpa_g5)} | {r.ratio(r.oracle):.3f} "
+            f"| {r.name} | {_cell(r.infercost)} | {_cell(r.oracle)} "
+            f"| {_cell(r.oracle_equal_share)} | {_cell(r.hpa_best)} ({r.hpa_best_pool}) "
+            f"| {_cell(r.hpa_g5)} | {r.ratio(r.oracle):.3f} | {r.ratio(r.oracle_equal_share):.3f} "
             f"| {r.ratio(r.hpa_best):.3f} | {met} |"
         )
     return lines
@@ -164,6 +194,8 @@ def summary(rows: list[Row]) -> list[str]:
     """Median and worst ratios against the issue's goals."""
     vs_oracle = [r.ratio(r.oracle) for r in rows]
     vs_hpa = [r.ratio(r.hpa_best) for r in rows]
+    vs_equal = [r.ratio(r.oracle_equal_share) for r in rows]
+    routing = [r.oracle_equal_share.cost_per_million / r.oracle.cost_per_million for r in rows]
     gated = [r for r in rows if r.slo_applies]
     met = [r for r in gated if r.shortfall == 0]
     shortfalls = [r.shortfall for r in gated] or [0.0]
@@ -184,6 +216,10 @@ def summary(rows: list[Row]) -> list[str]:
         f"infercost/strongest-hpa cost: median {statistics.median(vs_hpa):.3f} (goal <= "
         f"{MEDIAN_VS_HPA})  {verdict(statistics.median(vs_hpa) <= MEDIAN_VS_HPA)}; worst "
         f"{max(vs_hpa):.3f}",
+        f"equal-share oracle/oracle cost (capacity routing's worth with foresight): median "
+        f"{statistics.median(routing):.3f}, worst {max(routing):.3f}",
+        f"infercost/equal-share oracle cost (ic/oracle=): median "
+        f"{statistics.median(vs_equal):.3f}, worst {max(vs_equal):.3f}",
     ]
 
 

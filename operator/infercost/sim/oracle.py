@@ -11,9 +11,17 @@ constraints: it differs from infercost only in foresight, start-up time and rout
 `Oracle(plan_seconds=15)` sizes each 15 s block for its highest demand instead: what deciding
 once per control interval costs even with foresight (`make bench-gap`). The bench's oracle
 plans every step.
+
+`EqualShareOracle` is the same foresight and instant replicas behind a plain Kubernetes
+Service: every ready replica of a service gets an equal share of its requests, so a fleet of
+N replicas carries N times its weakest replica's capacity at the SLO. What it pays above the
+oracle is what capacity-weighted routing is worth to a policy that knows the future
+(`make bench-family` prints both).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,7 +29,7 @@ from numpy.typing import NDArray
 from infercost.api.pool import CapacityType
 from infercost.api.service import BudgetAction
 from infercost.engine.options import selects
-from infercost.sim.cover import Frontier, Group, Rules, cheapest, payable
+from infercost.sim.cover import TOLERANCE, Frontier, Group, Rules, cheapest, payable
 from infercost.sim.fleet import Fleet
 from infercost.sim.policy import Policy
 from infercost.sim.world import Option, World
@@ -89,14 +97,17 @@ class Oracle(Policy):
         for group, members in zip(self.groups, self.members, strict=True):
             demand = block_peaks(self.world.rates[members, begin:end].astype(np.float64), block)
             alone = [
-                self._frontier(rules, group.room).lookup(demand[k])
-                for k, rules in enumerate(group.services)
+                self._alone(rules, group.room, demand[k]) for k, rules in enumerate(group.services)
             ]
             if len(members) > 1:
                 alone = self._share(group, demand, alone)
             for s, counts in zip(members, alone, strict=True):
                 self.chunk[self.index[s]] = counts
         self.chunk_start = begin
+
+    def _alone(self, rules: Rules, room: tuple[int | None, ...], demand: FloatArray) -> IntArray:
+        """One service's cheapest counts per step, [option, step], planned as if alone."""
+        return self._frontier(rules, room).lookup(demand)
 
     def _share(self, group: Group, demand: FloatArray, alone: list[IntArray]) -> list[IntArray]:
         """Steps where the services' separate optima overfill a shared pool: solve jointly."""
@@ -113,6 +124,51 @@ class Oracle(Policy):
             stacked[:, step] = self.joint[key]
         bounds = np.cumsum([0] + [len(r.capacity) for r in group.services])
         return [stacked[bounds[k] : bounds[k + 1]] for k in range(len(group.services))]
+
+
+class EqualShareOracle(Oracle):
+    """The oracle behind a plain Service: equal shares per ready replica, not by capacity.
+
+    A fleet whose weakest replica carries c at the SLO serves N x c. For each level c (the
+    capacity of one of the service's options) the cheapest cover counts every option at
+    least that strong as c and leaves the weaker ones out; each step takes the cheapest
+    level that covers it (where none does, the one that serves most). Services that share
+    a bounded pool are planned alone, then, at the steps where together they overfill it,
+    jointly by capacity as the oracle does (an approximation: none of the bundled or
+    generated scenarios has two services).
+    """
+
+    name = "oracle-equal-share"
+    capacity_routing = False
+
+    def _alone(self, rules: Rules, room: tuple[int | None, ...], demand: FloatArray) -> IntArray:
+        best = np.zeros((len(rules.capacity), demand.size), dtype=np.int64)
+        best_key = np.full((2, demand.size), np.inf)  # (uncovered demand, $/h), least first
+        for level in sorted(set(rules.capacity)):
+            keep = [i for i, capacity in enumerate(rules.capacity) if capacity >= level]
+            weakest = replace(
+                rules,
+                capacity=tuple(level for _ in keep),
+                price=tuple(rules.price[i] for i in keep),
+                spot=tuple(rules.spot[i] for i in keep),
+                pool=tuple(rules.pool[i] for i in keep),
+            )
+            counts = np.zeros_like(best)
+            counts[keep] = self._frontier(weakest, room).lookup(demand)
+            # A level's fleet may hold only stronger options: its weakest is what it carries.
+            weakest_used = np.where(counts > 0, np.asarray(rules.capacity)[:, None], np.inf)
+            carried = counts.sum(axis=0) * np.where(counts.any(axis=0), weakest_used.min(0), 0.0)
+            uncovered = np.maximum(demand - carried, 0.0)
+            uncovered[uncovered <= demand * TOLERANCE] = 0.0  # the solver's slack is cover
+            # A level without the options minReplicas needs (spot only, say) is no fleet.
+            uncovered[counts.sum(axis=0) < rules.min_total] = np.inf
+            hourly = np.asarray(rules.price) @ counts
+            better = (uncovered < best_key[0]) | (
+                (uncovered == best_key[0]) & (hourly < best_key[1])
+            )
+            best[:, better] = counts[:, better]
+            best_key[:, better] = uncovered[better], hourly[better]
+        return best
 
 
 def block_peaks(demand: FloatArray, steps: int) -> FloatArray:
