@@ -400,8 +400,9 @@ class Settings(BaseSettings):
         return self
 
     def for_engine(self) -> EngineSettings:
-        """The engine's knobs, with this operator's control interval and how much longer
-        Triton's p99 summaries remember than this operator's rate window."""
+        """The engine's knobs, with this operator's control interval, how long its metrics
+        remember (the rate window, at least Triton's p99 summaries' 60 s) and how much longer
+        those summaries remember than the rate window."""
         return _engine_settings(
             self.engine, self.control_interval_seconds, self.prometheus_rate_window
         )
@@ -439,5 +440,6 @@ def _engine_settings(
     return replace(
         engine,
         control_interval_seconds=control_interval_seconds,
+        metrics_window_seconds=max(TRITON_SUMMARY_SECONDS, window_seconds(rate_window)),
         summary_lag_seconds=max(0.0, TRITON_SUMMARY_SECONDS - window_seconds(rate_window)),
     )

@@ -122,6 +122,10 @@ def _decoder(refs: list[Any]) -> Callable[[Any], Any]:
             baseline = fields.pop("spike_baseline_seconds", None)
             if baseline is not None and baseline != fields["spike_min_gap_seconds"]:
                 raise ValueError("corpus entry with its own spike baseline: record it again")
+            # Recorded before the history's count bound went (its age bound, every window a
+            # decision reads, keeps fewer: 241 at 15 s, below the recorded 256).
+            if fields.pop("history_max_points", 256) != 256:
+                raise ValueError("corpus entry with its own history bound: record it again")
             return _DATACLASSES[data["d"]](**fields)
         if "t" in data:
             return tuple(decode(x) for x in data["t"])

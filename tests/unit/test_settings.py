@@ -32,14 +32,19 @@ def test_defaults() -> None:
     assert settings.for_engine() == EngineSettings()
 
 
-@pytest.mark.parametrize(("window", "lag"), [("1m", 0.0), ("8s", 52.0), ("2m", 0.0)])
-def test_the_engine_knows_how_much_longer_tritons_p99_remembers_than_the_rates(
-    monkeypatch: pytest.MonkeyPatch, window: str, lag: float
+@pytest.mark.parametrize(
+    ("window", "lag", "memory"), [("1m", 0.0, 60.0), ("8s", 52.0, 60.0), ("2m", 0.0, 120.0)]
+)
+def test_the_engine_knows_how_long_the_metrics_remember(
+    monkeypatch: pytest.MonkeyPatch, window: str, lag: float, memory: float
 ) -> None:
     # Triton's summaries keep 60 s of answers; rates over a shorter window forget an overload
-    # sooner, and the engine withholds p99 for the difference after one.
+    # sooner, and the engine withholds p99 for the difference after one. The metrics remember
+    # the old fleet for the longer of the two (the rates over 2m: two minutes).
     monkeypatch.setenv("INFERCOST_PROMETHEUS_RATE_WINDOW", window)
-    assert Settings().for_engine().summary_lag_seconds == lag
+    engine = Settings().for_engine()
+    assert engine.summary_lag_seconds == lag
+    assert engine.metrics_window_seconds == memory
 
 
 def test_every_setting_is_documented() -> None:
@@ -48,7 +53,8 @@ def test_every_setting_is_documented() -> None:
         if name != "engine":
             assert f"`INFERCOST_{name.upper()}`" in text, name
     for field in dataclasses.fields(EngineSettings):
-        if field.name not in {"control_interval_seconds", "summary_lag_seconds"}:
+        derived = {"control_interval_seconds", "summary_lag_seconds", "metrics_window_seconds"}
+        if field.name not in derived:
             assert f"`INFERCOST_ENGINE__{field.name.upper()}`" in text, field.name
 
 

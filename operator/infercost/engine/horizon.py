@@ -20,7 +20,7 @@ the window they are read over; quartile, median and MAD, not mean and standard d
 so that a burst that came once (a step, a spike) moves neither the trend nor the spread for
 the window's length after it: such a burst is the reactive path's (p99, rejections) and, when
 it recurs, the recurring-spike forecast's. A falling trend orders nothing less: scale-down
-has its own delay. Pure and cheap: one pass over at most `history_max_points` samples.
+has its own delay. Pure and cheap: one pass over the samples of the window.
 """
 
 from __future__ import annotations

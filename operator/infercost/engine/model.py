@@ -192,8 +192,10 @@ class EngineSettings:
     # (engine/queueing.py, Poisson arrivals) says the SLO breaks, where that binds; Auto
     # batching falls back to the model where the profile misses the margin at every batch.
     modelled_ceilings: bool = True
-    # The metrics' rate window: capacity is learned on a deployment only once its ready
-    # replica count has been unchanged this long (a window that mixes counts mis-divides).
+    # How long the metrics remember the old fleet: capacity is learned on a deployment, and
+    # p99 acted on, only once its ready replica count has been unchanged this long (a window
+    # that mixes counts mis-divides). Derived by the operator (settings.for_engine): the
+    # longer of INFERCOST_PROMETHEUS_RATE_WINDOW and Triton's 60 s p99 summaries.
     metrics_window_seconds: float = 60.0
     # How much longer Triton's p99 summaries remember than the rate window: for this long after
     # an overload, p99 still holds its queueing though the rates say the queue is empty, so it
@@ -205,7 +207,6 @@ class EngineSettings:
     # (engine/horizon.py, docs/horizon.md); 0: the spec's fixed headroom instead.
     horizon_quantile: float = 0.99
     horizon_window_seconds: float = 1800.0
-    history_max_points: int = 256  # demand samples kept in ServiceState
     # Demand above spike_ratio x its slow baseline is a spike. Where the last spike_repeats
     # spikes started at a steady period (gaps within spike_period_tolerance_seconds of each
     # other, at least spike_min_gap_seconds), the next one's capacity starts ahead of it

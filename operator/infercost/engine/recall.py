@@ -38,17 +38,16 @@ def remember_demand(
     now: float,
     demand: float,
     keep_seconds: float,
-    max_points: int,
 ) -> tuple[tuple[float, float], ...]:
-    """History with this sample appended, trimmed by age and count (state stays small).
+    """History with this sample appended, samples older than every window a decision reads
+    dropped (one a decision: about `keep_seconds` / the control interval of them).
 
     The history is in time order (this function keeps it so): the samples kept are one
     slice, found by binary search.
     """
     low = bisect_left(history, (now - keep_seconds,))  # first sample with t >= now - keep
     high = bisect_left(history, (now,))  # first sample with t >= now
-    kept = (*history[low:high], (now, demand))
-    return kept[-max_points:]
+    return (*history[low:high], (now, demand))
 
 
 def remember(
@@ -66,7 +65,6 @@ def remember(
         now=now,
         demand=demand,
         keep_seconds=history_span(spec, settings),
-        max_points=settings.history_max_points,
     )
     spikes = state.spikes
     if settings.recurring_spikes:

@@ -89,3 +89,16 @@ def test_after_a_restart_low_demand_on_record_scales_down_without_waiting_again(
     fresh = plan_at(NOW, ServiceState(), replicas=5)  # no record: the delay starts now
     assert fresh.allocations[0].replicas == 5
     assert any(a.reason == Reason.SCALE_DOWN_DELAYED for a in fresh.actions)
+
+
+def test_the_memory_reaches_back_over_the_longest_window_a_decision_reads() -> None:
+    """A two-hour scale-down delay reads two hours of demand: at one sample per 15 s that is
+    481 samples, all kept (a bound of 256 samples once cut it to 64 minutes, forgetting the
+    peak the delay must hold)."""
+    spec = service([GPU], scaling={"maxReplicas": 10, "scaleDownDelaySeconds": 7200})
+    settings = decision(spec, [pool("l4")]).settings
+    samples = [(NOW - 3 * HOUR + k * 15.0, 300.0) for k in range(int(3 * HOUR / 15) + 1)]
+    history = recall(ServiceState(), samples, spec=spec, settings=settings).demand_history
+    assert len(history) == 481
+    assert history[0][0] == NOW - 7200.0
+    assert history[-1][0] == NOW
