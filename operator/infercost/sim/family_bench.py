@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import resource
 import statistics
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from infercost.sim.family import read_family
 from infercost.sim.oracle import EqualShareOracle
+from infercost.sim.quiet import quiet_stdout
 from infercost.sim.run import simulate, simulate_policy
 from infercost.sim.scenario import Scenario, ScenarioError, load_scenario
 from infercost.sim.shard import workers_available
@@ -137,23 +135,8 @@ def clipped(path: Path, clip: int | None) -> Scenario:
     return scenario
 
 
-@contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """File descriptor 1 to /dev/null for a while: HiGHS (scipy's MILP solver) prints a debug
-    line from C on some of the oracle's programs, which would land inside the table."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with open(os.devnull, "wb") as devnull:
-        os.dup2(devnull.fileno(), 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def _run(task: tuple[Path, int | None, str | None]) -> Row:
-    with _quiet_stdout():
+    with quiet_stdout():
         return run_scenario(*task)
 
 

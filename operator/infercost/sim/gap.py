@@ -4,10 +4,11 @@ The oracle (sim/oracle.py) starts replicas instantly, knows each second's demand
 every second and routes by capacity; the bundled services also ask for a scale-down delay
 and headroom that foresight makes needless. Each column below takes one of those away from
 every bundled scenario, on top of the columns before it, and runs the infercost policy;
-the last two are the oracle deciding once per control interval and the oracle itself. What
-is left between the last infercost column and "oracle per interval" is foresight and the
-planner's caution (move cooldowns, learned SLO ceilings): the planner sees the last minute,
-the oracle the next seconds.
+the last three are the oracle behind equal-share routing (what the "+ capacity routing"
+column's what-if is worth to the oracle itself: `EqualShareOracle`), the oracle deciding
+once per control interval and the oracle itself. What is left between the last infercost
+column and "oracle per interval" is foresight and the planner's caution (move cooldowns,
+learned SLO ceilings): the planner sees the last minute, the oracle the next seconds.
 
 Prints figures ($/1M good / SLO attainment, then each as a multiple of the oracle's cost);
 asserts nothing. The what-ifs change copies of the scenarios in memory, never the files.
@@ -22,7 +23,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from infercost.api.service import InferenceServiceSpec
-from infercost.sim.oracle import Oracle
+from infercost.sim.oracle import EqualShareOracle, Oracle
+from infercost.sim.quiet import quiet_stdout
 from infercost.sim.run import simulate, simulate_policy
 from infercost.sim.scenario import Scenario, load_scenario
 from infercost.sim.shard import workers_available
@@ -85,11 +87,16 @@ LADDER: tuple[tuple[str, WhatIf], ...] = (
     ("+ no headroom", no_headroom),
     ("+ capacity routing", capacity_routing),
 )
-ORACLES = ("oracle per interval", "oracle")
+ORACLES = ("equal-share oracle", "oracle per interval", "oracle")
+
+
+def _quiet_figures(path: Path) -> list[tuple[float, float]]:
+    with quiet_stdout():
+        return figures(path)
 
 
 def figures(path: Path) -> list[tuple[float, float]]:
-    """($/1M good, SLO attainment) for each ladder column, then both oracles."""
+    """($/1M good, SLO attainment) for each ladder column, then the three oracles."""
     bundled = load_scenario(path)
     scenario, out = bundled, []
     for _, what_if in LADDER:
@@ -97,6 +104,8 @@ def figures(path: Path) -> list[tuple[float, float]]:
         result = simulate(build_world(scenario), "infercost")
         out.append((result.cost_per_million_good, result.slo_attainment))
     world = build_world(bundled)
+    equal = simulate_policy(world, EqualShareOracle(), name=EqualShareOracle.name)
+    out.append((equal.cost_per_million_good, equal.slo_attainment))
     interval = world.scenario.workload.spec.control_interval
     for plan_seconds in (interval, 1):
         result = simulate_policy(world, Oracle(plan_seconds=plan_seconds), name="oracle")
@@ -127,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     paths = args.scenarios or sorted(SCENARIOS.glob("*.yaml"))
     with ProcessPoolExecutor(max(args.workers, 1)) as pool:
-        rows = list(pool.map(figures, paths))
+        rows = list(pool.map(_quiet_figures, paths))
     print(table([p.stem for p in paths], rows))
 
 
