@@ -52,8 +52,9 @@ def held_peak(
     """(time, rps) of the highest demand in the last `window` seconds, held in one record.
 
     The history reaches back only over the windows a decision reads (recall.history_span);
-    a peak held apart reaches further back at no cost (recurring spikes hours apart). Once the held peak is older than `window`, the
-    highest sample the history still holds takes its place.
+    a peak held apart reaches further back at no cost (recurring spikes hours apart). Once
+    the held peak is older than `window`, the highest sample the history still holds takes
+    its place.
     """
     latest = max(history, key=RATE, default=None)
     if previous is not None and now - window <= previous[0]:
