@@ -4,6 +4,7 @@ hpa follows HPA v2's replica calculation, keda-queue KEDA's HTTP add-on."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,11 +45,27 @@ def _feasible(rules: Rules, room: tuple[int | None, ...], counts: tuple[int, ...
     return True
 
 
-def _brute(rules: Rules, room: tuple[int | None, ...], demand: float) -> tuple[float, float]:
+def _by_capacity(capacity: tuple[float, ...], counts: tuple[int, ...]) -> float:
+    """What a fleet carries when routing weighs replicas by capacity: the sum."""
+    return float(np.dot(capacity, counts))
+
+
+def _by_equal_share(capacity: tuple[float, ...], counts: tuple[int, ...]) -> float:
+    """What a fleet carries behind equal shares: its count x its weakest replica."""
+    used = [c for c, k in zip(capacity, counts, strict=True) if k > 0]
+    return sum(counts) * min(used) if used else 0.0
+
+
+def _brute(
+    rules: Rules,
+    room: tuple[int | None, ...],
+    demand: float,
+    carried: Callable[[tuple[float, ...], tuple[int, ...]], float] = _by_capacity,
+) -> tuple[float, float]:
     """(served, cost): cover at least cost, else serve the most, then at least cost."""
     ranges = [range(rules.max_total + 1)] * len(rules.capacity)
     found = [
-        (min(float(np.dot(rules.capacity, n)), demand), float(np.dot(rules.price, n)))
+        (min(carried(rules.capacity, n), demand), float(np.dot(rules.price, n)))
         for n in itertools.product(*ranges)
         if _feasible(rules, room, n)
     ]
@@ -171,22 +188,6 @@ def test_the_oracle_keeps_every_rule_and_never_pays_more_than_infercost(path: Pa
     assert capped or oracle.slo_attainment >= 0.99
 
 
-def _brute_equal_share(
-    rules: Rules, room: tuple[int | None, ...], demand: float
-) -> tuple[float, float]:
-    """(served, cost) as `_brute`, each fleet carrying its count x its weakest replica."""
-    ranges = [range(rules.max_total + 1)] * len(rules.capacity)
-    found = []
-    for n in itertools.product(*ranges):
-        if not _feasible(rules, room, n):
-            continue
-        used = [c for c, k in zip(rules.capacity, n, strict=True) if k > 0]
-        carried = sum(n) * min(used) if used else 0.0
-        found.append((min(carried, demand), float(np.dot(rules.price, n))))
-    most = max(served for served, _ in found)
-    return most, min(cost for served, cost in found if served >= most - 1e-6)
-
-
 @pytest.mark.parametrize("seed", range(40))
 def test_the_equal_share_oracle_is_the_brute_force_optimum_of_equal_shares(seed: int) -> None:
     """Every fleet under every rule, each carrying N x its weakest replica: the cheapest that
@@ -201,9 +202,8 @@ def test_the_equal_share_oracle_is_the_brute_force_optimum_of_equal_shares(seed:
     for k, demand in enumerate(demands):
         n = counts[:, k]
         assert _feasible(rules, room, tuple(int(x) for x in n))
-        used = [c for c, x in zip(rules.capacity, n, strict=True) if x > 0]
-        served = min(sum(n) * min(used) if used else 0.0, float(demand))
-        most, cost = _brute_equal_share(rules, room, float(demand))
+        served = min(_by_equal_share(rules.capacity, tuple(int(x) for x in n)), float(demand))
+        most, cost = _brute(rules, room, float(demand), _by_equal_share)
         assert served == pytest.approx(most, rel=1e-6, abs=1e-6)
         assert float(np.dot(rules.price, n)) == pytest.approx(cost, rel=1e-6, abs=1e-9)
 

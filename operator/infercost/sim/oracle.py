@@ -142,7 +142,8 @@ class EqualShareOracle(Oracle):
     capacity_routing = False
 
     def _alone(self, rules: Rules, room: tuple[int | None, ...], demand: FloatArray) -> IntArray:
-        best = np.zeros((len(rules.capacity), demand.size), dtype=np.int64)
+        capacity, price = np.asarray(rules.capacity), np.asarray(rules.price)
+        best = np.zeros((capacity.size, demand.size), dtype=np.int64)
         best_key = np.full((2, demand.size), np.inf)  # (uncovered demand, $/h), least first
         for level in sorted(set(rules.capacity)):
             keep = [i for i, capacity in enumerate(rules.capacity) if capacity >= level]
@@ -156,13 +157,13 @@ class EqualShareOracle(Oracle):
             counts = np.zeros_like(best)
             counts[keep] = self._frontier(weakest, room).lookup(demand)
             # A level's fleet may hold only stronger options: its weakest is what it carries.
-            weakest_used = np.where(counts > 0, np.asarray(rules.capacity)[:, None], np.inf)
+            weakest_used = np.where(counts > 0, capacity[:, None], np.inf)
             carried = counts.sum(axis=0) * np.where(counts.any(axis=0), weakest_used.min(0), 0.0)
             uncovered = np.maximum(demand - carried, 0.0)
             uncovered[uncovered <= demand * TOLERANCE] = 0.0  # the solver's slack is cover
             # A level without the options minReplicas needs (spot only, say) is no fleet.
             uncovered[counts.sum(axis=0) < rules.min_total] = np.inf
-            hourly = np.asarray(rules.price) @ counts
+            hourly = price @ counts
             better = (uncovered < best_key[0]) | (
                 (uncovered == best_key[0]) & (hourly < best_key[1])
             )
