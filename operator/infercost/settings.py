@@ -437,9 +437,16 @@ def _engine_settings(
 ) -> EngineSettings:
     """One object for equal settings: the engine remembers answers per settings object, and
     each reconcile asks for them."""
+    rate_seconds = window_seconds(rate_window)
     return replace(
         engine,
         control_interval_seconds=control_interval_seconds,
-        metrics_window_seconds=max(TRITON_SUMMARY_SECONDS, window_seconds(rate_window)),
-        summary_lag_seconds=max(0.0, TRITON_SUMMARY_SECONDS - window_seconds(rate_window)),
+        metrics_window_seconds=max(TRITON_SUMMARY_SECONDS, rate_seconds),
+        summary_lag_seconds=max(0.0, TRITON_SUMMARY_SECONDS - rate_seconds),
+        # A series missing two rate windows of scrapes has stopped (a rate window spans
+        # several scrapes), whatever the scrape interval: 120 s at the default 1m.
+        metrics_stale_seconds=2.0 * rate_seconds,
+        # Without spec.routing the one Service shares requests equally per replica; a service
+        # with spec.routing is planned for its route's state (controller/routing.py).
+        equal_share_routing=True,
     )

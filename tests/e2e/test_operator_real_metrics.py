@@ -33,7 +33,6 @@ from infercost.adapters.prometheus import PrometheusMetrics
 from infercost.controller.runner import run_operator
 from infercost.controller.service import Reconciler
 from infercost.controller.telemetry import Telemetry
-from infercost.engine.model import EngineSettings
 from infercost.localtriton import SyntheticModel, TritonServer
 from infercost.localtriton.loadgen import poisson_load
 from infercost.sandbox.apiserver import ApiServer
@@ -318,7 +317,6 @@ async def test_operator_observes_scales_tunes_batching_and_holds_without_prometh
         prometheus_url=prom.url,
         prometheus_rate_window=WINDOW,
         prometheus_timeout_seconds=10,
-        engine=EngineSettings(metrics_stale_seconds=60),
         metrics_port=0,  # the operator's own /metrics are read from its registry here
     )
     await call(

@@ -22,7 +22,6 @@ import pytest
 
 from infercost.adapters.metrics import Observed, observation_for
 from infercost.adapters.prometheus import PrometheusMetrics
-from infercost.engine.model import EngineSettings
 from infercost.settings import Settings
 from tests.support.prometheus import Exposition, LocalPrometheus, free_port
 
@@ -108,7 +107,6 @@ def settings(url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "prometheus_url": url,
         "prometheus_rate_window": WINDOW,
-        "engine": EngineSettings(metrics_stale_seconds=60),
         "prometheus_timeout_seconds": 20,  # generous: the machine is shared
     }
     values.update(overrides)

@@ -133,9 +133,7 @@ async def test_hit_ratio_client_triton_and_operator_agree(triton: TritonServer) 
 
         await asyncio.to_thread(prom.wait_for, f"{HITS} == {end['hits']:g}", timeout=30)
         await asyncio.to_thread(prom.wait_for, f"{MISSES} == {end['misses']:g}", timeout=30)
-        settings = EngineSettings(
-            cache_min_lookups=50, cache_max_hit_ratio=0.95, metrics_stale_seconds=60
-        )
+        settings = EngineSettings(cache_min_lookups=50, cache_max_hit_ratio=0.95)
         source = PrometheusMetrics(
             Settings(
                 prometheus_url=prom.url,

@@ -126,6 +126,10 @@ def _decoder(refs: list[Any]) -> Callable[[Any], Any]:
             # decision reads, keeps fewer: 241 at 15 s, below the recorded 256).
             if fields.pop("history_max_points", 256) != 256:
                 raise ValueError("corpus entry with its own history bound: record it again")
+            # Recorded before the spike period's tolerance was derived from the metrics
+            # window and control interval (120 s set then; 150 s derived at the same ones).
+            if fields.pop("spike_period_tolerance_seconds", 120.0) != 120.0:
+                raise ValueError("corpus entry with its own spike tolerance: record it again")
             return _DATACLASSES[data["d"]](**fields)
         if "t" in data:
             return tuple(decode(x) for x in data["t"])

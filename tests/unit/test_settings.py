@@ -33,18 +33,26 @@ def test_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    ("window", "lag", "memory"), [("1m", 0.0, 60.0), ("8s", 52.0, 60.0), ("2m", 0.0, 120.0)]
+    ("window", "lag", "memory", "stale"),
+    [("1m", 0.0, 60.0, 120.0), ("8s", 52.0, 60.0, 16.0), ("2m", 0.0, 120.0, 240.0)],
 )
 def test_the_engine_knows_how_long_the_metrics_remember(
-    monkeypatch: pytest.MonkeyPatch, window: str, lag: float, memory: float
+    monkeypatch: pytest.MonkeyPatch, window: str, lag: float, memory: float, stale: float
 ) -> None:
     # Triton's summaries keep 60 s of answers; rates over a shorter window forget an overload
     # sooner, and the engine withholds p99 for the difference after one. The metrics remember
-    # the old fleet for the longer of the two (the rates over 2m: two minutes).
+    # the old fleet for the longer of the two (the rates over 2m: two minutes). A series is
+    # stale once two rate windows passed without a sample; a variable that still sets it (or
+    # the routing model, or the spike period's tolerance) is overridden.
     monkeypatch.setenv("INFERCOST_PROMETHEUS_RATE_WINDOW", window)
+    monkeypatch.setenv("INFERCOST_ENGINE__METRICS_STALE_SECONDS", "30")
+    monkeypatch.setenv("INFERCOST_ENGINE__EQUAL_SHARE_ROUTING", "false")
     engine = Settings().for_engine()
     assert engine.summary_lag_seconds == lag
     assert engine.metrics_window_seconds == memory
+    assert engine.metrics_stale_seconds == stale
+    assert engine.equal_share_routing is True
+    assert engine.spike_period_tolerance_seconds == 2 * (memory + 15.0)
 
 
 def test_every_setting_is_documented() -> None:
@@ -53,7 +61,13 @@ def test_every_setting_is_documented() -> None:
         if name != "engine":
             assert f"`INFERCOST_{name.upper()}`" in text, name
     for field in dataclasses.fields(EngineSettings):
-        derived = {"control_interval_seconds", "summary_lag_seconds", "metrics_window_seconds"}
+        derived = {
+            "control_interval_seconds",
+            "summary_lag_seconds",
+            "metrics_window_seconds",
+            "metrics_stale_seconds",
+            "equal_share_routing",
+        }
         if field.name not in derived:
             assert f"`INFERCOST_ENGINE__{field.name.upper()}`" in text, field.name
 

@@ -201,7 +201,7 @@ class PrometheusMetrics:
             return Observed(missing=Unavailable(reason=failed.reason, message=failed.message))
         try:
             observed = promql.observations(
-                results, now=now, stale_after=self.settings.engine.metrics_stale_seconds
+                results, now=now, stale_after=self.settings.for_engine().metrics_stale_seconds
             )
         except (KeyError, ValueError, TypeError, IndexError) as error:
             # An answer not shaped like Prometheus' (a proxy's error page, a changed template).
@@ -218,7 +218,7 @@ class PrometheusMetrics:
             if self._by_pod is None or not 0 <= now - self._by_pod[0] < interval * 0.9:
                 results = await asyncio.to_thread(self.client.run, self.pod_queries)
                 self._by_pod = (now, results)
-            stale_after = self.settings.engine.metrics_stale_seconds
+            stale_after = self.settings.for_engine().metrics_stale_seconds
             return promql.pod_observations(self._by_pod[1], pods, now=now, stale_after=stale_after)
         except QueryError as failed:
             return Observed(missing=Unavailable(reason=failed.reason, message=failed.message))

@@ -6,8 +6,8 @@ in place, its RoutingReady condition, and the routing model the engine plans tha
 with. Capacities add up only for a service whose HTTPRoute the Gateway accepted (a
 `status.parents[]` entry for our Gateway with Accepted=True, which the Gateway's controller
 writes): until then the requests still reach the replicas through the Service, in equal
-shares per replica. A service without spec.routing keeps the operator-wide setting
-(INFERCOST_ENGINE__EQUAL_SHARE_ROUTING, docs/settings.md).
+shares per replica. A service without spec.routing is always planned for equal shares (its
+one Service is all the operator gives it; docs/install.md).
 """
 
 from __future__ import annotations

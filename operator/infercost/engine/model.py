@@ -162,9 +162,12 @@ class EngineSettings:
     control_interval_seconds: float = 15.0
     # One Kubernetes Service spreads requests in equal shares per replica, so a mixed fleet
     # serves N x its weakest replica (engine/routing.py); False behind a capacity-weighted
-    # gateway, where capacities add up.
+    # gateway, where capacities add up. Derived by the operator per service: False only for
+    # a service whose spec.routing HTTPRoute the Gateway accepted (controller/routing.py).
     equal_share_routing: bool = True
-    metrics_stale_seconds: float = 120.0  # older observations count as missing
+    # Older observations count as missing. Derived by the operator (settings.for_engine):
+    # two INFERCOST_PROMETHEUS_RATE_WINDOWs, 120 s at the default 1m.
+    metrics_stale_seconds: float = 120.0
     min_busy_fraction_to_learn: float = 0.2  # near-idle replicas teach nothing about capacity
     learned_capacity_weight: float = 0.3  # blend of an observation into learned capacity
     # The learned factor on the profile stays within 1/this .. this: past it, re-benchmark.
@@ -216,7 +219,6 @@ class EngineSettings:
     # Also the baseline's time constant (spikes left out): it moves no faster than the
     # shortest period predicted, so a train of spikes does not lift its own baseline.
     spike_min_gap_seconds: float = 1800.0
-    spike_period_tolerance_seconds: float = 120.0
     spike_repeats: int = 3
     # A pool that left replicas Unschedulable, or a Spot pool that lost nodes, gives no more
     # replicas than it runs for this long after the last sign (docs/settings.md).
@@ -225,6 +227,14 @@ class EngineSettings:
     # many lookups were seen in the metrics window, and by at most cache_max_hit_ratio.
     cache_min_lookups: float = 100.0
     cache_max_hit_ratio: float = 0.9
+
+    @property
+    def spike_period_tolerance_seconds(self) -> float:
+        """How far apart the gaps between spikes may be and still make a period, and how long
+        after it is due the next spike is still expected: twice how late a spike's start can
+        be seen (the rate's window, then the next decision), as either of two starts may be
+        seen that late. 150 s at the defaults (60 s window, 15 s interval)."""
+        return 2.0 * (self.metrics_window_seconds + self.control_interval_seconds)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -133,7 +133,6 @@ class Cluster:
             "INFERCOST_PROMETHEUS_RATE_WINDOW": f"{round(knobs['rate-window'])}s",
             "INFERCOST_PROMETHEUS_TIMEOUT_SECONDS": "5",
             "INFERCOST_METRICS_PORT": str(self.operator_metrics_port),
-            "INFERCOST_ENGINE__METRICS_STALE_SECONDS": "30",
             # Full pools and Spot reclaims at the scenario's pace (defaults 60 s, 360 s, 600 s).
             "INFERCOST_UNSCHEDULABLE_GRACE_SECONDS": f"{60 / knobs['time-scale']:g}",
             "INFERCOST_AUTOSCALER_VERDICT_SECONDS": f"{360 / knobs['time-scale']:g}",

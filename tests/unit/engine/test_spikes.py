@@ -57,9 +57,23 @@ def test_the_next_spike_is_expected_a_period_after_the_last() -> None:
     expected = expected_spike(record, now=due - 100, lead=200, settings=SETTINGS)
     assert expected is not None
     assert (expected.at, expected.peak, expected.period) == (due, 2000.0, HOUR)
-    # Not before the lead, and not past the tolerance.
+    # Not before the lead, and not past the tolerance: twice how late a start is seen (the
+    # 60 s metrics window and the 15 s control interval).
+    tolerance = 2 * (60.0 + 15.0)
+    assert SETTINGS.spike_period_tolerance_seconds == tolerance
+    assert expected_spike(record, now=due + tolerance, lead=200, settings=SETTINGS) is not None
     assert expected_spike(record, now=due - 300, lead=200, settings=SETTINGS) is None
-    assert expected_spike(record, now=due + 121, lead=200, settings=SETTINGS) is None
+    assert expected_spike(record, now=due + tolerance + 1, lead=200, settings=SETTINGS) is None
+
+
+def test_the_spike_period_s_tolerance_follows_how_late_a_start_is_seen() -> None:
+    # A longer rate window, or a slower control loop, sees each start later: gaps that differ
+    # by 200 s still make a period at a 2m window (2 x (120 + 15) = 270 s), not at 1m (150 s).
+    record = replay(hourly(3, late=200))
+    due = record.spikes[-1][0] + (record.spikes[-1][0] - record.spikes[0][0]) / 2
+    slow = EngineSettings(metrics_window_seconds=120.0)
+    assert expected_spike(record, now=due, lead=200, settings=SETTINGS) is None
+    assert expected_spike(record, now=due, lead=200, settings=slow) is not None
 
 
 @pytest.mark.parametrize(
