@@ -10,8 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from infercost.cli import app
-from infercost.sim.family import BURSTS, NOISES, SHAPES, STARTUPS, generate, read_family
+from infercost.sim.family import BURSTS, NOISES, SHAPES, STARTUPS, Member, generate, read_family
 from infercost.sim.family_bench import main as bench_main
+from infercost.sim.family_bench import ramp_scale_ups
+from infercost.sim.planned import Decision
 from infercost.sim.scenario import ScenarioError, load_scenario
 from infercost.sim.world import build_world
 
@@ -113,4 +115,31 @@ def test_a_tiny_bench_family_prints_the_table_and_the_goals(
     assert "infercost/equal-share oracle cost" in out
     assert "met on" in out
     assert "PASS" in out or "MISS" in out
+    assert "diurnal ramps: " in out
+    assert " scale-ups on 2 members outside bursts" in out
     assert "| family-5-00-" in (tmp_path / "t.md").read_text()
+
+
+def _member(shape: str, **params: float) -> Member:
+    return Member(
+        name="m", shape=shape, burst="step", noise="none", startup="short", service="bert",
+        reject_late=False, peak_rps=1000.0, params=params,
+    )  # fmt: skip
+
+
+def test_ramp_scale_ups_leave_out_bursts_and_count_the_ones_answering_a_breach() -> None:
+    def up(time: float, reason: str) -> Decision:
+        return Decision(time=time, service="s", kind="ScaleUp", reason=reason, message="")
+
+    decisions = [
+        up(0.0, "LatencyAboveSLO"),  # the first placement: not the ramp's
+        up(600.0, "DemandAboveCapacity"),  # ordered ahead of demand
+        up(1200.0, "LatencyAboveSLO"),  # after a breach, on the ramp
+        up(2000.0, "LatencyAboveSLO"),  # within the burst's first 15 minutes
+        Decision(time=2500.0, service="s", kind="ScaleDown", reason="x", message=""),
+        up(2890.0, "LatencyAboveSLO"),  # 15 minutes after the burst started: the ramp again
+    ]
+    diurnal = _member("diurnal-steep", burst0_start=1990.0, burst0_height=2.0)
+    assert ramp_scale_ups(diurnal, decisions) == (3, 2)
+    assert ramp_scale_ups(_member("flat"), decisions) is None
+    assert ramp_scale_ups(None, decisions) is None

@@ -4,7 +4,10 @@ Per scenario: cost per 1M good requests and SLO attainment of infercost, the ora
 oracle behind equal-share routing (what capacity routing is worth with foresight), the
 strongest hpa (the hpa policy run once per GPU pool the service can use, the one with the
 lowest $/1M good kept) and hpa on g5-xlarge (the common default); then the family's median
-and worst ratios next to the issue's goals, PASS or MISS. Figures are printed, not asserted.
+and worst ratios next to the issue's goals, PASS or MISS, and how infercost's scale-ups on
+the diurnal members' ramps came: ordered ahead of demand, or answering a p99 breach (the
+held-out failure issue 21 names: a replica added after the breach on a smooth ramp). Figures
+are printed, not asserted.
 Scenarios run in parallel, one process per core; the real-trace scenarios are clipped to the
 family's duration (their first hours) so the whole run stays short.
 """
@@ -20,8 +23,9 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from infercost.sim.family import read_family
+from infercost.sim.family import Member, read_family
 from infercost.sim.oracle import EqualShareOracle
+from infercost.sim.planned import Decision
 from infercost.sim.quiet import quiet_stdout
 from infercost.sim.run import simulate, simulate_policy
 from infercost.sim.scenario import Scenario, ScenarioError, load_scenario
@@ -36,6 +40,10 @@ ORACLE_SLO_GATE = 0.999  # the SLO goal applies where the oracle reaches this
 MEDIAN_VS_ORACLE = 1.25
 WORST_VS_ORACLE = 1.6
 MEDIAN_VS_HPA = 0.85
+# A scale-up within this long of a burst's start is the burst's, not the ramp's: a burst
+# outruns any replica's start-up (the reactive path answers it); the ramp should not.
+BURST_AFTERMATH_SECONDS = 900.0
+BREACH_REASON = "LatencyAboveSLO"  # a scale-up answering a p99 breach (engine Reason)
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,8 @@ class Row:
     hpa_best: Figure
     hpa_best_pool: str
     hpa_g5: Figure | None
+    # Diurnal members: scale-ups on the ramp, and how many of them answered a p99 breach.
+    ramp_scale_ups: tuple[int, int] | None = None
 
     @property
     def slo_target(self) -> float:
@@ -82,6 +92,30 @@ def _figure(scenario: Scenario, policy: str) -> Figure:
     return Figure(result.cost_per_million_good, result.slo_attainment)
 
 
+def _member(path: Path) -> Member | None:
+    """The family member a generated scenario file is (family.json beside it), else None."""
+    if not (path.parent / "family.json").exists():
+        return None
+    return next((m for m in read_family(path.parent) if f"{m.name}.yaml" == path.name), None)
+
+
+def ramp_scale_ups(member: Member | None, decisions: list[Decision]) -> tuple[int, int] | None:
+    """(scale-ups on a diurnal member's ramp, those answering a p99 breach); None for other
+    members. The ramp is the run after its first decision, outside each burst's first
+    BURST_AFTERMATH_SECONDS."""
+    if member is None or not member.shape.startswith("diurnal"):
+        return None
+    starts = [v for k, v in member.params.items() if k.startswith("burst") and k.endswith("_start")]
+    on_ramp = [
+        d
+        for d in decisions
+        if d.kind == "ScaleUp"
+        and d.time > 0
+        and not any(start - 15 <= d.time < start + BURST_AFTERMATH_SECONDS for start in starts)
+    ]
+    return len(on_ramp), sum(1 for d in on_ramp if d.reason == BREACH_REASON)
+
+
 def _equal_share_oracle(scenario: Scenario) -> Figure:
     result = simulate_policy(build_world(scenario), EqualShareOracle(), name=EqualShareOracle.name)
     return Figure(result.cost_per_million_good, result.slo_attainment)
@@ -103,14 +137,16 @@ def run_scenario(path: Path, clip: int | None = None, routing: str | None = None
     )
     hpa = {pool: _figure(_with(scenario, baseline_pool=pool), "hpa") for pool in gpu_pools}
     best = min(hpa, key=lambda pool: hpa[pool].cost_per_million)
+    ours = simulate(build_world(scenario), "infercost")
     return Row(
         name=scenario.name,
-        infercost=_figure(scenario, "infercost"),
+        infercost=Figure(ours.cost_per_million_good, ours.slo_attainment),
         oracle=_figure(scenario, "oracle"),
         oracle_equal_share=_equal_share_oracle(scenario),
         hpa_best=hpa[best],
         hpa_best_pool=best,
         hpa_g5=hpa.get(HPA_DEFAULT_POOL),
+        ramp_scale_ups=ramp_scale_ups(_member(path), ours.decisions),
     )
 
 
@@ -203,6 +239,22 @@ def summary(rows: list[Row]) -> list[str]:
         f"{statistics.median(routing):.3f}, worst {max(routing):.3f}",
         f"infercost/equal-share oracle cost (ic/oracle=): median "
         f"{statistics.median(vs_equal):.3f}, worst {max(vs_equal):.3f}",
+        *_ramp_lines(rows),
+    ]
+
+
+def _ramp_lines(rows: list[Row]) -> list[str]:
+    """The diurnal members' ramp scale-ups: ordered ahead of demand, or after a breach."""
+    ramps = [(r.name, r.ramp_scale_ups) for r in rows if r.ramp_scale_ups is not None]
+    if not ramps:
+        return []
+    total = sum(steps for _, (steps, _late) in ramps)
+    late = [(name, n) for name, (_steps, n) in ramps if n]
+    where = ", ".join(f"{name} {n}" for name, n in late) or "none"
+    return [
+        f"diurnal ramps: {total} scale-ups on {len(ramps)} members outside bursts, "
+        f"{sum(n for _, n in late)} answering a p99 breach (goal 0)  "
+        f"{'PASS' if not late else 'MISS'}; where: {where}"
     ]
 
 
