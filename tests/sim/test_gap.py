@@ -70,7 +70,19 @@ def test_the_gap_table_gives_each_column_and_its_multiple_of_the_oracle() -> Non
     assert "| equal-share oracle | oracle per interval | oracle |" in text
     assert "| demo | 0.1000 / 0.950 |" in text
     multiples = "| demo | 2.50x | 2.00x | 1.75x | 1.75x | 1.50x | 1.35x | 1.25x | 1.00x |"
-    assert text.rstrip().endswith(multiples)
+    assert multiples in text
+    # The goal's line: "+ capacity routing" against the oracle (0.06 / 0.04), and "+ no
+    # headroom" against the equal-share oracle (0.07 / 0.054).
+    assert "against the oracle: median 1.50x, worst 1.50x (demo); within 1.1x on 0 of 1" in text
+    assert text.splitlines()[-2].endswith("MISS")
+    assert text.rstrip().endswith("equal-share oracle: median 1.30x, worst 1.30x (demo)")
+
+
+def test_the_gap_goal_passes_only_where_every_scenario_is_within_it() -> None:
+    near = [(0.0, 1.0)] * 4 + [(0.043, 1.0), (0.05, 1.0), (0.041, 1.0), (0.04, 1.0)]
+    far = [(0.0, 1.0)] * 4 + [(0.045, 1.0), (0.05, 1.0), (0.041, 1.0), (0.04, 1.0)]
+    assert gap.summary(["a"], [near])[0].endswith("within 1.1x on 1 of 1 (goal: every one)  PASS")
+    assert gap.summary(["a", "b"], [near, far])[0].endswith("on 1 of 2 (goal: every one)  MISS")
 
 
 def test_a_quiet_worker_drops_what_c_code_writes_to_stdout(

@@ -10,14 +10,16 @@ once per control interval and the oracle itself. What is left between the last i
 column and "oracle per interval" is foresight and the planner's caution (move cooldowns,
 learned SLO ceilings): the planner sees the last minute, the oracle the next seconds.
 
-Prints figures ($/1M good / SLO attainment, then each as a multiple of the oracle's cost);
-asserts nothing. The what-ifs change copies of the scenarios in memory, never the files.
+Prints figures ($/1M good / SLO attainment, then each as a multiple of the oracle's cost),
+then the last infercost column against issue 21's goal for it (at most 1.1x the oracle with
+the oracle's advantages removed, PASS or MISS); asserts nothing. The what-ifs change copies of the scenarios in memory, never the files.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -88,6 +90,8 @@ LADDER: tuple[tuple[str, WhatIf], ...] = (
     ("+ capacity routing", capacity_routing),
 )
 ORACLES = ("equal-share oracle", "oracle per interval", "oracle")
+# Issue 21's goal: with the oracle's advantages removed, at most this multiple of its cost.
+WITHOUT_ADVANTAGES_VS_ORACLE = 1.1
 
 
 def _quiet_figures(path: Path) -> list[tuple[float, float]]:
@@ -124,7 +128,26 @@ def table(names: Sequence[str], rows: Sequence[Sequence[tuple[float, float]]]) -
     for name, row in zip(names, rows, strict=True):
         oracle = row[-1][0]
         lines.append(f"| {name} | " + " | ".join(f"{c / oracle:.2f}x" for c, _ in row) + " |")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *summary(names, rows)])
+
+
+def summary(names: Sequence[str], rows: Sequence[Sequence[tuple[float, float]]]) -> list[str]:
+    """The last what-if column against the oracle and its goal, and the column before it (the
+    Service's equal shares kept) against the equal-share oracle, which has no goal."""
+    last, routed = len(LADDER) - 1, len(LADDER) - 2
+    bare = [row[last][0] / row[-1][0] for row in rows]
+    equal = [row[routed][0] / row[len(LADDER)][0] for row in rows]
+    within = sum(1 for ratio in bare if ratio <= WITHOUT_ADVANTAGES_VS_ORACLE)
+    worst = names[bare.index(max(bare))]
+    verdict = "PASS" if within == len(bare) else "MISS"
+    return [
+        f"{LADDER[last][0]} (every advantage removed) against the oracle: median "
+        f"{statistics.median(bare):.2f}x, worst {max(bare):.2f}x ({worst}); within "
+        f"{WITHOUT_ADVANTAGES_VS_ORACLE}x on {within} of {len(bare)} (goal: every one)  {verdict}",
+        f"{LADDER[routed][0]} (equal shares kept) against the equal-share oracle: median "
+        f"{statistics.median(equal):.2f}x, worst {max(equal):.2f}x "
+        f"({names[equal.index(max(equal))]})",
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
