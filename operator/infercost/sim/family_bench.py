@@ -111,7 +111,7 @@ def ramp_scale_ups(member: Member | None, decisions: list[Decision]) -> tuple[in
         for d in decisions
         if d.kind == "ScaleUp"
         and d.time > 0
-        and not any(start - 15 <= d.time < start + BURST_AFTERMATH_SECONDS for start in starts)
+        and not any(start <= d.time < start + BURST_AFTERMATH_SECONDS for start in starts)
     ]
     return len(on_ramp), sum(1 for d in on_ramp if d.reason == BREACH_REASON)
 

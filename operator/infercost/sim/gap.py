@@ -12,7 +12,8 @@ learned SLO ceilings): the planner sees the last minute, the oracle the next sec
 
 Prints figures ($/1M good / SLO attainment, then each as a multiple of the oracle's cost),
 then the last infercost column against issue 21's goal for it (at most 1.1x the oracle with
-the oracle's advantages removed, PASS or MISS); asserts nothing. The what-ifs change copies of the scenarios in memory, never the files.
+the oracle's advantages removed, PASS or MISS); asserts nothing. The what-ifs change copies
+of the scenarios in memory, never the files.
 """
 
 from __future__ import annotations
