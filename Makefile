@@ -151,12 +151,14 @@ bench-family: $(STAMP)
 	$(BIN)/infercost scenarios generate --seed $(FAMILY_SEED) --out $(FAMILY_DIR)
 	$(BIN)/python -m infercost.sim.family_bench $(FAMILY_DIR) --real examples/scenarios $(BENCH_FAMILY_ARGS)
 
-## What each engine setting is worth: the family and the real traces at full length with each
-## one turned off (docs/settings.md; about 4 minutes on 2 cores).
+## What each engine setting is worth: the family of three seeds pooled (90 generated members and
+## the real traces) and the real traces at full length, with each setting turned off
+## (docs/settings.md; about 10 minutes on 2 cores; KNOB_SEEDS="21" for one seed, ~4 minutes).
+KNOB_SEEDS ?= 21 22 23
 .PHONY: bench-knobs
 bench-knobs: $(STAMP)
-	$(BIN)/infercost scenarios generate --seed $(FAMILY_SEED) --out $(FAMILY_DIR)
-	$(BIN)/python -m infercost.sim.knobs $(FAMILY_DIR) --real examples/scenarios --full $(BENCH_KNOBS_ARGS)
+	for seed in $(KNOB_SEEDS); do $(BIN)/infercost scenarios generate --seed $$seed --out .family/seed-$$seed; done
+	$(BIN)/python -m infercost.sim.knobs $(foreach seed,$(KNOB_SEEDS),.family/seed-$(seed)) --real examples/scenarios --full $(BENCH_KNOBS_ARGS)
 
 ## Scale to zero (issue 22, docs/levers.md): the infercost policy with and without it on the
 ## dev/test scenario (busy 3 h a day) and the scenario family's sparse members (figures only).

@@ -10,7 +10,7 @@ import pytest
 from infercost.engine import planner
 from infercost.engine.model import DecisionInput, EngineSettings, Plan
 from infercost.sim.family import generate, read_family
-from infercost.sim.knobs import WITHOUT, FamilyFigures, combined, verdict
+from infercost.sim.knobs import WITHOUT, FamilyFigures, combined, pooled_tasks, verdict
 from infercost.sim.planned import Planned
 from infercost.sim.run import simulate_policy
 from infercost.sim.scenario import load_scenario
@@ -49,6 +49,20 @@ def test_the_override_reaches_every_decision(tmp_path: Path) -> None:
     seen.clear()
     simulate_policy(world, Planned(spy), name="infercost")
     assert set(seen) == {EngineSettings().horizon_quantile}
+
+
+def test_several_seeds_pool_their_members_with_the_real_traces_once(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    generate(seed=7, out=first, examples=EXAMPLES, count=2, duration=600)
+    generate(seed=8, out=second, examples=EXAMPLES, count=3, duration=600)
+    real = EXAMPLES / "scenarios"
+    tasks = pooled_tasks([first, second], real=real)
+    generated = [path for path, _ in tasks if path.parent in (first, second)]
+    traces = [(path, clip) for path, clip in tasks if path.parent == real]
+    assert len(generated) == 5
+    assert len({path.name for path in generated}) == 5  # seeds name their members apart
+    assert sorted(path for path, _ in traces) == sorted(real.glob("*.yaml"))
+    assert {clip for _, clip in traces} == {600}  # clipped to the family's duration
 
 
 BASE = FamilyFigures(
