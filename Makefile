@@ -153,7 +153,7 @@ bench-family: $(STAMP)
 
 ## What each engine setting is worth: the family of three seeds pooled (90 generated members and
 ## the real traces) and the real traces at full length, with each setting turned off
-## (docs/settings.md; about 10 minutes on 2 cores; KNOB_SEEDS="21" for one seed, ~4 minutes).
+## (docs/settings.md; about 8 minutes on 2 cores; KNOB_SEEDS="21" for one seed, ~4 minutes).
 KNOB_SEEDS ?= 21 22 23
 .PHONY: bench-knobs
 bench-knobs: $(STAMP)
