@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from infercost.cli import app
 from infercost.sim.family import BURSTS, NOISES, SHAPES, STARTUPS, Member, generate, read_family
+from infercost.sim.family_bench import Figure, Row, ramp_scale_ups, summary
 from infercost.sim.family_bench import main as bench_main
-from infercost.sim.family_bench import ramp_scale_ups
 from infercost.sim.planned import Decision
 from infercost.sim.scenario import ScenarioError, load_scenario
 from infercost.sim.world import build_world
@@ -115,8 +115,10 @@ def test_a_tiny_bench_family_prints_the_table_and_the_goals(
     assert "infercost/equal-share oracle cost" in out
     assert "met on" in out
     assert "PASS" in out or "MISS" in out
-    assert "diurnal ramps: " in out
+    # Members 0 and 1 have no and low noise: both smooth ramps, no noisy line.
+    assert "diurnal ramps, smooth: " in out
     assert " scale-ups on 2 members outside bursts" in out
+    assert "diurnal ramps, noisy" not in out
     assert "| family-5-00-" in (tmp_path / "t.md").read_text()
 
 
@@ -143,3 +145,26 @@ def test_ramp_scale_ups_leave_out_bursts_and_count_the_ones_answering_a_breach()
     assert ramp_scale_ups(diurnal, decisions) == (3, 2)
     assert ramp_scale_ups(_member("flat"), decisions) is None
     assert ramp_scale_ups(None, decisions) is None
+
+
+def test_the_summary_counts_smooth_and_noisy_ramps_apart() -> None:
+    def row(name: str, ramp: tuple[int, int] | None, *, noisy: bool) -> Row:
+        figure = Figure(cost_per_million=1.0, slo=1.0)
+        return Row(name=name, infercost=figure, oracle=figure, oracle_equal_share=figure,
+                   hpa_best=figure, hpa_best_pool="g5", hpa_g5=figure, ramp_scale_ups=ramp,
+                   noisy=noisy)  # fmt: skip
+
+    lines = summary(
+        [
+            row("calm", (3, 0), noisy=False),
+            row("calm-2", (2, 0), noisy=False),
+            row("noisy", (4, 1), noisy=True),
+            row("flat", None, noisy=True),
+        ]
+    )
+    smooth = next(line for line in lines if line.startswith("diurnal ramps, smooth"))
+    noisy = next(line for line in lines if line.startswith("diurnal ramps, noisy"))
+    assert "5 scale-ups on 2 members outside bursts, 0 answering" in smooth
+    assert smooth.endswith("PASS; where: none")
+    assert "4 scale-ups on 1 members outside bursts, 1 answering" in noisy
+    assert noisy.endswith("MISS; where: noisy 1")
