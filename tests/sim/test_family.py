@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from infercost.cli import app
 from infercost.sim.family import BURSTS, NOISES, SHAPES, STARTUPS, Member, generate, read_family
-from infercost.sim.family_bench import Figure, Row, ramp_scale_ups, summary
+from infercost.sim.family_bench import Figure, RampScaleUps, Row, ramp_scale_ups, summary
 from infercost.sim.family_bench import main as bench_main
 from infercost.sim.planned import Decision
 from infercost.sim.scenario import ScenarioError, load_scenario
@@ -142,7 +143,9 @@ def test_ramp_scale_ups_leave_out_bursts_and_count_the_ones_answering_a_breach()
         up(2890.0, "LatencyAboveSLO"),  # 15 minutes after the burst started: the ramp again
     ]
     diurnal = _member("diurnal-steep", burst0_start=1990.0, burst0_height=2.0)
-    assert ramp_scale_ups(diurnal, decisions) == (3, 2)
+    assert ramp_scale_ups(diurnal, decisions) == RampScaleUps(total=3, after_breach=2, noisy=False)
+    noisy = dataclasses.replace(diurnal, noise="high")  # 20% per second: not a smooth ramp
+    assert ramp_scale_ups(noisy, decisions) == RampScaleUps(total=3, after_breach=2, noisy=True)
     assert ramp_scale_ups(_member("flat"), decisions) is None
     assert ramp_scale_ups(None, decisions) is None
 
@@ -150,9 +153,12 @@ def test_ramp_scale_ups_leave_out_bursts_and_count_the_ones_answering_a_breach()
 def test_the_summary_counts_smooth_and_noisy_ramps_apart() -> None:
     def row(name: str, ramp: tuple[int, int] | None, *, noisy: bool) -> Row:
         figure = Figure(cost_per_million=1.0, slo=1.0)
+        steps = (
+            None if ramp is None else RampScaleUps(total=ramp[0], after_breach=ramp[1], noisy=noisy)
+        )
         return Row(name=name, infercost=figure, oracle=figure, oracle_equal_share=figure,
-                   hpa_best=figure, hpa_best_pool="g5", hpa_g5=figure, ramp_scale_ups=ramp,
-                   noisy=noisy)  # fmt: skip
+                   hpa_best=figure, hpa_best_pool="g5", hpa_g5=figure,
+                   ramp_scale_ups=steps)  # fmt: skip
 
     lines = summary(
         [

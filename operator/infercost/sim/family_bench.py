@@ -15,6 +15,7 @@ family's duration (their first hours) so the whole run stays short.
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import resource
 import statistics
@@ -54,6 +55,15 @@ class Figure:
 
 
 @dataclass(frozen=True)
+class RampScaleUps:
+    """A diurnal member's scale-ups on its ramp (outside bursts), those answering a breach."""
+
+    total: int
+    after_breach: int
+    noisy: bool  # per-second noise above SMOOTH_NOISE: the issue's held-out ramp was smooth
+
+
+@dataclass(frozen=True)
 class Row:
     name: str
     infercost: Figure
@@ -62,9 +72,7 @@ class Row:
     hpa_best: Figure
     hpa_best_pool: str
     hpa_g5: Figure | None
-    # Diurnal members: scale-ups on the ramp, and how many of them answered a p99 breach.
-    ramp_scale_ups: tuple[int, int] | None = None
-    noisy: bool = False  # per-second noise above SMOOTH_NOISE: the issue's ramp was smooth
+    ramp_scale_ups: RampScaleUps | None = None  # diurnal members only
 
     @property
     def slo_target(self) -> float:
@@ -94,16 +102,17 @@ def _figure(scenario: Scenario, policy: str) -> Figure:
     return Figure(result.cost_per_million_good, result.slo_attainment)
 
 
-def _member(path: Path) -> Member | None:
-    """The family member a generated scenario file is (family.json beside it), else None."""
-    if not (path.parent / "family.json").exists():
-        return None
-    return next((m for m in read_family(path.parent) if f"{m.name}.yaml" == path.name), None)
+@functools.cache
+def _members(folder: Path) -> dict[str, Member]:
+    """A generated family's members by file name (family.json read once per process)."""
+    if not (folder / "family.json").exists():
+        return {}
+    return {f"{m.name}.yaml": m for m in read_family(folder)}
 
 
-def ramp_scale_ups(member: Member | None, decisions: list[Decision]) -> tuple[int, int] | None:
-    """(scale-ups on a diurnal member's ramp, those answering a p99 breach); None for other
-    members. The ramp is the run after its first decision, outside each burst's first
+def ramp_scale_ups(member: Member | None, decisions: list[Decision]) -> RampScaleUps | None:
+    """The scale-ups on a diurnal member's ramp and those answering a p99 breach; None for
+    other members. The ramp is the run after its first decision, outside each burst's first
     BURST_AFTERMATH_SECONDS."""
     if member is None or not member.shape.startswith("diurnal"):
         return None
@@ -115,7 +124,11 @@ def ramp_scale_ups(member: Member | None, decisions: list[Decision]) -> tuple[in
         and d.time > 0
         and not any(start <= d.time < start + BURST_AFTERMATH_SECONDS for start in starts)
     ]
-    return len(on_ramp), sum(1 for d in on_ramp if d.reason == BREACH_REASON)
+    return RampScaleUps(
+        total=len(on_ramp),
+        after_breach=sum(1 for d in on_ramp if d.reason == BREACH_REASON),
+        noisy=NOISES[member.noise] > SMOOTH_NOISE,
+    )
 
 
 def _equal_share_oracle(scenario: Scenario) -> Figure:
@@ -140,7 +153,6 @@ def run_scenario(path: Path, clip: int | None = None, routing: str | None = None
     hpa = {pool: _figure(_with(scenario, baseline_pool=pool), "hpa") for pool in gpu_pools}
     best = min(hpa, key=lambda pool: hpa[pool].cost_per_million)
     ours = simulate(build_world(scenario), "infercost")
-    member = _member(path)
     return Row(
         name=scenario.name,
         infercost=Figure(ours.cost_per_million_good, ours.slo_attainment),
@@ -149,8 +161,7 @@ def run_scenario(path: Path, clip: int | None = None, routing: str | None = None
         hpa_best=hpa[best],
         hpa_best_pool=best,
         hpa_g5=hpa.get(HPA_DEFAULT_POOL),
-        ramp_scale_ups=ramp_scale_ups(member, ours.decisions),
-        noisy=member is not None and NOISES[member.noise] > SMOOTH_NOISE,
+        ramp_scale_ups=ramp_scale_ups(_members(path.parent).get(path.name), ours.decisions),
     )
 
 
@@ -255,17 +266,16 @@ def _ramp_lines(rows: list[Row]) -> list[str]:
         ramps = [
             (r.name, r.ramp_scale_ups)
             for r in rows
-            if r.ramp_scale_ups is not None and r.noisy == noisy
+            if r.ramp_scale_ups is not None and r.ramp_scale_ups.noisy == noisy
         ]
         if not ramps:
             continue
-        total = sum(steps for _, (steps, _late) in ramps)
-        late = [(name, n) for name, (_steps, n) in ramps if n]
+        late = [(name, ramp.after_breach) for name, ramp in ramps if ramp.after_breach]
         where = ", ".join(f"{name} {n}" for name, n in late) or "none"
         lines.append(
-            f"diurnal ramps, {label}: {total} scale-ups on {len(ramps)} members outside "
-            f"bursts, {sum(n for _, n in late)} answering a p99 breach (goal 0)  "
-            f"{'PASS' if not late else 'MISS'}; where: {where}"
+            f"diurnal ramps, {label}: {sum(ramp.total for _, ramp in ramps)} scale-ups on "
+            f"{len(ramps)} members outside bursts, {sum(n for _, n in late)} answering a p99 "
+            f"breach (goal 0)  {'PASS' if not late else 'MISS'}; where: {where}"
         )
     return lines
 
