@@ -130,6 +130,10 @@ def _decoder(refs: list[Any]) -> Callable[[Any], Any]:
             # window and control interval (120 s set then; 150 s derived at the same ones).
             if fields.pop("spike_period_tolerance_seconds", 120.0) != 120.0:
                 raise ValueError("corpus entry with its own spike tolerance: record it again")
+            # Recorded before the busy guard on learning, the batch climb's step and the
+            # cache's lookup threshold went.
+            for gone in ("min_busy_fraction_to_learn", "batch_increase_step", "cache_min_lookups"):
+                fields.pop(gone, None)
             return _DATACLASSES[data["d"]](**fields)
         if "t" in data:
             return tuple(decode(x) for x in data["t"])

@@ -2,8 +2,8 @@
 
 A bigger batch means more inferences/s per replica, hence fewer replicas, hence a lower
 bill, until queue delay plus execution latency reaches the SLO. The model picks the batch
-from the profile; observed p99 then corrects it the way TCP corrects a window: halve on a
-breach (multiplicative decrease), creep back by a few per interval (additive increase).
+from the profile; observed p99 then corrects it: halve on a breach, and climb back on a
+healthy p99 as far as that p99, scaled by the profile's execution times, leaves room.
 """
 
 from __future__ import annotations
@@ -61,6 +61,62 @@ def _delay_us(curve: ProfileCurve, *, batch: int, budget_ms: float, cap_us: int 
     slack_ms = max(0.0, budget_ms - 2 * curve.latency_at(batch))
     delay = int(min(slack_ms, curve.latency_at(batch)) * 1000)
     return delay if cap_us is None else min(delay, cap_us)
+
+
+def _climb(
+    curve: ProfileCurve,
+    *,
+    previous: BatchConfig,
+    top: int,
+    observed_p99_ms: float | None,
+    budget_ms: float,
+    cap_us: int | None,
+) -> tuple[int, int]:
+    """(batch, queue delay) for a batch cut for latency, climbing back towards `top`.
+
+    The p99 observed at the batch that runs is scaled to a larger batch by the profile's
+    execution times (queueing behind a batch and waiting for one both scale with it), plus
+    the longer queue delay that batch would get; the climb goes to the largest batch whose
+    p99 so predicted stays within the budget, and the batch that runs gets no more delay
+    than the p99 leaves room for. Where the profile is right the observed p99 leaves room
+    for the batch the profile chose and one step gets there; where the real latency is
+    worse than the profile (the breach that cut the batch) the p99 seen carries that
+    factor and the climb stops short of the batch that would breach again, instead of
+    probing it every few windows. No p99, or one above the budget: hold what runs.
+    """
+    running, running_delay_us = previous.max_batch_size, previous.max_queue_delay_us
+    if observed_p99_ms is None or observed_p99_ms > budget_ms:
+        return running, min(
+            running_delay_us, _delay_us(curve, batch=running, budget_ms=budget_ms, cap_us=cap_us)
+        )
+    room_us = int((budget_ms - observed_p99_ms) * 1000)
+    best = (
+        running,
+        min(
+            running_delay_us + room_us,
+            _delay_us(curve, batch=running, budget_ms=budget_ms, cap_us=cap_us),
+        ),
+    )
+    scale = observed_p99_ms / curve.latency_at(running)
+    for batch in range(running + 1, top + 1):
+        delay_us = _delay_us(curve, batch=batch, budget_ms=budget_ms, cap_us=cap_us)
+        longer_delay_ms = max(0, delay_us - running_delay_us) / 1000
+        if scale * curve.latency_at(batch) + longer_delay_ms <= budget_ms:
+            best = batch, delay_us
+    return best
+
+
+def _climb_message(
+    *, running: int, batch: int, top: int, observed_p99_ms: float | None, budget_ms: float
+) -> str:
+    if observed_p99_ms is None:
+        return f"batch {batch} held below {top}: no p99 over a whole window at it yet"
+    seen = f"p99 {observed_p99_ms:.1f} ms at batch {running}"
+    if batch == top:
+        return f"batch back to {top}: {seen} leaves room within {budget_ms:.1f} ms"
+    if batch > running:
+        return f"batch {batch} of {top}: {seen} leaves room within {budget_ms:.1f} ms for no more"
+    return f"batch {batch} held below {top}: {seen} leaves no room within {budget_ms:.1f} ms"
 
 
 # model_batching by batching spec object, then (curve, SLO, settings object, attainment): a pure
@@ -280,24 +336,25 @@ def _choose_batching(
             message=f"p99 {observed_p99_ms:.1f} ms above SLO {slo_ms:.1f} ms: batch halved to {batch}",
         )
     if previous.max_batch_size < target.config.max_batch_size:
-        hold = observed_p99_ms is None or observed_p99_ms > budget  # no evidence of room yet
-        batch = (
-            previous.max_batch_size
-            if hold
-            else min(
-                target.config.max_batch_size, previous.max_batch_size + settings.batch_increase_step
-            )
+        batch, delay = _climb(
+            curve,
+            previous=previous,
+            top=target.config.max_batch_size,
+            observed_p99_ms=observed_p99_ms,
+            budget_ms=budget,
+            cap_us=spec.max_queue_delay_microseconds,
         )
-        delay = _delay_us(
-            curve, batch=batch, budget_ms=budget, cap_us=spec.max_queue_delay_microseconds
-        )
-        if hold:  # nor for a longer delay than the one that runs
-            delay = min(delay, previous.max_queue_delay_us)
         return BatchChoice(
             config=config_for(batch, delay),
             reason=Reason.BATCHING_TUNED,
             predicted_latency_ms=curve.latency_at(batch) + delay / 1000,
-            message=f"batch {batch} climbing back towards {target.config.max_batch_size}",
+            message=_climb_message(
+                running=previous.max_batch_size,
+                batch=batch,
+                top=target.config.max_batch_size,
+                observed_p99_ms=observed_p99_ms,
+                budget_ms=budget,
+            ),
         )
     return target
 

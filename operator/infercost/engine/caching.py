@@ -2,9 +2,10 @@
 
 A request Triton answers from its response cache never reaches the model, so the capacity
 to plan for is the misses' share of demand only. The hit ratio is observed (Triton's
-nv_cache_num_hits/misses_per_model) and trusted only over enough lookups in the metrics
-window, and never above a bound: a cache is emptied by every restart, and the replicas
-behind it must carry a cold cache's load for the time it takes to warm up again.
+nv_cache_num_hits/misses_per_model) over the metrics window and planned with at the lower
+end of what that many lookups support, and never above a bound: a cache is emptied by
+every restart, and the replicas behind it must carry a cold cache's load for the time it
+takes to warm up again.
 Cost per 1M inferences still counts every answered request: a cached answer is a good one.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from statistics import NormalDist
 
 from infercost.engine.cost import cost_per_million
 from infercost.engine.model import EngineSettings, Observation, Plan
@@ -28,29 +30,45 @@ def observed_hit_ratio(observation: Observation) -> float | None:
     return hits / lookups if lookups > 0 else None
 
 
-def cache_hit_ratio(observation: Observation | None, settings: EngineSettings) -> float:
-    """The share of requests the cache answered, 0 until enough lookups were seen."""
+def cache_hit_ratio(
+    observation: Observation | None, settings: EngineSettings, *, late_share: float
+) -> float:
+    """The share of requests the cache answers, to plan capacity with.
+
+    The lower bound of the hit ratio the window's lookups support (Wilson's score interval)
+    at the confidence the SLO asks of latency, 1 - `late_share` (99% for a p99 SLO): a ratio
+    seen over few lookups is planned with little, one seen over thousands nearly as seen,
+    and without lookups the replicas are sized for every request.
+    """
     if observation is None:
         return 0.0
     hits = _rate(observation.cache_hits_per_second)
     misses = _rate(observation.cache_misses_per_second)
     lookups = (hits + misses) * settings.metrics_window_seconds
-    if lookups <= 0 or lookups < settings.cache_min_lookups:
+    if lookups <= 0:
         return 0.0
-    return min(hits / (hits + misses), settings.cache_max_hit_ratio)
+    ratio = hits / (hits + misses)
+    z = NormalDist().inv_cdf(1.0 - late_share)
+    spread = z * math.sqrt(ratio * (1.0 - ratio) / lookups + z * z / (4.0 * lookups * lookups))
+    lower = (ratio + z * z / (2.0 * lookups) - spread) / (1.0 + z * z / lookups)
+    return max(0.0, min(lower, settings.cache_max_hit_ratio))
 
 
-def for_compute(observation: Observation, settings: EngineSettings) -> Observation:
+def for_compute(
+    observation: Observation, settings: EngineSettings, *, late_share: float
+) -> Observation:
     """The observation with demand cut to what the model must compute (the misses)."""
-    ratio = cache_hit_ratio(observation, settings)
+    ratio = cache_hit_ratio(observation, settings, late_share=late_share)
     if ratio <= 0 or observation.demand_rps is None:
         return observation
     return replace(observation, demand_rps=observation.demand_rps * (1.0 - ratio))
 
 
-def counting_cached(plan: Plan, observation: Observation | None, settings: EngineSettings) -> Plan:
+def counting_cached(
+    plan: Plan, observation: Observation | None, settings: EngineSettings, *, late_share: float
+) -> Plan:
     """The plan's demand and cost per 1M over every answered request, cached ones included."""
-    ratio = cache_hit_ratio(observation, settings)
+    ratio = cache_hit_ratio(observation, settings, late_share=late_share)
     if ratio <= 0 or plan.cost_per_million is None or observation is None:
         return plan
     # Exactly what for_compute took off: the plan's demand also holds the queue's growth and

@@ -122,21 +122,22 @@ def cost_per_million(hourly_cost: float, throughput: float) -> float | None:
     return hourly_cost / (throughput * 3600.0) * 1e6
 
 
-def capacity_sample(
-    metrics: DeploymentMetrics, *, replicas: int, settings: EngineSettings
-) -> float | None:
+def capacity_sample(metrics: DeploymentMetrics, *, replicas: int) -> float | None:
     """One replica's capacity seen in the metrics: inferences/s per replica per unit busy time.
 
     `inferences_per_second` is the deployment's total over its `replicas` ready replicas and
-    `busy_fraction` their mean.
-    None when the replica was nearly idle: at low load the busy fraction is dominated by
-    fixed overheads and the ratio says nothing about what the replica could serve.
+    `busy_fraction` their mean. The busy fraction is executions/s x each execution's compute
+    time (`adapters/promql.py`), so the sample is the average batch over one execution's
+    compute time: the replica's throughput at the batch it runs, whatever share of the time
+    it is busy. It is compared with the profile at that batch (`learning.learn_capacity`),
+    so a lightly loaded replica running small batches is not read as a slow one. None where
+    nothing executed.
     """
     rate = metrics.inferences_per_second
     busy = metrics.busy_fraction
     if rate is None or busy is None or rate <= 0 or replicas <= 0:
         return None
-    if busy < settings.min_busy_fraction_to_learn or busy > 1.0:
+    if busy <= 0.0 or busy > 1.0:
         return None
     return rate / replicas / busy
 

@@ -66,10 +66,12 @@ def learn_capacity(
     Samples count only on `settled` deployments (ready count unchanged over the metrics
     window: a rate over a window in which replicas joined, divided by today's count, reads
     low). The cut happens once per breach episode (`state.slo_breach_since` is None before
-    it) and only on fully started replicas neither idle nor overloaded: repeated every
-    interval it compounds into a deep over-provision, an idle replica's latency says nothing
-    about capacity, and an overloaded one's is queueing for capacity it already reports
-    (and for `summary_lag_seconds` after the overload: `latency_current` False).
+    it) and only on fully started replicas that are not overloaded: repeated every interval
+    it compounds into a deep over-provision, and an overloaded replica's latency is queueing
+    for capacity it already reports (and for `summary_lag_seconds` after the overload:
+    `latency_current` False). A cut on a lightly loaded replica whose p99 broke the SLO for
+    another reason (its batch's execution) is undone by the samples that follow: each
+    blends the throughput the replica shows back in.
     """
     learned = dict(state.learned_capacity)
     accelerator = {pool.name: pool.spec.accelerator.type for pool in pools}
@@ -87,7 +89,7 @@ def learn_capacity(
         sample = None
         if metrics is not None:
             ready = current[key].ready_replicas
-            sample = capacity_sample(metrics, replicas=ready, settings=settings)
+            sample = capacity_sample(metrics, replicas=ready)
         batch = _batch_observed(key, metrics, current, state) if metrics is not None else None
         usable = key in settled and batch is not None and batch >= curve.batch_sizes[0]
         if sample is not None and batch is not None and usable:
@@ -97,13 +99,11 @@ def learn_capacity(
                 sample=sample,
                 settings=settings,
             )
-        busy = metrics.busy_fraction if metrics is not None else None
         if (
             new_episode
             and latency_current
             and key in settled
             and p99.get(key, 0.0) > spec.slo.latency_ms
-            and (busy is None or busy >= settings.min_busy_fraction_to_learn)
             and not overloaded(metrics, settings, slo_ms=spec.slo.latency_ms)
         ):
             cut = learned.get(key, 1.0) * settings.slo_breach_capacity_cut

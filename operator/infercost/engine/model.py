@@ -168,7 +168,6 @@ class EngineSettings:
     # Older observations count as missing. Derived by the operator (settings.for_engine):
     # two INFERCOST_PROMETHEUS_RATE_WINDOWs, 120 s at the default 1m.
     metrics_stale_seconds: float = 120.0
-    min_busy_fraction_to_learn: float = 0.2  # near-idle replicas teach nothing about capacity
     learned_capacity_weight: float = 0.3  # blend of an observation into learned capacity
     # The learned factor on the profile stays within 1/this .. this: past it, re-benchmark.
     learned_capacity_bound: float = 10.0
@@ -178,7 +177,6 @@ class EngineSettings:
     # A move for savings must also win at the highest demand held this long (docs/settings.md):
     # longer than the period of recurring spikes, which the demand history does not reach.
     move_peak_window_seconds: float = 10800.0
-    batch_increase_step: int = 2  # additive increase of max_batch_size per interval after a cut
     slo_breach_capacity_cut: float = 0.9  # learned capacity x this once per SLO breach episode
     saturated_busy_fraction: float = 0.8  # replicas this busy are overloaded, not mis-batched
     # Rejections count as below capacity where the requests served waited less than this
@@ -223,9 +221,8 @@ class EngineSettings:
     # A pool that left replicas Unschedulable, or a Spot pool that lost nodes, gives no more
     # replicas than it runs for this long after the last sign (docs/settings.md).
     pool_full_backoff_seconds: float = 600.0
-    # The response cache's hit ratio cuts the capacity planned (engine/caching.py) once this
-    # many lookups were seen in the metrics window, and by at most cache_max_hit_ratio.
-    cache_min_lookups: float = 100.0
+    # The response cache's hit ratio cuts the capacity planned (engine/caching.py: the lower
+    # confidence bound of the window's lookups at the SLO's percentile) by at most this.
     cache_max_hit_ratio: float = 0.9
 
     @property

@@ -91,7 +91,7 @@ def decide(inp: DecisionInput) -> Plan:
         demand=ready.demand,
         fresh=ready.fresh,
     )
-    plan = counting_cached(plan, inp.observation, inp.settings)
+    plan = counting_cached(plan, inp.observation, inp.settings, late_share=inp.spec.slo.late_share)
     return woken(plan) if waking else plan
 
 

@@ -71,7 +71,7 @@ def prepare(inp: DecisionInput) -> Prepared:
         lag = settings.summary_lag_seconds
         lingering = overload_lingers(saturated_at, now=inp.now, window=lag)
         demand, pending = arrivals(
-            for_compute(observation, settings),
+            for_compute(observation, settings, late_share=spec.slo.late_share),
             state.pending_seen,
             max_gap=settings.metrics_stale_seconds,
         )

@@ -42,14 +42,12 @@ from infercost.sim.world import build_world
 # nothing turns it off. Settings the simulator fixes itself (control interval, routing) or
 # never exercises (stale metrics, the response cache, full pools) are not measured here.
 WITHOUT: dict[str, object] = {
-    "min_busy_fraction_to_learn": 0.0,
     "learned_capacity_weight": 0.0,
     "learned_capacity_bound": 1000.0,
     "latency_margin": 1.0,
     "scale_down_tolerance": 0.0,
     "move_cooldown_seconds": 0.0,
     "move_peak_window_seconds": 0.0,
-    "batch_increase_step": 64,
     "slo_breach_capacity_cut": 1.0,
     "saturated_busy_fraction": 1.01,
     "rejected_tail_queue_fraction": 1.0,

@@ -1,4 +1,4 @@
-"""Batching: the largest batch inside margin x SLO, AIMD from observed p99, Off and Fixed."""
+"""Batching: the largest batch inside margin x SLO, halved and climbed back from observed p99, Off and Fixed."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ CURVE = ProfileCurve(
     throughputs=(500.0, 1500.0, 2200.0),
     latencies_ms=(5.0, 20.0, 70.0),
 )
-SETTINGS = EngineSettings(latency_margin=0.8, batch_increase_step=2)
+SETTINGS = EngineSettings(latency_margin=0.8)
 
 
 def choose(
@@ -80,16 +80,27 @@ def choose(
             (8, 0, Reason.BATCHING_REDUCED_FOR_LATENCY),
             id="decrease",
         ),
-        # Room again (p99 under margin x SLO): climb back by the step (additive increase);
-        # at SLO 100 batch 10 (24.2 ms) runs twice in 80 ms with 31.7 ms to spare, of which
-        # the delay takes one execution.
+        # Room again (p99 under margin x SLO): climb back as far as the p99 seen, scaled by
+        # the profile's execution times, allows: 40 ms at batch 8 (20 ms) is twice its
+        # execution; batch 17 runs 38.75 ms (77.5 ms twice, with 2.5 ms of delay, shorter
+        # than the 3.75 ms that ran), batch 18 would be 81.7 ms, over the 80 ms budget.
         pytest.param(
             {},
             100.0,
             BatchConfig(max_batch_size=8, max_queue_delay_us=3750),
             40.0,
-            (10, 24166, Reason.BATCHING_TUNED),
+            (17, 2500, Reason.BATCHING_TUNED),
             id="increase",
+        ),
+        # Little room: no larger batch fits, and the delay grows only by what the p99 leaves
+        # (79 ms of 80: 1 ms more than the 3.75 ms that ran).
+        pytest.param(
+            {},
+            100.0,
+            BatchConfig(max_batch_size=8, max_queue_delay_us=3750),
+            79.0,
+            (8, 4750, Reason.BATCHING_TUNED),
+            id="increase-without-room",
         ),
         # No p99 yet: hold what runs rather than jump back.
         pytest.param(
@@ -110,6 +121,51 @@ def test_batching_table(
     expected: tuple[int, int, Reason],
 ) -> None:
     assert choose(spec, slo=slo, previous=previous, p99=p99) == expected
+
+
+@pytest.mark.parametrize("understated", [1.0, 1.25, 1.5, 2.0])
+def test_the_climb_after_a_breach_takes_one_step_and_does_not_breach_again(
+    understated: float,
+) -> None:
+    """Real executions `understated` x the profile's (the p99: one execution and the
+    batcher's delay). After the breach that halves the batch, one healthy p99 takes the
+    batch to the largest that the latency seen allows within the budget: no second breach
+    (as a jump back to the batch that breached would give), no window spent per step (as an
+    additive climb would), and no larger batch would have fitted."""
+    slo, top = 100.0, 32  # the profile's batch 32 runs 70 ms: inside the 80 ms budget
+    budget = SETTINGS.latency_margin * slo
+
+    def real_p99(batch: int, delay_us: int) -> float:
+        return understated * CURVE.latency_at(batch) + delay_us / 1000
+
+    running: BatchConfig | None = None
+    breaches, batches = 0, []
+    for _ in range(20):
+        p99 = real_p99(running.max_batch_size, running.max_queue_delay_us) if running else None
+        breaches += p99 is not None and p99 > slo
+        choice = choose_batching(
+            CURVE,
+            spec=Batching(),
+            slo_ms=slo,
+            settings=SETTINGS,
+            previous=running,
+            observed_p99_ms=p99,
+        )
+        assert choice is not None
+        running = choice.config
+        batches.append(running.max_batch_size)
+    assert batches[0] == top
+    if real_p99(top, 0) <= slo:
+        assert breaches == 0
+        assert set(batches) == {top}
+        return
+    assert breaches == 1
+    halved, climbed = batches[1], batches[2]
+    assert halved == top // 2
+    assert set(batches[2:]) == {climbed}
+    assert climbed > halved
+    assert real_p99(climbed, running.max_queue_delay_us) <= budget
+    assert real_p99(climbed + 1, 0) > budget
 
 
 @pytest.mark.parametrize(

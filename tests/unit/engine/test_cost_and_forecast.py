@@ -64,13 +64,16 @@ def test_profile_curve_interpolates_and_never_extrapolates_up() -> None:
     assert profile_curve(spec, "y") is None
 
 
-def test_capacity_sample_per_replica_and_idle_ignored() -> None:
-    settings = EngineSettings(min_busy_fraction_to_learn=0.2)
+def test_capacity_sample_is_the_throughput_at_the_batch_run_whatever_the_load() -> None:
     busy = DeploymentMetrics(inferences_per_second=600.0, busy_fraction=0.5)
-    assert capacity_sample(busy, replicas=3, settings=settings) == pytest.approx(400.0)
-    idle = DeploymentMetrics(inferences_per_second=20.0, busy_fraction=0.1)
-    assert capacity_sample(idle, replicas=1, settings=settings) is None
-    assert capacity_sample(DeploymentMetrics(), replicas=1, settings=settings) is None
+    assert capacity_sample(busy, replicas=3) == pytest.approx(400.0)
+    # A tenth as busy at a twentieth of the load: half the throughput per unit busy time
+    # (smaller batches), read as such rather than ignored.
+    light = DeploymentMetrics(inferences_per_second=20.0, busy_fraction=0.1)
+    assert capacity_sample(light, replicas=1) == pytest.approx(200.0)
+    idle = DeploymentMetrics(inferences_per_second=0.0, busy_fraction=0.0)
+    assert capacity_sample(idle, replicas=1) is None
+    assert capacity_sample(DeploymentMetrics(), replicas=1) is None
 
 
 def test_blend_moves_towards_the_sample_and_is_bounded() -> None:

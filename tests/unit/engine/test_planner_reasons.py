@@ -238,24 +238,24 @@ def test_small_savings_do_not_move() -> None:
     assert reasons(plan) == {Reason.SAVINGS_BELOW_THRESHOLD}
 
 
-def test_learned_capacity_from_busy_time_ignores_idle_replicas() -> None:
+def test_learned_capacity_from_busy_time_at_the_batch_run() -> None:
     busy = DeploymentMetrics(inferences_per_second=400.0, busy_fraction=0.5)  # 400/s per replica
-    idle = DeploymentMetrics(inferences_per_second=10.0, busy_fraction=0.05)
     base = decision(service([GPU]), [pool("l4")], demand=400.0, current={KEY: running(2)})
-    learned = decide(
-        replace(base, observation=replace(base.observation, per_deployment={KEY: busy}))
-    )  # type: ignore[type-var]
+
+    def learned_from(metrics: DeploymentMetrics) -> dict[tuple[str, str], float]:
+        observation = replace(base.observation, per_deployment={KEY: metrics})
+        return dict(decide(replace(base, observation=observation)).state.learned_capacity)  # type: ignore[type-var]
+
     # Sample 400/2/0.5 = 400/s at batch 8 matches the profile: factor stays 1.0.
-    assert learned.state.learned_capacity[KEY] == pytest.approx(1.0)
+    assert learned_from(busy)[KEY] == pytest.approx(1.0)
     slow = DeploymentMetrics(inferences_per_second=200.0, busy_fraction=1.0)  # 100/s per replica
-    slower = decide(
-        replace(base, observation=replace(base.observation, per_deployment={KEY: slow}))
-    )  # type: ignore[type-var]
-    assert slower.state.learned_capacity[KEY] == pytest.approx(0.7 + 0.3 * 0.25)
-    ignored = decide(
-        replace(base, observation=replace(base.observation, per_deployment={KEY: idle}))
-    )  # type: ignore[type-var]
-    assert KEY not in ignored.state.learned_capacity
+    assert learned_from(slow)[KEY] == pytest.approx(0.7 + 0.3 * 0.25)
+    # Lightly loaded, running batches of one: 10/2/0.05 = 100/s per busy second is the
+    # profile's batch 1, not a replica a quarter as fast as its batch 8.
+    light = DeploymentMetrics(inferences_per_second=10.0, busy_fraction=0.05, average_batch=1.0)
+    assert learned_from(light)[KEY] == pytest.approx(1.0)
+    # Nothing executed: nothing to learn.
+    assert KEY not in learned_from(DeploymentMetrics(inferences_per_second=0.0, busy_fraction=0.0))
 
 
 def test_rising_demand_is_forecast_over_the_startup_time() -> None:
