@@ -91,11 +91,18 @@ def learn_capacity(
             ready = current[key].ready_replicas
             sample = capacity_sample(metrics, replicas=ready)
         batch = _batch_observed(key, metrics, current, state) if metrics is not None else None
-        usable = key in settled and batch is not None and batch >= curve.batch_sizes[0]
+        # An average batch within half a request of the smallest profiled one is that batch
+        # run nearly full (a profile of one point: the batch of published figures, which a
+        # loaded replica runs with now and then one short). Its throughput is at least what
+        # such a batch reaches, so the sample, compared with it, errs low by less than half
+        # a request in that batch. Farther below it the profile is a guess (off by up to the
+        # smallest batch over the one run), so nothing is learned there.
+        smallest = curve.batch_sizes[0]
+        usable = key in settled and batch is not None and batch >= smallest - 0.5
         if sample is not None and batch is not None and usable:
             learned[key] = blend_capacity_factor(
                 previous=learned.get(key),
-                prior_throughput=curve.throughput_at(batch),
+                prior_throughput=curve.throughput_at(max(batch, smallest)),
                 sample=sample,
                 settings=settings,
             )

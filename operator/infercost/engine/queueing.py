@@ -63,6 +63,12 @@ class ExecCurve:
     def max_batch(self) -> int:
         return self.batch[-1]
 
+    def scaled(self, factor: float) -> ExecCurve:
+        """Every batch taking `factor` times as long."""
+        if factor == 1.0:
+            return self
+        return ExecCurve(self.batch, tuple(seconds * factor for seconds in self.seconds))
+
     def exec_seconds(self, sizes: NDArray[np.int64] | FloatArray) -> FloatArray:
         first_b, first_s = self.batch[0], self.seconds[0]
         # Below the smallest measured batch assume no batching gain (a cautious guess).

@@ -66,6 +66,7 @@ def scaling_target(
     current: Current,
     margin: float | None = None,
     since: float | None,
+    slo_scale_up_at: float | None = None,
     now: float,
     settings: EngineSettings,
 ) -> Target:
@@ -73,6 +74,9 @@ def scaling_target(
 
     `margin` is the factor of capacity kept above the demand planned for (the variability
     of demand over the start-up horizon, engine/horizon.py); None: the spec's fixed headroom.
+    `slo_scale_up_at` is the last time capacity was added for the SLO rather than for
+    demand: the scale-down delay runs from it as from demand's peak, so a replica added for
+    a breach is not taken back at the next interval because demand alone fits fewer.
     """
     bounds = spec.scaling
     fixed = 1.0 + bounds.headroom
@@ -172,6 +176,8 @@ def scaling_target(
     started = (
         now - min(bounds.scale_down_delay_seconds, history_seconds) if since is None else since
     )
+    if slo_scale_up_at is not None:
+        started = max(started, slo_scale_up_at)
     if now - started < bounds.scale_down_delay_seconds:
         return Target(
             required=current.capacity * (1 - _HOLD_TOLERANCE),

@@ -136,10 +136,16 @@ def _equal_share_oracle(scenario: Scenario) -> Figure:
     return Figure(result.cost_per_million_good, result.slo_attainment)
 
 
-def run_scenario(path: Path, clip: int | None = None, routing: str | None = None) -> Row:
+def run_scenario(
+    path: Path,
+    clip: int | None = None,
+    routing: str | None = None,
+    execution_time_factor: float = 1.0,
+) -> Row:
     """All policies on one scenario file (the first `clip` seconds of it, when given), under
-    `routing` (PerReplica or CapacityWeighted) where given, else the scenario's own."""
-    scenario = clipped(path, clip)
+    `routing` (PerReplica or CapacityWeighted) where given, else the scenario's own, with
+    servers `execution_time_factor` times as slow as the profiles say."""
+    scenario = clipped(path, clip, execution_time_factor)
     if routing is not None:
         scenario = _with(scenario, routing=routing)
     world = build_world(scenario)
@@ -178,23 +184,32 @@ def family_tasks(
     return tasks
 
 
-def clipped(path: Path, clip: int | None) -> Scenario:
-    """The scenario in `path`, its first `clip` seconds when given."""
+def clipped(path: Path, clip: int | None, execution_time_factor: float = 1.0) -> Scenario:
+    """The scenario in `path`, its first `clip` seconds when given, its servers
+    `execution_time_factor` times as slow as the profiles say where that is not 1."""
     scenario = load_scenario(path)
     if clip is not None and scenario.workload.spec.duration > clip:
         scenario = _with(scenario, duration=clip)
+    if execution_time_factor != 1.0:
+        slower = {"execution_time_factor": execution_time_factor}
+        services = [s.model_copy(update=slower) for s in scenario.workload.spec.services]
+        scenario = _with(scenario, services=services)
     return scenario
 
 
-def _run(task: tuple[Path, int | None, str | None]) -> Row:
+def _run(task: tuple[Path, int | None, str | None, float]) -> Row:
     with quiet_stdout():
         return run_scenario(*task)
 
 
 def run_all(
-    tasks: list[tuple[Path, int | None]], *, workers: int, routing: str | None = None
+    tasks: list[tuple[Path, int | None]],
+    *,
+    workers: int,
+    routing: str | None = None,
+    execution_time_factor: float = 1.0,
 ) -> list[Row]:
-    routed = [(path, clip, routing) for path, clip in tasks]
+    routed = [(path, clip, routing, execution_time_factor) for path, clip in tasks]
     if workers <= 1 or len(routed) <= 1:
         return [_run(task) for task in routed]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -299,17 +314,41 @@ def main(argv: list[str] | None = None) -> None:
         choices=("PerReplica", "CapacityWeighted"),
         help="run every scenario under this routing (default: each scenario's own, PerReplica)",
     )
+    parser.add_argument(
+        "--execution-time-factor",
+        type=float,
+        default=1.0,
+        help="the servers take this times the profiles' time per batch (a profile measured "
+        "elsewhere); infercost plans from the profiles as written",
+    )
+    parser.add_argument(
+        "--summary-only", action="store_true", help="the summary lines, not the table"
+    )
     args = parser.parse_args(argv)
+    if not 0 < args.execution_time_factor <= 10:
+        parser.error("--execution-time-factor: between 0 (excluded) and 10")
     started, cpu = time.perf_counter(), _cpu_seconds()
     try:
         tasks = family_tasks(args.family, real=args.real, limit=args.limit)
-        rows = run_all(tasks, workers=args.workers, routing=args.routing)
+        rows = run_all(
+            tasks,
+            workers=args.workers,
+            routing=args.routing,
+            execution_time_factor=args.execution_time_factor,
+        )
     except ScenarioError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     took, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
-    lines = [*table(rows), "", *summary(rows)]
+    lines = [*([] if args.summary_only else [*table(rows), ""]), *summary(rows)]
     lines.append(f"routing: {args.routing or 'each scenario its own'}")
+    factor = args.execution_time_factor
+    lines.append(
+        "servers: as profiled"
+        if factor == 1.0
+        else f"servers: {factor:g}x the profiles' time per batch (infercost plans from the "
+        "profiles as written and learns the rest; oracle and hpa run at the real times)"
+    )
     lines.append(
         f"runtime: {took:.0f} s wall, {cpu:.0f} s cpu, {args.workers} worker(s), "
         f"{workers_available()} core(s) (goal: under 10 minutes on 2 cores)"

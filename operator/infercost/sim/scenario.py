@@ -95,6 +95,17 @@ class WorkloadService(Model):
         default=None,
         description="Scale to zero with wake-up (sim/coldstart.py); empty: minReplicas holds.",
     )
+    execution_time_factor: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description=(
+            "The simulated servers execute a batch in this times what the variant's profile "
+            "says (a profile measured on another machine, Triton version or input shape): "
+            "the engine plans from the profile as written and learns the rest from the "
+            "metrics, the oracle and hpa run at the real times. 1: the profile is right."
+        ),
+    )
 
 
 class WorkloadSpec(Model):

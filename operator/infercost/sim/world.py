@@ -186,7 +186,7 @@ def build_world(scenario: Scenario) -> World:
                         service=s_index,
                         variant=variant,
                         pool=pool,
-                        curve=ExecCurve.from_profile(points),
+                        curve=ExecCurve.from_profile(points).scaled(entry.execution_time_factor),
                         price_per_replica=price_per_replica(pool, variant),
                         accelerators=variant.accelerators_per_replica,
                         startup_seconds=pool.spec.provisioning_seconds + variant.startup_seconds,
