@@ -162,7 +162,7 @@ KNOB_SEEDS ?= 21 22 23
 .PHONY: bench-knobs
 bench-knobs: $(STAMP)
 	for seed in $(KNOB_SEEDS); do $(BIN)/infercost scenarios generate --seed $$seed --out .family/seed-$$seed; done
-	$(BIN)/python -m infercost.sim.knobs $(foreach seed,$(KNOB_SEEDS),.family/seed-$(seed)) --real examples/scenarios --full $(BENCH_KNOBS_ARGS)
+	$(BIN)/python -m infercost.sim.knobs $(foreach seed,$(KNOB_SEEDS),.family/seed-$(seed)) --real examples/scenarios --full --execution-time-factor $(PROFILE_ERROR) $(BENCH_KNOBS_ARGS)
 
 ## Scale to zero (issue 22, docs/levers.md): the infercost policy with and without it on the
 ## dev/test scenario (busy 3 h a day) and the scenario family's sparse members (figures only).

@@ -257,10 +257,6 @@ class ServiceState:
     migrating_from: tuple[tuple[str, str], ...] = ()
     last_move_time: float | None = None  # last move to a cheaper placement (for the cooldown)
     slo_breach_since: float | None = None  # start of the current p99-above-SLO episode
-    # Last decision that added capacity for the SLO (p99 above it, or rejections past its
-    # late share) rather than for demand: the scale-down delay runs from it too, since the
-    # demand history does not show that more capacity was needed.
-    slo_scale_up_at: float | None = None
     # First of the consecutive observations in which Triton rejected more than
     # the SLO's late share (1% at p99) of requests below capacity (signals.tail_rejections).
     tail_rejecting_since: float | None = None

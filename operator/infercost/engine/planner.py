@@ -82,9 +82,6 @@ def decide(inp: DecisionInput) -> Plan:
         ready.state,
         scale_down_candidate_since=target.scale_down_since,
         last_move_time=inp.now if voluntary else ready.state.last_move_time,
-        slo_scale_up_at=(
-            inp.now if target.reason == Reason.LATENCY_ABOVE_SLO else ready.state.slo_scale_up_at
-        ),
     )
     plan = build_plan(
         inp=inp,
@@ -222,7 +219,7 @@ def _target(
         current=running,
         margin=margin.factor,
         since=state.scale_down_candidate_since,
-        slo_scale_up_at=state.slo_scale_up_at,
+        breaching=state.slo_breach_since is not None,
         now=inp.now,
         settings=settings,
     )

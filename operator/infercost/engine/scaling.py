@@ -66,7 +66,7 @@ def scaling_target(
     current: Current,
     margin: float | None = None,
     since: float | None,
-    slo_scale_up_at: float | None = None,
+    breaching: bool = False,
     now: float,
     settings: EngineSettings,
 ) -> Target:
@@ -74,9 +74,8 @@ def scaling_target(
 
     `margin` is the factor of capacity kept above the demand planned for (the variability
     of demand over the start-up horizon, engine/horizon.py); None: the spec's fixed headroom.
-    `slo_scale_up_at` is the last time capacity was added for the SLO rather than for
-    demand: the scale-down delay runs from it as from demand's peak, so a replica added for
-    a breach is not taken back at the next interval because demand alone fits fewer.
+    `breaching`: the service's p99 is above the SLO in the latest metrics (an episode under
+    way, `ServiceState.slo_breach_since`), whether or not `p99_ms` may be acted on.
     """
     bounds = spec.scaling
     fixed = 1.0 + bounds.headroom
@@ -160,6 +159,17 @@ def scaling_target(
             message=f"requests wait for capacity {current.capacity:.1f}/s: none goes",
             scale_down_since=None,
         )
+    if breaching:
+        # p99 is above the SLO though it may not be acted on this interval (its window
+        # holds a fleet change, or the replicas are saturated): no replica goes. Taking
+        # back the one a breach added, because demand alone fits fewer, cancelled it before
+        # it started, interval after interval.
+        return Target(
+            required=max(required, current.capacity * (1 - _HOLD_TOLERANCE)),
+            reason=Reason.STEADY,
+            message=f"p99 above the SLO {spec.slo.latency_ms:g} ms: none goes",
+            scale_down_since=None,
+        )
     if fewer < required or fewer < peak_required * spare or current.total <= bounds.min_replicas:
         # Placement may pick another mix for this demand, but not one with less capacity
         # than the peak inside the scale-down delay needs: that would be a scale-down that
@@ -176,8 +186,6 @@ def scaling_target(
     started = (
         now - min(bounds.scale_down_delay_seconds, history_seconds) if since is None else since
     )
-    if slo_scale_up_at is not None:
-        started = max(started, slo_scale_up_at)
     if now - started < bounds.scale_down_delay_seconds:
         return Target(
             required=current.capacity * (1 - _HOLD_TOLERANCE),

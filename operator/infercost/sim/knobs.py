@@ -99,11 +99,18 @@ def pooled_tasks(families: list[Path], *, real: Path | None) -> list[tuple[Path,
     return tasks
 
 
-def infercost_figure(task: tuple[Path, int | None, str]) -> Figure:
+Task = tuple[Path, int | None, float]  # scenario file, seconds to clip to, execution factor
+
+
+def baseline_row(path: Path, clip: int | None, execution_time_factor: float) -> Row:
+    return run_scenario(path, clip, None, execution_time_factor)
+
+
+def infercost_figure(task: tuple[Path, int | None, float, str]) -> Figure:
     """The infercost policy on one (clipped) scenario with one setting off."""
-    path, clip, setting = task
+    path, clip, execution_time_factor, setting = task
     result = simulate_policy(
-        build_world(clipped(path, clip)),
+        build_world(clipped(path, clip, execution_time_factor)),
         Planned(settings={setting: WITHOUT[setting]}),
         name="infercost",
     )
@@ -158,6 +165,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--full", action="store_true", help="also the --real scenarios at their full length"
     )
+    parser.add_argument(
+        "--execution-time-factor",
+        type=float,
+        help="also the first family (and the clipped real traces) with servers this many "
+        "times slower than the profiles say",
+    )
     parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
     parser.add_argument("--only", nargs="*", help="these settings only")
     parser.add_argument("--detail", action="store_true", help="the scenarios each one changes")
@@ -166,23 +179,30 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(WITHOUT) - known)
     if unknown:
         sys.exit(f"bench-knobs: not engine settings: {', '.join(unknown)}")
-    sets = [pooled_tasks(args.family, real=args.real)]
+    sets: list[list[Task]] = [
+        [(path, clip, 1.0) for path, clip in pooled_tasks(args.family, real=args.real)]
+    ]
+    titles = [f"family ({len(args.family)} seed{'s' if len(args.family) > 1 else ''})"]
     if args.full and args.real is not None:
-        sets.append([(path, None) for path in sorted(args.real.glob("*.yaml"))])
+        sets.append([(path, None, 1.0) for path in sorted(args.real.glob("*.yaml"))])
+        titles.append("full length")
+    factor = args.execution_time_factor
+    if factor is not None and factor != 1.0:
+        first = family_tasks(args.family[0], real=args.real)
+        sets.append([(path, clip, factor) for path, clip in first])
+        titles.append(f"servers {factor:g}x slower")
     paths = [task for tasks in sets for task in tasks]
     settings = [s for s in WITHOUT if not args.only or s in args.only]
     started = time.monotonic()
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-        base_rows = pool.starmap(run_scenario, paths)
-        tasks = [(path, clip, setting) for setting in settings for path, clip in paths]
+        base_rows = pool.starmap(baseline_row, paths)
+        tasks = [(*task, setting) for setting in settings for task in paths]
         results = pool.map(infercost_figure, tasks)
     ends = list(itertools.accumulate(len(tasks) for tasks in sets))
     spans = list(zip([0, *ends[:-1]], ends, strict=True))  # each set's rows in `paths`
     bases = [figures(base_rows[a:b]) for a, b in spans]
     heading = "SLO met worst-short  sum-short  med/or  worst/or"
-    pooled = f"family ({len(args.family)} seed{'s' if len(args.family) > 1 else ''})"
-    titles = pooled + ("" if len(sets) == 1 else f"{'':<{40 - len(pooled)}}full length")
-    print(f"{'':<40}  {titles}")
+    print(f"{'':<40}  " + "".join(f"{title:<51}" for title in titles).rstrip())
     print(f"{'setting':<30} {'without':>8}  " + "   ".join(heading for _ in spans) + "  verdict")
     print(f"{'(defaults)':<30} {'':>8}  " + "   ".join(base.line() for base in bases))
     for i, setting in enumerate(settings):
