@@ -156,8 +156,9 @@ bench-family: $(STAMP)
 	$(BIN)/python -m infercost.sim.family_bench $(FAMILY_DIR) --real examples/scenarios --summary-only --execution-time-factor $(PROFILE_ERROR) $(BENCH_FAMILY_ARGS)
 
 ## What each engine setting is worth: the family of three seeds pooled (90 generated members and
-## the real traces) and the real traces at full length, with each setting turned off
-## (docs/settings.md; about 8 minutes on 2 cores; KNOB_SEEDS="21" for one seed, ~4 minutes).
+## the real traces), the real traces at full length and the first seed's family with servers
+## PROFILE_ERROR times slower than profiled, with each setting turned off (docs/settings.md;
+## about 9 minutes on 2 cores; KNOB_SEEDS="21" for one seed).
 KNOB_SEEDS ?= 21 22 23
 .PHONY: bench-knobs
 bench-knobs: $(STAMP)

@@ -17,8 +17,11 @@ their place by 0.0002 of one member's SLO attainment.
 The family clips its real-trace members to its two hours, and the generated members hold
 no spike that recurs at a steady period, no day-long trace and few moves between pools: a
 setting for those shows no effect on the family. With `--full`, the same is measured again
-on the real-trace scenarios at their full length (a day, for the Twitter trace), and a
-setting earns its place where either set is worse without it.
+on the real-trace scenarios at their full length (a day, for the Twitter trace). The family's
+servers run exactly as their profiles say, so what learning from the metrics is for does not
+show there: with `--execution-time-factor F` the first family (and the clipped real traces)
+is measured once more with every server F times slower than profiled. A setting earns its
+place where any set is worse without it.
 """
 
 from __future__ import annotations
