@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.support.scenarios import EXAMPLES, steady_bert_base
 
 from infercost.engine import planner
 from infercost.engine.model import DecisionInput, Plan
@@ -21,30 +22,18 @@ from infercost.sim.scenario import ScenarioError, load_scenario
 from infercost.sim.world import World, build_world
 
 pytestmark = pytest.mark.sim
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RATE = 6000.0  # requests/s: a profiled L4 (9043/s) carries it with 20% headroom, a real one not
 SECONDS = 1800
 SLOWER = 1.3
 
 
 def _world(tmp_path: Path, factor: float | str) -> World:
-    trace = tmp_path / "rates.txt"
-    trace.write_text("\n".join(f"{RATE:.1f}" for _ in range(SECONDS)))
-    path = tmp_path / f"slower-{factor}.yaml"
-    path.write_text(
-        f"""apiVersion: sim.infercost.io/v1alpha1
-kind: Workload
-metadata: {{name: slower}}
-spec:
-  duration: {SECONDS}
-  baselinePool: g6-xlarge
-  include: [{EXAMPLES / "pools"}, {EXAMPLES / "services" / "bert-base.yaml"}]
-  services:
-  - name: bert-base
-    namespace: ml
-    trace: {{path: {trace}, format: rate-series}}
-    executionTimeFactor: {factor}
-"""
+    path = steady_bert_base(
+        tmp_path,
+        rate=RATE,
+        seconds=SECONDS,
+        name=f"slower-{factor}",
+        extra=f"executionTimeFactor: {factor}",
     )
     return build_world(load_scenario(path))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.support.scenarios import steady_bert_base
 
 from infercost.sim.fleet import Fleet
 from infercost.sim.run import simulate
@@ -14,29 +15,17 @@ from infercost.sim.scenario import ScenarioError, load_scenario
 from infercost.sim.world import World, build_world
 
 pytestmark = pytest.mark.sim
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RATE = 6000.0  # requests/s, several L4 replicas' worth
 SECONDS = 1200
 
 
 def _world(tmp_path: Path, hit_ratio: float | str) -> World:
-    trace = tmp_path / "rates.txt"
-    trace.write_text("\n".join(f"{RATE:.1f}" for _ in range(SECONDS)))
-    path = tmp_path / f"cached-{hit_ratio}.yaml"
-    path.write_text(
-        f"""apiVersion: sim.infercost.io/v1alpha1
-kind: Workload
-metadata: {{name: cached}}
-spec:
-  duration: {SECONDS}
-  baselinePool: g6-xlarge
-  include: [{EXAMPLES / "pools"}, {EXAMPLES / "services" / "bert-base.yaml"}]
-  services:
-  - name: bert-base
-    namespace: ml
-    trace: {{path: {trace}, format: rate-series}}
-    cacheHitRatio: {hit_ratio}
-"""
+    path = steady_bert_base(
+        tmp_path,
+        rate=RATE,
+        seconds=SECONDS,
+        name=f"cached-{hit_ratio}",
+        extra=f"cacheHitRatio: {hit_ratio}",
     )
     return build_world(load_scenario(path))
 

@@ -151,23 +151,21 @@ def scaling_target(
     # horizon's margin (which is for demand still to come, and the peak is one of its highs).
     peak_required = max(window_demand * fixed, required)
     fewer = current.capacity - current.smallest_replica
-    if waiting:
-        # Requests wait for capacity now: completions under-state demand, no replica goes.
-        return Target(
-            required=max(required, current.capacity * (1 - _HOLD_TOLERANCE)),
-            reason=Reason.STEADY,
-            message=f"requests wait for capacity {current.capacity:.1f}/s: none goes",
-            scale_down_since=None,
+    if waiting or breaching:
+        # No replica goes while requests wait for capacity (completions under-state demand)
+        # or p99 is above the SLO though it may not be acted on this interval (its window
+        # holds a fleet change, or the replicas are saturated): taking back the replica a
+        # breach added, because demand alone fits fewer, cancelled it before it started,
+        # interval after interval.
+        why = (
+            f"requests wait for capacity {current.capacity:.1f}/s"
+            if waiting
+            else f"p99 above the SLO {spec.slo.latency_ms:g} ms"
         )
-    if breaching:
-        # p99 is above the SLO though it may not be acted on this interval (its window
-        # holds a fleet change, or the replicas are saturated): no replica goes. Taking
-        # back the one a breach added, because demand alone fits fewer, cancelled it before
-        # it started, interval after interval.
         return Target(
             required=max(required, current.capacity * (1 - _HOLD_TOLERANCE)),
             reason=Reason.STEADY,
-            message=f"p99 above the SLO {spec.slo.latency_ms:g} ms: none goes",
+            message=f"{why}: none goes",
             scale_down_since=None,
         )
     if fewer < required or fewer < peak_required * spare or current.total <= bounds.min_replicas:
