@@ -46,6 +46,23 @@ def observed_p99(
     return result
 
 
+def untried_factor(learned: Mapping[Key, float], key: Key) -> float:
+    """The factor to plan an option with before it has run: the lowest learned on the same
+    variant's other pools, else 1 (the profile).
+
+    A profile is often wrong for the model rather than for one accelerator (longer inputs
+    than profiled, another Triton version): a variant found slower on one pool is likely
+    slower on the next. Planning a move to an untried pool at its profile's speed moved
+    fleets onto pools 30% short (servers 1.3x slower than profiled: a p99 of 3.2 s for
+    minutes after the move). Where only the first pool was wrong, the untried one is
+    under-rated until its own samples (a few intervals) correct it.
+    """
+    if key in learned:
+        return learned[key]
+    others = [factor for (variant, _), factor in learned.items() if variant == key[0]]
+    return min(others, default=1.0)
+
+
 def learn_capacity(
     *,
     spec: InferenceServiceSpec,
@@ -101,7 +118,7 @@ def learn_capacity(
         usable = key in settled and batch is not None and batch >= smallest - 0.5
         if sample is not None and batch is not None and usable:
             learned[key] = blend_capacity_factor(
-                previous=learned.get(key),
+                previous=untried_factor(learned, key),
                 prior_throughput=curve.throughput_at(max(batch, smallest)),
                 sample=sample,
                 settings=settings,
@@ -113,7 +130,7 @@ def learn_capacity(
             and p99.get(key, 0.0) > spec.slo.latency_ms
             and not overloaded(metrics, settings, slo_ms=spec.slo.latency_ms)
         ):
-            cut = learned.get(key, 1.0) * settings.slo_breach_capacity_cut
+            cut = untried_factor(learned, key) * settings.slo_breach_capacity_cut
             learned[key] = clamp_factor(cut, settings)
     return learned
 

@@ -19,6 +19,7 @@ from infercost.engine.learning import (
     learn_capacity,
     observed_p99,
     saturated,
+    untried_factor,
 )
 from infercost.engine.model import (
     BatchConfig,
@@ -212,8 +213,11 @@ def _within_ceilings(
     state: ServiceState, *, priors: dict[Key, float], settings: EngineSettings
 ) -> dict[Key, float]:
     """Learned factors, each no higher than its SLO ceiling allows: the ceiling binds pools
-    not running too (it is the traffic's), without being written into what was learned."""
-    learned = dict(state.learned_capacity)
+    not running too (it is the traffic's), without being written into what was learned. An
+    option never run gets its variant's lowest learned factor (`learning.untried_factor`)."""
+    known = state.learned_capacity
+    learned = {key: untried_factor(known, key) for key in priors}
+    learned = {key: factor for key, factor in learned.items() if factor != 1.0 or key in known}
     for key, ceiling in state.slo_ceiling.items():
         prior = priors.get(key, 0.0)
         if prior > 0:

@@ -16,7 +16,7 @@ from infercost.engine.model import (
     Reason,
     ServiceState,
 )
-from infercost.engine.planner import decide
+from infercost.engine.planner import decide, explain
 
 pytestmark = pytest.mark.unit
 
@@ -308,6 +308,25 @@ def test_a_profile_of_one_batch_learns_from_batches_run_nearly_full() -> None:
     half = replace(slower, average_batch=16.0)
     observation = replace(base.observation, per_deployment={key: half})
     assert key not in decide(replace(base, observation=observation)).state.learned_capacity  # type: ignore[type-var]
+
+
+def test_a_pool_never_run_is_planned_at_its_variant_s_learned_speed() -> None:
+    """The variant runs at half its profile's speed on l4; a cheaper pool it never ran on is
+    planned at that speed too (the profile is likelier wrong for the model than for one
+    pool), not at the profile's, which moved fleets onto pools too small for the load."""
+    state = ServiceState(learned_capacity={KEY: 0.5})
+    inp = decision(
+        service([GPU]),
+        [pool("l4"), pool("spare", price=0.9)],
+        demand=400.0,
+        current={KEY: running(3)},
+        state=state,
+    )
+    speed = {v.option.key: v.option.throughput for v in explain(inp)}
+    assert speed[KEY] == pytest.approx(200.0)  # 400/s at batch 8, halved
+    assert speed[("gpu", "spare")] == pytest.approx(200.0)
+    # What was learned is not rewritten: the spare pool learns from its own samples once it runs.
+    assert ("gpu", "spare") not in decide(inp).state.learned_capacity
 
 
 def test_rising_demand_is_forecast_over_the_startup_time() -> None:
