@@ -81,8 +81,9 @@ def _climb(
     than the p99 leaves room for. Where the profile is right the observed p99 leaves room
     for the batch the profile chose and one step gets there; where the real latency is
     worse than the profile (the breach that cut the batch) the p99 seen carries that
-    factor and the climb stops short of the batch that would breach again, instead of
-    probing it every few windows. No p99, or one above the budget: hold what runs.
+    factor and the climb stops short of the batch that would breach again (a jump back to
+    the profile's batch breached again; a climb of two per window took a window a step).
+    No p99, or one above the budget: hold what runs.
     """
     running, running_delay_us = previous.max_batch_size, previous.max_queue_delay_us
     if observed_p99_ms is None or observed_p99_ms > budget_ms:
