@@ -11,6 +11,7 @@ from infercost.engine import planner
 from infercost.engine.model import DecisionInput, EngineSettings, Plan
 from infercost.sim.family import generate, read_family
 from infercost.sim.knobs import WITHOUT, FamilyFigures, combined, pooled_tasks, verdict
+from infercost.sim.knobs import main as knobs_main
 from infercost.sim.planned import Planned
 from infercost.sim.run import simulate_policy
 from infercost.sim.scenario import load_scenario
@@ -106,3 +107,13 @@ def test_a_setting_worse_without_on_either_set_of_scenarios_earns_its_place(
     # The family clips real traces to two hours; the full-length runs see what it cannot
     # (a spike recurring every two hours): worse on either is reason to keep the setting.
     assert combined(verdicts) == expected
+
+
+@pytest.mark.parametrize("factor", ["0", "-1", "11"])
+def test_a_server_slowdown_out_of_range_is_refused(
+    factor: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        knobs_main([str(tmp_path), "--execution-time-factor", factor])
+    assert refused.value.code == 2
+    assert "--execution-time-factor: between 0 (excluded) and 10" in capsys.readouterr().err

@@ -86,18 +86,11 @@ def _climb(
     No p99, or one above the budget: hold what runs.
     """
     running, running_delay_us = previous.max_batch_size, previous.max_queue_delay_us
+    longest_us = _delay_us(curve, batch=running, budget_ms=budget_ms, cap_us=cap_us)
     if observed_p99_ms is None or observed_p99_ms > budget_ms:
-        return running, min(
-            running_delay_us, _delay_us(curve, batch=running, budget_ms=budget_ms, cap_us=cap_us)
-        )
+        return running, min(running_delay_us, longest_us)
     room_us = int((budget_ms - observed_p99_ms) * 1000)
-    best = (
-        running,
-        min(
-            running_delay_us + room_us,
-            _delay_us(curve, batch=running, budget_ms=budget_ms, cap_us=cap_us),
-        ),
-    )
+    best = running, min(running_delay_us + room_us, longest_us)
     scale = observed_p99_ms / curve.latency_at(running)
     for batch in range(running + 1, top + 1):
         delay_us = _delay_us(curve, batch=batch, budget_ms=budget_ms, cap_us=cap_us)

@@ -215,9 +215,7 @@ def _within_ceilings(
     """Learned factors, each no higher than its SLO ceiling allows: the ceiling binds pools
     not running too (it is the traffic's), without being written into what was learned. An
     option never run gets its variant's lowest learned factor (`learning.untried_factor`)."""
-    known = state.learned_capacity
-    learned = {key: untried_factor(known, key) for key in priors}
-    learned = {key: factor for key, factor in learned.items() if factor != 1.0 or key in known}
+    learned = {key: untried_factor(state.learned_capacity, key) for key in priors}
     for key, ceiling in state.slo_ceiling.items():
         prior = priors.get(key, 0.0)
         if prior > 0:

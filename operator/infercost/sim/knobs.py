@@ -178,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", help="these settings only")
     parser.add_argument("--detail", action="store_true", help="the scenarios each one changes")
     args = parser.parse_args(argv)
+    if args.execution_time_factor is not None and not 0 < args.execution_time_factor <= 10:
+        parser.error("--execution-time-factor: between 0 (excluded) and 10")
     known = {f.name for f in fields(EngineSettings)}
     unknown = sorted(set(WITHOUT) - known)
     if unknown:
