@@ -219,7 +219,9 @@ def _target(
         current=running,
         margin=margin.factor,
         since=state.scale_down_candidate_since,
-        breaching=state.slo_breach_since is not None,
+        # A p99 that only holds an overload which has ended is not a breach to hold for: after
+        # a burst Triton's summaries keep its queueing a minute, capacity that is idle now.
+        breaching=state.slo_breach_since is not None and not lingering,
         now=inp.now,
         settings=settings,
     )

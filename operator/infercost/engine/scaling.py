@@ -75,7 +75,8 @@ def scaling_target(
     `margin` is the factor of capacity kept above the demand planned for (the variability
     of demand over the start-up horizon, engine/horizon.py); None: the spec's fixed headroom.
     `breaching`: the service's p99 is above the SLO in the latest metrics (an episode under
-    way, `ServiceState.slo_breach_since`), whether or not `p99_ms` may be acted on.
+    way, `ServiceState.slo_breach_since`), whether or not `p99_ms` may be acted on, and not
+    only because the summaries still hold an overload that has ended.
     """
     bounds = spec.scaling
     fixed = 1.0 + bounds.headroom

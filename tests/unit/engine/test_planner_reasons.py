@@ -6,7 +6,18 @@ import math
 from dataclasses import replace
 
 import pytest
-from engine_factories import GPU, KEY, L4, NOW, decision, pool, running, service, variant
+from engine_factories import (
+    GPU,
+    KEY,
+    L4,
+    NOW,
+    UNMODELLED,
+    decision,
+    pool,
+    running,
+    service,
+    variant,
+)
 
 from infercost.engine.model import (
     ActionKind,
@@ -148,6 +159,38 @@ def test_no_replica_goes_while_p99_is_above_the_slo() -> None:
     over = plan(30.0)
     assert reasons(over) == {Reason.DEMAND_BELOW_CAPACITY}
     assert replicas(over)[KEY] < 3
+
+
+def test_a_p99_that_only_holds_an_ended_overload_keeps_no_replica() -> None:
+    """Triton's p99 summaries hold a minute of answers: after an overload ends they keep its
+    queueing for the rest of that minute (`summary_lag_seconds`). That is no breach to hold
+    replicas for: the real sandbox, at a 20x time scale, kept 4 replicas for 15 minutes
+    (sandbox 45 s) of idle capacity after its step load fell, then missed its scale-down."""
+    history = tuple((NOW - age, 300.0) for age in range(600, 0, -15))
+    idle = DeploymentMetrics(inferences_per_second=300.0, busy_fraction=0.3)
+    settings = replace(UNMODELLED, summary_lag_seconds=45.0)
+
+    def plan(saturated_at: float) -> Plan:
+        state = ServiceState(
+            demand_history=history, slo_breach_since=NOW - 60, saturated_at=saturated_at
+        )
+        inp = decision(
+            service([GPU]),
+            [pool("l4")],
+            demand=300.0,
+            p99=80.0,
+            current={KEY: running(3)},
+            state=state,
+            per_deployment={KEY: idle},
+            settings=settings,
+        )
+        return decide(inp)
+
+    lingering = plan(NOW - 20)  # the overload ended 20 s ago: its p99 is still summarised
+    assert reasons(lingering) == {Reason.DEMAND_BELOW_CAPACITY}
+    assert replicas(lingering)[KEY] < 3
+    # Past the summaries' lag the p99 above the SLO is today's: held, and acted on.
+    assert Reason.LATENCY_ABOVE_SLO in reasons(plan(NOW - 50))
 
 
 def test_scale_down_after_the_delay_to_the_window_peak() -> None:
