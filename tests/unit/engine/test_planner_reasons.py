@@ -164,8 +164,8 @@ def test_no_replica_goes_while_p99_is_above_the_slo() -> None:
 def test_a_p99_that_only_holds_an_ended_overload_keeps_no_replica() -> None:
     """Triton's p99 summaries hold a minute of answers: after an overload ends they keep its
     queueing for the rest of that minute (`summary_lag_seconds`). That is no breach to hold
-    replicas for: the real sandbox, at a 20x time scale, kept 4 replicas for 15 minutes
-    (sandbox 45 s) of idle capacity after its step load fell, then missed its scale-down."""
+    replicas for: the real sandbox (20x time scale) kept 4 idle replicas for 48 s (16 minutes
+    full scale) after its step load fell, and in CI missed its scale-down altogether."""
     history = tuple((NOW - age, 300.0) for age in range(600, 0, -15))
     idle = DeploymentMetrics(inferences_per_second=300.0, busy_fraction=0.3)
     settings = replace(UNMODELLED, summary_lag_seconds=45.0)
