@@ -302,6 +302,16 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def execution_time_factor(text: str) -> float:
+    """`--execution-time-factor` as the scenario field `executionTimeFactor` takes it: in
+    (0, 10]. The benches set it with model_copy, which validates nothing, so it is checked
+    here (for bench-knobs too)."""
+    factor = float(text)
+    if not 0 < factor <= 10:
+        raise argparse.ArgumentTypeError("between 0 (excluded) and 10")
+    return factor
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("family", type=Path, help="folder `infercost scenarios generate` wrote")
@@ -316,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--execution-time-factor",
-        type=float,
+        type=execution_time_factor,
         default=1.0,
         help="the servers take this times the profiles' time per batch (a profile measured "
         "elsewhere); infercost plans from the profiles as written",
@@ -325,8 +335,6 @@ def main(argv: list[str] | None = None) -> None:
         "--summary-only", action="store_true", help="the summary lines, not the table"
     )
     args = parser.parse_args(argv)
-    if not 0 < args.execution_time_factor <= 10:
-        parser.error("--execution-time-factor: between 0 (excluded) and 10")
     started, cpu = time.perf_counter(), _cpu_seconds()
     try:
         tasks = family_tasks(args.family, real=args.real, limit=args.limit)
